@@ -1,0 +1,345 @@
+"""RadLens's own JSON sidecar: ``<image file name>.radlens.json`` beside the image.
+
+``img001.dcm`` -> ``img001.dcm.radlens.json``. Document (``schema_version`` 1)::
+
+    {
+      "format": "radlens.annotations",
+      "schema_version": 1,
+      "app": {"name": "radlens", "version": "0.1.0"},
+      "written_at": "2025-01-01T12:00:00+00:00",
+      "box_convention": "...",
+      "image": {"file_name": "img001.dcm", "sop_instance_uid": null,
+                "rows": 2048, "columns": 2500},
+      "labels": [{"class_name": "No finding", "annotator": "R8", "source": "ground_truth"}],
+      "boxes": [{"id": "...", "class_name": "...", "x0": 1.0, "y0": 2.0, "x1": 3.0, "y1": 4.0,
+                 "annotator": "...", "source": "user", "score": null, "image_id": "...",
+                 "note": ""}]
+    }
+
+Writes are atomic. An existing sidecar that cannot be read (corrupt JSON, unknown schema
+version) is never overwritten blindly: it is first copied to ``<sidecar>.bak`` (or
+``<sidecar>.1.bak``, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.annotations.model import AnnotationSet, BoxAnnotation, ImageLabel
+from engine.atomic import atomic_write_text
+from engine.errors import AnnotationError, AnnotationParseError
+
+FORMAT_NAME = "radlens"
+FORMAT_TAG = "radlens.annotations"
+SCHEMA_VERSION = 1
+SIDECAR_SUFFIX = ".radlens.json"
+BOX_CONVENTION = (
+    "pixel edges in the original image; x right, y down; origin at the top-left corner of the "
+    "top-left pixel; pixel (row i, col j) covers [j, j+1) x [i, i+1)"
+)
+
+
+def app_version() -> str:
+    """Return the installed RadLens version, or ``"unknown"``."""
+    try:
+        return importlib.metadata.version("radlens")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """Which image a sidecar describes.
+
+    Attributes:
+        file_name: Base name of the image file.
+        sop_instance_uid: DICOM SOP Instance UID, if known.
+        rows: Image height in pixels, if known.
+        columns: Image width in pixels, if known.
+    """
+
+    file_name: str
+    sop_instance_uid: str | None = None
+    rows: int | None = None
+    columns: int | None = None
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A sidecar document as read.
+
+    Attributes:
+        path: The sidecar file.
+        image: The image reference it holds.
+        annotations: Boxes and labels (box ``image_id`` as stored).
+        schema_version: Always :data:`SCHEMA_VERSION` for documents this version reads.
+        app_version: Version of RadLens that wrote it.
+        written_at: ISO-8601 time of writing, as stored.
+    """
+
+    path: Path
+    image: ImageReference
+    annotations: AnnotationSet
+    schema_version: int
+    app_version: str
+    written_at: str
+
+
+def sidecar_path(image_path: str | os.PathLike[str]) -> Path:
+    """Return where the sidecar of ``image_path`` lives (whether or not it exists)."""
+    path = Path(image_path)
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return path
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def find_sidecar(image_path: str | os.PathLike[str]) -> Path | None:
+    """Return the sidecar beside ``image_path`` if it exists, else None."""
+    path = sidecar_path(image_path)
+    return path if path.is_file() else None
+
+
+def sniff_sidecar(path: str | os.PathLike[str]) -> bool:
+    """Return True for a ``*.radlens.json`` file or a JSON file tagged ``radlens.annotations``."""
+    p = Path(path)
+    if p.name.endswith(SIDECAR_SUFFIX):
+        return True
+    if p.suffix.lower() != ".json":
+        return False
+    try:
+        with open(p, encoding="utf-8") as handle:
+            head = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return FORMAT_TAG in head
+
+
+def _parse_error(path: Path, problem: str) -> AnnotationParseError:
+    return AnnotationParseError(
+        problem,
+        path=path,
+        fix="Restore the file from its .bak copy or a backup, or delete it to start afresh.",
+    )
+
+
+def _optional_int(path: Path, data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _parse_error(path, f"image.{key} must be a non-negative integer, not {value!r}.")
+    return value
+
+
+def _load_document(path: Path) -> Sidecar:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnnotationError(
+            f"Cannot read the sidecar ({exc.strerror or exc}).",
+            path=path,
+            fix="Check that the file exists and is readable.",
+        ) from exc
+    except UnicodeDecodeError:
+        raise _parse_error(path, "The sidecar is not UTF-8 text.") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _parse_error(
+            path,
+            f"The sidecar is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_TAG:
+        raise _parse_error(path, f"The file is not a RadLens sidecar (no format {FORMAT_TAG!r}).")
+    version = doc.get("schema_version")
+    app = doc.get("app")
+    writer = str(app.get("version", "unknown")) if isinstance(app, dict) else "unknown"
+    if version != SCHEMA_VERSION:
+        raise AnnotationError(
+            f"Sidecar schema version {version!r} is not supported; this RadLens "
+            f"({app_version()}) reads version {SCHEMA_VERSION}.",
+            path=path,
+            fix=f"Open it with the RadLens version that wrote it ({writer}) or a newer one.",
+        )
+    image = doc.get("image")
+    if not isinstance(image, dict) or not isinstance(image.get("file_name"), str):
+        raise _parse_error(path, "Field 'image.file_name' is missing or not a string.")
+    uid = image.get("sop_instance_uid")
+    if uid is not None and not isinstance(uid, str):
+        raise _parse_error(path, f"Field 'image.sop_instance_uid' must be a string, not {uid!r}.")
+    ref = ImageReference(
+        image["file_name"],
+        uid,
+        _optional_int(path, image, "rows"),
+        _optional_int(path, image, "columns"),
+    )
+    boxes = tuple(_box(path, i, item) for i, item in enumerate(_list(path, doc, "boxes")))
+    labels = tuple(_label(path, i, item) for i, item in enumerate(_list(path, doc, "labels")))
+    return Sidecar(
+        path=path,
+        image=ref,
+        annotations=AnnotationSet(boxes, labels, ref.file_name),
+        schema_version=version,
+        app_version=writer,
+        written_at=str(doc.get("written_at", "")),
+    )
+
+
+def _list(path: Path, doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise _parse_error(path, f"Field {key!r} must be a list.")
+    return value
+
+
+def _box(path: Path, index: int, item: Any) -> BoxAnnotation:
+    where = f"boxes[{index}]"
+    if not isinstance(item, dict):
+        raise _parse_error(path, f"{where} must be an object.")
+    for key in ("class_name", "x0", "y0", "x1", "y1", "annotator", "source"):
+        if key not in item:
+            raise _parse_error(path, f"{where} lacks field {key!r}.")
+    for key in ("x0", "y0", "x1", "y1"):
+        if isinstance(item[key], bool) or not isinstance(item[key], int | float):
+            raise _parse_error(path, f"{where}.{key} must be a number, not {item[key]!r}.")
+    score = item.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+        raise _parse_error(path, f"{where}.score must be a number or null, not {score!r}.")
+    kwargs: dict[str, Any] = {
+        "class_name": item["class_name"],
+        "x0": item["x0"],
+        "y0": item["y0"],
+        "x1": item["x1"],
+        "y1": item["y1"],
+        "annotator": str(item["annotator"]),
+        "source": item["source"],
+        "score": score,
+        "image_id": str(item.get("image_id", "")),
+        "note": str(item.get("note", "")),
+    }
+    if item.get("id"):
+        kwargs["id"] = str(item["id"])
+    try:
+        return BoxAnnotation(**kwargs)
+    except AnnotationError as exc:
+        raise _parse_error(path, f"{where}: {exc.problem}") from None
+
+
+def _label(path: Path, index: int, item: Any) -> ImageLabel:
+    where = f"labels[{index}]"
+    if not isinstance(item, dict) or "class_name" not in item:
+        raise _parse_error(path, f"{where} must be an object with a 'class_name'.")
+    try:
+        return ImageLabel(
+            item["class_name"], str(item.get("annotator", "")), item.get("source", "ground_truth")
+        )
+    except AnnotationError as exc:
+        raise _parse_error(path, f"{where}: {exc.problem}") from None
+
+
+def read_sidecar(image_path: str | os.PathLike[str]) -> Sidecar:
+    """Read the sidecar of an image (or a sidecar path given directly).
+
+    Args:
+        image_path: The image file (``img001.dcm``) or its sidecar (``img001.dcm.radlens.json``).
+
+    Returns:
+        The :class:`Sidecar`; its ``annotations`` are what the viewer shows.
+
+    Raises:
+        AnnotationError: No sidecar, it cannot be read, or its schema version is unknown.
+        AnnotationParseError: The sidecar is corrupt (bad JSON, missing or mistyped fields).
+    """
+    path = sidecar_path(image_path)
+    if not path.is_file():
+        raise AnnotationError(
+            "No RadLens sidecar found.",
+            path=path,
+            fix="Check find_sidecar() first; a sidecar is created when annotations are saved.",
+        )
+    return _load_document(path)
+
+
+def read_sidecar_annotations(path: str | os.PathLike[str]) -> dict[str, AnnotationSet]:
+    """Read a sidecar as ``{image file name: AnnotationSet}`` (for :func:`read_annotations`)."""
+    sidecar = read_sidecar(path)
+    return {sidecar.image.file_name: sidecar.annotations}
+
+
+def _backup(path: Path) -> Path:
+    candidate = path.with_name(path.name + ".bak")
+    n = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{n}.bak")
+        n += 1
+    shutil.copy2(path, candidate)
+    return candidate
+
+
+def write_sidecar(
+    image_path: str | os.PathLike[str],
+    annotations: AnnotationSet,
+    *,
+    sop_instance_uid: str | None = None,
+    image_shape: tuple[int, int] | None = None,
+) -> Path:
+    """Write the sidecar of ``image_path`` atomically.
+
+    If a sidecar already exists but cannot be read (corrupt, or written by an unknown schema
+    version), it is first copied to ``*.bak`` so nothing is lost.
+
+    Args:
+        image_path: The image file; the sidecar goes beside it.
+        annotations: What to store.
+        sop_instance_uid: The DICOM SOP Instance UID, if any.
+        image_shape: ``(rows, columns)`` of the image, if known.
+
+    Returns:
+        The sidecar path.
+
+    Raises:
+        AnnotationError: The file could not be written (the previous sidecar is left intact).
+    """
+    path = sidecar_path(image_path)
+    image_name = path.name[: -len(SIDECAR_SUFFIX)]
+    rows, columns = image_shape if image_shape is not None else (None, None)
+    doc = {
+        "format": FORMAT_TAG,
+        "schema_version": SCHEMA_VERSION,
+        "app": {"name": "radlens", "version": app_version()},
+        "written_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "box_convention": BOX_CONVENTION,
+        "image": {
+            "file_name": image_name,
+            "sop_instance_uid": sop_instance_uid,
+            "rows": None if rows is None else int(rows),
+            "columns": None if columns is None else int(columns),
+        },
+        "labels": [
+            {"class_name": lab.class_name, "annotator": lab.annotator, "source": lab.source.value}
+            for lab in annotations.labels
+        ],
+        "boxes": [box.to_dict() for box in annotations.boxes],
+    }
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    try:
+        if path.exists():
+            try:
+                _load_document(path)
+            except AnnotationError:
+                _backup(path)
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise AnnotationError(
+            f"Cannot write the sidecar ({exc.strerror or exc}); any previous version is intact.",
+            path=path,
+            fix="Check free disk space and write permission on the image's folder.",
+        ) from exc
+    return path

@@ -1,0 +1,247 @@
+"""The engine's one door for explanations: ``explain``, ``list_methods``, ``list_layers``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.errors import ExplainError, UnknownClassError, UnknownLayerError
+from engine.explainers import cam, gradients, scorecam  # noqa: F401 - registers the methods
+from engine.explainers.base import CancelFn, Context, ProgressFn, get_method, registered
+from engine.explainers.hooks import logits_of, module_by_name
+from engine.explainers.normalise import check_mode
+from engine.explainers.result import ExplanationResult
+from engine.models.bundle import LoadedModel, load_model
+from engine.preprocess import HasDisplay, to_model_input
+from engine.runtime import library_versions, resolve_device
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the UI and CLI need to offer a method."""
+
+    name: str
+    label: str
+    family: str
+    summary: str
+    params: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A module whose output CAM methods can use."""
+
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    is_default: bool
+
+
+def list_methods() -> list[MethodInfo]:
+    """Every registered method with its parameters and their defaults."""
+    out = []
+    for name, cls in registered().items():
+        params = tuple(
+            {"name": p.name, "default": p.default, "type": p.kind.__name__, "help": p.help,
+             "choices": list(p.choices) if p.choices else None, "minimum": p.minimum, "maximum": p.maximum}
+            for p in cls.params
+        )
+        out.append(MethodInfo(name, cls.label, cls.family, cls.summary, params))
+    return out
+
+
+def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(name, type, output shape) of every named module, in the order their forwards finish."""
+    seen: list[tuple[str, str, tuple[int, ...]]] = []
+    handles = []
+
+    def hook_for(name: str):
+        def hook(mod: nn.Module, _i: object, out: object) -> None:
+            if isinstance(out, torch.Tensor):
+                seen.append((name, type(mod).__name__, tuple(out.shape[1:])))
+        return hook
+
+    try:
+        for name, sub in module.named_modules():
+            if name:
+                handles.append(sub.register_forward_hook(hook_for(name)))
+        with torch.no_grad():
+            module(x)
+    finally:
+        for h in handles:
+            h.remove()
+    unique: dict[str, tuple[str, str, tuple[int, ...]]] = {}
+    for entry in seen:
+        unique.pop(entry[0], None)
+        unique[entry[0]] = entry  # last call wins; order of last completion
+    return list(unique.values())
+
+
+_LAYER_CACHE: dict[int, list[tuple[str, str, tuple[int, ...]]]] = {}
+
+
+def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...]]]:
+    if model.is_torchscript:
+        raise UnknownLayerError(
+            "TorchScript models do not support layer hooks, so CAM methods cannot run on them.",
+            path=model.path,
+            fix="use saliency, smoothgrad or integrated_gradients, or export a torchvision "
+            "state_dict bundle.",
+        )
+    key = id(model.module)
+    if key not in _LAYER_CACHE:
+        m = model.manifest
+        x = torch.zeros((1, m.in_channels, *m.input_size), device=model.device)
+        _LAYER_CACHE[key] = [e for e in _probe_shapes(model.module, x) if len(e[2]) == 3]
+    return _LAYER_CACHE[key]
+
+
+def default_layer(model: LoadedModel) -> str:
+    """The bundle's target layer, else the last module with a spatial output larger than 1x1."""
+    if model.manifest.target_layer:
+        return model.manifest.target_layer
+    for name, _type, shape in reversed(_spatial_layers(model)):
+        if shape[1] * shape[2] > 1:
+            return name
+    raise UnknownLayerError("the model has no layer with a spatial output.", path=model.path)
+
+
+def list_layers(model: LoadedModel | str | Path) -> list[LayerInfo]:
+    """Modules with a (C, H, W) output, in forward order, marking the default layer."""
+    model = model if isinstance(model, LoadedModel) else load_model(model)
+    default = default_layer(model)
+    return [LayerInfo(n, t, s, n == default) for n, t, s in _spatial_layers(model)]
+
+
+def _class_indices(model: LoadedModel, classes: Sequence[str | int] | str | int | None) -> list[int]:
+    names = model.class_names
+    if classes is None or classes == "all":
+        return list(range(len(names)))
+    if isinstance(classes, str | int):
+        classes = [classes]
+    out = []
+    for c in classes:
+        if isinstance(c, int | np.integer) and not isinstance(c, bool):
+            if not 0 <= int(c) < len(names):
+                raise UnknownClassError(f"class index {c} is out of range (0..{len(names) - 1}).")
+            out.append(int(c))
+        elif isinstance(c, str) and c in names:
+            out.append(names.index(c))
+        else:
+            lowered = {n.lower(): i for i, n in enumerate(names)}
+            if isinstance(c, str) and c.lower() in lowered:
+                out.append(lowered[c.lower()])
+            else:
+                raise UnknownClassError(f"unknown class {c!r}; the model's classes are {', '.join(names)}.")
+    return list(dict.fromkeys(out))
+
+
+def explain(
+    model: LoadedModel | str | Path,
+    image: np.ndarray | HasDisplay,
+    method: str = "gradcam",
+    classes: Sequence[str | int] | str | int | None = None,
+    layers: Sequence[str] | str | None = None,
+    *,
+    normalisation: str = "per_map",
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | Callable[[], bool] | None = None,
+    **params: Any,
+) -> ExplanationResult:
+    """Explain ``model``'s decision on ``image`` for the given classes.
+
+    Args:
+        model: A loaded model, or a bundle path (``"default"`` for the bundled one).
+        image: 2-D or H x W x C array in image coordinates (uint8, or float in [0, 1]), or a
+            ``StudyImage`` (its ``display`` array is used).
+        method: A registered method name (see :func:`list_methods`).
+        classes: Class names or indices; None or ``"all"`` means every class.
+        layers: Target layer name(s) for CAM methods; None means the model's default.
+        normalisation: ``per_map``, ``shared`` or ``raw``.
+        device: ``auto``, ``cpu``, ``cuda``; None keeps the model's device.
+        precision: ``auto`` (autocast on CUDA), or ``fp32``.
+        progress: Called with (fraction, message) between steps.
+        cancel: Returns True to stop; the call then raises ``CancelledError``.
+        **params: Method parameters (see ``list_methods``); research defaults otherwise.
+
+    Returns:
+        A frozen :class:`ExplanationResult`.
+    """
+    if not isinstance(model, LoadedModel):
+        model = load_model(model, device=device or "cpu")
+    elif device is not None and resolve_device(device) != model.device:
+        model = model.to(device)
+    cls = get_method(method)
+    resolved = cls.resolve_params(params)
+    mode = check_mode(normalisation)
+    if precision not in ("auto", "fp32"):
+        raise ExplainError(f"precision must be 'auto' or 'fp32', not {precision!r}.")
+    idx = _class_indices(model, classes)
+    if cls.uses_layers():
+        layer_list = [layers] if isinstance(layers, str) else list(layers or [default_layer(model)])
+        if model.is_torchscript:
+            _spatial_layers(model)  # raises the TorchScript explanation
+        for name in layer_list:
+            module_by_name(model.module, name)
+    else:
+        layer_list = []
+    x, geometry, scaling = to_model_input(image, model.manifest)
+    dev = model.device
+    autocast = precision == "auto" and dev.type == "cuda"
+    ctx = Context(
+        module=model.module, x=x.to(dev), device=dev, autocast=autocast, progress=progress,
+        cancel=cancel, task=model.manifest.task,
+        norm_mean=torch.tensor(model.manifest.mean), norm_std=torch.tensor(model.manifest.std),
+    )
+    _check_head(model, ctx)
+    start = time.perf_counter()
+    out = cls().run(ctx, idx, layer_list, resolved)
+    elapsed = time.perf_counter() - start
+    logits = out.logits.detach().float().cpu()
+    probs = torch.sigmoid(logits) if model.manifest.task == "multilabel" else torch.softmax(logits, 0)
+    native = out.maps.detach().float().cpu().numpy()
+    if not np.all(np.isfinite(native)):
+        raise ExplainError(f"{cls.label} produced non-finite values; try precision='fp32'.")
+    names = tuple(model.class_names[i] for i in idx)
+    target = "logit (pre-sigmoid)" if model.manifest.task == "multilabel" else "pre-softmax score"
+    return ExplanationResult(
+        method=cls.name, params=resolved, layers=tuple(layer_list), class_names=model.class_names,
+        explained=names, logits=logits.numpy(), probabilities=probs.numpy(),
+        thresholds=model.manifest.thresholds or tuple(0.5 for _ in model.class_names),
+        target=target, normalisation=mode, native_maps=native,
+        value_ranges={n: (float(m.min()), float(m.max())) for n, m in zip(names, native, strict=True)},
+        geometry=geometry, model=model.identity(), versions=library_versions(), device=str(dev),
+        precision="autocast" if autocast else "fp32", elapsed_s=elapsed, signed=out.signed,
+        notes=tuple(out.notes), input_scaling=scaling,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        layer_maps={k: v.detach().float().cpu().numpy() for k, v in out.layer_maps.items()},
+    )
+
+
+_HEAD_CHECKED: set[int] = set()
+
+
+def _check_head(model: LoadedModel, ctx: Context) -> None:
+    """Once per model: the network's output size must equal the number of class names."""
+    key = id(model.module)
+    if key in _HEAD_CHECKED:
+        return
+    with torch.no_grad():
+        out = logits_of(model.module(ctx.x))
+    if out.ndim != 2 or out.shape[1] != len(model.class_names):
+        raise ExplainError(
+            f"the model outputs shape {tuple(out.shape)} but the bundle lists "
+            f"{len(model.class_names)} classes.", path=model.path,
+            fix="make class_names in model.json match the classifier head.",
+        )
+    _HEAD_CHECKED.add(key)

@@ -1,0 +1,218 @@
+"""The CAM family: one forward of the trunk, one batched VJP through the head, all classes.
+
+Notation: A^k is activation map k of the target layer (h x w), g = dy^c/dA^k where y^c is the
+class score (the logit of a multi-label head, the pre-softmax score of a multi-class head).
+Each method adds only its channel weighting (or, LayerCAM, its element-wise weighting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.errors import UnknownLayerError
+from engine.explainers.base import Context, Explainer, MethodOutput, Param, auto_batch_size, register
+from engine.explainers.gradients import gaussian_noise
+from engine.explainers.hooks import LayerTap, class_vjp, logits_of
+
+FUSIONS = ("mean", "max", "layercam")
+
+
+def layer_gradients(
+    ctx: Context, x: torch.Tensor, layers: Sequence[str], classes: Sequence[int]
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """Scores ``(B, C)``, activations ``[(B, K, h, w)]`` and gradients ``[(len(classes), B, K, h, w)]``.
+
+    Autograd records only what follows the first tapped layer (see ``LayerTap``).
+    """
+    with LayerTap(ctx.module, layers, cut=True) as tap, torch.enable_grad(), ctx.amp():
+        scores = logits_of(ctx.module(x))
+    acts = []
+    for name in layers:
+        if name not in tap.outputs:
+            raise UnknownLayerError(f"layer '{name}' did not run in the forward pass.")
+        a = tap.outputs[name]
+        if a.ndim != 4:
+            raise UnknownLayerError(
+                f"layer '{name}' has output shape {tuple(a.shape)}; CAM methods need (N, C, H, W).",
+                fix="choose a convolutional layer (see `radlens layers`).",
+            )
+        acts.append(a)
+    grads = class_vjp(scores, acts, classes)
+    return scores.detach().float(), [a.detach().float() for a in acts], [g.float() for g in grads]
+
+
+def fuse_layers(maps: list[torch.Tensor], how: str) -> torch.Tensor:
+    """Fuse per-layer maps ``[(K, h_l, w_l)]`` at the finest grid.
+
+    Each layer's map is first divided by its per-class maximum (maps are non-negative).
+    ``mean``/``max`` then average or take the maximum; ``layercam`` applies tanh(2 * m) to each
+    scaled map and takes the element-wise maximum (LayerCAM paper, Eq. 9).
+    """
+    size = max((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    scaled = []
+    for m in maps:
+        peak = m.flatten(1).amax(1).clamp_min(torch.finfo(m.dtype).tiny)[:, None, None]
+        s = m / peak
+        if how == "layercam":
+            s = torch.tanh(2.0 * s)
+        if tuple(s.shape[-2:]) != tuple(size):
+            s = F.interpolate(s[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        scaled.append(s)
+    stack = torch.stack(scaled)
+    return stack.mean(0) if how == "mean" else stack.amax(0)
+
+
+class GradientCAM(Explainer):
+    """Shared core of Grad-CAM-like methods: subclasses define ``weights`` or ``combine``."""
+
+    family = "cam"
+    default_fusion = "mean"
+
+    @classmethod
+    def _params(cls) -> tuple[Param, ...]:
+        return (
+            Param("fusion", cls.default_fusion, str, "how several layers are fused", FUSIONS),
+        )
+
+    def weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Channel weights ``(N, K)`` from activations ``(K, h, w)`` and gradients ``(N, K, h, w)``."""
+        raise NotImplementedError
+
+    def combine(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Maps ``(N, h, w)`` = ReLU(sum_k w_k A^k)."""
+        return torch.relu(torch.einsum("nk,khw->nhw", self.weights(a, g), a))
+
+    def run(
+        self, ctx: Context, classes: Sequence[int], layers: Sequence[str], params: Mapping[str, Any]
+    ) -> MethodOutput:
+        ctx.step(0.0, f"{self.label}: forward and gradients")
+        scores, acts, grads = layer_gradients(ctx, ctx.x, layers, classes)
+        per_layer = {name: self.combine(a[0], g[:, 0]) for name, a, g in zip(layers, acts, grads, strict=True)}
+        ctx.step(1.0, f"{self.label}: done")
+        return _output(scores[0], per_layer, params.get("fusion", "mean"))
+
+
+def _output(logits: torch.Tensor, per_layer: dict[str, torch.Tensor], fusion: str) -> MethodOutput:
+    if len(per_layer) == 1:
+        return MethodOutput(logits, next(iter(per_layer.values())))
+    fused = fuse_layers(list(per_layer.values()), fusion)
+    note = f"{len(per_layer)} layers fused by '{fusion}' after scaling each layer's map by its maximum"
+    return MethodOutput(logits, fused, layer_maps=per_layer, notes=[note])
+
+
+@register("grad-cam")
+class GradCAM(GradientCAM):
+    name = "gradcam"
+    label = "Grad-CAM"
+    summary = "w_k = mean_ij g_ij; L = ReLU(sum_k w_k A^k) (Selvaraju et al.)"
+    params = GradientCAM._params()
+
+    def weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return g.mean(dim=(-2, -1))
+
+
+@register("gradcam++", "grad-cam++", "gradcampp")
+class GradCAMPlusPlus(GradientCAM):
+    """Grad-CAM++ with the paper's closed form (Chattopadhyay et al., Eq. 19).
+
+    alpha_ij = g_ij^2 / (2 g_ij^2 + sum_ab A_ab g_ij^3), alpha = 0 where the denominator is 0;
+    w_k = sum_ij alpha_ij ReLU(g_ij). The closed form assumes the explained score is exp(S) and
+    S is the class score (logit for multi-label heads, pre-softmax score for multi-class); the
+    common factor exp(S) cancels in alpha and only scales w, so it is left out. For heads that
+    are not linear after the layer, the second and third derivatives of S are neglected, as in
+    the paper. No epsilon is added to the denominator (an epsilon of 1e-6, as in some public
+    code, dominates it for typical gradient sizes and silently turns alpha into ~g^2/eps).
+    """
+
+    name = "gradcampp"
+    label = "Grad-CAM++"
+    summary = "Eq. 19 closed form; w_k = sum alpha ReLU(g)"
+    params = GradientCAM._params()
+
+    def weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        g2 = g * g
+        g3 = g2 * g
+        denom = 2.0 * g2 + a.sum(dim=(-2, -1))[None, :, None, None] * g3
+        safe = torch.where(denom != 0, denom, torch.ones_like(denom))
+        alpha = torch.where((g != 0) & (denom != 0), g2 / safe, torch.zeros_like(g))
+        return (alpha * torch.relu(g)).sum(dim=(-2, -1))
+
+
+@register("xgrad-cam")
+class XGradCAM(GradientCAM):
+    name = "xgradcam"
+    label = "XGrad-CAM"
+    summary = "w_k = sum_ij (A_ij / sum_ab A_ab) g_ij (Fu et al.)"
+    params = GradientCAM._params()
+
+    def weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        total = a.sum(dim=(-2, -1))
+        safe = torch.where(total != 0, total, torch.ones_like(total))
+        norm = torch.where(total[:, None, None] != 0, a / safe[:, None, None], torch.zeros_like(a))
+        return (norm[None] * g).sum(dim=(-2, -1))
+
+
+@register("layer-cam")
+class LayerCAM(GradientCAM):
+    name = "layercam"
+    label = "LayerCAM"
+    summary = "L = ReLU(sum_k ReLU(g) * A^k); layers fused by max after tanh(2 m) (Jiang et al.)"
+    default_fusion = "layercam"
+    params = (Param("fusion", "layercam", str, "how several layers are fused", FUSIONS),)
+
+    def combine(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return torch.relu((torch.relu(g) * a[None]).sum(dim=1))
+
+
+BASES: dict[str, type[GradientCAM]] = {
+    "gradcam": GradCAM, "gradcampp": GradCAMPlusPlus, "xgradcam": XGradCAM, "layercam": LayerCAM,
+}
+
+
+@register("smoothgrad-cam", "smooth-gradcam", "smoothgradcam")
+class SmoothGradCAM(Explainer):
+    """SmoothGrad applied to a CAM: Gaussian noise on the input, the CAM of each noisy copy,
+    maps averaged. sigma = noise * (max(x) - min(x)) of the normalised input tensor."""
+
+    name = "smoothgrad-cam"
+    label = "SmoothGrad on Grad-CAM"
+    family = "cam"
+    summary = "mean over n noisy copies of the base CAM (research: noise 0.1 and 0.2, n = 50)"
+    params = (
+        Param("base", "gradcam", str, "the CAM applied to each noisy copy", tuple(BASES)),
+        Param("noise", 0.1, float, "sigma as a fraction of the input range", minimum=0.0),
+        Param("n", 50, int, "number of noisy copies", minimum=1),
+        Param("seed", 0, int, "noise seed"),
+        Param("batch_size", 0, int, "copies per forward (0: as many as fit in memory)", minimum=0),
+        Param("fusion", "mean", str, "how several layers are fused", FUSIONS),
+    )
+
+    def run(
+        self, ctx: Context, classes: Sequence[int], layers: Sequence[str], params: Mapping[str, Any]
+    ) -> MethodOutput:
+        base = BASES[params["base"]]()
+        n = params["n"]
+        sigma = float(params["noise"]) * float(ctx.x.max() - ctx.x.min())
+        chunk = params["batch_size"] or auto_batch_size(ctx, n, with_grad=False)
+        sums: dict[str, torch.Tensor] = {}
+        done = 0
+        for noise in gaussian_noise(n, ctx.x.shape[1:], sigma, params["seed"]).split(chunk):
+            b = noise.shape[0]
+            ctx.step(done / n, f"{self.label}: copies {done + 1}-{done + b} of {n}")
+            xb = ctx.x + noise.to(ctx.x.device)
+            _, acts, grads = layer_gradients(ctx, xb, layers, classes)
+            for name, a, g in zip(layers, acts, grads, strict=True):
+                maps = torch.stack([base.combine(a[i], g[:, i]) for i in range(b)], dim=1).sum(1)
+                sums[name] = sums[name] + maps if name in sums else maps
+            done += b
+        with torch.no_grad(), ctx.amp():
+            logits = logits_of(ctx.module(ctx.x))[0].float()
+        per_layer = {name: s / n for name, s in sums.items()}
+        out = _output(logits, per_layer, params["fusion"])
+        out.notes.append(f"sigma = {params['noise']} x input range = {sigma:.4g}; n = {n}; base = {base.label}")
+        ctx.step(1.0, f"{self.label}: done")
+        return out

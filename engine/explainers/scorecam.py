@@ -1,0 +1,74 @@
+"""Score-CAM: channel masks scored by forward passes; every masked forward serves all classes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.errors import UnknownLayerError
+from engine.explainers.base import Context, Explainer, MethodOutput, Param, auto_batch_size, register
+from engine.explainers.cam import FUSIONS, _output
+from engine.explainers.hooks import LayerTap, logits_of
+
+
+@register("score-cam")
+class ScoreCAM(Explainer):
+    """Score-CAM (Wang et al. 2020).
+
+    Each activation channel is upsampled to the input size (bilinear), min-max normalised to
+    [0, 1], and multiplies the (normalised) input. The masked inputs run through the network in
+    batches; the score of class c under mask k is ``s_kc`` (the logit by default). Weights are
+    ``softmax_k(s_kc)`` and ``L_c = ReLU(sum_k w_kc A^k)``. A masked forward yields all classes'
+    scores at once, so the cost does not grow with the number of classes.
+    """
+
+    name = "scorecam"
+    label = "Score-CAM"
+    family = "cam"
+    summary = "softmax over channels of masked-input scores; all classes per masked forward"
+    params = (
+        Param("batch_size", 0, int, "masked inputs per forward (0: as many as fit)", minimum=0),
+        Param("score", "logit", str, "class score of a masked input", ("logit", "probability")),
+        Param("align_corners", False, bool, "mask upsampling convention (True matches pytorch-grad-cam)"),
+        Param("fusion", "mean", str, "how several layers are fused", FUSIONS),
+    )
+
+    def run(
+        self, ctx: Context, classes: Sequence[int], layers: Sequence[str], params: Mapping[str, Any]
+    ) -> MethodOutput:
+        with LayerTap(ctx.module, layers) as tap, torch.no_grad(), ctx.amp():
+            logits = logits_of(ctx.module(ctx.x))[0].float()
+        cls_idx = torch.as_tensor(list(classes), device=ctx.x.device)
+        per_layer: dict[str, torch.Tensor] = {}
+        total = sum(tap.outputs[n].shape[1] for n in layers if n in tap.outputs)
+        done = 0
+        for name in layers:
+            if name not in tap.outputs or tap.outputs[name].ndim != 4:
+                raise UnknownLayerError(f"layer '{name}' gives no (N, C, H, W) activation for Score-CAM.")
+            a = tap.outputs[name][0].float()  # (K, h, w)
+            masks = F.interpolate(a[None], size=ctx.x.shape[-2:], mode="bilinear",
+                                  align_corners=bool(params["align_corners"]))[0]
+            flat = masks.flatten(1)
+            lo, hi = flat.min(1).values, flat.max(1).values
+            masks = (masks - lo[:, None, None]) / (hi - lo + 1e-8)[:, None, None]
+            k = masks.shape[0]
+            chunk = params["batch_size"] or auto_batch_size(ctx, k, with_grad=False)
+            scores = torch.empty((k, logits.shape[0]), device=ctx.x.device)
+            for start in range(0, k, chunk):
+                ctx.step(done / total, f"{self.label}: masks {start + 1}-{min(start + chunk, k)} of {k} ({name})")
+                m = masks[start:start + chunk]
+                with torch.no_grad(), ctx.amp():
+                    out = logits_of(ctx.module(ctx.x * m[:, None]))
+                scores[start:start + m.shape[0]] = out.float()
+                done += m.shape[0]
+            if params["score"] == "probability":
+                multilabel = ctx.task == "multilabel"
+                scores = torch.sigmoid(scores) if multilabel else torch.softmax(scores, dim=1)
+            w = torch.softmax(scores[:, cls_idx], dim=0).T  # (N, K)
+            per_layer[name] = torch.relu(torch.einsum("nk,khw->nhw", w, a))
+        ctx.step(1.0, f"{self.label}: done")
+        return _output(logits, per_layer, params["fusion"])
+

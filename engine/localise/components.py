@@ -1,0 +1,121 @@
+"""From a binary mask to boxes: connected components, one box per component."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+from skimage.measure import label
+
+from engine.localise.errors import InvalidPolicyError
+from engine.localise.maps import as_mask
+from engine.localise.threshold import Threshold, threshold_mask
+
+BoxMode = Literal["all", "largest", "union"]
+_MODES = ("all", "largest", "union")
+
+
+_FIND_OBJECTS_MAX = 20_000
+"""Above this many components, boxes come from a sort of the foreground pixels instead of
+``scipy.ndimage.find_objects``, whose per-component Python slices dominate on noisy maps."""
+
+
+def _component_boxes(labels: npt.NDArray[np.integer], n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Bounding boxes ``(N, 4)`` and pixel counts ``(N,)`` of sequential labels ``1..n``."""
+    fg = labels[labels > 0]
+    areas = np.bincount(fg, minlength=n + 1)[1:].astype(np.int64)
+    if n <= _FIND_OBJECTS_MAX:
+        slices = ndimage.find_objects(labels, max_label=n)
+        boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices], dtype=np.float64)
+        return boxes, areas
+    # np.nonzero lists pixels row-major; a stable sort groups them by label, keeping rows
+    # non-decreasing inside each group, and reduceat takes each group's column extremes.
+    rows, cols = np.nonzero(labels)
+    order = np.argsort(fg, kind="stable")
+    rows, cols = rows[order], cols[order]
+    starts = np.r_[0, np.cumsum(areas)[:-1]]
+    boxes = np.stack(
+        [
+            np.minimum.reduceat(cols, starts),
+            rows[starts],
+            np.maximum.reduceat(cols, starts) + 1,
+            rows[starts + areas - 1] + 1,
+        ],
+        axis=1,
+    ).astype(np.float64)
+    return boxes, areas
+
+
+def mask_to_boxes(
+    mask: npt.ArrayLike,
+    mode: BoxMode = "all",
+    min_area: int = 0,
+    connectivity: int = 2,
+) -> npt.NDArray[np.float64]:
+    """Boxes around the connected components of a mask.
+
+    Components are labelled with :func:`skimage.measure.label`; their bounding boxes and pixel
+    counts are computed in one vectorised pass (``regionprops`` or ``find_objects`` take seconds
+    on noisy 3000 x 3000 maps with 10^5 components). A component
+    spanning rows ``r0..r1`` and columns ``c0..c1`` gives the box ``(c0, r0, c1 + 1, r1 + 1)``.
+
+    Args:
+        mask: 2-D mask; non-zero pixels are foreground.
+        mode: ``"all"``: one box per component, ordered by pixel count descending (ties by top
+            edge, then left edge); ``"largest"``: only the component with most pixels (ties:
+            first in that order); ``"union"``: one box enclosing all kept components.
+        min_area: Components with fewer pixels than this are dropped before ``mode`` applies.
+        connectivity: 1 (4-neighbourhood) or 2 (8-neighbourhood).
+
+    Returns:
+        A float64 ``(N, 4)`` array of ``(x0, y0, x1, y1)``; ``(0, 4)`` if nothing is left.
+
+    Raises:
+        ShapeError: If the mask is not 2-D.
+        InvalidPolicyError: If ``mode`` or ``connectivity`` is not one accepted.
+    """
+    if mode not in _MODES:
+        raise InvalidPolicyError(f"Unknown box mode {mode!r}.", fix=f"Use one of {_MODES}.")
+    if connectivity not in (1, 2):
+        raise InvalidPolicyError(f"Connectivity {connectivity!r} is not 1 or 2.")
+    m = as_mask(mask)
+    labels, n = label(m, connectivity=connectivity, return_num=True)
+    if n == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    boxes, areas = _component_boxes(labels, n)
+    keep = areas >= min_area
+    boxes, areas = boxes[keep], areas[keep]
+    if boxes.shape[0] == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    order = np.lexsort((boxes[:, 0], boxes[:, 1], -areas))
+    boxes = boxes[order]
+    if mode == "largest":
+        return boxes[:1]
+    if mode == "union":
+        return np.array([[boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]])
+    return boxes
+
+
+def map_to_boxes(
+    heatmap: npt.ArrayLike,
+    threshold: Threshold | str,
+    mode: BoxMode = "all",
+    min_area: int = 0,
+    connectivity: int = 2,
+) -> npt.NDArray[np.float64]:
+    """Threshold a heatmap and box its components: ``mask_to_boxes(threshold_mask(...))``.
+
+    Args:
+        heatmap: Finite 2-D map.
+        threshold: A :class:`Threshold` or its string form (``"top:0.05"``).
+        mode: See :func:`mask_to_boxes`.
+        min_area: See :func:`mask_to_boxes`.
+        connectivity: See :func:`mask_to_boxes`.
+
+    Returns:
+        A float64 ``(N, 4)`` array of boxes.
+    """
+    mask = threshold_mask(heatmap, threshold)
+    return mask_to_boxes(mask, mode=mode, min_area=min_area, connectivity=connectivity)

@@ -1,0 +1,118 @@
+"""Map-level localisation metrics against GT boxes: pointing game, energy, Diff, EHR-AUC.
+
+"Inside" always means the union of the GT boxes rasterised on the map's grid with the pixel
+centre rule of :func:`engine.localise.boxes.boxes_to_mask` (pixel ``(i, j)`` is inside when
+``(j + 0.5, i + 0.5)`` lies in a box). GT boxes of several annotators may be pooled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.localise.boxes import BoxesLike, boxes_to_mask, dilate_boxes
+from engine.localise.errors import InvalidPolicyError
+from engine.localise.maps import as_map
+
+
+def _inside(m: npt.NDArray[np.floating], gt_boxes: BoxesLike) -> npt.NDArray[np.bool_]:
+    return boxes_to_mask(gt_boxes, (m.shape[0], m.shape[1]))
+
+
+def pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, tolerance_px: float = 0) -> bool:
+    """Whether the map's maximum falls inside a GT box.
+
+    Every pixel equal to the maximum counts (no arbitrary argmax tie-break): the result is a
+    hit if ANY of them has its centre inside a GT box grown by ``tolerance_px`` on every side.
+    Consequently a constant map hits whenever some GT box covers a pixel centre. No GT box (or
+    none covering a pixel centre) is a miss.
+
+    Args:
+        heatmap: Finite 2-D map.
+        gt_boxes: GT boxes (pooled over annotators).
+        tolerance_px: Margin in pixels added to each side of every GT box (>= 0).
+
+    Returns:
+        True for a hit.
+    """
+    m = as_map(heatmap)
+    inside = _inside(m, dilate_boxes(gt_boxes, float(tolerance_px)))
+    return bool(np.any(inside & (m == m.max())))
+
+
+def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
+    """Share of the map's positive energy inside the GT boxes.
+
+    ``sum(max(map, 0) inside) / sum(max(map, 0))`` over all pixels; NaN when the map has no
+    positive value (no energy to share).
+    """
+    m = as_map(heatmap)
+    pos = np.clip(m, 0, None)
+    total = float(pos.sum(dtype=np.float64))
+    if total <= 0:
+        return float("nan")
+    return float(pos[_inside(m, gt_boxes)].sum(dtype=np.float64)) / total
+
+
+def diff_inside_outside(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
+    """``mean(map inside GT) - mean(map outside GT)`` on the raw map values.
+
+    NaN when either side has no pixel. Normalise the map first (e.g. min-max) to compare images.
+    """
+    m = as_map(heatmap)
+    inside = _inside(m, gt_boxes)
+    n_in = int(np.count_nonzero(inside))
+    n_out = m.size - n_in
+    if n_in == 0 or n_out == 0:
+        return float("nan")
+    total = float(m.sum(dtype=np.float64))
+    s_in = float(m[inside].sum(dtype=np.float64))
+    return s_in / n_in - (total - s_in) / n_out
+
+
+def ehr_curve(
+    heatmap: npt.ArrayLike, gt_boxes: BoxesLike, n_thresholds: int = 100
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The curve under :func:`ehr_auc`: thresholds and the inside share at each.
+
+    Returns:
+        ``(t, r)``, both of shape ``(n_thresholds,)``; NaN ratios for a constant map.
+    """
+    if n_thresholds < 2:
+        raise InvalidPolicyError(f"n_thresholds must be >= 2; got {n_thresholds}.")
+    m = as_map(heatmap)
+    t = np.linspace(0.0, 1.0, n_thresholds)
+    lo, hi = float(m.min()), float(m.max())
+    if hi == lo:
+        return t, np.full(n_thresholds, np.nan)
+    norm = (m.astype(np.float64) - lo) / (hi - lo)
+    inside = _inside(m, gt_boxes)
+    # idx = number of thresholds <= value; a pixel is kept at t[k] iff idx >= k + 1.
+    idx = np.searchsorted(t, norm.ravel(), side="right")
+    hist_all = np.bincount(idx, minlength=n_thresholds + 1)
+    hist_in = np.bincount(idx[inside.ravel()], minlength=n_thresholds + 1)
+    kept_all = np.cumsum(hist_all[::-1])[::-1][1:]
+    kept_in = np.cumsum(hist_in[::-1])[::-1][1:]
+    ratio = np.zeros(n_thresholds, dtype=np.float64)
+    np.divide(kept_in, kept_all, out=ratio, where=kept_all > 0)
+    return t, ratio
+
+
+def ehr_auc(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, n_thresholds: int = 100) -> float:
+    """Area under the inside-share curve over equidistant thresholds (EHR-AUC).
+
+    The map is min-max normalised to ``[0, 1]``. At each of ``n_thresholds`` equidistant
+    thresholds ``t_k = k / (n_thresholds - 1)`` (0 and 1 included) the kept set is
+    ``S_k = {norm >= t_k}`` (never empty: it holds the maximum) and the ratio is
+    ``|S_k ∩ inside| / |S_k|``. The result is the trapezoid integral of the ratio over
+    ``t in [0, 1]``, so it lies in ``[0, 1]``. NaN for a constant map.
+
+    Args:
+        heatmap: Finite 2-D map.
+        gt_boxes: GT boxes (pooled over annotators).
+        n_thresholds: Number of thresholds, at least 2.
+    """
+    t, r = ehr_curve(heatmap, gt_boxes, n_thresholds)
+    if np.isnan(r).any():
+        return float("nan")
+    return float(np.trapezoid(r, t))

@@ -1,0 +1,200 @@
+"""``model.json``: the manifest of a model bundle, validated field by field."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import BundleManifestError
+
+SCHEMA_VERSION = 1
+TASKS = ("multilabel", "multiclass")
+RESIZE_POLICIES = ("stretch", "letterbox")
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """What a bundle's ``model.json`` says about its model.
+
+    Attributes:
+        name: Human name of the model, shown in the viewer and reports.
+        version: The model's own version string.
+        architecture: A torchvision classification model name (``resnet18``...) or
+            ``"torchscript"``.
+        class_names: One name per output of the classifier head, in output order.
+        task: ``"multilabel"`` (sigmoid per class) or ``"multiclass"`` (softmax).
+        in_channels: Channels the network takes (1 or 3).
+        input_size: ``(height, width)`` of the network input.
+        resize: ``"stretch"`` (the image fills the input) or ``"letterbox"`` (aspect kept,
+            padded with black).
+        mean: Per-channel normalisation mean, applied to pixels in [0, 1].
+        std: Per-channel normalisation standard deviation.
+        target_layer: Default layer for CAM methods (a module name), or None to find one.
+        thresholds: Per-class decision thresholds on the probability.
+        weights: File name of the weights inside the bundle.
+        provenance: Free-form record of training data, metrics and recipe.
+        description: One paragraph for the model card.
+        schema_version: Version of this manifest format.
+    """
+
+    name: str
+    version: str
+    architecture: str
+    class_names: tuple[str, ...]
+    task: str = "multilabel"
+    in_channels: int = 3
+    input_size: tuple[int, int] = (224, 224)
+    resize: str = "stretch"
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    target_layer: str | None = None
+    thresholds: tuple[float, ...] = ()
+    weights: str = "weights.safetensors"
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def threshold(self, index: int) -> float:
+        """Decision threshold of class ``index`` (0.5 when the manifest gives none)."""
+        return self.thresholds[index] if self.thresholds else 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["class_names"] = list(self.class_names)
+        data["input_size"] = list(self.input_size)
+        data["mean"] = list(self.mean)
+        data["std"] = list(self.std)
+        data["thresholds"] = list(self.thresholds)
+        data["provenance"] = dict(self.provenance)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None) -> ModelManifest:
+        """Validate ``data`` and build a manifest; every problem is reported at once."""
+        problems: list[str] = []
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            problems.append(f"unknown keys {unknown} (known: {sorted(known)})")
+        for required in ("name", "version", "architecture", "class_names"):
+            if required not in data:
+                problems.append(f"missing required key '{required}'")
+        if problems:
+            raise _manifest_error(problems, path)
+
+        def _get(key: str, default: Any) -> Any:
+            return data.get(key, default)
+
+        schema = _get("schema_version", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            problems.append(f"schema_version {schema!r} is not supported (this RadLens reads {SCHEMA_VERSION})")
+        class_names = _get("class_names", [])
+        if not isinstance(class_names, list | tuple) or not class_names or not all(
+            isinstance(c, str) and c for c in class_names
+        ):
+            problems.append("class_names must be a non-empty list of non-empty strings")
+            class_names = []
+        elif len(set(class_names)) != len(class_names):
+            problems.append("class_names has duplicates")
+        task = _get("task", "multilabel")
+        if task not in TASKS:
+            problems.append(f"task must be one of {TASKS}, not {task!r}")
+        in_channels = _get("in_channels", 3)
+        if in_channels not in (1, 3):
+            problems.append(f"in_channels must be 1 or 3, not {in_channels!r}")
+        input_size = _get("input_size", [224, 224])
+        if isinstance(input_size, int):
+            input_size = [input_size, input_size]
+        if (
+            not isinstance(input_size, list | tuple)
+            or len(input_size) != 2
+            or not all(isinstance(v, int) and v >= 8 for v in input_size)
+        ):
+            problems.append(f"input_size must be [height, width] integers >= 8, not {input_size!r}")
+            input_size = [224, 224]
+        resize = _get("resize", "stretch")
+        if resize not in RESIZE_POLICIES:
+            problems.append(f"resize must be one of {RESIZE_POLICIES}, not {resize!r}")
+        mean = _get("mean", [0.485, 0.456, 0.406][: in_channels if in_channels in (1, 3) else 3])
+        std = _get("std", [0.229, 0.224, 0.225][: in_channels if in_channels in (1, 3) else 3])
+        for key, values in (("mean", mean), ("std", std)):
+            if not isinstance(values, list | tuple) or len(values) not in (1, in_channels):
+                problems.append(f"{key} must have 1 or in_channels={in_channels} numbers")
+        if isinstance(std, list | tuple) and any(not isinstance(s, int | float) or s <= 0 for s in std):
+            problems.append("std values must be positive numbers")
+        thresholds = _get("thresholds", [])
+        if isinstance(thresholds, Mapping):
+            missing = [c for c in class_names if c not in thresholds]
+            if missing:
+                problems.append(f"thresholds has no value for classes {missing}")
+            thresholds = [thresholds.get(c, 0.5) for c in class_names]
+        if thresholds and (
+            len(thresholds) != len(class_names)
+            or not all(isinstance(t, int | float) and 0.0 <= t <= 1.0 for t in thresholds)
+        ):
+            problems.append(
+                f"thresholds must hold one probability in [0, 1] per class ({len(class_names)})"
+            )
+        target_layer = _get("target_layer", None)
+        if target_layer is not None and not isinstance(target_layer, str):
+            problems.append("target_layer must be a module name or null")
+        provenance = _get("provenance", {})
+        if not isinstance(provenance, Mapping):
+            problems.append("provenance must be an object")
+        for key in ("name", "version", "architecture", "weights", "description"):
+            if key in data and not isinstance(data[key], str):
+                problems.append(f"{key} must be a string")
+        if problems:
+            raise _manifest_error(problems, path)
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            architecture=data["architecture"],
+            class_names=tuple(class_names),
+            task=task,
+            in_channels=in_channels,
+            input_size=(int(input_size[0]), int(input_size[1])),
+            resize=resize,
+            mean=tuple(float(m) for m in mean) * (in_channels if len(mean) == 1 else 1),
+            std=tuple(float(s) for s in std) * (in_channels if len(std) == 1 else 1),
+            target_layer=target_layer,
+            thresholds=tuple(float(t) for t in thresholds),
+            weights=_get("weights", "weights.safetensors"),
+            provenance=dict(provenance),
+            description=_get("description", ""),
+            schema_version=schema,
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> ModelManifest:
+        """Read and validate a ``model.json`` file."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BundleManifestError(
+                "model.json not found.", path=path,
+                fix="a bundle is a folder holding model.json and its weights file.",
+            ) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BundleManifestError(
+                f"cannot parse model.json ({exc}).", path=path, fix="repair the JSON."
+            ) from exc
+        if not isinstance(data, dict):
+            raise BundleManifestError("model.json must hold a JSON object.", path=path)
+        return cls.from_dict(data, path=path)
+
+
+def _manifest_error(problems: list[str], path: Path | None) -> BundleManifestError:
+    listing = "; ".join(problems)
+    return BundleManifestError(
+        f"invalid model manifest: {listing}.", path=path,
+        fix="correct model.json (see docs/model-bundles.md).",
+    )

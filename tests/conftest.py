@@ -1,0 +1,82 @@
+"""Shared fixtures: small seeded models and images, offscreen Qt."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from engine.models.bundle import LoadedModel
+from engine.models.manifest import ModelManifest
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+class TinyNet(nn.Module):
+    """A small CNN with a named feature layer, GAP and a linear head."""
+
+    def __init__(self, classes: int = 3, channels: int = 8) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, stride=2, padding=1))
+        self.act = nn.ReLU()
+        self.features = nn.Conv2d(8, channels, 3, stride=2, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.relu(self.features(self.act(self.stem(x))))
+        return self.fc(self.pool(a).flatten(1))
+
+
+def make_manifest(arch: str, classes: int, size: int, **kw: object) -> ModelManifest:
+    return ModelManifest(
+        name=f"test-{arch}", version="0.0.1", architecture=arch,
+        class_names=tuple(f"class{i}" for i in range(classes)), input_size=(size, size), **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="session")
+def resnet_pair() -> tuple[LoadedModel, nn.Module]:
+    """(RadLens model, an independent unfrozen copy for peer libraries): ResNet-18, 4 classes, 128 px."""
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=4)
+    # make BatchNorm statistics non-trivial so maps are not degenerate
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    net.eval()
+    peer = torchvision.models.resnet18(num_classes=4).eval()
+    peer.load_state_dict(net.state_dict())
+    return LoadedModel.from_module(net, make_manifest("resnet18", 4, 128)), peer
+
+
+@pytest.fixture(scope="session")
+def tiny_pair() -> tuple[LoadedModel, nn.Module]:
+    torch.manual_seed(1)
+    net = TinyNet().eval()
+    peer = TinyNet().eval()
+    peer.load_state_dict(net.state_dict())
+    return LoadedModel.from_module(net, make_manifest("tiny", 3, 32)), peer
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture()
+def chest_like(rng: np.random.Generator) -> np.ndarray:
+    """A 128 x 128 float image in [0, 1] with structure (two dark 'lungs', a bright blob)."""
+    yy, xx = np.mgrid[0:128, 0:128] / 128.0
+    img = 0.6 + 0.1 * rng.standard_normal((128, 128))
+    img -= 0.35 * (np.exp(-((xx - 0.3) ** 2 + (yy - 0.5) ** 2) / 0.02) + np.exp(-((xx - 0.7) ** 2 + (yy - 0.5) ** 2) / 0.02))
+    img += 0.4 * np.exp(-((xx - 0.62) ** 2 + (yy - 0.35) ** 2) / 0.002)
+    return np.clip(img, 0, 1).astype(np.float32)

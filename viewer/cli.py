@@ -1,0 +1,73 @@
+"""The ``radlens`` command: a thin dispatcher.
+
+Headless subcommands live in ``engine`` and ``training`` and are imported only when used, so
+``radlens explain`` works on a machine without a display. ``radlens`` with no subcommand (or
+``radlens view``) starts the desktop app. This module imports no Qt at module level.
+
+A subcommand module provides ``add_arguments(parser: argparse.ArgumentParser) -> None`` and
+``run(args: argparse.Namespace) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: name -> (module path, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "explain": ("engine.cli.explain", "explain a model's decision on images (headless)"),
+    "layers": ("engine.cli.layers", "list the layers of a model that CAM methods can use"),
+    "info": ("engine.cli.info", "print what RadLens sees in an image file"),
+    "phantom": ("training.phantom_cli", "generate phantom chest radiographs with ground truth"),
+    "view": ("viewer.app_cli", "open the desktop viewer"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser; import only the subcommand ``only`` (all when None)."""
+    parser = argparse.ArgumentParser(
+        prog="radlens",
+        description="RadLens: a radiology viewer with a lab for explaining image classifiers. "
+        "Research use - not for diagnostic use.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:  # a part not installed or not built yet
+                sp.set_defaults(_unavailable=f"radlens {name} is unavailable: {exc}")
+                continue
+            module.add_arguments(sp)
+            sp.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``radlens`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["view", *argv]
+    only = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    parser = build_parser(only)
+    args = parser.parse_args(argv)
+    if getattr(args, "_unavailable", None):
+        print(args._unavailable, file=sys.stderr)
+        return 2
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 2
+    from engine.errors import RadLensError
+
+    try:
+        return int(args._run(args) or 0)
+    except RadLensError as exc:
+        print(f"radlens {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
