@@ -141,7 +141,7 @@ def to_model_input(
         The input tensor (float32, CPU), the geometry, and how pixel values were scaled.
     """
     unit, scaling = as_unit_image(image)
-    t = torch.from_numpy(np.ascontiguousarray(unit))
+    t = torch.from_numpy(np.array(unit, dtype=np.float32, order="C", copy=not unit.flags.writeable))
     if t.ndim == 2:
         t = t[None].expand(manifest.in_channels, -1, -1)
     else:

@@ -1,0 +1,31 @@
+# RadLens: `make run` starts the app, `make test` runs the test suite. Both create .venv first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/radlens
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine training tests
+	$(BIN)/mypy engine
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_explain.py --write
+	$(BIN)/python scripts/bench_io.py --write
+
+clean-venv:
+	rm -rf $(VENV)

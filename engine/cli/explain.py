@@ -1,0 +1,134 @@
+"""``radlens explain``: explain a model's decision on images, headless.
+
+Writes ``results.json`` (schema-versioned: every explanation with its provenance, the boxes cut
+at the threshold and their scores) and one overlay PNG per image and class into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import add_model_argument, parse_params, slug
+
+RUN_SCHEMA_VERSION = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="*", type=Path, help="image files (DICOM, PNG, JPEG, TIFF, NIfTI, ...)")
+    add_model_argument(parser)
+    parser.add_argument("--method", default="gradcam", help="explanation method (see --list-methods)")
+    parser.add_argument("--classes", default="all", help="'all' or comma-separated class names")
+    parser.add_argument("--layer", action="append", help="target layer (repeat for several); default: the model's")
+    parser.add_argument("--threshold", default="top:0.05", help="top:F, max:F or otsu (default top:0.05)")
+    parser.add_argument("--box-mode", default="all", choices=("all", "largest", "union"))
+    parser.add_argument("--min-area", type=int, default=0, help="drop components smaller than this (pixels)")
+    parser.add_argument("--annotations", type=Path, help="ground truth (VinBigData/NIH/SIIM CSV or sidecar JSON)")
+    parser.add_argument("--normalisation", default="per_map", choices=("per_map", "shared", "raw"))
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, e.g. n=50")
+    parser.add_argument("--colormap", default="jet", help="matplotlib colour map for overlays")
+    parser.add_argument("--frame", type=int, default=0, help="frame of multi-frame images")
+    parser.add_argument("--out", type=Path, default=Path("radlens-out"), help="output folder")
+    parser.add_argument("--list-methods", action="store_true", help="list the methods and their parameters")
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.explainers.api import list_methods
+
+    if args.list_methods:
+        for m in list_methods():
+            print(f"{m.name:<22} {m.label:<24} [{m.family}] {m.summary}")
+            for p in m.params:
+                choices = f" {p['choices']}" if p["choices"] else ""
+                print(f"{'':<24}{p['name']}={p['default']!r}{choices}: {p['help']}")
+        return 0
+    if not args.images:
+        print("radlens explain: give at least one image (or --list-methods)", file=sys.stderr)
+        return 2
+    return _explain_images(args)
+
+
+def _explain_images(args: argparse.Namespace) -> int:
+    import engine
+    from engine.analysis import localise
+    from engine.annotations import image_key, read_annotations
+    from engine.atomic import atomic_write_text
+    from engine.errors import RadLensError
+    from engine.io import load_image
+
+    model = engine.load_model(args.model, device=args.device)
+    params = parse_params(args.param)
+    classes = None if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
+    gt_all: dict[str, Any] = {}
+    if args.annotations:
+        gt_all = {image_key(k): v for k, v in read_annotations(args.annotations).items()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, Any]] = []
+    failures = 0
+    for path in args.images:
+        try:
+            image = load_image(path, frame=args.frame)
+            annotations = _annotations_for(path, image, gt_all)
+            result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
+                                    normalisation=args.normalisation, **params)
+            loc = localise(result, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
+            overlays = {}
+            for name in result.explained:
+                out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
+                render_overlay(image, result, name, loc[name], annotations, out_png, args.colormap)
+                overlays[name] = out_png.name
+            entries.append({
+                "image": str(path), "image_id": image_key(path),
+                "explanation": result.to_dict(),
+                "localisation": {k: v.to_dict() for k, v in loc.items()},
+                "overlays": overlays,
+            })
+            top = sorted(zip(result.probabilities, result.class_names, strict=True), reverse=True)[:3]
+            print(f"{path}: " + ", ".join(f"{n} {p:.3f}" for p, n in top) + f"  ({result.elapsed_s * 1000:.0f} ms)")
+        except RadLensError as exc:
+            failures += 1
+            print(f"radlens explain: {exc}", file=sys.stderr)
+            entries.append({"image": str(path), "error": str(exc)})
+    doc = {
+        "schema_version": RUN_SCHEMA_VERSION, "kind": "radlens.explain-run",
+        "model": model.identity(), "method": args.method, "threshold": args.threshold,
+        "normalisation": args.normalisation, "params": params, "images": entries,
+    }
+    atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1))
+    print(f"wrote {args.out / 'results.json'}")
+    return 1 if failures else 0
+
+
+def _annotations_for(path: Path, image: Any, gt_all: dict[str, Any]) -> Any:
+    """Annotations of an image: from --annotations by image id (file stem or SOP UID), plus its sidecar."""
+    from engine.annotations import find_sidecar, image_key, read_sidecar
+
+    found = []
+    keys = [image_key(path)]
+    uid = getattr(getattr(image, "metadata", None), "sop_instance_uid", "")
+    if uid:
+        keys.append(uid)
+    for k in keys:
+        if k in gt_all:
+            found.append(gt_all[k])
+            break
+    sidecar = find_sidecar(path)
+    if sidecar is not None:
+        found.append(read_sidecar(path).annotations)
+    if not found:
+        return None
+    merged = found[0]
+    for extra in found[1:]:
+        merged = merged.merged(extra)
+    return merged
+
+
+def render_overlay(image, result, name, loc, annotations, out_png, cmap) -> Path:
+    """Write one class's overlay: heatmap, boxes (GT per annotator, user, model) and a legend."""
+    from engine.render import class_overlay, save_png
+
+    rgb = class_overlay(image, result, name, loc, annotations, cmap=cmap)
+    return save_png(rgb, out_png, {"Software": "RadLens", "Description": "research use only"})

@@ -1,0 +1,163 @@
+"""Model bundles: round trip, every mismatch reported clearly, nothing unpickled."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from engine import explain, load_model
+from engine.errors import (
+    BundleManifestError,
+    ModelError,
+    UnknownArchitectureError,
+    UnknownLayerError,
+    UnsafeModelFileError,
+    WeightsMismatchError,
+)
+from engine.models.bundle import file_sha256, save_bundle
+from engine.models.manifest import ModelManifest
+
+
+def manifest(**kw):
+    base = dict(name="m", version="1.2", architecture="resnet18", class_names=("a", "b", "c"), input_size=(64, 64))
+    base.update(kw)
+    return ModelManifest(**base)
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(3)
+    return torchvision.models.resnet18(num_classes=3).eval()
+
+
+def test_round_trip_predicts_like_the_original(tmp_path, net):
+    save_bundle(tmp_path / "b", net, manifest(thresholds=(0.3, 0.5, 0.7)))
+    model = load_model(tmp_path / "b")
+    assert model.manifest.thresholds == (0.3, 0.5, 0.7)
+    assert model.weights_sha256 == file_sha256(tmp_path / "b" / "weights.safetensors")
+    assert not model.module.training
+    assert not any(p.requires_grad for p in model.module.parameters())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), net(x))
+    assert load_model(tmp_path / "b" / "model.json").manifest == model.manifest
+
+
+def test_one_channel_models(tmp_path):
+    torch.manual_seed(0)
+    m = manifest(in_channels=1, mean=[0.5], std=[0.25])
+    from engine.models.bundle import build_architecture
+
+    net = build_architecture(m)
+    save_bundle(tmp_path / "b", net, m)
+    model = load_model(tmp_path / "b")
+    result = explain(model, np.random.default_rng(0).random((50, 70)).astype(np.float32))
+    assert result.map("a").shape == (50, 70)
+
+
+def test_head_size_mismatch_is_named(tmp_path, net):
+    save_bundle(tmp_path / "b", net, manifest())
+    data = json.loads((tmp_path / "b" / "model.json").read_text())
+    data["class_names"] = ["a", "b", "c", "d"]
+    (tmp_path / "b" / "model.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsMismatchError, match="head has 3 outputs but model.json lists 4"):
+        load_model(tmp_path / "b")
+
+
+def test_missing_and_unexpected_keys_are_listed(tmp_path, net):
+    state = net.state_dict()
+    state.pop("layer1.0.conv1.weight")
+    state["extra.weight"] = torch.zeros(2)
+    folder = tmp_path / "b"
+    folder.mkdir()
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "weights.safetensors"))
+    (folder / "model.json").write_text(json.dumps(manifest().to_dict()))
+    with pytest.raises(WeightsMismatchError) as info:
+        load_model(folder)
+    assert "layer1.0.conv1.weight" in str(info.value) and "extra.weight" in str(info.value)
+    assert str(folder) in str(info.value)
+
+
+def test_unknown_architecture_suggests_names(tmp_path, net):
+    save_bundle(tmp_path / "b", net, manifest())
+    data = json.loads((tmp_path / "b" / "model.json").read_text())
+    data["architecture"] = "resnet181"
+    (tmp_path / "b" / "model.json").write_text(json.dumps(data))
+    with pytest.raises(UnknownArchitectureError, match="resnet18"):
+        load_model(tmp_path / "b")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": "regression"}, "task must be one of"),
+        ({"colour": 1}, "unknown keys"),
+        ({"thresholds": [0.5]}, "thresholds must hold one probability"),
+        ({"class_names": ["a", "a", "b"]}, "duplicates"),
+        ({"input_size": [3, 3]}, "input_size"),
+        ({"schema_version": 99}, "schema_version 99"),
+    ],
+)
+def test_manifest_problems(tmp_path, net, change, message):
+    save_bundle(tmp_path / "b", net, manifest())
+    data = json.loads((tmp_path / "b" / "model.json").read_text())
+    data.update(change)
+    (tmp_path / "b" / "model.json").write_text(json.dumps(data))
+    with pytest.raises(BundleManifestError, match=message):
+        load_model(tmp_path / "b")
+
+
+def test_missing_bundle_and_weights(tmp_path, net):
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "nowhere")
+    save_bundle(tmp_path / "b", net, manifest())
+    (tmp_path / "b" / "weights.safetensors").unlink()
+    with pytest.raises(BundleManifestError, match="missing"):
+        load_model(tmp_path / "b")
+
+
+def test_state_dict_pt_is_loaded_weights_only(tmp_path, net):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, folder / "w.pt")
+    (folder / "model.json").write_text(json.dumps(manifest(weights="w.pt").to_dict()))
+    model = load_model(folder)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), net(x))
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pickled_objects_are_refused(tmp_path, capsys):
+    folder = tmp_path / "b"
+    folder.mkdir()
+    with open(folder / "w.pt", "wb") as fh:
+        pickle.dump({"fc.weight": Evil()}, fh)
+    (folder / "model.json").write_text(json.dumps(manifest(weights="w.pt").to_dict()))
+    with pytest.raises(UnsafeModelFileError, match="never unpickles"):
+        load_model(folder)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_torchscript_bundles_explain_with_gradients_and_refuse_cams(tmp_path, net):
+    folder = tmp_path / "ts"
+    folder.mkdir()
+    torch.jit.save(torch.jit.trace(net, torch.randn(1, 3, 64, 64)), str(folder / "model.pt"))
+    (folder / "model.json").write_text(json.dumps(manifest(architecture="torchscript", weights="model.pt").to_dict()))
+    model = load_model(folder)
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    result = explain(model, image, "saliency")
+    assert result.native_maps.shape == (3, 64, 64)
+    with pytest.raises(UnknownLayerError, match="TorchScript"):
+        explain(model, image, "gradcam")
