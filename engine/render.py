@@ -129,7 +129,7 @@ def upscale(rgb: np.ndarray, min_height: int) -> tuple[np.ndarray, float]:
     if h >= min_height:
         return rgb, 1.0
     s = min_height / h
-    return np.asarray(Image.fromarray(rgb).resize((round(w * s), min_height), Image.BILINEAR)), s
+    return np.asarray(Image.fromarray(rgb).resize((round(w * s), min_height), Image.Resampling.BILINEAR)), s
 
 
 BoxDrawing = tuple[tuple[float, ...], tuple[int, int, int], str]

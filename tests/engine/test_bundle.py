@@ -65,7 +65,7 @@ def test_head_size_mismatch_is_named(tmp_path, net):
     data = json.loads((tmp_path / "b" / "model.json").read_text())
     data["class_names"] = ["a", "b", "c", "d"]
     (tmp_path / "b" / "model.json").write_text(json.dumps(data))
-    with pytest.raises(WeightsMismatchError, match="head has 3 outputs but model.json lists 4"):
+    with pytest.raises(WeightsMismatchError, match=r"head has 3 outputs but model\.json lists 4"):
         load_model(tmp_path / "b")
 
 
