@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "layers": ("engine.cli.layers", "list the layers of a model that CAM methods can use"),
     "info": ("engine.cli.info", "print what RadLens sees in an image file"),
     "phantom": ("training.phantom_cli", "generate phantom chest radiographs with ground truth"),
+    "train": ("training.train_cli", "train a classifier from a YAML config and export a model bundle"),
+    "evaluate": ("training.evaluate_cli", "evaluate a model bundle: AUC/F1 and localisation tables"),
     "view": ("viewer.app_cli", "open the desktop viewer"),
 }
 

@@ -92,8 +92,20 @@ def _explain_images(args: argparse.Namespace) -> int:
             failures += 1
             print(f"radlens explain: {exc}", file=sys.stderr)
             entries.append({"image": str(path), "error": str(exc)})
+    match = None
+    if args.annotations:
+        from engine.annotations import match_to_images
+
+        report = match_to_images(gt_all, [e["image_id"] for e in entries if "image_id" in e])
+        match = {"unmatched_annotation_ids": list(report.unmatched_annotations),
+                 "images_without_annotations": list(report.images_without_annotations)}
+        if report.unmatched_annotations:
+            print(f"{args.annotations}: {len(report.unmatched_annotations)} annotated image ids match none of the "
+                  "images given (listed in results.json)", file=sys.stderr)
+        if report.images_without_annotations:
+            print(f"no annotations for: {', '.join(report.images_without_annotations)}", file=sys.stderr)
     doc = {
-        "schema_version": RUN_SCHEMA_VERSION, "kind": "radlens.explain-run",
+        "schema_version": RUN_SCHEMA_VERSION, "kind": "radlens.explain-run", "annotation_match": match,
         "model": model.identity(), "method": args.method, "threshold": args.threshold,
         "normalisation": args.normalisation, "params": params, "images": entries,
     }

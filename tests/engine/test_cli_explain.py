@@ -32,6 +32,7 @@ def test_explain_writes_results_and_overlays(tmp_path, bundle, capsys):
     (tmp_path / "train.csv").write_text(
         "image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\n"
         "case1,Nodule,0,R1,10,20,60,80\ncase1,Nodule,0,R2,12,22,64,78\ncase1,No finding,14,R3,,,,\n"
+        "other9,Nodule,0,R1,1,2,3,4\n"
     )
     out = tmp_path / "out"
     code = main(["explain", str(tmp_path / "case1.png"), "--model", str(bundle), "--annotations",
@@ -39,6 +40,8 @@ def test_explain_writes_results_and_overlays(tmp_path, bundle, capsys):
     assert code == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["schema_version"] == 1 and doc["model"]["name"] == "cli-test"
+    assert doc["annotation_match"]["unmatched_annotation_ids"] == ["other9"]  # reported, not dropped silently
+    assert "match none of the images" in capsys.readouterr().err
     entry = doc["images"][0]
     assert set(entry["overlays"]) == {"Nodule", "Effusion", "Cardiomegaly"}
     nodule = entry["localisation"]["Nodule"]

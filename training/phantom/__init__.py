@@ -1,0 +1,37 @@
+"""Seeded phantom frontal chest radiographs with exact ground truth.
+
+Public API::
+
+    from training.phantom import PhantomConfig, generate_case, generate_dataset, CLASSES
+"""
+
+from training.phantom.annotators import AnnotatorBox
+from training.phantom.case import PhantomCase, TrueFinding, generate_case
+from training.phantom.config import (
+    BOX_CONVENTION,
+    CLASSES,
+    GENERATOR_VERSION,
+    NO_FINDING,
+    NO_FINDING_ID,
+    PhantomConfig,
+    PhantomConfigError,
+)
+from training.phantom.geometry import box_iou, cardiothoracic_ratio, decode_rle, tight_box
+
+__all__ = [
+    "BOX_CONVENTION",
+    "CLASSES",
+    "GENERATOR_VERSION",
+    "NO_FINDING",
+    "NO_FINDING_ID",
+    "AnnotatorBox",
+    "PhantomCase",
+    "PhantomConfig",
+    "PhantomConfigError",
+    "TrueFinding",
+    "box_iou",
+    "cardiothoracic_ratio",
+    "decode_rle",
+    "generate_case",
+    "tight_box",
+]
