@@ -27,7 +27,8 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, colour -> one channel
 class HasDisplay(Protocol):
     """Anything with a ``display`` array in [0, 1] (``engine.io.StudyImage``)."""
 
-    display: np.ndarray
+    @property
+    def display(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import platform
 
@@ -30,10 +31,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def library_versions() -> dict[str, str]:
     """Versions of RadLens and of the libraries that shape its results."""
+    return dict(_library_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str], ...]:
     versions = {"python": platform.python_version()}
     for dist in ("radlens", "torch", "torchvision", "numpy", "scikit-image", "pydicom"):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = "not installed"
-    return versions
+    return tuple(versions.items())

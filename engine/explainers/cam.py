@@ -134,12 +134,13 @@ class GradCAMPlusPlus(GradientCAM):
     params = GradientCAM._params()
 
     def weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        g2 = g * g
-        g3 = g2 * g
-        denom = 2.0 * g2 + a.sum(dim=(-2, -1))[None, :, None, None] * g3
-        safe = torch.where(denom != 0, denom, torch.ones_like(denom))
-        alpha = torch.where((g != 0) & (denom != 0), g2 / safe, torch.zeros_like(g))
-        return (alpha * torch.relu(g)).sum(dim=(-2, -1))
+        # alpha * ReLU(g) = g^2 / (g^2 (2 + S g)) * g = g / (2 + S g) where g > 0, and 0 where
+        # g <= 0 (ReLU) or the denominator vanishes: the same value with three temporaries
+        # instead of a dozen full-size ones.
+        pos = g.clamp_min(0.0)
+        denom = pos * a.sum(dim=(-2, -1))[None, :, None, None] + 2.0
+        ok = (pos > 0) & (denom != 0)
+        return torch.where(ok, pos / torch.where(ok, denom, torch.ones_like(denom)), 0.0).sum(dim=(-2, -1))
 
 
 @register("xgrad-cam")
