@@ -21,6 +21,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: object)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp makes the file private (0600); give it the target's mode, or the usual default.
+        try:
+            perms = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            perms = 0o666 & ~_umask()
+        os.chmod(tmp, perms)
         with os.fdopen(fd, mode, **kwargs) as handle:  # type: ignore[call-overload]
             yield handle
             handle.flush()
@@ -30,6 +36,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: object)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -455,18 +455,12 @@ def section(results: list[tuple[str, str, list[Contender]]], breakdown: list[tup
 
 
 def write_doc(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + text + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    tmp = DOC.with_suffix(".md.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(DOC)
-    print(f"\nwrote {DOC.relative_to(ROOT)}", flush=True)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from benchdoc import write_section
+
+    body = text.replace(START, "").replace(END, "").strip()
+    path = write_section("bench_explain", body)
+    print(f"\nwrote {path.relative_to(ROOT)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

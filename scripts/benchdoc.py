@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nEach section is written by its script (`make bench`); figures are from the machine named in it.\n"
+HEADER = (
+    "# Benchmarks\n\nEach section is written by its script (`make bench`); "
+    "figures are from the machine named in it.\n"
+)
 
 
 def machine() -> str:

@@ -335,11 +335,14 @@ def _load_torchscript(path: Path, manifest: ModelManifest) -> nn.Module:
 
 
 def save_bundle(
-    folder: str | Path, module: nn.Module, manifest: ModelManifest, *, overwrite: bool = False
+    folder: str | Path, module: nn.Module, manifest: ModelManifest, *, overwrite: bool = False,
+    weights_dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``module``'s weights (safetensors) and ``manifest`` as a bundle folder.
 
     Files are written atomically; an existing bundle is replaced only with ``overwrite``.
+    ``weights_dtype=torch.float16`` stores floating tensors at half size (they are converted back
+    to the architecture's dtype when loaded); integer buffers are kept as they are.
     """
     from safetensors.torch import save
 
@@ -348,6 +351,8 @@ def save_bundle(
         raise ModelError("a bundle already exists here.", path=folder, fix="pass overwrite=True.")
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if weights_dtype is not None:
+        state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
     with atomic_open(folder / manifest.weights, "wb") as handle:
         handle.write(save(state, metadata={"format": "pt", "radlens_schema": str(SCHEMA_VERSION)}))
     atomic_write_text(folder / "model.json", json.dumps(manifest.to_dict(), indent=2) + "\n")

@@ -161,3 +161,15 @@ def test_torchscript_bundles_explain_with_gradients_and_refuse_cams(tmp_path, ne
     assert result.native_maps.shape == (3, 64, 64)
     with pytest.raises(UnknownLayerError, match="TorchScript"):
         explain(model, image, "gradcam")
+
+
+def test_half_precision_weights_load_into_float_modules(tmp_path, net):
+    save_bundle(tmp_path / "b", net, manifest(), weights_dtype=torch.float16)
+    size16 = (tmp_path / "b" / "weights.safetensors").stat().st_size
+    save_bundle(tmp_path / "c", net, manifest())
+    assert size16 < 0.55 * (tmp_path / "c" / "weights.safetensors").stat().st_size
+    model = load_model(tmp_path / "b")
+    assert all(p.dtype == torch.float32 for p in model.module.parameters())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), net(x), rtol=2e-2, atol=2e-2)
