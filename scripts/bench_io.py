@@ -18,14 +18,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchdoc import machine, write_section  # noqa: E402
+from benchdoc import machine, write_section
 
-from engine.io import load_image  # noqa: E402
-from engine.io.study import scan_folder  # noqa: E402
-from engine.io.synthetic import write_dicom  # noqa: E402
+from engine.io import load_image
+from engine.io.study import scan_folder
+from engine.io.synthetic import write_dicom
 
 
-def timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
+def timed(fn, repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -12,7 +12,7 @@ from training.datasets import TrainDataError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``radlens evaluate`` to ``parser``."""
-    parser.add_argument("--model", required=True, help="model bundle folder")
+    parser.add_argument("--model", default="default", help="model bundle folder; default: the bundled model")
     parser.add_argument("--data", required=True, metavar="DIR", help="data set folder (images + annotation CSV)")
     parser.add_argument("--methods", default="gradcam", help="comma-separated explanation methods (gradcam)")
     parser.add_argument("--out", default=None, metavar="DIR", help="write evaluation.json and CSVs here")

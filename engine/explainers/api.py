@@ -169,7 +169,9 @@ def explain(
         layers: Target layer name(s) for CAM methods; None means the model's default.
         normalisation: ``per_map``, ``shared`` or ``raw``.
         device: ``auto``, ``cpu``, ``cuda``; None keeps the model's device.
-        precision: ``auto`` (autocast on CUDA), or ``fp32``.
+        precision: ``auto`` (autocast on CUDA, float32 on CPU) or ``fp32``. (bfloat16 autocast on
+            CPU was measured: 1.16x faster for ResNet-50 Grad-CAM, maps off by up to 0.16 of their
+            range, so it is not offered.)
         progress: Called with (fraction, message) between steps.
         cancel: Returns True to stop; the call then raises ``CancelledError``.
         **params: Method parameters (see ``list_methods``); research defaults otherwise.
