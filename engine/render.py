@@ -40,13 +40,18 @@ def to_rgb(display: np.ndarray) -> np.ndarray:
 
 
 def blend_heatmap(
-    display: np.ndarray, heat: np.ndarray, *, cmap: str = "jet", alpha: float = 0.45, floor: float = 0.0
+    display: np.ndarray, heat: np.ndarray, *, cmap: str = "jet", alpha: float = 0.45, floor: float | None = None
 ) -> np.ndarray:
-    """Blend a [0, 1] heatmap over an image; pixels with heat <= ``floor`` stay unblended."""
+    """Blend a [0, 1] heatmap over an image with constant opacity.
+
+    With ``floor`` set, pixels whose heat is at or below it stay unblended (the image shows
+    through); by default every pixel is tinted, so the colour bar reads everywhere and exact zeros
+    of an upsampled coarse map do not draw hard-edged blocks.
+    """
     base = to_rgb(display).astype(np.float32)
     h = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
     colours = colormap_lut(cmap)[(h * 255).astype(np.uint8)].astype(np.float32)
-    a = np.where(h > floor, alpha, 0.0)[..., None]
+    a = np.full((*h.shape, 1), alpha, np.float32) if floor is None else np.where(h > floor, alpha, 0.0)[..., None]
     return (base * (1 - a) + colours * a + 0.5).astype(np.uint8)
 
 

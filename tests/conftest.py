@@ -78,6 +78,7 @@ def chest_like(rng: np.random.Generator) -> np.ndarray:
     """A 128 x 128 float image in [0, 1] with structure (two dark 'lungs', a bright blob)."""
     yy, xx = np.mgrid[0:128, 0:128] / 128.0
     img = 0.6 + 0.1 * rng.standard_normal((128, 128))
-    img -= 0.35 * (np.exp(-((xx - 0.3) ** 2 + (yy - 0.5) ** 2) / 0.02) + np.exp(-((xx - 0.7) ** 2 + (yy - 0.5) ** 2) / 0.02))
+    lungs = np.exp(-((xx - 0.3) ** 2 + (yy - 0.5) ** 2) / 0.02) + np.exp(-((xx - 0.7) ** 2 + (yy - 0.5) ** 2) / 0.02)
+    img -= 0.35 * lungs
     img += 0.4 * np.exp(-((xx - 0.62) ** 2 + (yy - 0.35) ** 2) / 0.002)
     return np.clip(img, 0, 1).astype(np.float32)

@@ -354,6 +354,8 @@ def save_bundle(
     if weights_dtype is not None:
         state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
     with atomic_open(folder / manifest.weights, "wb") as handle:
-        handle.write(save(state, metadata={"format": "pt", "radlens_schema": str(SCHEMA_VERSION)}))
+        # one metadata key only: safetensors orders several keys differently from run to run,
+        # which would change the file hash of identical weights
+        handle.write(save(state, metadata={"format": "pt"}))
     atomic_write_text(folder / "model.json", json.dumps(manifest.to_dict(), indent=2) + "\n")
     return folder

@@ -173,3 +173,27 @@ def test_half_precision_weights_load_into_float_modules(tmp_path, net):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(model.module(x), net(x), rtol=2e-2, atol=2e-2)
+
+
+def test_identical_weights_give_identical_files_across_processes(tmp_path, net):
+    """The weights hash is the model's identity in every report: it must not depend on the run."""
+    import subprocess
+    import sys
+
+    torch.save(net.state_dict(), tmp_path / "sd.pt")
+    code = (
+        "import sys, torch, torchvision\n"
+        "from engine.models.bundle import save_bundle, file_sha256\n"
+        "from engine.models.manifest import ModelManifest\n"
+        "net = torchvision.models.resnet18(num_classes=3)\n"
+        "net.load_state_dict(torch.load(sys.argv[1], weights_only=True))\n"
+        "m = ModelManifest(name='m', version='1', architecture='resnet18', class_names=('a', 'b', 'c'))\n"
+        "save_bundle(sys.argv[2], net, m, overwrite=True)\n"
+        "print(file_sha256(__import__('pathlib').Path(sys.argv[2]) / 'weights.safetensors'))\n"
+    )
+    hashes = {
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / "sd.pt"), str(tmp_path / f"b{i}")],
+                       capture_output=True, text=True, check=True).stdout.strip()
+        for i in range(2)
+    }
+    assert len(hashes) == 1
