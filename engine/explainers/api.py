@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,7 +86,10 @@ def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tu
     return list(unique.values())
 
 
-_LAYER_CACHE: dict[int, list[tuple[str, str, tuple[int, ...]]]] = {}
+# Per-module caches hold the module weakly: an id() key could be reused by a new model.
+_LAYER_CACHE: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, str, tuple[int, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...]]]:
@@ -96,7 +100,7 @@ def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...]]
             fix="use saliency, smoothgrad or integrated_gradients, or export a torchvision "
             "state_dict bundle.",
         )
-    key = id(model.module)
+    key = model.module
     if key not in _LAYER_CACHE:
         m = model.manifest
         x = torch.zeros((1, m.in_channels, *m.input_size), device=model.device)
@@ -230,12 +234,12 @@ def explain(
     )
 
 
-_HEAD_CHECKED: set[int] = set()
+_HEAD_CHECKED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def _check_head(model: LoadedModel, ctx: Context) -> None:
     """Once per model: the network's output size must equal the number of class names."""
-    key = id(model.module)
+    key = model.module
     if key in _HEAD_CHECKED:
         return
     with torch.no_grad():

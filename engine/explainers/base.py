@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -190,13 +191,15 @@ def memory_budget_bytes(device: torch.device) -> int:
 #: is best between 16 and 64 and drops beyond as activations leave the caches.
 CPU_BATCH_CAP = 32
 
-_ACTIVATION_BYTES: dict[tuple[int, tuple[int, ...]], int] = {}
+# keyed weakly by module (an id() could be reused by a new model), then by input shape
+_ACTIVATION_BYTES: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], int]] = weakref.WeakKeyDictionary()
 
 
 def activation_bytes_per_sample(module: nn.Module, x: torch.Tensor) -> int:
     """Bytes of all leaf-module outputs for one input (measured once per model and shape)."""
-    key = (id(module), tuple(x.shape[1:]))
-    if key not in _ACTIVATION_BYTES:
+    per_shape = _ACTIVATION_BYTES.setdefault(module, {})
+    key = tuple(x.shape[1:])
+    if key not in per_shape:
         total = 0
 
         def hook(_m: nn.Module, _i: object, out: object) -> None:
@@ -212,8 +215,8 @@ def activation_bytes_per_sample(module: nn.Module, x: torch.Tensor) -> int:
         finally:
             for h in handles:
                 h.remove()
-        _ACTIVATION_BYTES[key] = max(total, x[:1].numel() * x.element_size())
-    return _ACTIVATION_BYTES[key]
+        per_shape[key] = max(total, x[:1].numel() * x.element_size())
+    return per_shape[key]
 
 
 def auto_batch_size(ctx: Context, wanted: int, *, with_grad: bool) -> int:
