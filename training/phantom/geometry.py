@@ -43,14 +43,14 @@ def tight_box(mask: BoolArray) -> Box:
 
 
 def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two pixel-edge boxes (0 when they do not overlap)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """Intersection over union of two pixel-edge boxes (0 when they do not overlap).
+
+    The engine's one IoU definition (``engine.localise.iou``), kept under this name for the
+    generator's callers.
+    """
+    from engine.localise import iou
+
+    return iou(a, b)
 
 
 def mask_width(mask: BoolArray) -> int:
