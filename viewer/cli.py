@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("engine.cli.explain", "explain a model's decision on images (headless)"),
     "layers": ("engine.cli.layers", "list the layers of a model that CAM methods can use"),
     "info": ("engine.cli.info", "print what RadLens sees in an image file"),
+    "perturb": ("engine.cli.perturb", "replace the pixels an explanation points at: deletion/insertion curves, Δp"),
+    "report": ("engine.cli.report", "write a PDF explanation report"),
     "phantom": ("training.phantom_cli", "generate phantom chest radiographs with ground truth"),
     "train": ("training.train_cli", "train a classifier from a YAML config and export a model bundle"),
     "evaluate": ("training.evaluate_cli", "evaluate a model bundle: AUC/F1 and localisation tables"),
