@@ -1,0 +1,332 @@
+"""The main window: canvas in the middle, study browser and annotations on the left, plugins' docks.
+
+It wires the plain-Python parts (:class:`viewer.state.ViewerState`, :class:`viewer.session.Session`,
+:class:`viewer.canvas_model.CanvasModel`, :class:`viewer.settings.Settings`) to the widgets, and
+hosts the plugins (:class:`plugins.host.PluginHost`). Closing saves the settings, stops every
+worker (``viewer.worker.shutdown_all``) and background job, and leaves no thread behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from plugins.api import LoadedPlugin
+from plugins.host import PluginHost
+from viewer import opening
+from viewer.actions import build_actions
+from viewer.annotation_layer import AnnotationLayer
+from viewer.annotation_panel import AnnotationPanel
+from viewer.background import Jobs
+from viewer.canvas import Canvas
+from viewer.dialogs import help_dialog, plugins_dialog
+from viewer.session import Session
+from viewer.settings import Settings
+from viewer.state import ViewerState
+from viewer.status_bar import StatusBar, unit_of
+from viewer.study_browser import StudyBrowser
+from viewer.tag_browser import TagBrowser
+from viewer.toolbar import FrameSlider, PresetBox, build_toolbar
+
+log = logging.getLogger(__name__)
+
+MENUS = ("File", "Edit", "View", "Window", "Tools", "Navigate", "Help")
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The RadLens viewer window.
+
+    Args:
+        settings: Loaded settings (saved on close).
+        plugins: Discovered plugins; None discovers the installed ones.
+        load_model: Load the settings' model (``"default"``) in the background at start.
+    """
+
+    def __init__(self, settings: Settings, plugins: list[LoadedPlugin] | None = None, load_model: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("radlens_main_window")
+        self.setWindowTitle("RadLens — research use, not for diagnostic use")
+        self.settings = settings
+        self.state = ViewerState()
+        self.jobs = Jobs(self)
+        self.session = Session(self.state, on_error=lambda exc: self.show_error("Annotations", str(exc)))
+        self.errors: list[tuple[str, str]] = []
+        self.model_loading = False
+        self._menus: dict[str, QtWidgets.QMenu] = {}
+        for name in MENUS:
+            self.menu(name)
+        self.canvas = Canvas(self)
+        self.setCentralWidget(self.canvas)
+        self.layer = AnnotationLayer(self.state, self.canvas, self.known_classes)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.presets = PresetBox(self)
+        self.frames = FrameSlider(self)
+        self.frames.frame_changed.connect(self.show_frame)
+        self.actions_by_id = build_actions(self)
+        self.addToolBar(build_toolbar(self))
+        self.browser = StudyBrowser(self.jobs)
+        self.browser.image_chosen.connect(self.open_image)
+        self.browser.scanned.connect(self._on_scanned)
+        self.annotations = AnnotationPanel(self.layer, self.known_classes)
+        self.tags = TagBrowser()
+        self.docks = {
+            "study": self._dock("Study", "study", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
+            "annotations": self._dock("Annotations", "annotations", self.annotations,
+                                      QtCore.Qt.DockWidgetArea.LeftDockWidgetArea),
+            "tags": self._dock("DICOM tags", "tags", self.tags, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
+        }
+        self.docks["tags"].hide()
+        self.docks["tags"].visibilityChanged.connect(lambda v: v and self.tags.show_file(self.state.image_path))
+        self._wire()
+        self._restore_settings()
+        self.setAcceptDrops(True)
+        self.host = PluginHost(self)
+        if plugins is None:
+            from plugins.discovery import discover
+
+            plugins = discover()
+        self.host.install(plugins)
+        if settings["window_state"]:
+            self.restoreState(QtCore.QByteArray.fromHex(settings["window_state"].encode()))
+        else:
+            self.arrange_docks()
+        failed = self.host.failures()
+        if failed:
+            self.show_status(f"{len(failed)} plugin problem(s): see Help > Plugins", 15000)
+        # The explanation panel loads (and lets the user choose) its own model; the core loads the
+        # settings' model only when no plugin panel does, so that the app always opens with one.
+        if load_model and self.state.model is None and not self._panel_loads_model():
+            self.load_model(self.settings["model"])
+
+    def arrange_docks(self) -> None:
+        """Default layout (first start, screenshots): side docks of a sensible width, bottom a quarter."""
+        area = QtCore.Qt.DockWidgetArea
+        docks = self.findChildren(QtWidgets.QDockWidget)
+        for where, size, orientation in ((area.LeftDockWidgetArea, 300, QtCore.Qt.Orientation.Horizontal),
+                                         (area.RightDockWidgetArea, 400, QtCore.Qt.Orientation.Horizontal),
+                                         (area.BottomDockWidgetArea, max(200, self.height() // 4),
+                                          QtCore.Qt.Orientation.Vertical)):
+            chosen = [d for d in docks if self.dockWidgetArea(d) == where and not d.isHidden()]
+            if chosen:
+                self.resizeDocks(chosen, [size] * len(chosen), orientation)
+        left = [self.docks["study"], self.docks["annotations"]]
+        self.resizeDocks(left, [int(self.height() * 0.55), int(self.height() * 0.45)], QtCore.Qt.Orientation.Vertical)
+
+    def _panel_loads_model(self) -> bool:
+        dock = self.host.docks.get("explanation")
+        return dock is not None and dock.widget() is not None and not dock.widget().property("radlens_failed")
+
+    # --- construction helpers ------------------------------------------------------------------------
+    def menu(self, name: str) -> QtWidgets.QMenu:
+        """The menu called ``name`` (created on first use, before Help)."""
+        if name not in self._menus:
+            menu = QtWidgets.QMenu(name, self)
+            menu.setObjectName(f"menu:{name}")
+            help_menu = self._menus.get("Help")
+            if help_menu is not None:
+                self.menuBar().insertMenu(help_menu.menuAction(), menu)
+            else:
+                self.menuBar().addMenu(menu)
+            self._menus[name] = menu
+        return self._menus[name]
+
+    def _dock(self, title: str, name: str, widget: QtWidgets.QWidget, area: Any) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(f"dock:{name}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.menu("View").addAction(dock.toggleViewAction())
+        return dock
+
+    def _wire(self) -> None:
+        self.canvas.hovered.connect(self._on_hover)
+        self.canvas.left.connect(lambda: self.status.cursor.setText(""))
+        self.canvas.model.listen(self._on_canvas_model)
+        self.state.subscribe("image", self._on_image)
+        self.state.subscribe("model", lambda m: (self.status.set_model(m), self.annotations.refresh()))
+        for name in ("user_boxes",):
+            self.state.subscribe(name, lambda _v: self._update_undo_actions())
+        self._update_undo_actions()
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.layer.visibility.hidden_classes = set(s["hidden_classes"])
+        self.layer.visibility.hidden_annotators = set(s["hidden_annotators"])
+        if s["box_class"]:
+            self.canvas.model.set(box_class=s["box_class"])
+        self.set_tool(s["tool"] if s["tool"] in ("pan", "box", "ruler") else "pan")
+        if s["window_geometry"]:
+            self.restoreGeometry(QtCore.QByteArray.fromHex(s["window_geometry"].encode()))
+        else:
+            self.resize(1500, 950)
+
+    # --- state → widgets ---------------------------------------------------------------------------------
+    def _on_image(self, image: Any) -> None:
+        same_file = image is not None and self.canvas.image is not None and image.path == self.canvas.image.path
+        self.canvas.show_image(image, keep_view=same_file)
+        self.presets.set_image(image)
+        self.frames.set_image(image)
+        opening.fill_corners(self)
+        if self.docks["tags"].isVisible() and not same_file:
+            self.tags.show_file(self.state.image_path)
+
+    def _on_canvas_model(self, name: str, value: Any) -> None:
+        if name == "ruler":
+            self.status.ruler.setText(self.canvas.ruler_label())
+        elif name == "tool":
+            action = self.actions_by_id.get(f"tool_{value}")
+            if action is not None:
+                action.setCheckable(True)
+                action.setChecked(True)
+        elif name == "box_class" and value:
+            self.settings["box_class"] = str(value)
+
+    def _on_hover(self, x: float, y: float) -> None:
+        self.status.set_cursor(x, y, self.canvas.pixel_value(x, y), unit_of(self.state.image))
+
+    def _update_undo_actions(self) -> None:
+        undo, redo = self.actions_by_id["undo"], self.actions_by_id["redo"]
+        undo.setEnabled(self.state.can_undo())
+        redo.setEnabled(self.state.can_redo())
+        undo.setText(f"Undo {self.state.undo_text()}".strip())
+        redo.setText(f"Redo {self.state.redo_text()}".strip())
+
+    def known_classes(self) -> tuple[str, ...]:
+        """Classes for colours and the box tool: the model's (or default bundle's), then annotations'."""
+        return opening.known_classes(self)
+
+    # --- commands ---------------------------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        self.canvas.model.set(tool=tool)
+        self.settings["tool"] = tool
+        self.canvas.setCursor(QtCore.Qt.CursorShape.CrossCursor if tool != "pan" else QtCore.Qt.CursorShape.ArrowCursor)
+
+    def escape(self) -> None:
+        self.canvas.model.set(ruler=None, selected_box=None)
+        self.set_tool("pan")
+
+    def apply_preset(self, n: int) -> None:
+        """Window ``n`` of the file (1-based); 0 = the file's default window."""
+        image = self.state.image
+        if image is None or image.is_color:
+            return
+        if n == 0:
+            self.canvas.set_window(image.window)
+        elif n <= len(image.windows):
+            self.canvas.set_window(image.windows[n - 1])
+
+    def toggle_dock(self, name: str) -> None:
+        dock = self.docks[name]
+        dock.setVisible(not dock.isVisible())
+
+    def show_help(self) -> QtWidgets.QDialog:
+        dialog = help_dialog(self, self.host)
+        dialog.show()
+        return dialog
+
+    def show_plugins(self) -> QtWidgets.QDialog:
+        dialog = plugins_dialog(self, self.host)
+        dialog.show()
+        return dialog
+
+    # --- opening (see viewer/opening.py) -----------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> None:
+        opening.open_path(self, Path(path))
+
+    def open_image(self, path: str | Path, frame: int = 0) -> bool:
+        return opening.open_image(self, Path(path), frame)
+
+    def open_demo(self) -> None:
+        opening.open_demo(self)
+
+    def show_frame(self, frame: int) -> None:
+        opening.show_frame(self, frame)
+
+    def step_image(self, step: int) -> None:
+        opening.step_image(self, step)
+
+    def step_frame(self, step: int) -> None:
+        if self.state.image is not None and self.state.image.n_frames > 1:
+            frame = (self.state.image.frame_index + step) % self.state.image.n_frames
+            self.frames.slider.setValue(frame)
+
+    def _on_scanned(self, index: Any) -> None:
+        opening.on_scanned(self, index)
+
+    def open_file_dialog(self) -> None:
+        opening.open_file_dialog(self)
+
+    def open_folder_dialog(self) -> None:
+        opening.open_folder_dialog(self)
+
+    def import_annotations_dialog(self) -> None:
+        opening.import_annotations_dialog(self)
+
+    def export_boxes_dialog(self, kind: str) -> None:
+        opening.export_boxes_dialog(self, kind)
+
+    def load_model(self, spec: str | None) -> None:
+        opening.load_model(self, spec)
+
+    # --- messages ------------------------------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """A non-blocking message box, the status bar and the log; never raises."""
+        log.error("%s: %s", title, message)
+        self.errors.append((title, message))
+        self.status.showMessage(f"{title}: {message}", 15000)
+        if QtWidgets.QApplication.instance() is None or self.property("quiet_errors"):
+            return
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("error_box")
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+
+    def show_status(self, message: str, timeout_ms: int = 5000) -> None:
+        self.status.showMessage(message, timeout_ms)
+
+    # --- drag and drop ---------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_path(paths[0])
+            event.acceptProposedAction()
+
+    # --- closing -------------------------------------------------------------------------------------------------
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Save settings, stop plugin workers and background jobs (idempotent)."""
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
+        s = self.settings
+        s["window_geometry"] = bytes(self.saveGeometry().toHex()).decode()
+        s["window_state"] = bytes(self.saveState().toHex()).decode()
+        s["hidden_classes"] = sorted(self.layer.visibility.hidden_classes)
+        s["hidden_annotators"] = sorted(self.layer.visibility.hidden_annotators)
+        try:
+            s.save()
+        except OSError as exc:
+            log.warning("settings not saved: %s", exc)
+        try:
+            from viewer import worker
+        except ImportError:
+            worker = None  # the worker module is optional until the overlay plugin lands
+        if worker is not None and hasattr(worker, "shutdown_all"):
+            try:
+                worker.shutdown_all()
+            except Exception:
+                log.exception("stopping the plugin workers failed")
+        self.jobs.join()

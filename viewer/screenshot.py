@@ -1,0 +1,87 @@
+"""``radlens view PATH --screenshot FILE``: open, explain, render, save the whole window, exit.
+
+Steps: open PATH (default: last path or the demo study), wait for the first image and the start-up
+model, run the command ``explanation.run`` (from the explanation-overlay plugin), wait until
+``state.explanation`` is set, let the canvas render, grab the window to PNG (atomic write), exit 0.
+Any failure (no such command, an error, the timeout) prints a message and exits 1. The user's
+settings file is read but not changed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from engine.atomic import atomic_write_bytes
+from plugins.api import PluginError
+from viewer.app import application, create_window
+from viewer.settings import Settings
+
+COMMAND = "explanation.run"
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Process events until ``condition()`` or the timeout; returns the condition."""
+    app = QtWidgets.QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    return True
+
+
+def grab_png(widget: QtWidgets.QWidget, out: Path) -> Path:
+    """Render ``widget`` and write it as PNG atomically."""
+    pixmap = widget.grab()
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, "PNG"):
+        raise OSError("the window could not be encoded as PNG")
+    atomic_write_bytes(out, bytes(buffer.data()))
+    return out
+
+
+def _fail(message: str) -> int:
+    print(f"radlens view --screenshot: {message}", file=sys.stderr)
+    return 1
+
+
+def take_screenshot(path: str | None, out: str, size: tuple[int, int], timeout_s: float = 180.0) -> int:
+    """Run the screenshot mode; returns the exit code."""
+    application()
+    window = create_window(path, settings=Settings(persist=False))
+    window.setProperty("quiet_errors", True)
+    try:
+        window.resize(*size)
+        window.show()
+        QtWidgets.QApplication.processEvents()
+        window.arrange_docks()
+        if not wait_until(lambda: window.state.image is not None or bool(window.errors), 60):
+            return _fail("no image was opened within 60 s.")
+        if window.state.image is None:
+            return _fail(f"no image could be opened: {window.errors[-1][1]}")
+        wait_until(lambda: not window.model_loading, timeout_s)
+        try:
+            ok = window.host.run_command(COMMAND)
+        except PluginError as exc:
+            return _fail(f"the command {COMMAND!r} is not available ({exc}).")
+        if not ok:
+            return _fail(f"{COMMAND} failed: {window.errors[-1][1] if window.errors else 'see the log'}")
+        n_errors = len(window.errors)
+        if not wait_until(lambda: window.state.explanation is not None or len(window.errors) > n_errors, timeout_s):
+            return _fail(f"no explanation after {timeout_s:.0f} s (state.explanation was never set).")
+        if window.state.explanation is None:
+            return _fail(f"the explanation failed: {window.errors[-1][1]}")
+        wait_until(lambda: False, 0.8)  # let docks, tables and the overlay render
+        grab_png(window, Path(out))
+        print(f"screenshot written to {out}", file=sys.stderr)
+        return 0
+    finally:
+        window.close()
+        window.shutdown()
