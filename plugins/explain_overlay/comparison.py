@@ -1,0 +1,227 @@
+"""Side-by-side comparison of two explanations of the open image, with linked views.
+
+Each side chooses a method, a layer and a class; both explain the same image through the panel's
+:class:`viewer.worker.TaskRunner` (keys ``compare.left`` and ``compare.right``). Panning or zooming
+one view moves the other (``setXLink``/``setYLink``). A side re-uses its last result when only
+the class changed, since one explanation holds every class's map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from engine.errors import CancelledError
+from engine.explainers import explain, list_methods
+from plugins.explain_overlay.model_chooser import RESEARCH_NOTICE, model_text
+from plugins.explain_overlay.rendering import display_map, overlay_rgba
+from viewer.worker import MODEL_LOCK
+
+SIDES = ("left", "right")
+DEFAULT_LAYER = ""  # the model's default layer
+
+
+@dataclass
+class Side:
+    """One half of the comparison: its choosers, view and last result."""
+
+    name: str
+    method: QComboBox
+    layer: QComboBox
+    cls: QComboBox
+    caption: QLabel
+    view: pg.ViewBox
+    image_item: pg.ImageItem
+    overlay_item: pg.ImageItem
+    result: Any = None
+    result_key: tuple[Any, ...] = field(default_factory=tuple)
+
+    def choice(self) -> tuple[str, str]:
+        return str(self.method.currentData()), str(self.layer.currentData())
+
+
+class ComparisonWindow(QWidget):
+    """A separate window comparing two methods, layers or classes on the open image.
+
+    Args:
+        host: The viewer host (its ``state.image`` and ``state.model`` are compared).
+        panel: The explanation panel (its runner, layer list and display settings are used).
+        parent: The owner (the panel); the comparison is a separate top-level window all the same.
+    """
+
+    def __init__(self, host: Any, panel: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setObjectName("explanation.compare")
+        self.setWindowTitle("Compare explanations — " + RESEARCH_NOTICE)
+        self.host, self.panel, self.runner = host, panel, panel.runner
+        self.resize(1100, 650)
+        self.header = QLabel()
+        self.header.setStyleSheet("font-weight: bold;")
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("k")
+        self.run_button = QPushButton("Explain both")
+        self.status = QLabel("")
+        grid = QGridLayout()
+        self.sides: dict[str, Side] = {}
+        methods = list_methods()
+        for col, name in enumerate(SIDES):
+            view = self.graphics.addViewBox(row=0, col=col)
+            view.setAspectLocked(True)
+            view.invertY(True)
+            image_item, overlay_item = pg.ImageItem(), pg.ImageItem()
+            overlay_item.setZValue(10)
+            view.addItem(image_item)
+            view.addItem(overlay_item)
+            method, layer, cls = QComboBox(), QComboBox(), QComboBox()
+            for m in methods:
+                method.addItem(m.label, m.name)
+            caption = QLabel("")
+            caption.setWordWrap(True)
+            side = Side(name, method, layer, cls, caption, view, image_item, overlay_item)
+            self.sides[name] = side
+            row = QHBoxLayout()
+            for label, w in (("Method", method), ("Layer", layer), ("Class", cls)):
+                row.addWidget(QLabel(label))
+                row.addWidget(w, 1)
+            grid.addLayout(row, 0, col)
+            grid.addWidget(caption, 1, col)
+            cls.currentIndexChanged.connect(lambda _i, s=side: self._render(s))
+        right = self.sides["right"].view
+        right.setXLink(self.sides["left"].view)
+        right.setYLink(self.sides["left"].view)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.run_button)
+        bottom.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addLayout(grid)
+        layout.addWidget(self.graphics, 1)
+        layout.addLayout(bottom)
+        self.run_button.clicked.connect(self.run)
+        self._unsubscribe = [host.state.subscribe("image", lambda _img: self.refresh_choices()),
+                             host.state.subscribe("model", lambda _m: self.refresh_choices())]
+        unsub = self._unsubscribe
+        self.destroyed.connect(lambda *_: [u() for u in unsub])
+        self.refresh_choices(initial=True)
+
+    # --- choices -----------------------------------------------------------------------------------
+    def refresh_choices(self, initial: bool = False) -> None:
+        """Fill the layer and class choosers from the model and show the current image."""
+        state = self.host.state
+        model = state.model
+        self.header.setText(f"{model_text(model)}   ·   {RESEARCH_NOTICE}")
+        chooser = self.panel.method_chooser
+        layers = [chooser.layers.item(r).data(Qt.ItemDataRole.UserRole) for r in range(chooser.layers.count())]
+        classes = list(model.class_names) if model is not None else []
+        for side in self.sides.values():
+            for combo, items in ((side.layer, [("model default", DEFAULT_LAYER)] + [(n, n) for n in layers]),
+                                 (side.cls, [(c, c) for c in classes])):
+                keep = combo.currentData()
+                combo.blockSignals(True)
+                combo.clear()
+                for text, data in items:
+                    combo.addItem(text, data)
+                combo.setCurrentIndex(max(0, combo.findData(keep)))
+                combo.blockSignals(False)
+            side.result, side.result_key = None, ()
+            side.overlay_item.clear()
+            side.caption.setText("")
+        if initial:
+            self._initial_choices()
+        display = getattr(state.image, "display", None)
+        for side in self.sides.values():
+            if display is None:
+                side.image_item.clear()
+            else:
+                side.image_item.setImage(np.asarray(display), levels=(0.0, 1.0), axisOrder="row-major")
+                side.view.autoRange(padding=0.0)
+
+    def _initial_choices(self) -> None:
+        """Left: the panel's method and class; right: another CAM method on the same class."""
+        chooser = self.panel.method_chooser
+        method = chooser.method_name()
+        other = next((m for m in ("gradcampp", "layercam", "xgradcam", "gradcam") if m != method), "gradcam")
+        selected = chooser.selected_layers()
+        cls = self.host.state.selected_class
+        for side, m in ((self.sides["left"], method), (self.sides["right"], other)):
+            side.method.setCurrentIndex(max(0, side.method.findData(m)))
+            if selected:
+                side.layer.setCurrentIndex(max(0, side.layer.findData(selected[0])))
+            if cls:
+                side.cls.blockSignals(True)
+                side.cls.setCurrentIndex(max(0, side.cls.findData(cls)))
+                side.cls.blockSignals(False)
+
+    def set_choice(
+        self, side: str, method: str | None = None, layer: str | None = None, cls: str | None = None
+    ) -> None:
+        """Choose a side's method, layer (``""`` = default) and/or class programmatically."""
+        s = self.sides[side]
+        for combo, value in ((s.method, method), (s.layer, layer), (s.cls, cls)):
+            if value is not None:
+                i = combo.findData(value)
+                if i < 0:
+                    raise KeyError(f"{value!r} is not offered on the {side} side")
+                combo.setCurrentIndex(i)
+
+    # --- running ---------------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Explain both sides (a side whose method and layer did not change re-uses its result)."""
+        state = self.host.state
+        if state.image is None or state.model is None:
+            self.status.setText("Open an image and load a model first.")
+            return
+        for side in self.sides.values():
+            self._run_side(side, state.image, state.model)
+
+    def _run_side(self, side: Side, image: Any, model: Any) -> None:
+        method, layer = side.choice()
+        key = (id(image), id(model), method, layer)
+        if side.result is not None and side.result_key == key:
+            self._render(side)
+            return
+
+        def task(cancelled: Any, progress: Any) -> Any:
+            with MODEL_LOCK:
+                if cancelled():
+                    raise CancelledError("replaced by a newer comparison.")
+                return explain(model, image, method=method, layers=layer or None, progress=progress, cancel=cancelled)
+
+        def done(result: Any) -> None:
+            if self.host.state.image is image:
+                side.result, side.result_key = result, key
+                self._render(side)
+
+        side.caption.setText(f"explaining with {side.method.currentText()}…")
+        self.runner.submit(f"compare.{side.name}", task, done, lambda exc: self._failed(side, exc))
+
+    def busy(self) -> bool:
+        return any(self.runner.is_busy(f"compare.{n}") for n in SIDES)
+
+    def _failed(self, side: Side, exc: BaseException) -> None:
+        side.caption.setText(f"failed: {exc}")
+        self.host.show_error("Comparison failed", str(exc))
+
+    def _render(self, side: Side) -> None:
+        result, cls = side.result, side.cls.currentData()
+        if result is None or cls not in getattr(result, "explained", ()):
+            side.overlay_item.clear()
+            return
+        heat, scale = display_map(result, cls)
+        dc = self.panel.display_controls
+        rgba = overlay_rgba(heat, dc.display_mode(), dc.cmap(), dc.opacity_value())
+        side.overlay_item.setImage(rgba, levels=(0, 255), axisOrder="row-major")
+        p, t = result.probability(cls), result.thresholds[result.class_names.index(cls)]
+        layers = ", ".join(result.layers) or "input"
+        side.caption.setText(f"{result.method} · {layers} · {cls}: p = {p:.3f} (threshold {t:.3f}) · "
+                             f"{scale.describe()}")
+
+    def closeEvent(self, event: Any) -> None:
+        for name in SIDES:
+            self.runner.cancel(f"compare.{name}")
+        super().closeEvent(event)
