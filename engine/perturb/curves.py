@@ -1,0 +1,222 @@
+"""Deletion and insertion curves, their normalised AUC and AOPC, with a random-order band.
+
+Definitions (``f_0 < ... < f_L`` the fractions, ``p(f)`` the class's probability after the step):
+
+* Deletion: the first ``round(f * N)`` pixels of the order are replaced (the replacement mode).
+* Insertion: every pixel starts replaced by the *baseline* (default: Gaussian blur, 21 x 21) and
+  the first ``round(f * N)`` pixels of the order are restored to their original values.
+* Normalised AUC: ``trapezoid(p, f) / (f_L - f_0)``, the mean height of the curve over the span
+  of fractions (with the default grid 0..1 this is the plain area under the curve; a single
+  fraction gives its probability). It is *not* divided by the original probability.
+* AOPC (Samek et al. 2017): ``mean over the L + 1 steps of (p_original - p(f_l))``; with
+  ``f_0 = 0`` its first term is 0, exactly as in the paper's ``1/(L+1) sum_{k=0}^{L}``.
+* Random band: the same curves for ``len(seeds)`` random orders; mean and sample sd (ddof = 1;
+  0 for one seed) per fraction, and the mean and sd of their AUCs.
+
+All steps of all orders are batched through the model in chunks that fit memory; the results
+equal one-step-at-a-time perturbations (a test checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.errors import RadLensError
+from engine.perturb.lab import PerturbationLab
+from engine.perturb.ranking import check_order, count_for_fraction
+from engine.perturb.replace import Replacement
+
+RESEARCH_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5)
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+
+
+def default_fractions(steps: int = 21) -> list[float]:
+    """``steps`` equidistant fractions from 0 to 1 (default 0, 0.05, ..., 1)."""
+    return [round(float(v), 10) for v in np.linspace(0.0, 1.0, steps)]
+
+
+def check_fractions(fractions: Sequence[float]) -> list[float]:
+    """Sorted, unique fractions in [0, 1]."""
+    fs = sorted({float(f) for f in fractions})
+    if not fs:
+        raise RadLensError("no fractions given.", fix="give e.g. 0.02,0.05,0.1,0.2,0.5.")
+    for f in fs:
+        count_for_fraction(f, 1)  # validates the range
+    return fs
+
+
+def normalised_auc(fractions: Sequence[float] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
+    """``trapezoid(scores, fractions) / (fractions[-1] - fractions[0])`` (one point: its score)."""
+    f = np.asarray(fractions, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    if f.size == 1:
+        return float(s[0])
+    area = float(np.sum((f[1:] - f[:-1]) * (s[1:] + s[:-1]) / 2.0))
+    return area / float(f[-1] - f[0])
+
+
+def aopc(original: float, scores: Sequence[float] | np.ndarray) -> float:
+    """Mean over the steps of ``original - score`` (Samek et al.)."""
+    return float(np.mean(float(original) - np.asarray(scores, dtype=np.float64)))
+
+
+@dataclass(frozen=True, eq=False)
+class CurveResult:
+    """Deletion/insertion probabilities of every class for several orders.
+
+    Attributes:
+        class_names: The model's classes; ``target`` the class whose map ranked the pixels.
+        fractions: The replaced fractions.
+        original: ``(C,)`` probabilities of the unperturbed image.
+        deletion: order -> ``(F, C)`` probabilities (orders: morf, lerf, ...).
+        insertion: order -> ``(F, C)``.
+        seeds: The random orders' seeds; ``random_deletion``/``random_insertion`` ``(S, F, C)``.
+        replacement: The deletion mode; ``baseline`` the insertion start.
+    """
+
+    class_names: tuple[str, ...]
+    target: str
+    fractions: list[float]
+    original: np.ndarray
+    deletion: dict[str, np.ndarray]
+    insertion: dict[str, np.ndarray]
+    seeds: list[int]
+    random_deletion: np.ndarray
+    random_insertion: np.ndarray
+    replacement: Replacement
+    baseline: Replacement
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def t(self) -> int:
+        return self.class_names.index(self.target)
+
+    def scores(self, kind: str, order: str) -> np.ndarray:
+        """The target class's curve (``kind`` deletion/insertion) for an order."""
+        return (self.deletion if kind == "deletion" else self.insertion)[order][:, self.t]
+
+    def summary(self, order: str) -> dict[str, Any]:
+        """Curves, AUCs and AOPC of the target class for one order (perturb.json keys)."""
+        d, i = self.scores("deletion", order), self.scores("insertion", order)
+        return {
+            "deletion": {"fractions": list(self.fractions), "scores": [float(v) for v in d]},
+            "insertion": {"fractions": list(self.fractions), "scores": [float(v) for v in i]},
+            "deletion_auc": normalised_auc(self.fractions, d),
+            "insertion_auc": normalised_auc(self.fractions, i),
+            "aopc": aopc(self.original[self.t], d),
+        }
+
+    def random_summary(self) -> dict[str, Any]:
+        """The random band of the target class (perturb.json ``random``)."""
+        rd, ri = self.random_deletion[:, :, self.t], self.random_insertion[:, :, self.t]
+        ddof = 1 if len(self.seeds) > 1 else 0
+        d_auc = np.array([normalised_auc(self.fractions, c) for c in rd])
+        i_auc = np.array([normalised_auc(self.fractions, c) for c in ri])
+        return {
+            "seeds": list(self.seeds),
+            "deletion_mean": rd.mean(0).tolist(), "deletion_sd": rd.std(0, ddof=ddof).tolist(),
+            "insertion_mean": ri.mean(0).tolist(), "insertion_sd": ri.std(0, ddof=ddof).tolist(),
+            "deletion_auc_mean": float(d_auc.mean()), "deletion_auc_sd": float(d_auc.std(ddof=ddof)),
+            "insertion_auc_mean": float(i_auc.mean()), "insertion_auc_sd": float(i_auc.std(ddof=ddof)),
+            "aopc_mean": float(np.mean([aopc(self.original[self.t], c) for c in rd])),
+        }
+
+    def delta_p(self, order: str) -> dict[str, Any]:
+        """Every class's ``p_original - p`` along the deletion curve of ``order``."""
+        d = self.original[None, :] - self.deletion[order]
+        return {"fractions": list(self.fractions),
+                "by_class": {c: [float(v) for v in d[:, j]] for j, c in enumerate(self.class_names)}}
+
+
+def run_curves(
+    lab: PerturbationLab,
+    target: str,
+    *,
+    orders: Sequence[str] = ("morf", "lerf"),
+    replacement: Replacement | None = None,
+    baseline: Replacement | None = None,
+    fractions: Sequence[float] | None = None,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    seed: int = 0,
+    chunk: int | None = None,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> CurveResult:
+    """Deletion and insertion curves for ``orders`` and a random band over ``seeds``.
+
+    Args:
+        lab: The prepared image and map (its map is ``target``'s).
+        target: The class whose map ranks the pixels and whose score the curves follow.
+        orders: Ranked orders to run (``morf``, ``lerf``; ``random`` uses the first seed).
+        replacement: Deletion mode (default image mean).
+        baseline: Insertion start (default Gaussian blur 21 x 21); must not be ``inpaint``.
+        fractions: Fractions replaced (default 0..1 in steps of 0.05).
+        seeds: Seeds of the random band (empty: no band).
+        seed: Seed of the noise replacement modes and of ``random`` in ``orders``.
+        chunk: Images per forward (default: automatic).
+    """
+    if target not in lab.class_names:
+        raise RadLensError(f"unknown class {target!r}; the model's classes are {', '.join(lab.class_names)}.")
+    rep = replacement or Replacement.make("mean")
+    base_rep = baseline or Replacement.make("blur", ksize=21)
+    if base_rep.needs_mask:
+        raise RadLensError("inpainting cannot be an insertion baseline (nothing is left to inpaint from).",
+                           fix="use blur or mean as the insertion baseline.")
+    fs = check_fractions(fractions if fractions is not None else default_fractions())
+    orders = [check_order(o) for o in orders]
+    jobs: list[tuple[str, str, int]] = [(kind, o, int(seed) if o == "random" else 0)
+                                        for o in orders for kind in ("deletion", "insertion")]
+    jobs += [(kind, "random", int(s)) for s in seeds for kind in ("deletion", "insertion")]
+    probs = _sweep_all(lab, jobs, fs, rep, base_rep, int(seed), chunk, cancel, progress)
+    nf = len(fs)
+    block = {job: probs[i * nf:(i + 1) * nf] for i, job in enumerate(jobs)}
+    deletion = {o: block[("deletion", o, int(seed) if o == "random" else 0)] for o in orders}
+    insertion = {o: block[("insertion", o, int(seed) if o == "random" else 0)] for o in orders}
+    c = len(lab.class_names)
+    rd = np.stack([block[("deletion", "random", int(s))] for s in seeds]) if seeds else np.zeros((0, nf, c))
+    ri = np.stack([block[("insertion", "random", int(s))] for s in seeds]) if seeds else np.zeros((0, nf, c))
+    return CurveResult(lab.class_names, target, fs, lab.original.copy(), deletion, insertion,
+                       [int(s) for s in seeds], rd, ri, rep, base_rep, lab.describe())
+
+
+def _sweep_all(lab: PerturbationLab, jobs: list[tuple[str, str, int]], fs: list[float], rep: Replacement,
+               base_rep: Replacement, seed: int, chunk: int | None, cancel: Callable[[], bool] | None,
+               progress: Callable[[float, str], None] | None) -> np.ndarray:
+    """Probabilities of every (job, fraction) image, in job-major order, batched."""
+    frame = lab.frame
+    base_t = torch.from_numpy(frame.base)
+    valid_t = torch.from_numpy(frame.valid)
+    rep_fill = None if rep.needs_mask else torch.from_numpy(lab.fill(rep, seed))
+    base_fill = torch.from_numpy(lab.fill(base_rep, seed))
+    steps: list[tuple[str, torch.Tensor, int]] = []
+    for kind, order, seed in jobs:
+        ranking, positions = lab.ranking(order, seed)
+        pos_t = torch.from_numpy(positions)
+        for f in fs:
+            steps.append((kind, pos_t, count_for_fraction(f, ranking.size)))
+
+    def make(start: int, stop: int) -> torch.Tensor:
+        out = []
+        for kind, pos_t, k in steps[start:stop]:
+            chosen = pos_t < k
+            if kind == "deletion":
+                if rep_fill is None:
+                    img = torch.from_numpy(rep.apply(frame.base, chosen.numpy(), seed))
+                else:
+                    img = torch.where(_expand(chosen, base_t), rep_fill, base_t)
+            else:
+                replaced = valid_t & ~chosen
+                img = torch.where(_expand(replaced, base_t), base_fill, base_t)
+            out.append(img)
+        return torch.stack(out)
+
+    return lab.frame.predict_batches(make, len(steps), chunk=chunk, cancel=cancel, progress=progress)
+
+
+def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask[..., None] if like.ndim == 3 else mask

@@ -1,0 +1,164 @@
+"""The image a perturbation works on, at image or model resolution, and batched forwards of it.
+
+* ``resolution="image"``: pixels are replaced in the original image (``StudyImage.display`` or the
+  array given); each perturbed image then goes through the model's preprocessing (resize,
+  letterbox, normalisation) exactly as :func:`engine.preprocess.to_model_input` does, batched.
+* ``resolution="model"``: pixels are replaced in the model input before normalisation (e.g.
+  224 x 224); letterbox padding is outside the content and never replaced. Fast, and what
+  inpainting should use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.errors import CancelledError, RadLensError, ShapeError
+from engine.explainers.base import Context, auto_batch_size, memory_budget_bytes
+from engine.explainers.hooks import logits_of
+from engine.models.bundle import LoadedModel
+from engine.preprocess import LUMA_WEIGHTS, HasDisplay, InputGeometry, as_unit_image, to_model_input
+
+RESOLUTIONS = ("image", "model")
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """An image ready to be perturbed and fed to a model.
+
+    Attributes:
+        model: The model.
+        base: ``(H, W)`` or ``(H, W, C)`` float32 pixels in [0, 1] at the chosen resolution.
+        valid: ``(H, W)`` mask of the pixels that may be replaced (the image content).
+        resolution: ``image`` or ``model``.
+        geometry: How the original image sits in the model input.
+    """
+
+    model: LoadedModel
+    base: np.ndarray
+    valid: np.ndarray
+    resolution: str
+    geometry: InputGeometry
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.base.shape[0]), int(self.base.shape[1])
+
+    def box_to_frame(self, box: tuple[float, float, float, float] | list[float]) -> list[float]:
+        """A box in original-image pixel-edge coordinates, in this frame's coordinates."""
+        if self.resolution == "image":
+            return [float(v) for v in box]
+        return [float(v) for v in self.geometry.boxes_to_model(np.asarray(box, np.float64))[0]]
+
+    def relevance_to_frame(self, relevance: np.ndarray) -> np.ndarray:
+        """A map in original-image pixels resampled onto this frame (NaN outside the content)."""
+        rel = np.asarray(relevance, dtype=np.float32)
+        if rel.shape != self.geometry.image_size:
+            raise ShapeError("relevance map", rel.shape, f"the image's {self.geometry.image_size}")
+        if self.resolution == "image":
+            return rel.copy()
+        x0, y0, x1, y1 = self.geometry.content_box
+        t = torch.from_numpy(np.nan_to_num(rel, nan=float(np.nanmin(rel))))[None, None]
+        shrinking = (y1 - y0) < rel.shape[0] or (x1 - x0) < rel.shape[1]
+        t = F.interpolate(t, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False, antialias=shrinking)
+        out = np.full(self.shape, np.nan, dtype=np.float32)
+        out[y0:y1, x0:x1] = t[0, 0].numpy()
+        return out
+
+    def model_relevance(self, model_map: np.ndarray) -> np.ndarray:
+        """A map covering the model-input frame (``ExplanationResult.map(c, "model")``) on this frame."""
+        m = np.asarray(model_map, dtype=np.float32)
+        if self.resolution == "image":
+            from engine.preprocess import maps_to_image
+
+            return maps_to_image(torch.from_numpy(m)[None], self.geometry)[0].numpy()
+        out = np.full(self.shape, np.nan, dtype=np.float32)
+        x0, y0, x1, y1 = self.geometry.content_box
+        out[y0:y1, x0:x1] = m[y0:y1, x0:x1]
+        return out
+
+    def to_model(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised model inputs ``(B, Cm, Hm, Wm)`` from frame images ``(B, H, W[, C])``."""
+        man = self.model.manifest
+        t = images.float()
+        t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
+        if t.shape[1] == 1:
+            t = t.expand(-1, man.in_channels, -1, -1)
+        elif man.in_channels == 1:
+            w = torch.tensor(LUMA_WEIGHTS, dtype=t.dtype)[None, :, None, None]
+            t = (t * w).sum(1, keepdim=True)
+        if self.resolution == "image":
+            x0, y0, x1, y1 = self.geometry.content_box
+            size = (y1 - y0, x1 - x0)
+            if tuple(t.shape[-2:]) != size:
+                shrinking = size[0] < t.shape[-2] or size[1] < t.shape[-1]
+                t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+            if size != tuple(man.input_size):
+                canvas = torch.zeros((t.shape[0], t.shape[1], *man.input_size), dtype=torch.float32)
+                canvas[..., y0:y1, x0:x1] = t
+                t = canvas
+        mean = torch.tensor(man.mean, dtype=torch.float32)[None, :, None, None]
+        std = torch.tensor(man.std, dtype=torch.float32)[None, :, None, None]
+        return ((t - mean) / std).contiguous()
+
+    def chunk_size(self, wanted: int) -> int:
+        """Images per forward: what fits the model's activations and the frame-size buffers."""
+        x = self.to_model(torch.from_numpy(self.base[None]))
+        ctx = Context(module=self.model.module, x=x.to(self.model.device), device=self.model.device)
+        n = auto_batch_size(ctx, wanted, with_grad=False)
+        per_image = self.base.nbytes * 4  # mask, perturbed copy, channel/resize temporaries
+        cap = max(1, memory_budget_bytes(torch.device("cpu")) // max(per_image, 1))
+        return int(max(1, min(n, cap)))
+
+    def probabilities(self, images: torch.Tensor) -> np.ndarray:
+        """Class probabilities ``(B, C)`` of frame images (one forward; the caller chunks)."""
+        x = self.to_model(images).to(self.model.device)
+        with torch.no_grad():
+            logits = logits_of(self.model.module(x)).double()  # float64: sigmoid saturates later
+        if logits.ndim != 2 or logits.shape[1] != len(self.model.class_names):
+            raise RadLensError(f"the model outputs shape {tuple(logits.shape)} but lists "
+                               f"{len(self.model.class_names)} classes.", path=self.model.path)
+        probs = torch.sigmoid(logits) if self.model.manifest.task == "multilabel" else torch.softmax(logits, 1)
+        return probs.cpu().numpy().astype(np.float64)
+
+    def predict_batches(self, make: Callable[[int, int], torch.Tensor], n: int, *, chunk: int | None = None,
+                        cancel: Callable[[], bool] | None = None,
+                        progress: Callable[[float, str], None] | None = None) -> np.ndarray:
+        """Probabilities ``(n, C)`` of ``n`` images built chunk by chunk by ``make(start, stop)``."""
+        size = chunk or self.chunk_size(n)
+        out = []
+        for start in range(0, n, size):
+            if cancel is not None and cancel():
+                raise CancelledError("the perturbation was cancelled.")
+            stop = min(n, start + size)
+            out.append(self.probabilities(make(start, stop)))
+            if progress is not None:
+                progress(stop / n, f"{stop}/{n} perturbed images")
+        return np.concatenate(out, axis=0) if out else np.zeros((0, len(self.model.class_names)))
+
+
+def make_frame(model: LoadedModel, image: np.ndarray | HasDisplay, resolution: str = "model") -> Frame:
+    """Prepare ``image`` for perturbation at ``image`` or ``model`` resolution."""
+    if resolution not in RESOLUTIONS:
+        raise RadLensError(f"unknown resolution {resolution!r}.", fix="use 'image' or 'model'.")
+    unit, _ = as_unit_image(image)
+    x, geometry, _ = to_model_input(unit, model.manifest)
+    if resolution == "image":
+        return Frame(model, np.array(unit, dtype=np.float32, order="C", copy=True), np.ones(unit.shape[:2], bool),
+                     resolution, geometry)
+    man = model.manifest
+    mean = torch.tensor(man.mean)[:, None, None]
+    std = torch.tensor(man.std)[:, None, None]
+    pix = (x[0] * std + mean).numpy().astype(np.float32)  # (Cm, Hm, Wm)
+    if unit.ndim == 2 or pix.shape[0] == 1:
+        base = pix[0]
+    else:
+        base = np.ascontiguousarray(pix.transpose(1, 2, 0))
+    valid = np.zeros(base.shape[:2], bool)
+    x0, y0, x1, y1 = geometry.content_box
+    valid[y0:y1, x0:x1] = True
+    return Frame(model, np.ascontiguousarray(base), valid, resolution, geometry)

@@ -1,0 +1,1 @@
+"""The perturbation lab: a built-in plugin (panel "perturbation") on top of ``engine.perturb``."""

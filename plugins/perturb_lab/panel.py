@@ -1,0 +1,273 @@
+"""The Perturbation panel: live pixel replacement, curves and robustness for the selected class.
+
+The class and its map come from the explanation overlay (``state.explanation`` and
+``state.selected_class``; without a selected class, the top predicted one). Slider moves submit
+to the TaskRunner under the key ``"perturb.slider"``: a newer move cancels the older request and
+its stale result is dropped. The ranking is computed once per map (cached in the session).
+The region tool replaces the pixels inside the *last* box the user drew (``state.user_boxes``).
+The latest result is stored in ``state.perturbation`` (``perturb.json`` schema).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from engine.perturb import Perturbed, Replacement
+from plugins.perturb_lab.bars import ProbabilityBars
+from plugins.perturb_lab.curves_view import CurvesView
+from plugins.perturb_lab.robustness_tab import RobustnessTab
+from plugins.perturb_lab.session import PerturbSession, Source, document
+from viewer.worker import MODEL_LOCK, TaskRunner
+
+OVERRIDE_KEY = "perturbation"
+MODES = {"Image mean": ("mean", {}), "Blur 11x11": ("blur", {"ksize": 11}), "Blur 21x21": ("blur", {"ksize": 21}),
+         "Zero": ("zero", {}), "Gaussian noise": ("gaussian_noise", {}), "Uniform noise": ("uniform_noise", {}),
+         "Inpaint": ("inpaint", {})}
+ORDERS = {"Most relevant first": "morf", "Least relevant first": "lerf", "Random": "random"}
+VIEWS = ("Original", "Perturbed", "Difference")
+
+
+class PerturbationPanel(QtWidgets.QWidget):
+    """Dock widget of the perturbation lab (object name ``"perturbation"``)."""
+
+    def __init__(self, host: Any, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("perturbation")
+        self.host = host
+        self.session = PerturbSession()
+        self.runner = TaskRunner(self)
+        self.result: Perturbed | None = None
+        self._base: np.ndarray | None = None  # the unperturbed pixels of ``result``'s frame
+        self.submitted = 0
+        self.applied = 0
+        self.latencies_ms: list[float] = []
+        self.curve_fractions: list[float] | None = None  # None: 0..1 in 21 steps
+        self.curve_seeds: tuple[int, ...] = (0, 1, 2)
+        self._build()
+        self._unsubscribe = [host.state.subscribe(f, self._on_source_changed)
+                             for f in ("explanation", "selected_class", "image", "model")]
+        self.destroyed.connect(lambda *_: [u() for u in self._unsubscribe])
+        self._on_source_changed(None)
+
+    # --- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.tabs = QtWidgets.QTabWidget(self)
+        QtWidgets.QVBoxLayout(self).addWidget(self.tabs)
+        live = QtWidgets.QWidget()
+        form = QtWidgets.QGridLayout(live)
+        self.source_label = QtWidgets.QLabel("Run an explanation first (Explain > Explain image).")
+        self.source_label.setWordWrap(True)
+        self.order = QtWidgets.QComboBox()
+        self.order.addItems(list(ORDERS))
+        self.mode = QtWidgets.QComboBox()
+        self.mode.addItems(list(MODES))
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 100)
+        self.slider.setToolTip("share of the map's pixels replaced, most relevant first by default")
+        self.fraction_label = QtWidgets.QLabel("0 %")
+        self.view = QtWidgets.QComboBox()
+        self.view.addItems(list(VIEWS))
+        self.region_button = QtWidgets.QPushButton("Replace last drawn box")
+        self.region_button.setToolTip("replace the pixels inside the last box you drew, by the chosen mode")
+        self.bars = ProbabilityBars()
+        self.status = QtWidgets.QLabel("")
+        form.addWidget(self.source_label, 0, 0, 1, 4)
+        form.addWidget(QtWidgets.QLabel("Order"), 1, 0)
+        form.addWidget(self.order, 1, 1)
+        form.addWidget(QtWidgets.QLabel("Replace by"), 1, 2)
+        form.addWidget(self.mode, 1, 3)
+        form.addWidget(QtWidgets.QLabel("Replaced"), 2, 0)
+        form.addWidget(self.slider, 2, 1, 1, 2)
+        form.addWidget(self.fraction_label, 2, 3)
+        form.addWidget(QtWidgets.QLabel("Canvas"), 3, 0)
+        form.addWidget(self.view, 3, 1)
+        form.addWidget(self.region_button, 3, 2, 1, 2)
+        form.addWidget(self.bars, 4, 0, 1, 4)
+        form.addWidget(self.status, 5, 0, 1, 4)
+        self.tabs.addTab(live, "Live")
+        curves = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(curves)
+        self.curves_button = QtWidgets.QPushButton("Compute curves (MoRF, LeRF, 3 random orders)")
+        self.curves_view = CurvesView()
+        cl.addWidget(self.curves_button)
+        cl.addWidget(self.curves_view)
+        self.tabs.addTab(curves, "Curves")
+        self.robustness = RobustnessTab(self)
+        self.tabs.addTab(self.robustness, "Robustness")
+        self.slider.valueChanged.connect(self._on_slider)
+        self.order.currentIndexChanged.connect(lambda *_: self.request_step())
+        self.mode.currentIndexChanged.connect(lambda *_: self.request_step())
+        self.view.currentIndexChanged.connect(lambda *_: self._show_canvas())
+        self.region_button.clicked.connect(self.replace_region)
+        self.curves_button.clicked.connect(self.compute_curves)
+
+    # --- what to perturb -------------------------------------------------------------------------
+    def source(self) -> Source | None:
+        """The model, image, explanation and class from the viewer state (None if incomplete)."""
+        st = self.host.state
+        ex = st.explanation
+        if st.model is None or st.image is None or ex is None or not ex.explained:
+            return None
+        target = st.selected_class if st.selected_class in ex.explained else None
+        if target is None:
+            probs = {c: ex.probability(c) for c in ex.explained}
+            target = max(probs, key=probs.get)
+        path = st.image_path
+        return Source(st.model, st.image, ex, target, str(path) if path is not None else "")
+
+    def replacement(self) -> Replacement:
+        mode, params = MODES[self.mode.currentText()]
+        return Replacement.make(mode, **params)
+
+    def order_name(self) -> str:
+        return ORDERS[self.order.currentText()]
+
+    def fraction(self) -> float:
+        return self.slider.value() / 100.0
+
+    def _on_source_changed(self, _value: Any) -> None:
+        src = self.source()
+        self.result = None
+        self._base = None
+        self.host.canvas.set_display_override(OVERRIDE_KEY, None)
+        enabled = src is not None
+        for w in (self.slider, self.region_button, self.curves_button, self.order, self.mode):
+            w.setEnabled(enabled)
+        self.robustness.setEnabled(enabled)
+        if src is None:
+            self.source_label.setText("Run an explanation first (Explain > Explain image).")
+            self.bars.set_values((), np.zeros(0), None)
+            return
+        ex = src.explanation
+        self.source_label.setText(f"Class <b>{src.target}</b> · map: {ex.method}"
+                                  f"{' @ ' + ', '.join(ex.layers) if ex.layers else ''} · p = "
+                                  f"{ex.probability(src.target):.3f}")
+        self.request_step()
+
+    # --- live slider -------------------------------------------------------------------------
+    def _on_slider(self, value: int) -> None:
+        self.fraction_label.setText(f"{value} %")
+        self.request_step()
+
+    def request_step(self) -> int | None:
+        """Submit the current slider setting (key ``perturb.slider``); returns the task id."""
+        src = self.source()
+        if src is None:
+            return None
+        fraction, order, rep = self.fraction(), self.order_name(), self.replacement()
+        session = self.session
+
+        def work(cancelled, _progress) -> Perturbed | None:
+            if cancelled():
+                return None
+            with MODEL_LOCK:
+                return session.step(src, fraction, order, rep)
+
+        sent = time.perf_counter()
+        self.submitted += 1
+        tid = self.runner.submit("perturb.slider", work, lambda r: self._on_step(src, r, order, rep, sent),
+                                 self._on_error)
+        return tid
+
+    def _on_step(self, src: Source, result: Perturbed | None, order: str, rep: Replacement, sent: float) -> None:
+        if result is None:
+            return
+        self.result = result
+        self.bars.set_values(result.class_names, result.original, result.probabilities)
+        self.applied += 1
+        self.latencies_ms.append((time.perf_counter() - sent) * 1000.0)
+        i = result.class_names.index(src.target)
+        self.status.setText(f"{result.k} of {result.n} pixels replaced · p({src.target}) "
+                            f"{result.original[i]:.3f} → {result.probabilities[i]:.3f}")
+        lab = self.session.lab(src)  # cached by the step that just ran
+        self._base = lab.frame.base
+        self._show_canvas()
+        self.host.state.update(perturbation=document(src, lab, order, rep, 0, single=result))
+
+    @property
+    def stale_dropped(self) -> int:
+        """Requests superseded before their result was shown."""
+        return self.submitted - self.applied - (1 if self.runner.is_busy("perturb.slider") else 0)
+
+    def _show_canvas(self) -> None:
+        view = self.view.currentText()
+        if self.result is None or view == "Original":
+            self.host.canvas.set_display_override(OVERRIDE_KEY, None)
+            return
+        img = self.result.image
+        if view == "Difference":
+            diff = np.abs(img - (self._base if self._base is not None else img))
+            peak = float(diff.max())
+            img = (diff / peak if peak > 0 else diff).astype(np.float32)  # stretched to its maximum
+        self.host.canvas.set_display_override(OVERRIDE_KEY, img)
+
+    # --- region tool ---------------------------------------------------------------------------
+    def replace_region(self) -> int | None:
+        """Replace the pixels inside the last box the user drew (key ``perturb.region``)."""
+        src = self.source()
+        boxes = list(self.host.state.user_boxes)
+        if src is None:
+            return None
+        if not boxes:
+            self.host.show_status("Draw a box on the image first; the region tool replaces its pixels.")
+            return None
+        b = boxes[-1]
+        box = [float(b.x0), float(b.y0), float(b.x1), float(b.y1)]
+        rep, session = self.replacement(), self.session
+
+        def work(cancelled, _progress) -> Perturbed:
+            with MODEL_LOCK:
+                return session.region(src, box, rep)
+
+        def done(result: Perturbed) -> None:
+            self.result = result
+            self.bars.set_values(result.class_names, result.original, result.probabilities)
+            self.status.setText(f"region {', '.join(f'{v:.0f}' for v in box)}: {result.k} pixels replaced")
+            lab = session.lab(src)
+            self._base = lab.frame.base
+            if self.view.currentText() == "Original":
+                self.view.setCurrentText("Perturbed")
+            self._show_canvas()
+            self.host.state.update(perturbation=document(src, lab, self.order_name(), rep, 0, region=result,
+                                                         region_box=box))
+
+        return self.runner.submit("perturb.region", work, done, self._on_error)
+
+    # --- curves --------------------------------------------------------------------------------
+    def compute_curves(self) -> int | None:
+        src = self.source()
+        if src is None:
+            return None
+        rep, session = self.replacement(), self.session
+        self.curves_button.setEnabled(False)
+
+        def work(cancelled, progress):
+            with MODEL_LOCK:
+                return session.curves(src, rep, self.curve_seeds, fractions=self.curve_fractions, cancel=cancelled,
+                                      progress=progress)
+
+        def done(curves) -> None:
+            self.curves_button.setEnabled(True)
+            self.curves_view.show_curves(curves)
+            lab = session.lab(src, "model")
+            self.host.state.update(perturbation=document(src, lab, "morf", rep, 0, curves=curves))
+
+        def failed(exc: BaseException) -> None:
+            self.curves_button.setEnabled(True)
+            self._on_error(exc)
+
+        return self.runner.submit("perturb.curves", work, done, failed,
+                                  lambda f, m: self.curves_view.summary.setText(f"computing… {f * 100:.0f} % ({m})"))
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.setText(f"error: {exc}")
+        self.host.show_error("Perturbation", str(exc))
+
+
+def create_panel(host: Any) -> PerturbationPanel:
+    """The Panel factory named by the manifest."""
+    return PerturbationPanel(host)

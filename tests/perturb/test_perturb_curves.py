@@ -1,0 +1,120 @@
+"""Deletion/insertion curves: batched equals step by step; AUC and AOPC against other computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from perturb_models import REGION, SIZE, region_image, region_map, region_model
+
+from engine.errors import RadLensError
+from engine.perturb.curves import aopc, default_fractions, normalised_auc, run_curves
+from engine.perturb.lab import PerturbationLab
+from engine.perturb.replace import Replacement
+
+FRACTIONS = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
+
+
+@pytest.fixture(scope="module")
+def lab() -> PerturbationLab:
+    return PerturbationLab(region_model(), region_image(), region_map(), resolution="image")
+
+
+@pytest.fixture(scope="module")
+def curves(lab: PerturbationLab):
+    return run_curves(lab, "A", replacement=Replacement.make("zero"), baseline=Replacement.make("mean"),
+                      fractions=FRACTIONS, seeds=(0, 1, 2), chunk=4)
+
+
+def test_batched_curves_equal_one_step_at_a_time(lab: PerturbationLab, curves) -> None:
+    for order in ("morf", "lerf"):
+        steps = np.stack([lab.perturb(f, order, Replacement.make("zero")).probabilities for f in FRACTIONS])
+        assert np.allclose(curves.deletion[order], steps, atol=1e-9)
+    for i, seed in enumerate((0, 1, 2)):
+        steps = np.stack([lab.perturb(f, "random", Replacement.make("zero"), seed).probabilities for f in FRACTIONS])
+        assert np.allclose(curves.random_deletion[i], steps, atol=1e-9)
+    # chunk size does not matter
+    other = run_curves(lab, "A", replacement=Replacement.make("zero"), baseline=Replacement.make("mean"),
+                       fractions=FRACTIONS, seeds=(0, 1, 2), chunk=1)
+    assert np.allclose(other.deletion["morf"], curves.deletion["morf"], atol=1e-12)
+    assert np.allclose(other.random_insertion, curves.random_insertion, atol=1e-12)
+
+
+def test_insertion_restores_pixels_over_the_baseline(lab: PerturbationLab, curves) -> None:
+    base = region_image()
+    mean = base.mean()
+    _ranking, positions = lab.ranking("morf")
+    for j, f in enumerate(FRACTIONS):
+        k = int(np.floor(f * SIZE**2 + 0.5))
+        img = np.where(positions < k, base, mean).astype(np.float32)
+        ref = PerturbationLab(region_model(), img, region_map(), resolution="image").original
+        assert np.allclose(curves.insertion["morf"][j], ref, atol=1e-9)
+    assert np.allclose(curves.insertion["morf"][-1], lab.original)  # everything restored
+    assert np.allclose(curves.deletion["morf"][0], lab.original)  # nothing removed
+
+
+def test_morf_deletion_is_below_random_and_lerf(curves) -> None:
+    s = curves.summary("morf")
+    r = curves.random_summary()
+    assert s["deletion_auc"] < r["deletion_auc_mean"] < curves.summary("lerf")["deletion_auc"]
+    assert s["insertion_auc"] > r["insertion_auc_mean"]
+    assert s["aopc"] > curves.summary("lerf")["aopc"]
+
+
+def test_auc_and_aopc_against_other_computations() -> None:
+    f = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
+    s = np.exp(-3 * f)
+    assert normalised_auc(f, s) == pytest.approx(np.trapezoid(s, f), rel=1e-12)
+    assert normalised_auc(f[1:6], s[1:6]) == pytest.approx(np.trapezoid(s[1:6], f[1:6]) / (0.5 - 0.02), rel=1e-12)
+    # on a fine grid the trapezoid approaches the integral (1 - e^-3) / 3
+    fine = np.linspace(0, 1, 2001)
+    assert normalised_auc(fine, np.exp(-3 * fine)) == pytest.approx((1 - np.exp(-3)) / 3, rel=1e-6)
+    assert normalised_auc([0.3], [0.7]) == 0.7
+    p0 = 0.9
+    assert aopc(p0, s) == pytest.approx(sum(p0 - v for v in s) / len(s), rel=1e-12)
+    assert aopc(p0, [p0, p0]) == 0.0
+
+
+def test_summary_and_band_shapes(curves) -> None:
+    s = curves.summary("morf")
+    assert s["deletion"]["fractions"] == FRACTIONS and len(s["deletion"]["scores"]) == len(FRACTIONS)
+    r = curves.random_summary()
+    assert r["seeds"] == [0, 1, 2] and len(r["deletion_mean"]) == len(FRACTIONS)
+    band = curves.random_deletion[:, :, 0]
+    assert np.allclose(r["deletion_sd"], band.std(0, ddof=1))
+    dp = curves.delta_p("morf")
+    assert set(dp["by_class"]) == {"A", "B"}
+    assert dp["by_class"]["A"][0] == pytest.approx(0.0, abs=1e-12)
+    assert all(v == pytest.approx(0.0, abs=1e-7) for v in dp["by_class"]["B"][:4])  # up to 10 %: region A + bottom row
+
+
+def test_random_band_reproducible_by_seed(lab: PerturbationLab) -> None:
+    a = run_curves(lab, "A", fractions=FRACTIONS, seeds=(5, 6), orders=("morf",))
+    b = run_curves(lab, "A", fractions=FRACTIONS, seeds=(5, 6), orders=("morf",))
+    c = run_curves(lab, "A", fractions=FRACTIONS, seeds=(7, 8), orders=("morf",))
+    assert np.array_equal(a.random_deletion, b.random_deletion)
+    assert not np.array_equal(a.random_deletion, c.random_deletion)
+
+
+def test_inpainting_curves_and_errors(lab: PerturbationLab) -> None:
+    small = [0.0, 0.1, 0.3]
+    cr = run_curves(lab, "A", replacement=Replacement.make("inpaint"), fractions=small, seeds=(), orders=("morf",))
+    steps = np.stack([lab.perturb(f, "morf", Replacement.make("inpaint")).probabilities for f in small])
+    assert np.allclose(cr.deletion["morf"], steps, atol=1e-9)
+    assert cr.random_deletion.shape == (0, 3, 2)
+    with pytest.raises(RadLensError, match="baseline"):
+        run_curves(lab, "A", baseline=Replacement.make("inpaint"), fractions=small)
+    with pytest.raises(RadLensError, match="unknown class"):
+        run_curves(lab, "Z", fractions=small)
+
+
+def test_default_grid() -> None:
+    g = default_fractions()
+    assert len(g) == 21 and g[0] == 0.0 and g[-1] == 1.0 and g[1] == 0.05
+
+
+def test_region_is_replaced_first_by_morf(lab: PerturbationLab) -> None:
+    ranking, _ = lab.ranking("morf")
+    area = (REGION[0].stop - REGION[0].start) * (REGION[1].stop - REGION[1].start)
+    rows, cols = np.unravel_index(ranking[:area], (SIZE, SIZE))
+    assert np.all((rows >= REGION[0].start) & (rows < REGION[0].stop))
+    assert np.all((cols >= REGION[1].start) & (cols < REGION[1].stop))

@@ -1,0 +1,106 @@
+"""Replacement modes change exactly the chosen pixels, and each computes what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from engine.errors import RadLensError
+from engine.perturb.filters import gaussian_blur, gaussian_kernel_1d, sigma_for_kernel
+from engine.perturb.replace import MODES, Replacement
+
+PARAMS = {"dataset_mean": {"value": 0.42}}
+
+
+@pytest.fixture()
+def image() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:40, 0:48] / 40.0
+    return np.clip(0.5 + 0.3 * np.sin(6 * xx) * np.cos(4 * yy) + 0.05 * rng.standard_normal((40, 48)),
+                   0, 1).astype(np.float32)
+
+
+@pytest.fixture()
+def mask() -> np.ndarray:
+    m = np.random.default_rng(9).random((40, 48)) < 0.3
+    m[0, 0] = m[-1, -1] = True
+    return m
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_changes_exactly_the_chosen_pixels(mode: str, image: np.ndarray, mask: np.ndarray) -> None:
+    rep = Replacement.make(mode, **PARAMS.get(mode, {}))
+    out = rep.apply(image, mask, seed=3)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert np.array_equal(out[~mask], image[~mask])  # nothing else moved, bit for bit
+    changed = out[mask] != image[mask]
+    assert changed.mean() > 0.9  # the chosen pixels did change (a few may coincide by chance)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_colour_images_keep_unmasked_pixels(mode: str, image: np.ndarray, mask: np.ndarray) -> None:
+    rgb = np.stack([image, image[::-1], 1 - image], axis=-1)
+    out = Replacement.make(mode, **PARAMS.get(mode, {})).apply(rgb, mask, seed=1)
+    assert np.array_equal(out[~mask], rgb[~mask])
+
+
+def test_fill_values(image: np.ndarray) -> None:
+    assert np.allclose(Replacement.make("mean").fill(image), image.mean(), atol=1e-6)
+    assert np.all(Replacement.make("dataset_mean", value=0.42).fill(image) == np.float32(0.42))
+    assert not Replacement.make("zero").fill(image).any()
+    u = Replacement.make("uniform_noise", low=0.2, high=0.4).fill(image, seed=2)
+    assert u.min() >= 0.2 and u.max() < 0.4 and abs(u.mean() - 0.3) < 0.01
+    g = Replacement.make("gaussian_noise", mean=0.5, sigma=0.1).fill(image, seed=2)
+    assert abs(g.mean() - 0.5) < 0.01 and abs(g.std() - 0.1) < 0.01
+    valid = np.zeros(image.shape, bool)
+    valid[:10] = True
+    assert np.allclose(Replacement.make("mean").fill(image, valid=valid), image[:10].mean(), atol=1e-6)
+
+
+def test_noise_is_seeded(image: np.ndarray) -> None:
+    for mode in ("gaussian_noise", "uniform_noise"):
+        rep = Replacement.make(mode)
+        assert np.array_equal(rep.fill(image, 7), rep.fill(image, 7))
+        assert not np.array_equal(rep.fill(image, 7), rep.fill(image, 8))
+
+
+def test_blur_equals_a_direct_2d_convolution(image: np.ndarray) -> None:
+    """Reference: an explicit 11 x 11 outer-product kernel over a reflect-101 padded image."""
+    k = 11
+    taps = gaussian_kernel_1d(k, sigma_for_kernel(k))
+    kernel2d = np.outer(taps, taps)
+    padded = np.pad(image.astype(np.float64), k // 2, mode="reflect")  # numpy 'reflect' = OpenCV REFLECT_101
+    ref = np.zeros(image.shape)
+    for dy in range(k):
+        for dx in range(k):
+            ref += kernel2d[dy, dx] * padded[dy:dy + image.shape[0], dx:dx + image.shape[1]]
+    assert np.allclose(gaussian_blur(image, ksize=k), ref, atol=1e-6)
+    assert sigma_for_kernel(11) == pytest.approx(2.0) and sigma_for_kernel(21) == pytest.approx(3.5)
+
+
+def test_blur_by_sigma_matches_scipy(image: np.ndarray) -> None:
+    ours = gaussian_blur(image, sigma=1.5)  # kernel 2 * ceil(4.5) + 1 = 11 taps
+    ref = ndimage.gaussian_filter(image.astype(np.float64), 1.5, mode="mirror", truncate=5 / 1.5)
+    assert np.allclose(ours, ref, atol=1e-6)
+
+
+def test_inpaint_fills_a_hole_smoothly() -> None:
+    _yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    ramp = (0.2 + 0.6 * xx).astype(np.float32)  # a linear ramp: biharmonic inpainting restores it
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 12:22] = True
+    out = Replacement.make("inpaint").apply(np.where(hole, 0.0, ramp).astype(np.float32), hole)
+    assert np.abs(out[hole] - ramp[hole]).max() < 0.02
+
+
+def test_bad_modes_and_parameters_are_refused() -> None:
+    with pytest.raises(RadLensError, match="unknown replacement mode"):
+        Replacement.make("median")
+    with pytest.raises(RadLensError, match="no parameter"):
+        Replacement.make("mean", value=1)
+    with pytest.raises(RadLensError, match="needs the data set"):
+        Replacement.make("dataset_mean")
+    with pytest.raises(RadLensError, match="odd"):
+        gaussian_blur(np.zeros((5, 5)), ksize=4)
+    assert Replacement.make("blur", sigma=3.5).to_dict() == {"mode": "blur", "params": {"ksize": None, "sigma": 3.5}}
