@@ -1,0 +1,239 @@
+"""The report's tables as rows of strings: pure functions, tested without a PDF.
+
+Numbers are formatted by the functions here only, so the tests can look for exactly the text the
+PDF holds. A value that does not exist (no ground truth of a class, nothing drawn by the user) is
+shown as an en dash, never as 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.report.model import ReportInput
+
+MISSING = "–"
+
+NORMALISATION_TEXT = {
+    "per_map": "per-map min–max (each class's map scaled to [0, 1] on its own)",
+    "shared": "shared (one scale for every class of the image)",
+    "raw": "raw values (no scaling)",
+}
+
+#: How parameters are named in reports (plain names stay as they are).
+PARAM_TEXT = {
+    "noise": "noise σ (fraction of input range)",
+    "n": "noisy copies n",
+    "steps": "path steps m",
+    "fusion": "layer fusion",
+    "seed": "seed",
+}
+
+Rows = list[list[str]]
+
+
+def fmt_prob(p: float) -> str:
+    """A probability as printed in every table of the report (4 decimals; the extremes as bounds).
+
+    ``1.0000`` would read as certainty and ``0.0000`` as impossibility, so values that round to
+    them are printed as ``>0.9999`` and ``<0.0001``.
+    """
+    p = float(p)
+    if p > 0.99995:
+        return ">0.9999"
+    if p < 0.00005:
+        return "<0.0001"
+    return f"{p:.4f}"
+
+
+def fmt_num(v: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` decimals, or :data:`MISSING` for None/NaN."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return MISSING
+    return f"{float(v):.{digits}f}"
+
+
+def fmt_value(v: Any) -> str:
+    """A parameter value (floats with up to 4 significant digits)."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list | tuple):
+        return ", ".join(fmt_value(x) for x in v)
+    return str(v)
+
+
+def study_rows(inp: ReportInput) -> Rows:
+    """Study information; with ``deidentify`` names, IDs, UIDs, dates and the file name are left out."""
+    img = inp.image
+    md = img.metadata
+    h, w = img.shape
+    spacing = (f"{img.spacing[0]:.4g} × {img.spacing[1]:.4g} mm ({img.spacing_source})"
+               if img.spacing else "not given")
+    technical = [
+        ["Modality", md.modality or MISSING], ["Body part", md.body_part or MISSING],
+        ["View", " ".join(v for v in (md.view_position, md.laterality) if v) or MISSING],
+        ["Image size", f"{w} × {h} pixels"], ["Pixel spacing", spacing],
+        ["Display window", img.window.label()],
+    ]
+    if inp.deidentify:
+        return [["De-identified", "names, IDs, UIDs, dates, descriptions and the file name removed"], *technical]
+    date = _dicom_date(md.study_date)
+    when = " ".join(v for v in (date, _dicom_time(md.study_time)) if v)
+    ident = [
+        ["Image", inp.image_label or str(img.path.name)],
+        ["Patient name", md.patient_name.replace("^", " ").strip() or MISSING],
+        ["Patient ID", md.patient_id or MISSING],
+        ["Birth date", _dicom_date(md.birth_date) or MISSING], ["Sex", md.sex or MISSING],
+        ["Study date", when or MISSING], ["Study", md.study_description or MISSING],
+        ["Series", md.series_description or MISSING],
+        ["Study UID", md.study_instance_uid or MISSING],
+    ]
+    return ident + technical
+
+
+def _dicom_date(d: str) -> str:
+    d = (d or "").strip()
+    return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+
+
+def _dicom_time(t: str) -> str:
+    t = (t or "").strip()
+    return f"{t[:2]}:{t[2:4]}" if len(t) >= 4 and t[:4].isdigit() else t
+
+
+def probability_rows(inp: ReportInput) -> Rows:
+    """Header + one row per class: probability, decision threshold, result, whether it has a page."""
+    r = inp.explanation
+    rows = [["Class", "Probability", "Threshold", "Result", "In report"]]
+    for i, name in enumerate(r.class_names):
+        t = r.thresholds[i] if r.thresholds else 0.5
+        p = float(r.probabilities[i])
+        rows.append([name, fmt_prob(p), f"{t:.3f}", "POSITIVE" if p >= t else "negative",
+                     "page" if name in inp.classes else ""])
+    return rows
+
+
+def method_rows(inp: ReportInput, method_label: str = "", param_help: Mapping[str, str] | None = None) -> Rows:
+    """Header + the explanation method, its target, layers and every parameter."""
+    r = inp.explanation
+    rows = [["Setting", "Value"],
+            ["Method", f"{method_label} ({r.method})" if method_label else r.method],
+            ["Target", r.target], ["Layer(s)", ", ".join(r.layers) or "input (gradient method)"]]
+    for k, v in r.params.items():
+        label = PARAM_TEXT.get(k, k)
+        hint = (param_help or {}).get(k, "")
+        rows.append([f"{label}" + (f" — {hint}" if hint and k not in PARAM_TEXT else ""), fmt_value(v)])
+    any_loc = next(iter(inp.localisation.values()), None)
+    rows += [
+        ["Heatmap normalisation", NORMALISATION_TEXT.get(r.normalisation, r.normalisation)],
+        ["Box threshold", inp.threshold],
+        ["Boxes", f"connected components of the thresholded map ({any_loc.threshold})" if any_loc else MISSING],
+        ["Input scaling", r.input_scaling or MISSING],
+        ["Device / precision", f"{r.device} / {r.precision}"],
+        ["Explanation time", f"{r.elapsed_s * 1000:.0f} ms"],
+    ]
+    return rows
+
+
+def localisation_summary_rows(inp: ReportInput) -> Rows:
+    """Header + per class: model boxes, IoU vs ground truth (mean/best/fused), vs user, pointing, energy."""
+    rows = [["Class", "Model boxes", "IoU GT mean", "GT best", "GT fused", "IoU user mean", "user best",
+             "Pointing game", "Energy"]]
+    for name in inp.classes:
+        loc = inp.localisation[name]
+        gt, user = loc.gt, loc.user
+        rows.append([
+            name, str(len(loc.boxes)),
+            fmt_num(gt.mean if gt else None), fmt_num(gt.best if gt else None), fmt_num(gt.fused if gt else None),
+            fmt_num(user.mean if user else None), fmt_num(user.best if user else None),
+            _hit(loc.pointing_hit), fmt_num(loc.energy),
+        ])
+    return rows
+
+
+def _hit(v: bool | None) -> str:
+    return MISSING if v is None else ("hit" if v else "miss")
+
+
+def class_score_rows(loc: Any) -> Rows:
+    """Header + IoU of one class's model boxes against each annotator, the policies and the user."""
+    rows = [["Compared with", "IoU", "Boxes (GT / model)"]]
+    if loc.gt is None:
+        rows.append(["Ground truth", f"{MISSING} (no ground-truth box of this class)", ""])
+    else:
+        for ann, v in loc.gt.per_annotator.items():
+            rows.append([f"Annotator {ann}", fmt_num(v), ""])
+        rows += [["All annotators, mean (research protocol)", fmt_num(loc.gt.mean), f"{loc.gt.n_gt} / {loc.gt.n_pred}"],
+                 ["All annotators, best match", fmt_num(loc.gt.best), ""],
+                 ["Fused consensus (WBF)", fmt_num(loc.gt.fused), f"{len(loc.gt.fused_boxes)} fused"]]
+    if loc.user is None:
+        rows.append(["Your boxes", f"{MISSING} (none drawn for this class)", ""])
+    else:
+        rows += [["Your boxes, mean", fmt_num(loc.user.mean), f"{loc.user.n_gt} / {loc.user.n_pred}"],
+                 ["Your boxes, best match", fmt_num(loc.user.best), ""]]
+    rows += [["Pointing game (maximum inside a GT box)", _hit(loc.pointing_hit), ""],
+             ["Energy pointing game (share of energy in GT)", fmt_num(loc.energy), ""],
+             ["Mean inside GT − mean outside", fmt_num(loc.diff), ""]]
+    return rows
+
+
+def model_box_rows(loc: Any, limit: int = 8) -> Rows:
+    """Header + the model boxes (pixel-edge coordinates), the largest first, at most ``limit``."""
+    boxes = sorted((tuple(float(v) for v in b) for b in loc.boxes), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    rows = [["#", "x0", "y0", "x1", "y1", "Area (px)"]]
+    for i, (x0, y0, x1, y1) in enumerate(boxes[:limit], 1):
+        rows.append([str(i), f"{x0:.0f}", f"{y0:.0f}", f"{x1:.0f}", f"{y1:.0f}", f"{(x1 - x0) * (y1 - y0):.0f}"])
+    if len(boxes) > limit:
+        rows.append(["…", f"{len(boxes) - limit} smaller boxes not listed", "", "", "", ""])
+    return rows
+
+
+def perturbation_rows(p: Mapping[str, Any]) -> Rows:
+    """Header + the perturbation's settings and summary scores (keys absent from the dict are skipped)."""
+    rows = [["Setting", "Value"]]
+    for key, label in (("class", "Class"), ("method", "Explanation"), ("layer", "Layer"), ("mode", "Replacement"),
+                       ("mode_params", "Replacement parameters"), ("order", "Order"),
+                       ("resolution", "Ranking resolution"), ("seed", "Seed")):
+        if key in p and p[key] is not None:
+            v = p[key]
+            text = ", ".join(f"{k} = {fmt_value(x)}" for k, x in v.items()) if isinstance(v, Mapping) else fmt_value(v)
+            rows.append([label, text or MISSING])
+    rnd = p.get("random") or {}
+    for key, label in (("deletion", "Deletion AUC"), ("insertion", "Insertion AUC")):
+        if f"{key}_auc" in p:
+            text = fmt_num(p[f"{key}_auc"])
+            if f"{key}_auc_mean" in rnd:
+                text += (f"  (random order: {fmt_num(rnd[f'{key}_auc_mean'])} ± "
+                         f"{fmt_num(rnd.get(f'{key}_auc_sd'))}, {len(rnd.get('seeds', []))} seeds)")
+            rows.append([label, text])
+    if "aopc" in p:
+        rows.append(["AOPC", fmt_num(p["aopc"])])
+    return rows
+
+
+def delta_p_rows(p: Mapping[str, Any]) -> Rows:
+    """Header + per class Δp = p(original) − p(replaced) at each replaced fraction."""
+    dp = p.get("delta_p") or {}
+    fractions: Sequence[float] = dp.get("fractions") or []
+    by_class: Mapping[str, Sequence[float]] = dp.get("by_class") or {}
+    if not fractions or not by_class:
+        return []
+    original = p.get("original") or {}
+    rows = [["Class", "p original", *[f"Δp {f * 100:g}%" for f in fractions]]]
+    for name, values in by_class.items():
+        rows.append([name, fmt_prob(original[name]) if name in original else MISSING,
+                     *[f"{v:+.3f}" for v in values]])
+    return rows
+
+
+def model_card_rows(inp: ReportInput) -> Rows:
+    """The model card summary: identity, training data, reported metrics."""
+    m = inp.model
+    rows = [["Name", m.name], ["Version", m.version], ["Architecture", f"{m.architecture} ({m.task})"],
+            ["Weights SHA-256", m.weights_sha256]]
+    rows += [list(r) for r in m.training_data] or [["Training data", "not recorded in the bundle"]]
+    rows += [list(r) for r in m.metrics] or [["Reported metrics", "none recorded in the bundle"]]
+    return rows

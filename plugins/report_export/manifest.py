@@ -1,0 +1,33 @@
+"""What the report-export plugin contributes. Imports nothing but the plugin API."""
+
+from __future__ import annotations
+
+from plugins.api import Command, PluginManifest
+
+_HERE = "plugins.report_export"
+
+MANIFEST = PluginManifest(
+    name="report-export",
+    version="1.0",
+    description=(
+        "Export a PDF explanation report of what the viewer shows: the image with ground-truth, your and the "
+        "model's boxes, the selected class's heatmap with its scale, all probabilities, the method and its "
+        "parameters, IoU/pointing tables, the perturbation run if any, and the model card."
+    ),
+    builtin=True,
+    contributions=(
+        Command(
+            id="report.export",
+            title="Export report…",
+            callback=f"{_HERE}.export:export_report",
+            menu="File",
+            shortcut="Ctrl+Shift+R",
+        ),
+        Command(
+            id="report.export_deidentified",
+            title="Export de-identified report…",
+            callback=f"{_HERE}.export:export_deidentified_report",
+            menu="File",
+        ),
+    ),
+)
