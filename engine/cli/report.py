@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         command=_command(args, chosen), colormap=args.colormap,
     )
     path = write_report(inp, args.out)
-    top = ", ".join(f"{c} {result.probability(c):.3f}" for c in chosen)
+    from engine.report.tables import fmt_prob
+
+    top = ", ".join(f"{c} {fmt_prob(result.probability(c))}" for c in chosen)
     print(f"{args.image}: {top}")
     print(f"wrote {path}")
     return 0

@@ -157,7 +157,9 @@ def from_viewer_state(state: Any, *, deidentify: bool = False, created: datetime
     localisation, ground truth, the user's boxes and perturbation run.
 
     ``state`` is a ``viewer.state.ViewerState`` (read by attribute; the engine does not import the viewer).
-    The report covers the selected class, or every explained class when none is selected.
+    The report covers the selected class, or every explained class when none is selected. When the
+    state also carries the overlay's look (``colormap``, ``opacity``; optional attributes, None when
+    unknown) the heatmaps are drawn with it; otherwise with the report's defaults.
     """
     if getattr(state, "explanation", None) is None:
         raise NothingExplainedError("nothing has been explained yet, so there is nothing to report.",
@@ -176,6 +178,10 @@ def from_viewer_state(state: Any, *, deidentify: bool = False, created: datetime
     gt = state.ground_truth if state.ground_truth is not None and len(state.ground_truth.boxes) else None
     user = state.user_boxes if state.user_boxes is not None and len(state.user_boxes.boxes) else None
     path = getattr(state, "image_path", None)
+    for attribute, option in (("colormap", "colormap"), ("opacity", "alpha")):
+        value = getattr(state, attribute, None)
+        if value is not None and option not in options:
+            options[option] = str(value) if option == "colormap" else float(value)
     return build_report_input(
         state.image, state.model, result, classes, threshold=threshold, ground_truth=gt, user_boxes=user,
         localisation=locs, perturbation=state.perturbation, deidentify=deidentify, created=created,

@@ -26,7 +26,7 @@ Step = Callable[[str], None]
 
 OVERVIEW_WIDTH_IN = 4.4
 CLASS_WIDTH_IN = 4.4
-CURVES_SIZE_IN = (6.6, 2.6)
+CURVES_SIZE_IN = (6.6, 2.9)
 
 
 def method_info(name: str) -> tuple[str, dict[str, str]]:
@@ -61,7 +61,7 @@ def story(inp: ReportInput, step: Step) -> list[Any]:
 
 
 def _first_page(inp: ReportInput, st: dict, label: str, step: Step) -> list[Any]:
-    created = inp.created.strftime("%Y-%m-%d %H:%M %Z")
+    created = inp.created_text()
     r = inp.explanation
     banner = Table([[Paragraph(esc(STATEMENT + ". The maps show where the model's evidence lies; they are not "
                                    "findings and must not guide diagnosis."), st["banner"])]],
@@ -104,7 +104,7 @@ def _results_page(inp: ReportInput, st: dict, label: str, helps: dict[str, str])
                   "against the weighted-box-fusion consensus. – means there is no box to compare with.", st["small"]),
         Spacer(1, 1.5 * mm),
         table(tables.localisation_summary_rows(inp),
-              [0.2 * w, 0.09 * w, 0.1 * w, 0.08 * w, 0.08 * w, 0.1 * w, 0.08 * w, 0.1 * w, 0.17 * w]),
+              [0.19 * w, 0.09 * w, 0.1 * w, 0.08 * w, 0.08 * w, 0.1 * w, 0.08 * w, 0.12 * w, 0.16 * w]),
     ]
     if inp.explanation.notes:
         out += [Paragraph("Notes on the method", st["h2"])]
@@ -167,15 +167,21 @@ def _perturbation_pages(inp: ReportInput, st: dict) -> list[Any]:
     dp = tables.delta_p_rows(p)
     if dp:
         n = len(dp[0]) - 2
-        out += [Paragraph("Δp of every class (p original − p replaced) by replaced fraction", st["h2"]),
-                table(dp, [0.26 * w, 0.12 * w] + [0.62 * w / max(n, 1)] * n)]
+        every = list((p.get("delta_p") or {}).get("fractions") or [])
+        shown = (f"All {n} replaced fraction{'' if n == 1 else 's'}." if n >= len([f for f in every if f > 0]) else
+                 f"{n} of the {len(every)} fractions computed (the research's 2, 5, 10, 20 and 50 % where computed); "
+                 "every fraction is in the curves above and in perturb.json / perturb.csv.")
+        out += [CondPageBreak(40 * mm),
+                Paragraph("Δp of every class (p original − p replaced) by replaced fraction", st["h2"]),
+                Paragraph(esc(shown), st["small"]), Spacer(1, 1.5 * mm),
+                table(dp, [0.17 * w, 0.11 * w] + [0.72 * w / max(n, 1)] * n, padding=2)]
     region = p.get("region")
     if isinstance(region, dict) and region.get("box"):
         box = ", ".join(f"{v:.0f}" for v in region["box"])
         rows = [["Class", "p with region replaced", "Δp"]]
         for c, v in (region.get("probabilities") or {}).items():
             d = (region.get("delta_p") or {}).get(c)
-            rows.append([c, tables.fmt_prob(v), f"{d:+.3f}" if isinstance(d, int | float) else tables.MISSING])
+            rows.append([c, tables.fmt_prob(v), tables.fmt_delta(d) if isinstance(d, int | float) else tables.MISSING])
         out += [Paragraph(f"Drawn region replaced (box {box})", st["h2"]), table(rows, [0.4 * w, 0.3 * w, 0.3 * w])]
     return out
 

@@ -175,6 +175,12 @@ def curves_image(p: Mapping[str, Any], width_in: float, height_in: float, dpi: i
         order = p.get("order", "morf")
         ax.plot(f, s, color="#c0392b" if kind == "deletion" else "#1f6fb2", lw=1.8,
                 label=f"{'most' if order == 'morf' else 'least' if order == 'lerf' else order} relevant first")
+        names = {"morf": "most relevant first", "lerf": "least relevant first", "random": "random order (seeded)"}
+        for other, summary in (p.get("orders") or {}).items():  # the other ranked orders run alongside
+            o_scores = summary.get(kind, {}).get("scores") if isinstance(summary, Mapping) else None
+            if other != order and o_scores is not None and len(o_scores) == len(f):
+                ax.plot(f, np.asarray(o_scores, float), color="#7d3c98", lw=1.3, ls=":",
+                        label=names.get(other, str(other)))
         mean, sd = rnd.get(f"{kind}_mean"), rnd.get(f"{kind}_sd")
         if mean is not None and len(mean) == len(f):
             m = np.asarray(mean, float)
@@ -191,8 +197,9 @@ def curves_image(p: Mapping[str, Any], width_in: float, height_in: float, dpi: i
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, lw=0.5)
-        ax.legend(fontsize=6.5, loc="upper right" if kind == "deletion" else "lower right")
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.17, top=0.9, wspace=0.25)
+        # under the axes, so that it never covers a curve
+        ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.3, top=0.91, wspace=0.25)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)

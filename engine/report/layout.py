@@ -95,8 +95,9 @@ def esc(text: Any) -> str:
 
 
 def table(rows: Sequence[Sequence[str]], widths: Sequence[float], *, header: bool = True,
-          emphasise: Sequence[int] = ()) -> Table:
-    """A grid table of wrapped text; ``emphasise`` lists body rows (0-based, after the header) set bold."""
+          emphasise: Sequence[int] = (), padding: float | None = None) -> Table:
+    """A grid table of wrapped text; ``emphasise`` lists body rows (0-based, after the header) set bold;
+    ``padding`` sets the cells' left and right padding (points) for tables of many narrow columns."""
     st = styles()
     data = []
     for i, row in enumerate(rows):
@@ -105,6 +106,8 @@ def table(rows: Sequence[Sequence[str]], widths: Sequence[float], *, header: boo
     t = Table(data, colWidths=list(widths), repeatRows=1 if header else 0, hAlign="LEFT")
     style = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("VALIGN", (0, 0), (-1, -1), "TOP"),
              ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
+    if padding is not None:
+        style += [("LEFTPADDING", (0, 0), (-1, -1), padding), ("RIGHTPADDING", (0, 0), (-1, -1), padding)]
     if header:
         style.append(("BACKGROUND", (0, 0), (-1, 0), HEADER_BG))
     t.setStyle(TableStyle(style))

@@ -177,3 +177,10 @@ class ReportInput:
                                    fix="build the input with build_report_input, which localises every class.")
         if self.created.tzinfo is None:
             raise ReportInputError("the report time must be timezone-aware.", fix="pass datetime.now(UTC).")
+
+    def created_text(self) -> str:
+        """When the report was made, as printed; de-identified reports give the year only (the day of a
+        report is often the day of the examination)."""
+        if self.deidentify:
+            return f"{self.created.year} (day and time removed)"
+        return self.created.strftime("%Y-%m-%d %H:%M %Z")

@@ -79,7 +79,13 @@ def study_rows(inp: ReportInput) -> Rows:
         ["Display window", img.window.label()],
     ]
     if inp.deidentify:
-        return [["De-identified", "names, IDs, UIDs, dates, descriptions and the file name removed"], *technical]
+        from engine.report.deid import burned_in_annotation
+
+        burned = burned_in_annotation(img)
+        pixels = "shown as stored: text burned into the image is not removed" + (
+            f" (the file says Burned In Annotation: {burned})" if burned else "")
+        return [["De-identified", "names, IDs, UIDs, dates, institution, descriptions and the file name removed "
+                                  "from all text and the PDF metadata"], *technical, ["Pixel data", pixels]]
     date = _dicom_date(md.study_date)
     when = " ".join(v for v in (date, _dicom_time(md.study_time)) if v)
     ident = [
@@ -141,7 +147,7 @@ def method_rows(inp: ReportInput, method_label: str = "", param_help: Mapping[st
 def localisation_summary_rows(inp: ReportInput) -> Rows:
     """Header + per class: model boxes, IoU vs ground truth (mean/best/fused), vs user, pointing, energy."""
     rows = [["Class", "Model boxes", "IoU GT mean", "GT best", "GT fused", "IoU user mean", "user best",
-             "Pointing game", "Energy"]]
+             "Pointing game", "Energy pointing game"]]
     for name in inp.classes:
         loc = inp.localisation[name]
         gt, user = loc.gt, loc.user
@@ -206,26 +212,81 @@ def perturbation_rows(p: Mapping[str, Any]) -> Rows:
         if f"{key}_auc" in p:
             text = fmt_num(p[f"{key}_auc"])
             if f"{key}_auc_mean" in rnd:
+                n = len(rnd.get("seeds", []))
                 text += (f"  (random order: {fmt_num(rnd[f'{key}_auc_mean'])} ± "
-                         f"{fmt_num(rnd.get(f'{key}_auc_sd'))}, {len(rnd.get('seeds', []))} seeds)")
+                         f"{fmt_num(rnd.get(f'{key}_auc_sd'))}, {n} seed{'' if n == 1 else 's'})")
             rows.append([label, text])
     if "aopc" in p:
         rows.append(["AOPC", fmt_num(p["aopc"])])
+    base = p.get("baseline")
+    if isinstance(base, Mapping) and base.get("mode"):
+        params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in (base.get("params") or {}).items())
+        rows.append(["Insertion starts from", f"{base['mode']}" + (f" ({params})" if params else "")])
+    orders = p.get("orders")
+    if isinstance(orders, Mapping):  # the other orders run alongside (radlens perturb runs morf and lerf)
+        for name, summary in orders.items():
+            if name == p.get("order") or not isinstance(summary, Mapping):
+                continue
+            plain = {"morf": " (most relevant first)", "lerf": " (least relevant first)"}.get(name, "")
+            aucs = (f"deletion AUC {fmt_num(summary.get('deletion_auc'))}, insertion AUC "
+                    f"{fmt_num(summary.get('insertion_auc'))}, AOPC {fmt_num(summary.get('aopc'))}")
+            rows.append([f"Order {name}{plain}", aucs])
     return rows
 
 
-def delta_p_rows(p: Mapping[str, Any]) -> Rows:
-    """Header + per class Δp = p(original) − p(replaced) at each replaced fraction."""
+#: Most Δp columns a table row holds legibly across an A4 page.
+MAX_DP_COLUMNS = 8
+#: The research's replaced fractions (SPEC §5), shown first when the run computed them.
+RESEARCH_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5)
+#: Then these, in this order, until the table is full.
+FILL_FRACTIONS = (1.0, 0.3, 0.75, 0.4, 0.6, 0.9, 0.15, 0.25, 0.01)
+
+
+def delta_p_columns(fractions: Sequence[float], limit: int = MAX_DP_COLUMNS) -> list[int]:
+    """Indices of the fractions the Δp table shows: all when they fit, else the research's first.
+
+    Fraction 0 (nothing replaced, Δp = 0 by definition) is left out when there are others.
+    A fine grid (``radlens perturb`` computes 21 fractions by default) would make dozens of
+    columns too narrow to read; the full curve is in the plot and in ``perturb.json``/CSV.
+    """
+    idx = [i for i, f in enumerate(fractions) if f > 0] or list(range(len(fractions)))
+    if len(idx) <= limit:
+        return idx
+
+    def find(target: float) -> int | None:
+        return next((i for i in idx if abs(fractions[i] - target) < 1e-6), None)
+
+    chosen: list[int] = []
+    for target in (*RESEARCH_FRACTIONS, *FILL_FRACTIONS):
+        i = find(target)
+        if i is not None and i not in chosen and len(chosen) < limit:
+            chosen.append(i)
+    rest = [i for i in idx if i not in chosen]
+    while len(chosen) < limit and rest:  # an unusual grid: spread the remaining columns evenly
+        i = rest.pop(len(rest) // 2 if len(chosen) % 2 else -1)
+        chosen.append(i)
+    return sorted(chosen)
+
+
+def fmt_delta(v: float) -> str:
+    """A signed change with 3 decimals (one that rounds to zero prints as 0.000, never -0.000)."""
+    text = f"{float(v):+.3f}"
+    return "0.000" if text in ("+0.000", "-0.000") else text
+
+
+def delta_p_rows(p: Mapping[str, Any], limit: int = MAX_DP_COLUMNS) -> Rows:
+    """Header + per class Δp = p(original) − p(replaced) at the fractions of :func:`delta_p_columns`."""
     dp = p.get("delta_p") or {}
     fractions: Sequence[float] = dp.get("fractions") or []
     by_class: Mapping[str, Sequence[float]] = dp.get("by_class") or {}
     if not fractions or not by_class:
         return []
+    cols = delta_p_columns(fractions, limit)
     original = p.get("original") or {}
-    rows = [["Class", "p original", *[f"Δp {f * 100:g}%" for f in fractions]]]
+    rows = [["Class", "p original", *[f"Δp\u00a0{fractions[j] * 100:g}%" for j in cols]]]
     for name, values in by_class.items():
         rows.append([name, fmt_prob(original[name]) if name in original else MISSING,
-                     *[f"{v:+.3f}" for v in values]])
+                     *[fmt_delta(values[j]) for j in cols]])
     return rows
 
 

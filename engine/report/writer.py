@@ -22,7 +22,11 @@ CancelFn = Callable[[], bool]
 
 
 def pdf_metadata(inp: ReportInput) -> dict[str, str]:
-    """Title, subject, author, creator and keywords of the PDF (never patient data)."""
+    """Title, subject, author, creator and keywords of the PDF (never patient data).
+
+    ``render_pdf`` calls it with the de-identified input when ``inp.deidentify`` is set, so a title
+    or class name holding an identifier is scrubbed here too.
+    """
     r = inp.explanation
     return {
         "title": inp.title,
@@ -42,6 +46,10 @@ def render_pdf(inp: ReportInput, *, progress: ProgressFn | None = None, cancel: 
     from engine.report.layout import MARGIN_BOTTOM, MARGIN_TOP, MARGIN_X, PAGE, numbered_canvas, register_fonts
 
     register_fonts()
+    if inp.deidentify:
+        from engine.report.deid import deidentified
+
+        inp = deidentified(inp)
     steps = 3 + len(inp.classes) + (1 if inp.perturbation else 0)
     done = [0]
 
@@ -57,10 +65,12 @@ def render_pdf(inp: ReportInput, *, progress: ProgressFn | None = None, cancel: 
     doc = SimpleDocTemplate(
         buf, pagesize=PAGE, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
         bottomMargin=MARGIN_BOTTOM, **meta,
+        # de-identified: no creation/modification time in the PDF's metadata (it may be the study's day)
+        invariant=1 if inp.deidentify else None,
     )
     flowables = story(inp, step)
     step("laying out pages")
-    created = inp.created.strftime("%Y-%m-%d %H:%M %Z")
+    created = inp.created_text()
     canvas = numbered_canvas(
         header_left=inp.title, header_right=f"Created {created}",
         footer_mid=f"{inp.model.name} {inp.model.version} · {inp.explanation.method}", statement=STATEMENT,

@@ -19,6 +19,8 @@ from engine.errors import RadLensError
 TASK_KEY = "report.export"
 _FIELDS = ("image", "image_path", "ground_truth", "user_boxes", "model", "explanation", "selected_class", "threshold",
            "localisation", "perturbation")
+#: The overlay's look, taken when the viewer state carries it (None otherwise: the report's defaults).
+_OPTIONAL = ("colormap", "opacity")
 _runner: Any = None
 
 
@@ -38,7 +40,8 @@ def _export(host: Any, deidentify: bool) -> None:
         host.show_error("Export report", "Nothing has been explained yet, so there is nothing to report. "
                         "Fix: open an image and run the explanation (Explain image), then export the report.")
         return
-    snapshot = SimpleNamespace(**{f: getattr(state, f) for f in _FIELDS})
+    snapshot = SimpleNamespace(**{f: getattr(state, f) for f in _FIELDS},
+                               **{f: getattr(state, f, None) for f in _OPTIONAL})
     path = _ask_path(host, snapshot, deidentify)
     if path is None:
         return

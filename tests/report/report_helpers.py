@@ -118,6 +118,27 @@ def make_perturbation(model: Any, classes: tuple[str, ...], cls: str = "Pneumoth
     f = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5]
     deletion = [0.99, 0.80, 0.41, 0.22, 0.10, 0.03]
     insertion = [0.05, 0.30, 0.62, 0.85, 0.93, 0.98]
+    return _perturbation(model, cls, f, deletion, insertion)
+
+
+def make_fine_perturbation(model: Any, cls: str = "Pneumothorax") -> dict[str, Any]:
+    """As :func:`make_perturbation` on the fine grid ``radlens perturb`` uses by default (21 fractions),
+    with Δp of class k at fraction f = (k + 1) * f / 10, so every printed cell is known."""
+    from engine.perturb.curves import default_fractions
+
+    f = default_fractions()
+    deletion = [round(0.99 * (1 - x) ** 3, 4) for x in f]
+    insertion = [round(0.05 + 0.94 * (1 - (1 - x) ** 3), 4) for x in f]
+    p = _perturbation(model, cls, f, deletion, insertion)
+    n = len(f)
+    p["random"] |= {"deletion_mean": list(np.linspace(0.99, 0.6, n)), "deletion_sd": [0.02] * n,
+                    "insertion_mean": list(np.linspace(0.05, 0.5, n)), "insertion_sd": [0.03] * n}
+    p["delta_p"] = {"fractions": f, "by_class": {c: [(k + 1) * x / 10 for x in f]
+                                                 for k, c in enumerate(model.class_names)}}
+    return p
+
+
+def _perturbation(model: Any, cls: str, f: list[float], deletion: list[float], insertion: list[float]) -> dict:
     return {
         "format": "radlens.perturbation", "schema_version": 1, "app": {"name": "radlens", "version": "0.1.0"},
         "model": {"name": model.name, "version": model.version, "sha256": model.weights_sha256},

@@ -58,3 +58,39 @@ def test_cli_bad_perturbation_file(tmp_path, capsys):
                       "--out", str(out))
     assert rc == 1 and str(bad) in err and "radlens perturb" in err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["perturb.json"]
+
+
+def test_cli_report_of_a_real_perturbation_run(tmp_path, capsys, default_model, demo_image, demo_result):
+    """A perturb.json written by the engine (curves with a random band, at model resolution) round-trips into the
+    report: its AUCs, its Δp table and a curves picture are printed."""
+    from engine.perturb import PerturbationLab, Replacement, build_document, write_document
+    from engine.perturb.curves import run_curves
+
+    lab = PerturbationLab(default_model, demo_image, model_map=demo_result.map("Pneumothorax", "model"),
+                          resolution="model")
+    rep = Replacement.make("mean")
+    curves = run_curves(lab, "Pneumothorax", orders=("morf",), replacement=rep, fractions=[0.0, 0.5], seeds=(0,))
+    doc = build_document(default_model, image=str(DEMO_IMAGE), target="Pneumothorax", order="morf", replacement=rep,
+                         resolution="model", seed=0, original=lab.original, method="gradcam", layer="layer4",
+                         curves=curves)
+    pj = write_document(doc, tmp_path / "perturb.json")
+    out = tmp_path / "r.pdf"
+    rc, _, err = _run(capsys, str(DEMO_IMAGE), "--classes", "Pneumothorax", "--perturbation", str(pj),
+                      "--out", str(out))
+    assert rc == 0, err
+    pages = pdf_pages_text(out)
+    text = flat(" ".join(pages))
+    rnd = doc["random"]
+    assert (f"Deletion AUC {doc['deletion_auc']:.3f} (random order: {rnd['deletion_auc_mean']:.3f} ± "
+            f"{rnd['deletion_auc_sd']:.3f}, 1 seed)") in text
+    assert f"Insertion AUC {doc['insertion_auc']:.3f}" in text and f"AOPC {doc['aopc']:.3f}" in text
+    assert "Δp 50%" in text and "All 1 replaced fraction." in text
+    from engine.report.tables import fmt_delta, fmt_prob
+
+    for name, values in doc["delta_p"]["by_class"].items():
+        row = " ".join([name, fmt_prob(doc["original"][name]), *[fmt_delta(v) for v in values[1:]]])
+        assert row in text, row
+    from pypdf import PdfReader
+
+    page = next(i for i, p in enumerate(pages) if "Perturbation test" in p)
+    assert PdfReader(str(out)).pages[page]["/Resources"].get("/XObject"), "no curves picture on the perturbation page"

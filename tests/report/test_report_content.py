@@ -116,5 +116,41 @@ def test_images_are_lossless_and_print_sharp(real_report):
             assert filters == ["/FlateDecode"], filters
             assert obj["/Width"] / (w_pt / 72) >= 200 and obj["/Height"] / (h_pt / 72) >= 200, (name, w_pt)
         drawn.clear()
-    # the images really are there: page 1 and each class page
-    assert sum(1 for p in reader.pages if p["/Resources"].get("/XObject")) >= 1 + len(REPORT_CLASSES)
+    # the images really are there: page 1, each class page and the perturbation page (its curves)
+    with_images = [i + 1 for i, p in enumerate(reader.pages) if p["/Resources"].get("/XObject")]
+    n = len(REPORT_CLASSES)
+    assert with_images == [1, *range(3, 3 + n), 3 + n], with_images
+
+
+def test_title_page_has_date_version_study_and_box_legend(real_report):
+    from engine.report.build import app_version
+
+    path, inp = real_report
+    page1 = flat(pdf_pages_text(path)[0])
+    assert page1.count("RadLens explanation report") >= 2  # running header and title
+    assert f"Created 2026-01-02 03:04 UTC · RadLens {app_version()}" in page1
+    assert "Patient ID PHANTOM^0001" in page1 and "Study date 2022-12-04 09:00" in page1
+    for annotator in sorted({b.annotator for b in inp.ground_truth.boxes}):
+        assert f"Ground truth, annotator {annotator} (" in page1, annotator
+    assert "Your boxes (1)" in page1 and "Model boxes, cut from the heatmap at top:0.05" in page1
+
+
+def test_fine_grid_perturbation_prints_a_legible_delta_p_table(tmp_path):
+    """A perturb.json on radlens perturb's default 21-fraction grid: at most 8 Δp columns, each number whole."""
+    from report_helpers import make_fine_perturbation, synthetic_input
+
+    from engine.report import write_report
+
+    inp0 = synthetic_input()
+
+    class _M:  # what the perturbation helper reads of a model
+        name, version, weights_sha256 = "Synthetic", "1", inp0.model.weights_sha256
+        class_names = tuple(inp0.explanation.class_names)
+
+    pdf = write_report(synthetic_input(perturbation=make_fine_perturbation(_M)), tmp_path / "fine.pdf")
+    text = flat(" ".join(pdf_pages_text(pdf)))
+    assert "Δp 5% Δp 10% Δp 20% Δp 30% Δp 40% Δp 50% Δp 75% Δp 100%" in text, text[-1500:]
+    assert "8 of the 21 fractions computed" in text
+    # class k's Δp at fraction f is (k + 1) f / 10: a cell wrapped inside its column would split a number
+    assert "Pneumothorax 0.9900 +0.005 +0.010 +0.020 +0.030 +0.040 +0.050 +0.075 +0.100" in text
+    assert "Cardiomegaly 0.5000 +0.010 +0.020 +0.040 +0.060 +0.080 +0.100 +0.150 +0.200" in text

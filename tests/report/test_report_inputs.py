@@ -66,4 +66,54 @@ def test_perturbation_checks():
         check_perturbation({**good, "model": {"sha256": "ff" * 32}}, card)
     assert delta_p_rows({"delta_p": {}}) == []
     rows = delta_p_rows({"original": {"A": 0.9}, "delta_p": {"fractions": [0.05, 0.5], "by_class": {"A": [0.1, -0.2]}}})
-    assert rows == [["Class", "p original", "Δp 5%", "Δp 50%"], ["A", "0.9000", "+0.100", "-0.200"]]
+    assert rows == [["Class", "p original", "Δp\u00a05%", "Δp\u00a050%"], ["A", "0.9000", "+0.100", "-0.200"]]
+
+
+def test_delta_p_table_keeps_a_fine_grid_legible():
+    """radlens perturb computes 21 fractions by default: the table shows at most 8, the research's first."""
+    from engine.perturb.curves import default_fractions
+    from engine.report.tables import MAX_DP_COLUMNS, delta_p_columns, fmt_delta
+
+    grid = default_fractions()
+    assert len(grid) == 21
+    assert [grid[i] for i in delta_p_columns(grid)] == [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0]
+    research = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5]
+    assert [research[i] for i in delta_p_columns(research)] == [0.02, 0.05, 0.1, 0.2, 0.5]  # 0: Δp is 0
+    odd = [round(0.01 * k, 2) for k in range(1, 31)]  # 0.01 ... 0.30
+    shown = [odd[i] for i in delta_p_columns(odd)]
+    assert len(shown) == MAX_DP_COLUMNS and {0.02, 0.05, 0.1, 0.2, 0.3} <= set(shown) and shown == sorted(shown)
+    dp = {"fractions": grid, "by_class": {"A": [k / 100 for k in range(21)]}}
+    rows = delta_p_rows({"original": {"A": 0.5}, "delta_p": dp})
+    assert len(rows[0]) == 2 + MAX_DP_COLUMNS and rows[1][2:] == ["+0.010", "+0.020", "+0.040", "+0.060", "+0.080",
+                                                                   "+0.100", "+0.150", "+0.200"]
+    assert fmt_delta(-0.0001) == "0.000" and fmt_delta(0.0004) == "0.000" and fmt_delta(-0.0006) == "-0.001"
+
+
+def test_method_table_names_sigma_and_n_of_a_noise_method():
+    """SmoothGrad's σ and n (and every other parameter) are printed under their plain names."""
+    from engine.report.document import method_info
+    from engine.report.tables import method_rows
+
+    inp = synthetic_input()
+    params = {"noise": 0.15, "n": 25, "seed": 3, "batch_size": 8, "abs": True, "reduce": "max"}
+    smooth = dataclasses.replace(inp, explanation=dataclasses.replace(inp.explanation, method="smoothgrad",
+                                                                      layers=(), params=params))
+    label, helps = method_info("smoothgrad")
+    rows = {r[0].split(" — ")[0]: r[1] for r in method_rows(smooth, label, helps)}
+    assert rows["Method"] == "SmoothGrad (smoothgrad)" and rows["Layer(s)"] == "input (gradient method)"
+    assert rows["noise σ (fraction of input range)"] == "0.15" and rows["noisy copies n"] == "25"
+    assert rows["seed"] == "3" and rows["batch_size"] == "8" and rows["abs"] == "yes" and rows["reduce"] == "max"
+    assert rows["Box threshold"] == "top:0.05" and rows["Heatmap normalisation"].startswith("per-map")
+
+
+def test_perturbation_rows_name_the_insertion_baseline_and_the_other_order():
+    from engine.report.tables import perturbation_rows
+
+    p = {"class": "A", "mode": "mean", "order": "morf", "deletion_auc": 0.2, "insertion_auc": 0.9, "aopc": 0.7,
+         "baseline": {"mode": "blur", "params": {"ksize": 21, "sigma": 3.5}},
+         "orders": {"morf": {"deletion_auc": 0.2, "insertion_auc": 0.9, "aopc": 0.7},
+                    "lerf": {"deletion_auc": 0.93, "insertion_auc": 0.12, "aopc": 0.09}}}
+    rows = perturbation_rows(p)
+    assert ["Insertion starts from", "blur (ksize = 21, sigma = 3.5)"] in rows
+    assert ["Order lerf (least relevant first)", "deletion AUC 0.930, insertion AUC 0.120, AOPC 0.090"] in rows
+    assert not any(r[0].startswith("Order morf") for r in rows)  # the plain keys already describe morf

@@ -146,3 +146,53 @@ def test_manifest_declares_the_command_and_imports_only_the_api():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert imported <= {"__future__", "plugins.api"}
+
+
+def test_export_includes_the_perturbation_run_of_the_panel(qtbot, host, dialog, tmp_path, explained):
+    """The perturbation lab stores its last run in ``state.perturbation`` (perturb.json schema, built here the way
+    the panel builds it: one slider step and a drawn region); the exported report prints its numbers."""
+    from engine.perturb import PerturbationLab, Replacement, build_document
+    from plugins.report_export.export import export_report
+
+    model, result = explained["model"], explained["result"]
+    lab = PerturbationLab(model, explained["image"], model_map=result.map("Pneumothorax", "model"),
+                          resolution="model")  # the panel's live steps use "image"; the document is the same
+    rep = Replacement.make("mean")
+    single = lab.perturb(0.1, "morf", rep)
+    box = [80.0, 70.0, 230.0, 290.0]
+    region = lab.region(box, rep)
+    doc = build_document(model, image=str(IMAGE), target="Pneumothorax", order="morf", replacement=rep,
+                         resolution="model", seed=0, original=lab.original, method=result.method, layer="layer4",
+                         single=single, region=region, region_box=box)
+    host.state.update(perturbation=doc)
+    dialog[0][0] = str(tmp_path / "perturbed.pdf")
+    export_report(host)
+    qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)
+    assert host.errors == []
+    text = _text(tmp_path / "perturbed.pdf")
+    assert "Perturbation test" in text and "Replacement mean" in text and "Order morf" in text
+    assert "Δp 10%" in text  # the slider's fraction is the table's one column
+    from engine.report.tables import fmt_delta, fmt_prob
+
+    dp = doc["delta_p"]["by_class"]["Pneumothorax"][0]
+    p0 = doc["original"]["Pneumothorax"]
+    assert f"Pneumothorax {fmt_prob(p0)} {fmt_delta(dp)}" in text
+    assert "Drawn region replaced (box 80, 70, 230, 290)" in text
+    rp, rd = doc["region"]["probabilities"]["Pneumothorax"], doc["region"]["delta_p"]["Pneumothorax"]
+    assert f"Pneumothorax {fmt_prob(rp)} {fmt_delta(rd)}" in text
+
+
+def test_export_uses_the_overlay_look_when_the_state_carries_it(qtbot, host, dialog, tmp_path):
+    """Colour map and opacity come from the state when it has them (attributes the viewer may set)."""
+    from plugins.report_export.export import export_report
+
+    dialog[0][0] = str(tmp_path / "default.pdf")
+    export_report(host)
+    qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)
+    assert "opacity 0.45, colour map jet" in _text(tmp_path / "default.pdf")
+    host.statuses.clear()
+    host.state.colormap, host.state.opacity = "viridis", 0.7  # what the overlay shows
+    dialog[0][0] = str(tmp_path / "look.pdf")
+    export_report(host)
+    qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)
+    assert host.errors == [] and "opacity 0.7, colour map viridis" in _text(tmp_path / "look.pdf")
