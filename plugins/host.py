@@ -151,12 +151,17 @@ class PluginHost(QtCore.QObject):
         self.window.addDockWidget(AREAS.get(panel.area, AREAS["right"]), dock)
         toggle = dock.toggleViewAction()
         self._bind_shortcut(plugin, panel.id, toggle, panel.shortcut)
-        self.window.menu("View").addAction(toggle)
+        panels = getattr(self.window, "panels_menu", None)
+        (panels() if callable(panels) else self.window.menu("View")).addAction(toggle)
         dock.visibilityChanged.connect(lambda visible, pid=panel.id: visible and self.panel_widget(pid))
         if panel.visible:
             self.panel_widget(panel.id)
         else:
             dock.hide()
+
+    def panel_area(self, panel_id: str) -> QtCore.Qt.DockWidgetArea:
+        """The dock area panel ``panel_id`` asked for in its manifest."""
+        return AREAS.get(self._panels[panel_id][1].area, AREAS["right"])
 
     # --- first use ------------------------------------------------------------------------------------
     def context(self, plugin: LoadedPlugin) -> PluginContext:

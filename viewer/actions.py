@@ -1,7 +1,9 @@
 """Every menu command of the viewer core with its shortcut: one table for the menus and the F1 help.
 
 Mouse: right drag = window/level (horizontal: width, vertical: level); left drag = the current
-tool (pan, box, ruler); middle drag = pan; wheel = zoom around the cursor.
+tool (pan, box, ruler); middle drag = pan; wheel = zoom around the cursor. The arrow keys (move the
+image) and Shift+arrows (window/level) act while the image has the keyboard focus, so that they
+keep moving through lists and tables elsewhere.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6 import QtGui
+from PySide6 import QtCore, QtGui
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class ActionSpec:
     shortcut: str
     run: Callable[[Any], object]
     checkable: bool = False
+    on_image: bool = False  # the shortcut works while the image has the keyboard focus (click it)
+
+
+KEY_STEP = 10.0  # a window key press moves the window as a 10-pixel right drag does
 
 
 def _preset(n: int) -> Callable[[Any], object]:
@@ -48,6 +54,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                lambda w: w.canvas.one_to_one()),
     ActionSpec("zoom_in", "View", "Zoom in", "=", lambda w: w.canvas.zoom(1.25)),
     ActionSpec("zoom_out", "View", "Zoom out", "-", lambda w: w.canvas.zoom(0.8)),
+    ActionSpec("pan_left", "View", "Move the image left", "Left", lambda w: w.canvas.pan(-0.1, 0), on_image=True),
+    ActionSpec("pan_right", "View", "Move the image right", "Right", lambda w: w.canvas.pan(0.1, 0), on_image=True),
+    ActionSpec("pan_up", "View", "Move the image up", "Up", lambda w: w.canvas.pan(0, -0.1), on_image=True),
+    ActionSpec("pan_down", "View", "Move the image down", "Down", lambda w: w.canvas.pan(0, 0.1), on_image=True),
     ActionSpec("rotate_cw", "View", "Rotate 90° clockwise", "]", lambda w: w.canvas.rotate(1)),
     ActionSpec("rotate_ccw", "View", "Rotate 90° counter-clockwise", "[", lambda w: w.canvas.rotate(-1)),
     ActionSpec("flip_h", "View", "Flip horizontally", "H", lambda w: w.canvas.flip(True)),
@@ -55,6 +65,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reset", "View", "Reset view (window, orientation, zoom)", "R", lambda w: w.canvas.reset()),
     ActionSpec("invert", "Window", "Invert", "I", lambda w: w.canvas.model.set(invert=not w.canvas.model.invert)),
     ActionSpec("auto_window", "Window", "Auto window (data range)", "A", lambda w: w.canvas.auto_window()),
+    ActionSpec("window_narrower", "Window", "Narrower window (more contrast)", "Shift+Left",
+               lambda w: w.canvas.nudge_window(-KEY_STEP, 0), on_image=True),
+    ActionSpec("window_wider", "Window", "Wider window (less contrast)", "Shift+Right",
+               lambda w: w.canvas.nudge_window(KEY_STEP, 0), on_image=True),
+    ActionSpec("level_down", "Window", "Lower level (brighter image)", "Shift+Up",
+               lambda w: w.canvas.nudge_window(0, -KEY_STEP), on_image=True),
+    ActionSpec("level_up", "Window", "Higher level (darker image)", "Shift+Down",
+               lambda w: w.canvas.nudge_window(0, KEY_STEP), on_image=True),
     ActionSpec("file_window", "Window", "File's window", "0", lambda w: w.apply_preset(0)),
     *(ActionSpec(f"preset_{n}", "Window", f"Preset {n}", str(n), _preset(n)) for n in range(1, 10)),
     ActionSpec("prev_image", "Navigate", "Previous image", "PgUp", lambda w: w.step_image(-1)),
@@ -62,6 +80,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("prev_frame", "Navigate", "Previous frame", ",", lambda w: w.step_frame(-1)),
     ActionSpec("next_frame", "Navigate", "Next frame", ".", lambda w: w.step_frame(1)),
     ActionSpec("tags", "View", "DICOM tags", "Ctrl+T", lambda w: w.toggle_dock("tags")),
+    ActionSpec("reset_layout", "View", "Default panel layout", "", lambda w: w.reset_layout()),
     ActionSpec("help", "Help", "Keyboard shortcuts…", "F1", lambda w: w.show_help()),
     ActionSpec("plugins", "Help", "Plugins…", "", lambda w: w.show_plugins()),
 )
@@ -72,7 +91,7 @@ MOUSE_HELP = (
     ("Middle drag", "Pan"),
     ("Wheel", "Zoom around the cursor"),
     ("Click a box of yours", "Select it (drag its body to move, its corners to resize, Del deletes)"),
-    ("Drop files or a folder", "Open them"),
+    ("Drop files or a folder", "Open them; a dropped annotation CSV/JSON is imported as ground truth"),
 )
 
 
@@ -84,6 +103,9 @@ def build_actions(window: Any) -> dict[str, QtGui.QAction]:
         action.setObjectName(f"action:{spec.id}")
         if spec.shortcut:
             action.setShortcut(QtGui.QKeySequence(spec.shortcut))
+        if spec.on_image:
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            window.canvas.addAction(action)
         action.triggered.connect(lambda _checked=False, s=spec: s.run(window))
         window.menu(spec.menu).addAction(action)
         actions[spec.id] = action

@@ -60,6 +60,7 @@ class Canvas(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.model.listen(self._on_model)
         self.setAcceptDrops(False)  # the main window takes drops
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)  # click the image, then arrows pan
         self._fitted = True  # refit on resize until the user zooms or pans
         self.view.sigRangeChangedManually.connect(lambda *_: setattr(self, "_fitted", False))
 
@@ -240,6 +241,19 @@ class Canvas(pg.GraphicsView):
             padding=0,
         )
         self._fitted = False
+
+    def pan(self, fx: float, fy: float) -> None:
+        """Move the image on screen by fractions of the view (+x right, +y down), as a pan drag does."""
+        rect = self.view.viewRect()
+        self.view.translateBy(x=-fx * rect.width(), y=-fy * rect.height())
+        self._fitted = False
+
+    def nudge_window(self, dx: float, dy: float) -> None:
+        """Change the window as a right drag of ``(dx, dy)`` screen pixels would (keyboard W/L)."""
+        if self.image is None or self.image.is_color:
+            return
+        current = self.model.window or self.image.window
+        self.model.set(window=dsp.drag_window(current, dx, dy, self._range))
 
     def zoom(self, factor: float) -> None:
         self.view.scaleBy((1 / factor, 1 / factor))

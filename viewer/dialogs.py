@@ -11,7 +11,7 @@ from viewer.actions import ACTIONS, MOUSE_HELP
 
 def shortcut_rows(host: Any = None) -> list[tuple[str, str, str]]:
     """``(keys, command, menu)`` for the core's actions and the plugins' commands and panels."""
-    rows = [(s.shortcut, s.text, s.menu) for s in ACTIONS if s.shortcut]
+    rows = [(s.shortcut, s.text, f"{s.menu} (on the image)" if s.on_image else s.menu) for s in ACTIONS if s.shortcut]
     rows += [(keys, what, "Mouse") for keys, what in MOUSE_HELP]
     if host is not None:
         for _plugin, command, action in host.commands.values():
@@ -35,6 +35,7 @@ def _table(headers: list[str], rows: list[tuple[str, ...]]) -> QtWidgets.QTableW
     table.resizeColumnsToContents()
     table.horizontalHeader().setStretchLastSection(True)
     table.setWordWrap(True)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)  # compact: more rows fit
     return table
 
 
@@ -53,8 +54,13 @@ def _dialog(parent: QtWidgets.QWidget, title: str, name: str, body: QtWidgets.QW
 
 def help_dialog(parent: QtWidgets.QWidget, host: Any) -> QtWidgets.QDialog:
     """The F1 dialog listing every shortcut and mouse gesture."""
-    return _dialog(parent, "Keyboard shortcuts", "help_dialog",
-                   _table(["Keys", "Command", "Menu"], shortcut_rows(host)))
+    table = _table(["Keys", "Command", "Menu"], shortcut_rows(host))
+    header = table.horizontalHeader()
+    for column in (0, 1):  # keys and commands never cut; the menu column takes the rest
+        header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+    dialog = _dialog(parent, "Keyboard shortcuts", "help_dialog", table)
+    dialog.resize(960, 780)
+    return dialog
 
 
 def plugin_rows(host: Any) -> list[tuple[str, str, str, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from engine.errors import RadLensError
 from plugins.api import LoadedPlugin
 from plugins.host import PluginHost
 from viewer import opening
@@ -33,6 +34,8 @@ from viewer.toolbar import FrameSlider, PresetBox, build_toolbar
 
 log = logging.getLogger(__name__)
 
+#: Dropped files with these suffixes are annotation files to import, not images to open.
+ANNOTATION_SUFFIXES = (".csv", ".json")
 MENUS = ("File", "Edit", "View", "Window", "Tools", "Navigate", "Help")
 
 
@@ -56,6 +59,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.errors: list[tuple[str, str]] = []
         self.model_loading = False
         self._menus: dict[str, QtWidgets.QMenu] = {}
+        self._front_before: dict[str, QtWidgets.QDockWidget | None] = {}
+        self._unit = ""  # unit of the open image's modality values (cursor readout)
         for name in MENUS:
             self.menu(name)
         self.canvas = Canvas(self)
@@ -103,18 +108,51 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model(self.settings["model"])
 
     def arrange_docks(self) -> None:
-        """Default layout (first start, screenshots): side docks of a sensible width, bottom a quarter."""
+        """Default layout (first start, screenshots): the image keeps the full height.
+
+        The study browser and the annotations share the left column. Every plugin panel, whichever
+        area it asked for, and the DICOM tag browser are tabs of one full-height right-hand column
+        (the explanation in front): a bottom panel would take a quarter of the height from the image.
+        Only without any right-hand panel do bottom panels stay at the bottom, as low as they allow.
+        """
         area = QtCore.Qt.DockWidgetArea
-        docks = self.findChildren(QtWidgets.QDockWidget)
-        for where, size, orientation in ((area.LeftDockWidgetArea, 300, QtCore.Qt.Orientation.Horizontal),
-                                         (area.RightDockWidgetArea, 400, QtCore.Qt.Orientation.Horizontal),
-                                         (area.BottomDockWidgetArea, max(200, self.height() // 4),
-                                          QtCore.Qt.Orientation.Vertical)):
-            chosen = [d for d in docks if self.dockWidgetArea(d) == where and not d.isHidden()]
-            if chosen:
-                self.resizeDocks(chosen, [size] * len(chosen), orientation)
+        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, area.LeftDockWidgetArea)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, area.RightDockWidgetArea)
+        docks = [d for d in self.findChildren(QtWidgets.QDockWidget) if d.parent() is self]
+        tags = self.docks["tags"]
+        right = [d for d in docks if self.dockWidgetArea(d) == area.RightDockWidgetArea and not d.isHidden()
+                 and d is not tags]
+        bottom = [d for d in docks if self.dockWidgetArea(d) == area.BottomDockWidgetArea and not d.isHidden()]
+        front = self.host.docks.get("explanation") if hasattr(self, "host") else None
+        if front is None or front not in right:
+            front = right[0] if right else None
+        if front is not None:
+            for dock in [*right, *bottom, tags]:
+                if dock is not front:
+                    self.tabifyDockWidget(front, dock)
+            front.raise_()
+            bottom = []
+            self.resizeDocks([front], [max(400, self.width() // 4)], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["study"]], [300], QtCore.Qt.Orientation.Horizontal)
+        if bottom:
+            self.resizeDocks(bottom, [self.height() // 6] * len(bottom), QtCore.Qt.Orientation.Vertical)
         left = [self.docks["study"], self.docks["annotations"]]
         self.resizeDocks(left, [int(self.height() * 0.55), int(self.height() * 0.45)], QtCore.Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """Put every dock back where it starts (docked, its own area, shown or hidden as it is), then
+        :meth:`arrange_docks`. The View menu's "Default panel layout"; also the screenshot mode."""
+        area = QtCore.Qt.DockWidgetArea
+        homes = [(self.docks["study"], area.LeftDockWidgetArea), (self.docks["annotations"], area.LeftDockWidgetArea),
+                 (self.docks["tags"], area.RightDockWidgetArea)]
+        homes += [(dock, self.host.panel_area(pid)) for pid, dock in self.host.docks.items()]
+        for dock, where in homes:
+            visible = not dock.isHidden()
+            dock.setFloating(False)
+            self.removeDockWidget(dock)
+            self.addDockWidget(where, dock, QtCore.Qt.Orientation.Vertical)
+            dock.setVisible(visible)
+        self.arrange_docks()
 
     def _panel_loads_model(self) -> bool:
         dock = self.host.docks.get("explanation")
@@ -139,8 +177,19 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setObjectName(f"dock:{name}")
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
-        self.menu("View").addAction(dock.toggleViewAction())
+        if name != "tags":  # View > DICOM tags (Ctrl+T) shows it in front of its tab group
+            self.panels_menu().addAction(dock.toggleViewAction())
         return dock
+
+    def panels_menu(self) -> QtWidgets.QMenu:
+        """View > Panels: show or hide each dock (the core's and the plugins')."""
+        menu = getattr(self, "_panels_menu", None)
+        if menu is None:
+            view = self.menu("View")
+            view.addSeparator()
+            menu = self._panels_menu = view.addMenu("Panels")
+            menu.setObjectName("menu:Panels")
+        return menu
 
     def _wire(self) -> None:
         self.canvas.hovered.connect(self._on_hover)
@@ -170,6 +219,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.show_image(image, keep_view=same_file)
         self.presets.set_image(image)
         self.frames.set_image(image)
+        self._unit = unit_of(image)  # read once per image: the cursor readout runs on every mouse move
         opening.fill_corners(self)
         if self.docks["tags"].isVisible() and not same_file:
             self.tags.show_file(self.state.image_path)
@@ -186,7 +236,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings["box_class"] = str(value)
 
     def _on_hover(self, x: float, y: float) -> None:
-        self.status.set_cursor(x, y, self.canvas.pixel_value(x, y), unit_of(self.state.image))
+        self.status.set_cursor(x, y, self.canvas.pixel_value(x, y), self._unit)
 
     def _update_undo_actions(self) -> None:
         undo, redo = self.actions_by_id["undo"], self.actions_by_id["redo"]
@@ -220,8 +270,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.canvas.set_window(image.windows[n - 1])
 
     def toggle_dock(self, name: str) -> None:
+        """Show (in front of its tab group) or hide one of the core's docks."""
         dock = self.docks[name]
-        dock.setVisible(not dock.isVisible())
+        if dock.isVisible() and not dock.visibleRegion().isEmpty():
+            dock.hide()
+            front = self._front_before.pop(name, None)
+            if front is not None and front.isVisible():
+                front.raise_()  # the tab that was in front before the dock was shown
+        else:
+            area = self.dockWidgetArea(dock)
+            self._front_before[name] = next((d for d in self.findChildren(QtWidgets.QDockWidget)
+                                             if d is not dock and d.isVisible() and self.dockWidgetArea(d) == area
+                                             and not d.visibleRegion().isEmpty()), None)
+            dock.show()
+            dock.raise_()
 
     def show_help(self) -> QtWidgets.QDialog:
         dialog = help_dialog(self, self.host)
@@ -296,10 +358,21 @@ class MainWindow(QtWidgets.QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QtGui.QDropEvent) -> None:
+        """Dropped images or a folder open (the first one); dropped CSV/JSON annotation files are
+        imported as the ground truth of the open folder, after the image or folder dropped with them."""
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            self.open_path(paths[0])
-            event.acceptProposedAction()
+        if not paths:
+            return
+        annotations = [p for p in paths if p.is_file() and p.suffix.lower() in ANNOTATION_SUFFIXES]
+        others = [p for p in paths if p not in annotations]
+        if others:
+            self.open_path(others[0])
+        for path in annotations:
+            try:
+                opening.import_annotations(self, path)
+            except RadLensError as exc:
+                self.show_error("Import annotations", str(exc))
+        event.acceptProposedAction()
 
     # --- closing -------------------------------------------------------------------------------------------------
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:

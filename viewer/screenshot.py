@@ -61,7 +61,7 @@ def take_screenshot(path: str | None, out: str, size: tuple[int, int], timeout_s
         window.resize(*size)
         window.show()
         QtWidgets.QApplication.processEvents()
-        window.arrange_docks()
+        window.reset_layout()  # the default layout, whatever the user's settings hold
         if not wait_until(lambda: window.state.image is not None or bool(window.errors), 60):
             return _fail("no image was opened within 60 s.")
         if window.state.image is None:

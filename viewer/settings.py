@@ -3,7 +3,7 @@
 The file lives at ``$RADLENS_SETTINGS`` when that variable is set (tests point it at a temporary
 folder), else ``~/.config/radlens/settings.json`` (``$XDG_CONFIG_HOME`` respected). Document::
 
-    {"schema_version": 1, "last_path": ..., "model": "default", ..., "plugins": {"name": {...}}}
+    {"schema_version": 2, "last_path": ..., "model": "default", ..., "plugins": {"name": {...}}}
 
 Rules:
 
@@ -31,7 +31,7 @@ from engine.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ENV_VAR = "RADLENS_SETTINGS"
 
 #: Every setting and its default. ``None`` means "not set yet" (any type accepted later).
@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
 #: schema version -> function turning a document of that version into the next version.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     0: lambda doc: {**{k: v for k, v in doc.items() if k != "last_folder"}, "last_path": doc.get("last_folder")},
+    # 2: a new default dock layout (every plugin panel a tab of the right column, the image full
+    # height); a dock arrangement saved before it would keep the bottom panel squeezing the image.
+    1: lambda doc: {k: v for k, v in doc.items() if k != "window_state"},
 }
 
 

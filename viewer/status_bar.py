@@ -24,12 +24,39 @@ def default_model_identity() -> tuple[str, str]:
     return "no model", ""
 
 
+#: RescaleType values that name no unit (PS3.3 C.11.1.1.2: "US" = unspecified).
+NO_UNIT = ("", "US")
+
+
+def _header_units(path: Any) -> tuple[str, str]:
+    """``(RescaleType, Units)`` of a DICOM file's header ("" when absent or not DICOM)."""
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["RescaleType", "Units"])
+    except Exception:  # not DICOM or unreadable: no unit to read
+        return "", ""
+    return str(ds.get("RescaleType", "") or "").strip(), str(ds.get("Units", "") or "").strip()
+
+
 def unit_of(image: Any) -> str:
-    """The modality unit of an image's raw values (HU for CT, else none)."""
+    """The unit of an image's modality values (the raw pixel values after the Modality LUT).
+
+    CT after a rescale: HU. Otherwise the file's RescaleType (e.g. ``OD``, ``MGML``) unless it is
+    ``US`` (unspecified), or for PET its Units (e.g. ``BQML``); none when the file states none or no
+    Modality LUT was applied (the values are then the stored values).
+    """
+    if image is None or str(getattr(image, "modality_lut", "none")).startswith("none"):
+        return ""
     modality = getattr(getattr(image, "metadata", None), "modality", "")
-    if modality == "CT" and getattr(image, "modality_lut", "none") != "none":
+    if modality == "CT":
         return "HU"
-    return ""
+    if getattr(image, "kind", "") != "dicom":
+        return ""
+    rescale_type, units = _header_units(image.path)
+    if rescale_type.upper() not in NO_UNIT:
+        return rescale_type
+    return units if modality == "PT" else ""
 
 
 class StatusBar(QtWidgets.QStatusBar):

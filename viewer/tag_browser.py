@@ -39,9 +39,10 @@ class TagBrowser(QtWidgets.QWidget):
         self.search.textChanged.connect(self.apply_filter)
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setHeaderLabels(["Tag", "Keyword", "VR", "Value"])
-        self.tree.setColumnWidth(0, 95)
-        self.tree.setColumnWidth(1, 180)
-        self.tree.setColumnWidth(2, 35)
+        metrics = self.tree.fontMetrics()  # a tag and its tree indentation must never be cut
+        self.tree.setColumnWidth(0, metrics.horizontalAdvance("(0000,0000)") + self.tree.indentation() + 16)
+        self.tree.setColumnWidth(1, metrics.horizontalAdvance("PhotometricInterpretation") + 12)
+        self.tree.setColumnWidth(2, metrics.horizontalAdvance("VR") + 14)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)

@@ -52,6 +52,7 @@ class PresetBox(QtWidgets.QComboBox):
         super().__init__()
         self.setObjectName("window_presets")
         self.setMinimumWidth(200)
+        self.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)  # names never cut
         self.setToolTip("Window presets from the file (keys 1-9), auto (A), the file's window (0)")
         self._window = window
         self.activated.connect(self._chosen)

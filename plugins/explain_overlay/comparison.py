@@ -3,7 +3,9 @@
 Each side chooses a method, a layer and a class; both explain the same image through the panel's
 :class:`viewer.worker.TaskRunner` (keys ``compare.left`` and ``compare.right``). Panning or zooming
 one view moves the other (``setXLink``/``setYLink``). A side re-uses its last result when only
-the class changed, since one explanation holds every class's map.
+the class changed, since one explanation holds every class's map. Each view also shows the
+ground-truth boxes of its class (solid, labelled with the annotator) and the user's boxes of that
+class (dashed), so that both maps are judged against the same truth.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from engine.errors import CancelledError
-from engine.explainers import explain, list_methods
+from engine.explainers import explain
+from plugins.api import BoxStyle
+from plugins.explain_overlay.method_chooser import available_methods
 from plugins.explain_overlay.model_chooser import RESEARCH_NOTICE, model_text
 from plugins.explain_overlay.rendering import display_map, overlay_rgba
+from viewer.box_items import LABEL_CORNERS, BoxItem, class_color, label_anchor
 from viewer.worker import MODEL_LOCK
 
 SIDES = ("left", "right")
@@ -40,6 +45,7 @@ class Side:
     overlay_item: pg.ImageItem
     result: Any = None
     result_key: tuple[Any, ...] = field(default_factory=tuple)
+    truth_items: list[Any] = field(default_factory=list)
 
     def choice(self) -> tuple[str, str]:
         return str(self.method.currentData()), str(self.layer.currentData())
@@ -68,7 +74,7 @@ class ComparisonWindow(QWidget):
         self.status = QLabel("")
         grid = QGridLayout()
         self.sides: dict[str, Side] = {}
-        methods = list_methods()
+        methods = available_methods(host)
         for col, name in enumerate(SIDES):
             view = self.graphics.addViewBox(row=0, col=col)
             view.setAspectLocked(True)
@@ -90,7 +96,7 @@ class ComparisonWindow(QWidget):
                 row.addWidget(w, 1)
             grid.addLayout(row, 0, col)
             grid.addWidget(caption, 1, col)
-            cls.currentIndexChanged.connect(lambda _i, s=side: self._render(s))
+            cls.currentIndexChanged.connect(lambda _i, s=side: self._class_changed(s))
         right = self.sides["right"].view
         right.setXLink(self.sides["left"].view)
         right.setYLink(self.sides["left"].view)
@@ -104,7 +110,9 @@ class ComparisonWindow(QWidget):
         layout.addLayout(bottom)
         self.run_button.clicked.connect(self.run)
         self._unsubscribe = [host.state.subscribe("image", lambda _img: self.refresh_choices()),
-                             host.state.subscribe("model", lambda _m: self.refresh_choices())]
+                             host.state.subscribe("model", lambda _m: self.refresh_choices()),
+                             host.state.subscribe("ground_truth", lambda _gt: self._draw_all_truth()),
+                             host.state.subscribe("user_boxes", lambda _ub: self._draw_all_truth())]
         unsub = self._unsubscribe
         self.destroyed.connect(lambda *_: [u() for u in unsub])
         self.refresh_choices(initial=True)
@@ -140,6 +148,7 @@ class ComparisonWindow(QWidget):
             else:
                 side.image_item.setImage(np.asarray(display), levels=(0.0, 1.0), axisOrder="row-major")
                 side.view.autoRange(padding=0.0)
+        self._draw_all_truth()
 
     def _initial_choices(self) -> None:
         """Left: the panel's method and class; right: another CAM method on the same class."""
@@ -168,6 +177,44 @@ class ComparisonWindow(QWidget):
                 if i < 0:
                     raise KeyError(f"{value!r} is not offered on the {side} side")
                 combo.setCurrentIndex(i)
+
+    # --- ground truth ------------------------------------------------------------------------------
+    def _class_changed(self, side: Side) -> None:
+        self._render(side)
+        self._draw_truth(side)
+
+    def _draw_all_truth(self) -> None:
+        for side in self.sides.values():
+            self._draw_truth(side)
+
+    def _draw_truth(self, side: Side) -> None:
+        """The ground-truth (solid) and user (dashed) boxes of the side's class on its view."""
+        for item in side.truth_items:
+            side.view.removeItem(item)
+        side.truth_items = []
+        state, cls = self.host.state, side.cls.currentData()
+        if not cls or state.image is None:
+            return
+        classes = tuple(state.model.class_names) if state.model is not None else ()
+        color = class_color(str(cls), classes)
+        boxes = [(b, False) for b in state.ground_truth.boxes if b.class_name == cls]
+        boxes += [(b, True) for b in state.user_boxes.boxes if b.class_name == cls]
+        near = 0.04 * max(state.image.shape)  # about a label's size when the image fills the view
+        used: list[tuple[float, float]] = []
+        for box, mine in boxes:
+            label = f"yours · {box.annotator}" if mine else box.annotator
+            xyxy = box.as_tuple()
+
+            def free(c: str, xyxy: tuple[float, ...] = xyxy) -> bool:
+                ax, ay = label_anchor(xyxy, c)  # type: ignore[arg-type]
+                return all(abs(ax - ux) > 2 * near or abs(ay - uy) > near for ux, uy in used)
+
+            corner = next((c for c in LABEL_CORNERS if free(c)), "above_left")  # nearby labels stay apart
+            used.append(label_anchor(xyxy, corner))  # type: ignore[arg-type]
+            item = BoxItem(xyxy, BoxStyle(color, 2.0, mine, label), None, corner)  # type: ignore[arg-type]
+            side.view.addItem(item)
+            item.setZValue(20)
+            side.truth_items.append(item)
 
     # --- running ---------------------------------------------------------------------------------------
     def run(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,11 +20,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.explainers import list_methods
 from plugins.explain_overlay.widgets import compact_combo
+
+log = logging.getLogger(__name__)
 
 NORMALISATIONS = (("per_map", "Per map (min-max)"), ("shared", "Shared by all classes"), ("raw", "Raw values"))
 _INT_LIMIT = 2_000_000_000
 _ROLE = Qt.ItemDataRole.UserRole
+
+
+def available_methods(host: Any) -> list[Any]:
+    """The engine's methods, after the host registered the explainers plugins contribute.
+
+    Plugins' explainers are imported when a method list is first built (``host.register_explainers``,
+    which runs each plugin's ``register`` once); a host without plugins simply lacks the method.
+    """
+    register = getattr(host, "register_explainers", None)
+    if callable(register):
+        try:
+            register()
+        except Exception:  # the host records plugin failures itself; the built-in methods remain
+            log.exception("registering the plugins' explainers failed")
+    return list_methods()
 
 
 def param_widget(spec: Mapping[str, Any], value: Any) -> QWidget:

@@ -36,7 +36,7 @@ class ModelChooser(QWidget):
         super().__init__(parent)
         self.notice = QLabel(RESEARCH_NOTICE)
         self.notice.setObjectName("explanation.notice")
-        self.notice.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.notice.setStyleSheet("color: #ffb000; font-weight: bold;")  # as the status bar: legible on dark
         self.notice.setWordWrap(True)
         self.model_label = QLabel(model_text(None))
         self.model_label.setObjectName("explanation.model")

@@ -28,11 +28,11 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import CancelledError
-from engine.explainers import explain, list_layers, list_methods
+from engine.explainers import explain, list_layers
 from engine.models.bundle import default_bundle_path, load_model
 from plugins.explain_overlay.display_controls import DisplayControls
 from plugins.explain_overlay.iou_table import IouTable
-from plugins.explain_overlay.method_chooser import MethodChooser
+from plugins.explain_overlay.method_chooser import MethodChooser, available_methods
 from plugins.explain_overlay.model_chooser import DEFAULT, ModelChooser
 from plugins.explain_overlay.presenter import BOXES_LAYER, HEATMAP_LAYER, MapPresenter
 from plugins.explain_overlay.probability_table import ProbabilityTable
@@ -119,7 +119,7 @@ class ExplanationPanel(QWidget):
     # --- layout ------------------------------------------------------------------------------------
     def _build(self) -> None:
         self.model_chooser = ModelChooser()
-        self.method_chooser = MethodChooser(list_methods())
+        self.method_chooser = MethodChooser(available_methods(self.host))
         self.run_button = QPushButton("Explain")
         self.run_button.setToolTip("Explain the open image with this model, method and layers (Ctrl+E)")
         self.cancel_button = QPushButton("Cancel")
@@ -237,11 +237,13 @@ class ExplanationPanel(QWidget):
     def load_model(self, source: str) -> None:
         """Load ``"default"`` or a bundle folder in the worker; errors go to ``host.show_error``."""
 
-        def task(_cancelled: Any, progress: Any) -> tuple[Any, Any]:
+        def task(cancelled: Any, progress: Any) -> tuple[Any, Any]:
             progress(0.1, "loading the model")
             model = load_model(source, device="auto")
             progress(0.7, "listing its layers")
             with MODEL_LOCK:
+                if cancelled():  # waited for the lock while the panel closed or a newer load began
+                    raise CancelledError("a newer request replaced this model load.")
                 layers = list_layers(model)
             return model, layers
 
@@ -280,8 +282,10 @@ class ExplanationPanel(QWidget):
             return
         self._layers_for = model
 
-        def task(_c: Any, _p: Any) -> Any:
+        def task(cancelled: Any, _p: Any) -> Any:
             with MODEL_LOCK:
+                if cancelled():  # no forward pass for a panel that is closing or a replaced model
+                    raise CancelledError("a newer request replaced this layer listing.")
                 return list_layers(model)
 
         self.runner.submit("layers", task, lambda layers: self.method_chooser.set_layers(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from engine.localise import RESEARCH_TOP_FRACTIONS, Threshold, ThresholdSpecError
 from plugins.explain_overlay.widgets import compact_combo
@@ -44,6 +44,10 @@ class ThresholdControl(QWidget):
             + ", ".join(f"{f:g}" for f in RESEARCH_TOP_FRACTIONS)
             + "). Fraction of max: keep pixels ≥ this × the maximum (0.15 and 0.5 are common)."
         )
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("explanation.threshold_slider")
+        self.slider.setRange(1, 100)  # per cent; the boxes follow while it is dragged
+        self.slider.setToolTip("Drag to cut the map at another fraction; the boxes and the IoU table follow")
         self.box_mode = compact_combo()
         for mode, label in BOX_MODES:
             self.box_mode.addItem(label, mode)
@@ -61,6 +65,9 @@ class ThresholdControl(QWidget):
         row1.addWidget(cut)
         row1.addWidget(self.kind, 1)
         row1.addWidget(self.value)
+        row_slider = QHBoxLayout()
+        row_slider.setContentsMargins(0, 0, 0, 0)
+        row_slider.addWidget(self.slider)
         row2 = QHBoxLayout()
         row2.setContentsMargins(0, 0, 0, 0)
         row2.addWidget(self.box_mode, 1)
@@ -68,12 +75,14 @@ class ThresholdControl(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row1)
+        layout.addLayout(row_slider)
         layout.addLayout(row2)
         self._values = dict(DEFAULT_VALUES)
         self._quiet = False
         self.set_spec(spec)
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.value.valueChanged.connect(self._value_changed)
+        self.slider.valueChanged.connect(lambda v: self.value.setValue(v / 100.0))
         self.box_mode.currentIndexChanged.connect(self.optionsChanged)
         self.min_area.valueChanged.connect(self.optionsChanged)
 
@@ -111,8 +120,18 @@ class ThresholdControl(QWidget):
                 self._values[t.kind] = t.value
                 self.value.setValue(t.value)
             self.value.setEnabled(t.kind != "otsu")
+            self._sync_slider()
         finally:
             self._quiet = False
+
+    def _sync_slider(self) -> None:
+        """Show the fraction on the slider (without feeding it back); Otsu has no fraction."""
+        self.slider.blockSignals(True)
+        try:
+            self.slider.setValue(max(1, round(self.value.value() * 100)))
+            self.slider.setEnabled(self.kind.currentData() != "otsu")
+        finally:
+            self.slider.blockSignals(False)
 
     def _kind_changed(self) -> None:
         kind = self.kind.currentData()
@@ -121,6 +140,7 @@ class ThresholdControl(QWidget):
             quiet, self._quiet = self._quiet, True
             self.value.setValue(self._values.get(kind, 0.5))
             self._quiet = quiet
+        self._sync_slider()
         if not self._quiet:
             self.changed.emit(self.spec())
 
@@ -128,5 +148,7 @@ class ThresholdControl(QWidget):
         kind = self.kind.currentData()
         if kind != "otsu":
             self._values[kind] = self.value.value()
+        if not self.slider.isSliderDown():
+            self._sync_slider()
         if not self._quiet:
             self.changed.emit(self.spec())

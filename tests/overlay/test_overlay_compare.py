@@ -39,3 +39,27 @@ def test_two_methods_side_by_side_with_linked_views(qtbot, ready):
     window.set_choice("right", cls="Pleural effusion")
     assert right.result is result and "Pleural effusion" in right.caption.text()
     window.close()
+
+
+def _truth(side):
+    return sorted((item.box, item.style.label, item.style.dashed) for item in side.truth_items)
+
+
+def test_each_view_shows_the_truth_of_its_class_and_the_users_boxes(qtbot, ready):
+    from engine.annotations import BoxAnnotation, Source
+
+    panel, state = ready, ready.host.state
+    window = panel.open_comparison()
+    window.set_choice("left", cls="Cardiomegaly")
+    window.set_choice("right", cls="Pleural effusion")
+    left, right = window.sides["left"], window.sides["right"]
+    for side, cls in ((left, "Cardiomegaly"), (right, "Pleural effusion")):
+        expected = sorted((b.as_tuple(), b.annotator, False) for b in state.ground_truth.boxes if b.class_name == cls)
+        assert expected and _truth(side) == expected
+    mine = BoxAnnotation("Cardiomegaly", 10.0, 20.0, 60.0, 90.0, annotator="me", source=Source.USER)
+    state.edit_user_boxes(state.user_boxes.added(mine), "Draw box")
+    assert ((10.0, 20.0, 60.0, 90.0), "yours · me", True) in _truth(left)
+    assert all(not dashed for _b, _l, dashed in _truth(right))  # not of the right side's class
+    state.undo()
+    assert all(not dashed for _b, _l, dashed in _truth(left))
+    window.close()

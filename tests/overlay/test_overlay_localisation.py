@@ -135,3 +135,21 @@ def test_box_options_union_largest_and_minimum_area(qtbot, ready):
     assert _drawn(panel).shape == (0, 4) and state.localisation.extra["min_area"] == 999_999
     assert panel.iou_table.value("gt:mean") == 0.0
     assert panel.host.settings.values["box_mode"] == "all" and panel.host.settings.values["min_area"] == 999_999
+
+
+def test_dragging_the_threshold_slider_recuts_the_boxes(qtbot, ready):
+    panel, state = ready, ready.host.state
+    result = _show(qtbot, panel)
+    heat = result.map(CLASS, "image")
+    control = panel.threshold_control
+    control.kind.setCurrentIndex(control.kind.findData("top_fraction"))
+    for percent in (2, 10, 50):
+        control.slider.setValue(percent)
+        spec = f"top:{percent / 100:g}"
+        assert control.value.value() == pytest.approx(percent / 100)
+        assert state.threshold == spec and state.localisation.threshold == spec
+        np.testing.assert_allclose(_drawn(panel), map_to_boxes(heat, spec))
+    control.value.setValue(0.2)  # the box and the slider show the same fraction
+    assert control.slider.value() == 20
+    control.kind.setCurrentIndex(control.kind.findData("otsu"))
+    assert not control.slider.isEnabled() and state.threshold == "otsu"

@@ -75,3 +75,49 @@ def test_import_and_export_annotations(open_window, qtbot, tmp_path):
     (tmp_path / "json").mkdir()
     side = opening.export_boxes(w, "json", tmp_path / "json")
     assert side.name == "phantom_00000.dcm.radlens.json" and side.parent == tmp_path / "json"
+
+
+def test_cursor_value_unit_comes_from_the_file(open_window, tmp_path):
+    """HU only for rescaled CT; a stated RescaleType (not "US") names the unit; stored values have none."""
+    w = open_window
+    (tmp_path / "units").mkdir()
+    pixels = np.full((40, 50), 200, dtype=np.uint16)
+    cases = {
+        "od.dcm": (dict(Modality="DX", RescaleSlope=0.01, RescaleIntercept=0, RescaleType="OD"), "value 2 OD"),
+        "us.dcm": (dict(Modality="DX", RescaleSlope=1, RescaleIntercept=0, RescaleType="US"), "value 200"),
+        "ct_stored.dcm": (dict(Modality="CT"), "value 200"),  # no rescale: stored values, not HU
+        "ct.dcm": (dict(Modality="CT", RescaleSlope=1, RescaleIntercept=-1024), "value -824 HU"),
+    }
+    for name, (tags, expected) in cases.items():
+        path = tmp_path / "units" / name
+        write_dicom(path, pixels, **tags)
+        assert w.open_image(path), w.errors
+        w._on_hover(3.5, 4.5)
+        text = w.status.cursor.text()
+        assert text.endswith(expected), (name, text)
+
+
+def _drop(window, *paths):
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QtGui.QDropEvent(QtCore.QPointF(10, 10), QtCore.Qt.DropAction.CopyAction, mime,
+                             QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def test_dropping_an_annotation_file_imports_it(open_window, qtbot, tmp_path):
+    w = open_window
+    (tmp_path / "ct").mkdir()
+    path = _ct(tmp_path / "ct" / "scan.dcm")
+    csv = tmp_path / "boxes.csv"
+    csv.write_text("image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\n"
+                   "scan,Nodule/Mass,0,R7,5,6,25,30\n")
+    _drop(w, path, csv)  # an image and its annotations together
+    assert w.state.image_path == path
+    assert [(b.class_name, b.annotator, b.as_tuple()) for b in w.state.ground_truth.boxes] == [
+        ("Nodule/Mass", "R7", (5.0, 6.0, 25.0, 30.0))]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("this is not an annotation file\n")
+    _drop(w, bad)
+    assert w.errors and w.errors[-1][0] == "Import annotations"
+    assert w.state.image_path == path and len(w.state.ground_truth.boxes) == 1  # nothing else changed

@@ -71,3 +71,13 @@ def test_non_persistent_settings_never_write(settings_path):
     s["last_path"] = "/x"
     s.save()
     assert not settings_path.exists()
+
+
+def test_version_1_drops_the_old_dock_arrangement_only(settings_path):
+    settings_path.parent.mkdir(parents=True)
+    settings_path.write_text(json.dumps({"schema_version": 1, "window_state": "00ff", "window_geometry": "0a",
+                                         "last_path": "/study", "plugins": {"p": {"opacity": 0.3}}}))
+    s = Settings()
+    assert s["window_state"] is None and s.warnings == []
+    assert s["window_geometry"] == "0a" and s["last_path"] == "/study" and s.plugin("p") == {"opacity": 0.3}
+    assert json.loads(s.save().read_text())["schema_version"] == 2

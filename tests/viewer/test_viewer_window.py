@@ -155,3 +155,24 @@ def test_settings_remember_last_file_and_close_leaves_no_thread(open_window, qtb
     extra = [t for t in threading.enumerate() if t not in w.threads_before and t.is_alive()]
     assert extra == []
     assert find_sidecar(w.state.image_path) is None  # nothing edited, nothing written
+
+
+def test_class_and_annotator_toggles_hide_their_boxes(open_window, qtbot):
+    w = open_window
+    panel = w.annotations
+
+    def shown():
+        return sorted(item.style.label for item in w.canvas._box_layers.get("ground_truth", []))
+
+    qtbot.waitUntil(lambda: len(shown()) == 3, timeout=3000)
+
+    def item(lst, text):
+        return next(lst.item(i) for i in range(lst.count()) if lst.item(i).text() == text)
+
+    item(panel.annotator_list, "R12").setCheckState(QtCore.Qt.CheckState.Unchecked)
+    qtbot.waitUntil(lambda: shown() == ["Pneumothorax · R11", "Pneumothorax · R14"], timeout=3000)
+    item(panel.class_list, "Pneumothorax").setCheckState(QtCore.Qt.CheckState.Unchecked)
+    qtbot.waitUntil(lambda: shown() == [], timeout=3000)
+    item(panel.class_list, "Pneumothorax").setCheckState(QtCore.Qt.CheckState.Checked)
+    qtbot.waitUntil(lambda: len(shown()) == 2, timeout=3000)
+    assert w.layer.visibility.hidden_annotators == {"R12"}

@@ -24,3 +24,12 @@ def drag(qtbot, window, start, end, button, steps: int = 6) -> None:
         qtbot.wait(5)
     qtbot.mouseRelease(viewport, button, pos=to_viewport(window, *end))
     qtbot.wait(20)
+
+
+def make_panel(_host):
+    """A plugin panel factory for layout tests: a plain label that would like to be tall."""
+    from PySide6 import QtWidgets
+
+    label = QtWidgets.QLabel("panel")
+    label.setMinimumHeight(120)
+    return label
