@@ -19,6 +19,8 @@ Fields (read them as attributes):
 ``threshold``       the threshold spec the boxes are cut at (``engine.localise.Threshold`` text)
 ``localisation``    the :class:`engine.analysis.ClassLocalisation` for the selected class, or None
 ``perturbation``    the latest perturbation result (a JSON-able dict, ``perturb.json`` schema)
+``colormap``        the overlay's colour map name (matplotlib), or None before the overlay sets it
+``opacity``         the overlay's heatmap opacity in [0, 1], or None
 ==================  ==========================================================================
 """
 
@@ -44,6 +46,8 @@ FIELDS = (
     "threshold",
     "localisation",
     "perturbation",
+    "colormap",
+    "opacity",
 )
 
 Callback = Callable[[Any], None]
@@ -72,6 +76,8 @@ class ViewerState:
         self.threshold: str = "top:0.05"
         self.localisation: Any = None
         self.perturbation: dict[str, Any] | None = None
+        self.colormap: str | None = None
+        self.opacity: float | None = None
         self._subscribers: dict[str, list[Callback]] = {name: [] for name in FIELDS}
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []

@@ -193,6 +193,7 @@ class ExplanationPanel(QWidget):
             str(self._setting("colormap", "jet")),
             float(self._setting("opacity", 0.45)),
         )
+        self._publish_look()
         self.auto_run.setChecked(bool(self._setting("auto_run", False)))
         try:
             self.threshold_control.set_box_options(str(self._setting("box_mode", "all")),
@@ -409,7 +410,13 @@ class ExplanationPanel(QWidget):
         self._save("display_mode", dc.display_mode())
         self._save("colormap", dc.cmap())
         self._save("opacity", dc.opacity_value())
+        self._publish_look()
         self.presenter.schedule_overlay()
+
+    def _publish_look(self) -> None:
+        """Put the overlay's colour map and opacity in the viewer state (the report draws with them)."""
+        dc = self.display_controls
+        self.host.state.update(colormap=dc.cmap(), opacity=dc.opacity_value())
 
     def _box_options_changed(self) -> None:
         mode, min_area = self.threshold_control.box_options()

@@ -76,6 +76,8 @@ def test_heatmap_colours_follow_the_colour_map_and_opacity(qtbot, ready):
     assert (rgba[..., 3] == round(0.6 * 255)).all()
     assert panel.host.settings.values["colormap"] == "viridis"
     assert panel.host.settings.values["display_mode"] == "heatmap"
+    # the report draws with what is on screen: the look is in the viewer state
+    assert (state.colormap, state.opacity) == ("viridis", pytest.approx(0.6))
     # outline: iso-lines only, most of the image stays clear
     dc.mode.setCurrentIndex(dc.mode.findData("outline"))
     qtbot.wait(80)
