@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 DOC = ROOT / "docs" / "perturbation.md"
 JSON_OUT = ROOT / "docs" / "perturbation-demo.json"
-MODES = {"mean": {}, "blur": {"ksize": 11}}
+MODES = {"mean": {}, "blur": {"ksize": 11}, "inpaint": {}}
+MODE_LABELS = {"mean": "image mean", "blur": "blur 11×11", "inpaint": "inpainting"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,13 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", default="gradcam")
     ap.add_argument("--steps", type=int, default=11, help="fractions 0..1 in this many steps")
     ap.add_argument("--seeds", type=int, default=3, help="random orders in the band")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"replacement modes (default {','.join(MODES)})")
     ap.add_argument("--no-doc", action="store_true", help="print only; do not rewrite docs/")
     ap.add_argument("--from-json", action="store_true", help="re-render the doc section from the saved JSON")
     args = ap.parse_args(argv)
     if args.from_json:
-        write_section(DOC, "demo-study", render(json.loads(JSON_OUT.read_text(encoding="utf-8"))))
+        body = render(json.loads(JSON_OUT.read_text(encoding="utf-8")))
+        if args.no_doc:
+            print(body)
+        else:
+            write_section(DOC, "demo-study", body)
         return 0
 
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        ap.error(f"unknown mode(s) {unknown}; use {', '.join(MODES)}")
     model = engine.load_model(args.model)
     fractions = default_fractions(args.steps)
     rows = []
@@ -55,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         result = engine.explain(model, image, args.method)
         for cls in result.predicted():
             lab = PerturbationLab(model, image, model_map=result.map(cls, "model"))
-            for mode, params in MODES.items():
-                cr = run_curves(lab, cls, replacement=Replacement.make(mode, **params), fractions=fractions,
+            for mode in modes:
+                cr = run_curves(lab, cls, replacement=Replacement.make(mode, **MODES[mode]), fractions=fractions,
                                 seeds=range(args.seeds))
                 m, lr, r = cr.summary("morf"), cr.summary("lerf"), cr.random_summary()
                 rows.append({
@@ -66,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                     "insertion_auc_morf": m["insertion_auc"], "insertion_auc_random_mean": r["insertion_auc_mean"],
                     "aopc_morf": m["aopc"], "morf_below_random": m["deletion_auc"] < r["deletion_auc_mean"],
                 })
-                print(f"{path.name} {cls:<18} {mode:<5} morf {m['deletion_auc']:.3f}  random "
+                print(f"{path.name} {cls:<18} {mode:<7} morf {m['deletion_auc']:.3f}  random "
                       f"{r['deletion_auc_mean']:.3f}±{r['deletion_auc_sd']:.3f}  lerf {lr['deletion_auc']:.3f}",
                       flush=True)
     elapsed = time.perf_counter() - start
     doc = {"model": model.identity(), "method": args.method, "fractions": fractions, "seeds": args.seeds,
-           "resolution": "model", "insertion_baseline": "blur 21x21", "rows": rows, "elapsed_s": elapsed}
+           "resolution": "model", "insertion_baseline": "blur 21x21", "modes": modes, "rows": rows,
+           "elapsed_s": elapsed}
     body = render(doc)
     print(body)
     if not args.no_doc:
@@ -85,34 +96,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(doc: dict) -> str:
+    """The doc section: one row per predicted finding, MoRF deletion AUC against the random band per mode."""
     rows = doc["rows"]
     m = doc["model"]
+    modes = doc.get("modes") or list(dict.fromkeys(r["mode"] for r in rows))
+    findings = list(dict.fromkeys((r["image"], r["class"]) for r in rows))
+    by = {(r["image"], r["class"], r["mode"]): r for r in rows}
     lines = [
         f"Model: {m['name']} {m['version']} (weights sha256 `{m['weights_sha256'][:16]}…`); method {doc['method']}; "
         f"{len(doc['fractions'])} fractions 0..1; random band over {doc['seeds']} seeds; model resolution; "
-        f"insertion from a 21x21 blur. {len(rows)} (finding, mode) pairs in {doc['elapsed_s']:.0f} s.",
+        f"single pixels; {len(findings)} predicted findings × {len(modes)} replacement modes in "
+        f"{doc['elapsed_s']:.0f} s.",
         "",
-        "Verdict: MoRF deletion AUC *below* the random mean by more than max(random sd, 0.01), *above* by more "
-        "than that, else *tie*.",
+        "Each cell: normalised deletion AUC of the finding's probability when its Grad-CAM pixels go most "
+        "relevant first (MoRF) / the random band's mean ± sd, and the verdict: MoRF *below* the random mean by "
+        "more than max(random sd, 0.01), **above** by more than that, else *tie*. Lower MoRF = the map found "
+        "pixels the model needs.",
         "",
-        "| image | predicted finding | p | mode | deletion AUC MoRF | random mean ± sd | LeRF | MoRF vs random | "
-        "insertion AUC MoRF | random |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| image | predicted finding | p | " + " | ".join(f"{MODE_LABELS.get(x, x)}: MoRF / random" for x in modes)
+        + " |",
+        "|---|---|---|" + "---|" * len(modes),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['image']} | {r['class']} | {r['p']:.3f} | {r['mode']} | {r['deletion_auc_morf']:.3f} | "
-            f"{r['deletion_auc_random_mean']:.3f} ± {r['deletion_auc_random_sd']:.3f} | {r['deletion_auc_lerf']:.3f} | "
-            f"{verdict(r)} | {r['insertion_auc_morf']:.3f} | "
-            f"{r['insertion_auc_random_mean']:.3f} |")
+    for image, cls in findings:
+        cells = []
+        for mode in modes:
+            r = by.get((image, cls, mode))
+            cells.append("–" if r is None else
+                         f"{r['deletion_auc_morf']:.3f} / {r['deletion_auc_random_mean']:.3f} ± "
+                         f"{r['deletion_auc_random_sd']:.3f} {verdict(r)}")
+        p = next(r["p"] for r in rows if (r["image"], r["class"]) == (image, cls))
+        lines.append(f"| {image} | {cls} | {p:.3f} | " + " | ".join(cells) + " |")
     lines.append("")
-    for mode in MODES:
+    for mode in modes:
         sel = [r for r in rows if r["mode"] == mode]
         if sel:
             v = [verdict(r) for r in sel]
-            lines.append(f"- **{mode}**: MoRF deletion AUC below the random band for {v.count('below')} of {len(sel)} "
-                         f"predicted findings, tie {v.count('tie')}, **above** {v.count('**above**')}; below LeRF "
-                         f"(by > 0.01) for {sum(r['deletion_auc_morf'] < r['deletion_auc_lerf'] - 0.01 for r in sel)}.")
+            lines.append(f"- **{MODE_LABELS.get(mode, mode)}**: MoRF deletion AUC below the random band's mean for "
+                         f"{v.count('below')} of {len(sel)} predicted findings, tie {v.count('tie')}, **above** "
+                         f"{v.count('**above**')}; below LeRF (by > 0.01) for "
+                         f"{sum(r['deletion_auc_morf'] < r['deletion_auc_lerf'] - 0.01 for r in sel)}.")
+    lines += ["", "LeRF, insertion AUCs and AOPC per finding and mode: `docs/perturbation-demo.json`."]
     return "\n".join(lines)
 
 

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="first seed (noise modes, random orders)")
     parser.add_argument("--resolution", default="model", choices=("model", "image"),
                         help="replace pixels in the model input (default; fast) or in the original image")
+    parser.add_argument("--patch", type=int, default=1,
+                        help="rank p x p squares by their mean relevance instead of single pixels (default 1); "
+                        "random orders then shuffle squares")
     parser.add_argument("--region", help="also replace a box x0,y0,x1,y1 (image pixels)")
     parser.add_argument("--robustness", action="store_true",
                         help="also run the global corruptions (severity 1-5): robustness.json/.csv")
@@ -106,9 +109,10 @@ def _run_image(args: argparse.Namespace) -> int:
     target = matches[0]
     result = engine.explain(model, image, args.method, classes=[target], layers=args.layer, **parse_params(args.param))
     if args.resolution == "model":
-        lab = PerturbationLab(model, image, model_map=result.map(target, "model"), resolution="model")
+        lab = PerturbationLab(model, image, model_map=result.map(target, "model"), resolution="model",
+                              patch=args.patch)
     else:
-        lab = PerturbationLab(model, image, result.map(target, "image"), resolution="image")
+        lab = PerturbationLab(model, image, result.map(target, "image"), resolution="image", patch=args.patch)
     orders = ("morf", "lerf", "random") if args.order == "random" else ("morf", "lerf")
     seeds = [args.seed + i for i in range(max(0, args.seeds))]
     curves = run_curves(lab, target, orders=orders, replacement=rep, baseline=baseline,
@@ -122,7 +126,7 @@ def _run_image(args: argparse.Namespace) -> int:
     doc = build_document(model, image=str(args.image), target=target, order=args.order, replacement=rep,
                          resolution=args.resolution, seed=args.seed, original=lab.original, method=result.method,
                          layer=result.layers[0] if result.layers else None, curves=curves, region=region,
-                         region_box=box)
+                         region_box=box, patch=lab.patch)
     args.out.mkdir(parents=True, exist_ok=True)
     write_document(doc, args.out / "perturb.json")
     atomic_write_text(args.out / "perturb.csv", curves_csv(curves))
@@ -210,12 +214,13 @@ def _run_data(args: argparse.Namespace) -> int:
                 classes = list(entry.classes) if entry is not None else []
             yield str(p), load_image(p, frame=args.frame), classes
 
-    table = delta_table(model, list(items()), method=args.method, layer=args.layer, replacement=rep,
+    table = delta_table(model, items(), method=args.method, layer=args.layer, replacement=rep,
                         fractions=_fractions(args.fractions) or RESEARCH_FRACTIONS, order=args.order, rows=rows,
                         resolution=args.resolution, seed=args.seed, method_params=parse_params(args.param),
+                        patch=args.patch,
                         on_image=lambda n, r: print(f"{n}: rows {', '.join(r) or '-'}", file=sys.stderr))
     doc = table_document(table, model, method=args.method, replacement=rep, order=args.order, rows=rows,
-                         resolution=args.resolution, seed=args.seed, data=args.data)
+                         resolution=args.resolution, seed=args.seed, data=args.data, patch=args.patch)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "delta_p_table.json", json.dumps(doc, indent=1, allow_nan=False) + "\n")
     atomic_write_text(args.out / "delta_p_table.csv", table.to_csv())

@@ -191,11 +191,12 @@ def _sweep_all(lab: PerturbationLab, jobs: list[tuple[str, str, int]], fs: list[
     frame = lab.frame
     base_t = torch.from_numpy(frame.base)
     valid_t = torch.from_numpy(frame.valid)
-    rep_fill = None if rep.needs_mask else torch.from_numpy(lab.fill(rep, seed))
-    base_fill = torch.from_numpy(lab.fill(base_rep, seed))
+    noise_seed = seed
+    rep_fill = None if rep.needs_mask else torch.from_numpy(lab.fill(rep, noise_seed))
+    base_fill = torch.from_numpy(lab.fill(base_rep, noise_seed))
     steps: list[tuple[str, torch.Tensor, int]] = []
-    for kind, order, seed in jobs:
-        ranking, positions = lab.ranking(order, seed)
+    for kind, order, order_seed in jobs:
+        ranking, positions = lab.ranking(order, order_seed)
         pos_t = torch.from_numpy(positions)
         for f in fs:
             steps.append((kind, pos_t, count_for_fraction(f, ranking.size)))
@@ -206,7 +207,7 @@ def _sweep_all(lab: PerturbationLab, jobs: list[tuple[str, str, int]], fs: list[
             chosen = pos_t < k
             if kind == "deletion":
                 if rep_fill is None:
-                    img = torch.from_numpy(rep.apply(frame.base, chosen.numpy(), seed))
+                    img = torch.from_numpy(rep.apply(frame.base, chosen.numpy(), noise_seed, valid=frame.valid))
                 else:
                     img = torch.where(_expand(chosen, base_t), rep_fill, base_t)
             else:

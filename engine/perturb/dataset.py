@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,7 @@ class DeltaTable:
 
 def delta_table(
     model: LoadedModel,
-    images: Sequence[tuple[str, Any, Sequence[str] | None]],
+    images: Iterable[tuple[str, Any, Sequence[str] | None]],
     *,
     method: str = "gradcam",
     layer: str | None = None,
@@ -107,9 +107,13 @@ def delta_table(
     resolution: str = "model",
     seed: int = 0,
     method_params: dict[str, Any] | None = None,
+    patch: int = 1,
     on_image: Callable[[str, list[str]], None] | None = None,
 ) -> DeltaTable:
-    """Average Δp per row class over ``images`` = [(name, image, ground-truth classes or None)]."""
+    """Average Δp per row class over ``images``: (name, image, ground-truth classes or None) items.
+
+    ``images`` may be a generator; each image is used once and may then be freed.
+    """
     from engine.explainers.api import explain
 
     if rows not in ROW_POLICIES:
@@ -126,7 +130,10 @@ def delta_table(
                   "correct": predicted & set(gt or ())}[rows]
         row_classes = [c for c in model.class_names if c in wanted]
         for c in row_classes:
-            lab = PerturbationLab(model, image, model_map=result.map(c, "model"), resolution=resolution)
+            if resolution == "model":
+                lab = PerturbationLab(model, image, model_map=result.map(c, "model"), resolution="model", patch=patch)
+            else:
+                lab = PerturbationLab(model, image, result.map(c, "image"), resolution="image", patch=patch)
             cr = run_curves(lab, c, orders=(order, "random"), replacement=rep, fractions=fractions, seeds=(),
                             seed=seed)
             delta = cr.original[None, :] - cr.deletion[order]
@@ -138,7 +145,7 @@ def delta_table(
 
 
 def table_document(table: DeltaTable, model: LoadedModel, *, method: str, replacement: Replacement, order: str,
-                   rows: str, resolution: str, seed: int, data: str | Path) -> dict[str, Any]:
+                   rows: str, resolution: str, seed: int, data: str | Path, patch: int = 1) -> dict[str, Any]:
     """The table as a JSON-ready document with provenance."""
     from engine.runtime import library_versions
 
@@ -148,7 +155,7 @@ def table_document(table: DeltaTable, model: LoadedModel, *, method: str, replac
         "model": {"name": model.manifest.name, "version": model.manifest.version, "sha256": model.weights_sha256},
         "data": str(data), "method": method, "mode": replacement.mode,
         "mode_params": replacement.to_dict()["params"], "order": order, "rows": rows,
-        "resolution": resolution, "seed": seed, "classes": list(table.class_names),
+        "resolution": resolution, "seed": seed, "patch": int(patch), "classes": list(table.class_names),
         "fractions": table.fractions,
         "definition": "delta_p = p_original - p after replacing the row class's top fraction of pixels; "
                       "averaged over the images where the class is a row; random_control = the same for a "

@@ -29,6 +29,8 @@ FORMAT = "radlens.perturbation"
 SCHEMA_VERSION = 1
 DEFINITIONS = {
     "k": "pixels replaced at fraction f: floor(f * N + 0.5) of the N rankable pixels; ties by stable sort",
+    "patch": "1: pixels are ranked one by one; p > 1: p x p squares ranked by their mean relevance (random: "
+             "a random order of squares), pixels following square by square",
     "auc": "normalised AUC = trapezoid(p, f) / (f_max - f_min), the curve's mean height over its fractions",
     "aopc": "mean over the fractions of (p_original - p_deleted(f)) (Samek et al. 2017)",
     "delta_p": "p_original - p_perturbed for every class (positive: the class lost probability)",
@@ -54,6 +56,7 @@ def build_document(
     single: Perturbed | None = None,
     region: Perturbed | None = None,
     region_box: Sequence[float] | None = None,
+    patch: int | None = None,
 ) -> dict[str, Any]:
     """Assemble a perturb.json document from whatever was computed.
 
@@ -70,6 +73,7 @@ def build_document(
         curves: Deletion/insertion curves (optional).
         single: One perturbation at one fraction (optional; the panel's slider).
         region: A perturbation of a box (optional), with ``region_box`` in image pixels.
+        patch: The ranking's square size (default: the curves' lab's, else 1 = single pixels).
     """
     classes = list(model.class_names)
     doc: dict[str, Any] = {
@@ -78,7 +82,9 @@ def build_document(
         "model": {"name": model.manifest.name, "version": model.manifest.version, "sha256": model.weights_sha256},
         "image": str(image), "method": method, "layer": layer, "class": target,
         "mode": replacement.mode, "mode_params": replacement.to_dict()["params"],
-        "order": order, "resolution": resolution, "seed": int(seed), "classes": classes,
+        "order": order, "resolution": resolution, "seed": int(seed),
+        "patch": int(patch if patch is not None else (curves.info.get("patch", 1) if curves is not None else 1)),
+        "classes": classes,
         "original": {c: float(p) for c, p in zip(classes, original, strict=True)},
         "definitions": dict(DEFINITIONS),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -16,7 +16,14 @@ import torch
 from engine.errors import ShapeError
 from engine.models.bundle import LoadedModel
 from engine.perturb.frame import Frame, make_frame
-from engine.perturb.ranking import box_mask, check_order, count_for_fraction, rank_pixels, rank_positions
+from engine.perturb.ranking import (
+    box_mask,
+    check_order,
+    check_patch,
+    count_for_fraction,
+    rank_pixels,
+    rank_positions,
+)
 from engine.perturb.replace import Replacement
 from engine.preprocess import HasDisplay
 
@@ -63,11 +70,14 @@ class PerturbationLab:
             pixels are never replaced. Give ``model_map`` instead to use a map at model resolution
             (``ExplanationResult.map(c, "model")``) without resampling it twice.
         resolution: ``model`` (default; fast) or ``image``.
+        patch: Rank ``patch x patch`` squares of the frame instead of single pixels (default 1;
+            see :mod:`engine.perturb.ranking`).
     """
 
     def __init__(self, model: LoadedModel, image: np.ndarray | HasDisplay, relevance: np.ndarray | None = None,
-                 *, model_map: np.ndarray | None = None, resolution: str = "model") -> None:
+                 *, model_map: np.ndarray | None = None, resolution: str = "model", patch: int = 1) -> None:
         self.model = model
+        self.patch = check_patch(patch)
         self.frame: Frame = make_frame(model, image, resolution)
         if (relevance is None) == (model_map is None):
             raise ValueError("give exactly one of relevance (image pixels) or model_map")
@@ -95,7 +105,7 @@ class PerturbationLab:
         order = check_order(order)
         key = (order, int(seed) if order == "random" else 0)
         if key not in self._rankings:
-            r = rank_pixels(self.relevance, order, key[1])
+            r = rank_pixels(self.relevance, order, key[1], self.patch)
             self._rankings[key] = (r, rank_positions(r, self.frame.shape))
         return self._rankings[key]
 
@@ -126,13 +136,13 @@ class PerturbationLab:
     def _run(self, mask: np.ndarray, rep: Replacement, seed: int, k: int, n: int,
              fraction: float | None) -> Perturbed:
         if rep.needs_mask:
-            image = rep.apply(self.frame.base, mask, seed)
+            image = rep.apply(self.frame.base, mask, seed, valid=self.frame.valid)
         else:
             image = rep.apply(self.frame.base, mask, seed, fill=self.fill(rep, seed))
         probs = self.frame.probabilities(torch.from_numpy(image[None]))[0]
         return Perturbed(image, mask, k, n, fraction, probs, self.original.copy(), self.class_names)
 
     def describe(self) -> dict[str, Any]:
-        """The frame's resolution and size, for provenance."""
+        """The frame's resolution and size and the patch size, for provenance."""
         return {"resolution": self.frame.resolution, "frame_size": list(self.frame.shape),
-                "n_pixels": self.n_pixels}
+                "n_pixels": self.n_pixels, "patch": self.patch}

@@ -7,6 +7,13 @@ in both MoRF and LeRF, so a ranking is a pure function of the map (and of the se
 
 Replacing a fraction ``f`` of ``N`` ranked pixels replaces exactly ``k = floor(f * N + 0.5)``
 pixels (``f * N`` rounded half up), the first ``k`` of the ranking.
+
+Patches (``patch = p > 1``): the frame is cut into a grid of ``p x p`` squares from the top-left
+corner (the last row/column may be smaller). Squares are ranked by the mean relevance of their
+finite pixels (MoRF highest first, LeRF lowest first, ties by lower square index) or in a seeded
+random order of squares; pixels follow square by square, row-major inside a square. Replacing
+whole squares (Samek et al. 2017 used 9 x 9 regions) keeps a random order from scattering single
+pixels all over the image, an artefact models react to more than to the loss of evidence.
 """
 
 from __future__ import annotations
@@ -37,13 +44,22 @@ def count_for_fraction(fraction: float, n: int) -> int:
     return min(n, math.floor(f * n + 0.5))
 
 
-def rank_pixels(relevance: np.ndarray, order: str = "morf", seed: int = 0) -> np.ndarray:
+def check_patch(patch: int) -> int:
+    """Validate a patch size (1: single pixels)."""
+    if isinstance(patch, bool) or int(patch) != patch or int(patch) < 1:
+        raise RadLensError(f"a patch size must be a whole number of pixels >= 1, not {patch!r}.",
+                           fix="use 1 (single pixels) or e.g. 8, 9 or 16.")
+    return int(patch)
+
+
+def rank_pixels(relevance: np.ndarray, order: str = "morf", seed: int = 0, patch: int = 1) -> np.ndarray:
     """Flat indices of the finite pixels of ``relevance``, in replacement order.
 
     Args:
         relevance: ``(H, W)`` map; NaN pixels are excluded.
         order: ``morf`` (highest first), ``lerf`` (lowest first) or ``random``.
         seed: Seed of the random order (ignored otherwise).
+        patch: Rank ``patch x patch`` squares instead of single pixels (see the module docstring).
 
     Returns:
         ``int64`` array of length N (the number of finite pixels).
@@ -52,13 +68,34 @@ def rank_pixels(relevance: np.ndarray, order: str = "morf", seed: int = 0) -> np
     if rel.ndim != 2:
         raise ShapeError("relevance map", rel.shape, "(H, W)")
     order = check_order(order)
+    patch = check_patch(patch)
     flat = rel.astype(np.float64, copy=False).ravel()
     valid = np.flatnonzero(np.isfinite(flat))
+    if patch > 1:
+        return _rank_patches(flat, valid, rel.shape, order, int(seed), patch)
     if order == "random":
         return valid[np.random.default_rng(int(seed)).permutation(valid.size)]
     values = flat[valid]
     key = -values if order == "morf" else values
     return valid[np.argsort(key, kind="stable")]
+
+
+def _rank_patches(flat: np.ndarray, valid: np.ndarray, shape: tuple[int, ...], order: str, seed: int,
+                  patch: int) -> np.ndarray:
+    h, w = int(shape[0]), int(shape[1])
+    per_row = -(-w // patch)
+    n_squares = -(-h // patch) * per_row
+    square = ((valid // w) // patch) * per_row + (valid % w) // patch  # each valid pixel's square
+    if order == "random":
+        position = np.empty(n_squares, dtype=np.int64)
+        position[np.random.default_rng(seed).permutation(n_squares)] = np.arange(n_squares)
+        key = position[square].astype(np.float64)
+    else:
+        sums = np.bincount(square, weights=flat[valid], minlength=n_squares)
+        counts = np.bincount(square, minlength=n_squares)
+        mean = sums / np.maximum(counts, 1)
+        key = -mean[square] if order == "morf" else mean[square]
+    return valid[np.lexsort((valid, square, key))]  # by key, then square index, then pixel index
 
 
 def rank_positions(ranking: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

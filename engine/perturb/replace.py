@@ -14,7 +14,7 @@ Modes and their parameters (defaults in brackets):
 * ``blur``: Gaussian blur of the image, ``ksize`` [11] and/or ``sigma`` (OpenCV's rule links them).
 * ``gaussian_noise``: seeded N(``mean`` [image mean], ``sigma`` [image sd]) clipped to [0, 1].
 * ``uniform_noise``: seeded U(``low`` [0], ``high`` [1]).
-* ``inpaint``: biharmonic inpainting from the unreplaced pixels.
+* ``inpaint``: biharmonic inpainting from the unreplaced content pixels (all replaced: their mean).
 """
 
 from __future__ import annotations
@@ -125,20 +125,31 @@ class Replacement:
         img = np.asarray(image, dtype=np.float32)
         m = np.asarray(mask, dtype=bool)
         if self.mode == "inpaint":
-            return inpaint(img, m)
+            return inpaint(img, m, valid)
         f = self.fill(img, seed, valid) if fill is None else fill
         return np.where(m[..., None] if img.ndim == 3 else m, f, img).astype(np.float32)
 
 
-def inpaint(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Biharmonic inpainting of the masked pixels; unmasked pixels are returned unchanged."""
+def inpaint(image: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Biharmonic inpainting of the masked pixels; unmasked pixels are returned unchanged.
+
+    Only the image content (``valid``, a rectangle such as the letterbox content box) is a
+    source: letterbox padding would otherwise pull the inpainted pixels towards black. With every
+    content pixel masked there is nothing to inpaint from, and they become the content's mean
+    (per channel): no information is left, as with the ``mean`` mode.
+    """
     from skimage.restoration import inpaint_biharmonic
 
     if not mask.any():
         return image.copy()
+    if valid is not None and not valid.all():
+        rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        out = image.copy()
+        out[r0:r1, c0:c1] = inpaint(image[r0:r1, c0:c1], mask[r0:r1, c0:c1])
+        return out
     if mask.all():
-        raise RadLensError("inpainting needs at least one pixel left to inpaint from.",
-                           fix="replace less than 100 % of the pixels, or use another mode.")
+        return np.broadcast_to(image.reshape(-1, *image.shape[2:]).mean(axis=0), image.shape).astype(np.float32)
     channel_axis = -1 if image.ndim == 3 else None
     out = inpaint_biharmonic(image, mask, channel_axis=channel_axis).astype(np.float32)
     out = np.clip(out, 0.0, 1.0)

@@ -1,43 +1,63 @@
-"""The curves tab's plots: deletion and insertion for MoRF, LeRF and the random band, with AUCs."""
+"""The curves tab: deletion and insertion for MoRF, LeRF and the random band, with their AUCs.
+
+A column with the compute button and a small table of the AUCs and AOPC (each curve's colour as
+its key; in-plot legends covered the curves), then the two plots: beside each other and to the
+right of the table in a wide dock, stacked below it in a narrow one.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
-from engine.perturb.curves import CurveResult, normalised_auc
+from engine.perturb.curves import CurveResult, aopc, normalised_auc
+from plugins.perturb_lab.layout import ResponsivePage, controls_column
 
 PENS = {"morf": (192, 57, 43), "lerf": (36, 113, 163)}
+RANDOM_PEN = (127, 140, 141)
+NAMES = {"morf": "MoRF", "lerf": "LeRF", "random": "random"}
 
 
 class CurvesView(QtWidgets.QWidget):
-    """Two plots side by side and a line of AUCs."""
+    """A table of AUCs (``side`` is its column's layout) and two plots, arranged by :class:`ResponsivePage`."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        row = QtWidgets.QHBoxLayout()
-        self.plots = {}
-        for kind in ("deletion", "insertion"):
-            plot = pg.PlotWidget(background="w", title=kind)
-            plot.setLabel("bottom", "pixels " + ("replaced" if kind == "deletion" else "restored") + " (%)")
-            plot.setLabel("left", "probability")
-            plot.setYRange(0, 1.02, padding=0)
-            plot.addLegend(offset=(-5, 5))
-            self.plots[kind] = plot
-            row.addWidget(plot)
-        layout.addLayout(row)
+        self.side = QtWidgets.QVBoxLayout()
+        self.side.setContentsMargins(0, 0, 0, 0)
         self.summary = QtWidgets.QLabel("Compute the curves to compare the map with random orders.")
         self.summary.setWordWrap(True)
-        layout.addWidget(self.summary)
+        self.summary.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.side.addWidget(self.summary)
+        charts = QtWidgets.QWidget()
+        pair = QtWidgets.QBoxLayout(QtWidgets.QBoxLayout.Direction.TopToBottom, charts)
+        pair.setContentsMargins(0, 0, 0, 0)
+        self.plots: dict[str, pg.PlotWidget] = {}
+        for kind in ("deletion", "insertion"):
+            plot = pg.PlotWidget(background="w")
+            plot.setTitle(kind, size="9pt", color=(60, 60, 60))
+            plot.setMenuEnabled(False)
+            plot.setMinimumHeight(140)
+            plot.setLabel("bottom", "pixels " + ("replaced" if kind == "deletion" else "restored") + " (%)")
+            left_axis = plot.getPlotItem().getAxis("left")
+            left_axis.setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
+            left_axis.setWidth(30)
+            plot.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
+            plot.setYRange(-0.1, 1.06, padding=0)
+            plot.setXRange(0, 100, padding=0.02)
+            self.plots[kind] = plot
+            pair.addWidget(plot, 1)
+        self.page = ResponsivePage(controls_column(self.side), charts)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.page)
         self.result: CurveResult | None = None
 
     def show_curves(self, curves: CurveResult) -> None:
         self.result = curves
         f = np.asarray(curves.fractions) * 100
-        texts = []
+        aucs: dict[str, dict[str, str]] = {}
         for kind, plot in self.plots.items():
             plot.clear()
             band = (curves.random_deletion if kind == "deletion" else curves.random_insertion)[:, :, curves.t]
@@ -46,17 +66,43 @@ class CurvesView(QtWidgets.QWidget):
                 sd = band.std(0, ddof=1 if band.shape[0] > 1 else 0)
                 lo = pg.PlotDataItem(f, mean - sd, pen=pg.mkPen(None))
                 hi = pg.PlotDataItem(f, mean + sd, pen=pg.mkPen(None))
-                plot.addItem(pg.FillBetweenItem(lo, hi, brush=(127, 140, 141, 70)))
-                auc = np.mean([normalised_auc(curves.fractions, c) for c in band])
-                plot.plot(f, mean, pen=pg.mkPen((127, 140, 141), width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                          name=f"random ({band.shape[0]}) AUC {auc:.3f}")
-                texts.append(f"{kind} random {auc:.3f}")
+                plot.addItem(pg.FillBetweenItem(lo, hi, brush=(*RANDOM_PEN, 70)))
+                values = np.array([normalised_auc(curves.fractions, c) for c in band])
+                plot.plot(f, mean, pen=pg.mkPen(RANDOM_PEN, width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
+                sd_auc = values.std(ddof=1) if values.size > 1 else 0.0
+                aucs.setdefault("random", {})[kind] = f"{values.mean():.3f} ± {sd_auc:.3f}"
             for order in curves.deletion:
                 s = curves.scores(kind, order)
-                auc = normalised_auc(curves.fractions, s)
-                plot.plot(f, s, pen=pg.mkPen(PENS.get(order, (0, 0, 0)), width=2), symbol="o", symbolSize=4,
-                          symbolBrush=PENS.get(order, (0, 0, 0)), name=f"{order.upper()} AUC {auc:.3f}")
-                texts.append(f"{kind} {order.upper()} {auc:.3f}")
-        m = curves.summary("morf")
-        self.summary.setText(f"{curves.target}: " + "; ".join(texts) + f"; AOPC (MoRF) {m['aopc']:.3f}. "
-                             "Normalised AUC = trapezoid / fraction span.")
+                pen = PENS.get(order, RANDOM_PEN)
+                plot.plot(f, s, pen=pg.mkPen(pen, width=2), symbol="o", symbolSize=4, symbolBrush=pen)
+                aucs.setdefault(order, {})[kind] = f"{normalised_auc(curves.fractions, s):.3f}"
+                if kind == "deletion":
+                    aucs[order]["aopc"] = f"{aopc(curves.original[curves.t], s):.3f}"
+            plot.setXRange(float(f[0]), float(f[-1]), padding=0.02)
+        self.summary.setText(_table(curves, aucs))
+
+    def auc_rows(self) -> list[str]:
+        """The orders listed in the table (for tests)."""
+        return [] if self.result is None else [*self.result.deletion, *(["random"] if self.result.seeds else [])]
+
+
+def _table(curves: CurveResult, aucs: dict[str, dict[str, str]]) -> str:
+    """The AUC table as rich text: one row per order, its colour as the key."""
+    head = ("<tr><th align='left'>order</th><th>&nbsp;deletion AUC&nbsp;</th><th>&nbsp;insertion AUC&nbsp;</th>"
+            "<th>&nbsp;AOPC&nbsp;</th></tr>")
+    rows = []
+    for order, values in aucs.items():
+        colour = "#" + "".join(f"{v:02x}" for v in PENS.get(order, RANDOM_PEN))
+        key = "- -" if order == "random" else "—●—"
+        name = NAMES.get(order, order) + (f" ({len(curves.seeds)})" if order == "random" else "")
+        rows.append(f"<tr><td><span style='color:{colour}'><b>{key}</b></span> {name}</td>"
+                    f"<td align='center'>{values.get('deletion', '–')}</td>"
+                    f"<td align='center'>{values.get('insertion', '–')}</td>"
+                    f"<td align='center'>{values.get('aopc', '')}</td></tr>")
+    base = curves.baseline
+    k = base.params.get("ksize")
+    start = f"{base.mode} {k}×{k}" if k else base.mode
+    return (f"<b>{curves.target}</b>, p = {curves.original[curves.t]:.3f}"
+            f"<table cellspacing='0' cellpadding='3'>{head}{''.join(rows)}</table>"
+            f"<span style='color:gray'>deletion: replaced by {curves.replacement.mode.replace('_', ' ')}; "
+            f"insertion from {start}; normalised AUC = trapezoid / fraction span; random: mean ± sd.</span>")

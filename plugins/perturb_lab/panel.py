@@ -1,9 +1,12 @@
 """The Perturbation panel: live pixel replacement, curves and robustness for the selected class.
 
 The class and its map come from the explanation overlay (``state.explanation`` and
-``state.selected_class``; without a selected class, the top predicted one). Slider moves submit
-to the TaskRunner under the key ``"perturb.slider"``: a newer move cancels the older request and
-its stale result is dropped. The ranking is computed once per map (cached in the session).
+``state.selected_class``; without a selected class, the top predicted one). Slider moves and
+the region tool submit to the TaskRunner under one key, ``"perturb.slider"`` (:data:`LIVE_KEY`): the
+newest request (a move, a change of order or mode, a region) cancels the older one, so the bars
+and the canvas always show the user's last action; a request that was superseded while it waited
+for the model is not computed at all, and the result of one superseded while it ran is dropped.
+The ranking is computed once per map (cached in the session).
 The region tool replaces the pixels inside the *last* box the user drew (``state.user_boxes``).
 The latest result is stored in ``state.perturbation`` (``perturb.json`` schema).
 """
@@ -19,14 +22,17 @@ from PySide6 import QtCore, QtWidgets
 from engine.perturb import Perturbed, Replacement
 from plugins.perturb_lab.bars import ProbabilityBars
 from plugins.perturb_lab.curves_view import CurvesView
+from plugins.perturb_lab.layout import ResponsivePage, controls_column
 from plugins.perturb_lab.robustness_tab import RobustnessTab
 from plugins.perturb_lab.session import PerturbSession, Source, document
 from viewer.worker import MODEL_LOCK, TaskRunner
 
 OVERRIDE_KEY = "perturbation"
-MODES = {"Image mean": ("mean", {}), "Blur 11x11": ("blur", {"ksize": 11}), "Blur 21x21": ("blur", {"ksize": 21}),
-         "Zero": ("zero", {}), "Gaussian noise": ("gaussian_noise", {}), "Uniform noise": ("uniform_noise", {}),
-         "Inpaint": ("inpaint", {})}
+LIVE_KEY = "perturb.slider"  # slider steps and the region tool: the newest request wins
+MODES = {"Image mean": ("mean", {}), "Data-set mean (model's normalisation mean)": ("dataset_mean", {}),
+         "Blur 11x11": ("blur", {"ksize": 11}), "Blur 21x21": ("blur", {"ksize": 21}),
+         "Blur σ = 4 px": ("blur", {"sigma": 4.0}), "Zero": ("zero", {}), "Gaussian noise": ("gaussian_noise", {}),
+         "Uniform noise": ("uniform_noise", {}), "Inpaint": ("inpaint", {})}
 ORDERS = {"Most relevant first": "morf", "Least relevant first": "lerf", "Random": "random"}
 VIEWS = ("Original", "Perturbed", "Difference")
 
@@ -44,6 +50,7 @@ class PerturbationPanel(QtWidgets.QWidget):
         self._base: np.ndarray | None = None  # the unperturbed pixels of ``result``'s frame
         self.submitted = 0
         self.applied = 0
+        self._slider_pending = False
         self.latencies_ms: list[float] = []
         self.curve_fractions: list[float] | None = None  # None: 0..1 in 21 steps
         self.curve_seeds: tuple[int, ...] = (0, 1, 2)
@@ -56,9 +63,9 @@ class PerturbationPanel(QtWidgets.QWidget):
     # --- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
         self.tabs = QtWidgets.QTabWidget(self)
-        QtWidgets.QVBoxLayout(self).addWidget(self.tabs)
-        live = QtWidgets.QWidget()
-        form = QtWidgets.QGridLayout(live)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.setContentsMargins(2, 2, 2, 2)
+        outer.addWidget(self.tabs)
         self.source_label = QtWidgets.QLabel("Run an explanation first (Explain > Explain image).")
         self.source_label.setWordWrap(True)
         self.order = QtWidgets.QComboBox()
@@ -69,33 +76,37 @@ class PerturbationPanel(QtWidgets.QWidget):
         self.slider.setRange(0, 100)
         self.slider.setToolTip("share of the map's pixels replaced, most relevant first by default")
         self.fraction_label = QtWidgets.QLabel("0 %")
+        self.fraction_label.setMinimumWidth(40)
         self.view = QtWidgets.QComboBox()
         self.view.addItems(list(VIEWS))
         self.region_button = QtWidgets.QPushButton("Replace last drawn box")
         self.region_button.setToolTip("replace the pixels inside the last box you drew, by the chosen mode")
         self.bars = ProbabilityBars()
         self.status = QtWidgets.QLabel("")
-        form.addWidget(self.source_label, 0, 0, 1, 4)
-        form.addWidget(QtWidgets.QLabel("Order"), 1, 0)
-        form.addWidget(self.order, 1, 1)
-        form.addWidget(QtWidgets.QLabel("Replace by"), 1, 2)
-        form.addWidget(self.mode, 1, 3)
-        form.addWidget(QtWidgets.QLabel("Replaced"), 2, 0)
-        form.addWidget(self.slider, 2, 1, 1, 2)
-        form.addWidget(self.fraction_label, 2, 3)
-        form.addWidget(QtWidgets.QLabel("Canvas"), 3, 0)
-        form.addWidget(self.view, 3, 1)
-        form.addWidget(self.region_button, 3, 2, 1, 2)
-        form.addWidget(self.bars, 4, 0, 1, 4)
-        form.addWidget(self.status, 5, 0, 1, 4)
-        self.tabs.addTab(live, "Live")
-        curves = QtWidgets.QWidget()
-        cl = QtWidgets.QVBoxLayout(curves)
-        self.curves_button = QtWidgets.QPushButton("Compute curves (MoRF, LeRF, 3 random orders)")
+        self.status.setWordWrap(True)
+        slider_row = QtWidgets.QHBoxLayout()
+        slider_row.setContentsMargins(0, 0, 0, 0)
+        slider_row.addWidget(self.slider, 1)
+        slider_row.addWidget(self.fraction_label)
+        canvas_row = QtWidgets.QHBoxLayout()
+        canvas_row.setContentsMargins(0, 0, 0, 0)
+        canvas_row.addWidget(self.view, 1)
+        canvas_row.addWidget(self.region_button)
+        form = QtWidgets.QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setVerticalSpacing(3)
+        form.addRow(self.source_label)
+        form.addRow("Order", self.order)
+        form.addRow("Replace by", self.mode)
+        form.addRow("Replaced", slider_row)
+        form.addRow("Canvas", canvas_row)
+        form.addRow(self.status)
+        self.tabs.addTab(ResponsivePage(controls_column(form), self.bars), "Live")
+        self.curves_button = QtWidgets.QPushButton("Compute curves")
+        self.curves_button.setToolTip("deletion and insertion for MoRF, LeRF and 3 random orders, at model resolution")
         self.curves_view = CurvesView()
-        cl.addWidget(self.curves_button)
-        cl.addWidget(self.curves_view)
-        self.tabs.addTab(curves, "Curves")
+        self.curves_view.side.insertWidget(0, self.curves_button)
+        self.tabs.addTab(self.curves_view, "Curves")
         self.robustness = RobustnessTab(self)
         self.tabs.addTab(self.robustness, "Robustness")
         self.slider.valueChanged.connect(self._on_slider)
@@ -121,6 +132,9 @@ class PerturbationPanel(QtWidgets.QWidget):
 
     def replacement(self) -> Replacement:
         mode, params = MODES[self.mode.currentText()]
+        if mode == "dataset_mean":  # the bundle's normalisation mean stands for its training data's mean
+            model = self.host.state.model
+            params = {"value": float(np.mean(model.manifest.mean)) if model is not None else 0.5}
         return Replacement.make(mode, **params)
 
     def order_name(self) -> str:
@@ -138,6 +152,7 @@ class PerturbationPanel(QtWidgets.QWidget):
         for w in (self.slider, self.region_button, self.curves_button, self.order, self.mode):
             w.setEnabled(enabled)
         self.robustness.setEnabled(enabled)
+        self.robustness.reset()
         if src is None:
             self.source_label.setText("Run an explanation first (Explain > Explain image).")
             self.bars.set_values((), np.zeros(0), None)
@@ -165,23 +180,27 @@ class PerturbationPanel(QtWidgets.QWidget):
             if cancelled():
                 return None
             with MODEL_LOCK:
+                if cancelled():  # superseded while it waited for the model: do not compute at all
+                    return None
                 return session.step(src, fraction, order, rep)
 
         sent = time.perf_counter()
         self.submitted += 1
-        tid = self.runner.submit("perturb.slider", work, lambda r: self._on_step(src, r, order, rep, sent),
+        self._slider_pending = True
+        tid = self.runner.submit(LIVE_KEY, work, lambda r: self._on_step(src, r, order, rep, sent),
                                  self._on_error)
         return tid
 
     def _on_step(self, src: Source, result: Perturbed | None, order: str, rep: Replacement, sent: float) -> None:
         if result is None:
             return
+        self._slider_pending = False
         self.result = result
         self.bars.set_values(result.class_names, result.original, result.probabilities)
         self.applied += 1
         self.latencies_ms.append((time.perf_counter() - sent) * 1000.0)
         i = result.class_names.index(src.target)
-        self.status.setText(f"{result.k} of {result.n} pixels replaced · p({src.target}) "
+        self.status.setText(f"{result.k:,} of {result.n:,} px replaced · p "
                             f"{result.original[i]:.3f} → {result.probabilities[i]:.3f}")
         lab = self.session.lab(src)  # cached by the step that just ran
         self._base = lab.frame.base
@@ -191,7 +210,7 @@ class PerturbationPanel(QtWidgets.QWidget):
     @property
     def stale_dropped(self) -> int:
         """Requests superseded before their result was shown."""
-        return self.submitted - self.applied - (1 if self.runner.is_busy("perturb.slider") else 0)
+        return self.submitted - self.applied - (1 if self._slider_pending and self.runner.is_busy(LIVE_KEY) else 0)
 
     def _show_canvas(self) -> None:
         view = self.view.currentText()
@@ -207,7 +226,7 @@ class PerturbationPanel(QtWidgets.QWidget):
 
     # --- region tool ---------------------------------------------------------------------------
     def replace_region(self) -> int | None:
-        """Replace the pixels inside the last box the user drew (key ``perturb.region``)."""
+        """Replace the pixels inside the last box the user drew (key :data:`LIVE_KEY`, like the slider)."""
         src = self.source()
         boxes = list(self.host.state.user_boxes)
         if src is None:
@@ -219,11 +238,15 @@ class PerturbationPanel(QtWidgets.QWidget):
         box = [float(b.x0), float(b.y0), float(b.x1), float(b.y1)]
         rep, session = self.replacement(), self.session
 
-        def work(cancelled, _progress) -> Perturbed:
+        def work(cancelled, _progress) -> Perturbed | None:
             with MODEL_LOCK:
+                if cancelled():
+                    return None
                 return session.region(src, box, rep)
 
-        def done(result: Perturbed) -> None:
+        def done(result: Perturbed | None) -> None:
+            if result is None:
+                return
             self.result = result
             self.bars.set_values(result.class_names, result.original, result.probabilities)
             self.status.setText(f"region {', '.join(f'{v:.0f}' for v in box)}: {result.k} pixels replaced")
@@ -235,7 +258,8 @@ class PerturbationPanel(QtWidgets.QWidget):
             self.host.state.update(perturbation=document(src, lab, self.order_name(), rep, 0, region=result,
                                                          region_box=box))
 
-        return self.runner.submit("perturb.region", work, done, self._on_error)
+        self._slider_pending = False  # a pending slider step is superseded by the region
+        return self.runner.submit(LIVE_KEY, work, done, self._on_error)
 
     # --- curves --------------------------------------------------------------------------------
     def compute_curves(self) -> int | None:

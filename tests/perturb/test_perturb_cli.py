@@ -43,13 +43,13 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_writes_contract_json_csv_and_png(bundle: Path, images: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     rc = main(["perturb", str(images / "img0.png"), "--model", str(bundle), "--class", "b", "--mode", "blur",
-               "--mode-param", "ksize=5", "--fractions", "0,0.1,0.5,1", "--seeds", "3", "--region", "2,3,20,30",
-               "--out", str(out)])
+               "--patch", "4", "--mode-param", "ksize=5", "--fractions", "0,0.1,0.5,1", "--seeds", "3",
+               "--region", "2,3,20,30", "--out", str(out)])
     assert rc == 0
     doc = json.loads((out / "perturb.json").read_text())
     check_document(doc)
     assert CONTRACT_KEYS <= set(doc)
-    assert doc["class"] == "b" and doc["mode"] == "blur" and doc["mode_params"]["ksize"] == 5
+    assert doc["class"] == "b" and doc["mode"] == "blur" and doc["mode_params"]["ksize"] == 5 and doc["patch"] == 4
     assert doc["fractions"] == [0.0, 0.1, 0.5, 1.0] and doc["classes"] == ["a", "b", "c"]
     for key in ("deletion_auc", "insertion_auc", "aopc"):
         assert isinstance(doc[key], float)
@@ -80,7 +80,7 @@ def test_cli_default_class_is_the_top_prediction(bundle: Path, images: Path, tmp
     model = engine.load_model(bundle)
     probs = engine.explain(model, np.asarray(Image.open(images / "img1.png"))).probabilities
     assert doc["class"] == model.class_names[int(np.argmax(probs))]
-    assert doc["order"] == "lerf" and doc["resolution"] == "image" and "random" not in doc
+    assert doc["order"] == "lerf" and doc["resolution"] == "image" and "random" not in doc and doc["patch"] == 1
     assert doc["deletion"] == doc["orders"]["lerf"]["deletion"]
     rob = json.loads((tmp_path / "robustness.json").read_text())
     assert rob["format"] == "radlens.robustness" and len(rob["results"]) == 4
@@ -90,15 +90,25 @@ def test_cli_default_class_is_the_top_prediction(bundle: Path, images: Path, tmp
 
 
 def test_cli_dataset_table(bundle: Path, images: Path, tmp_path: Path, capsys) -> None:
-    rc = main(["perturb", "--data", str(images), "--model", str(bundle), "--out", str(tmp_path)])
+    # ground truth (VinBigData format): class a on both images, c on img1 only; rows = ground truth, so
+    # the table cannot come out empty whatever the untrained model predicts
+    gt = tmp_path / "train.csv"
+    gt.write_text("image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\n"
+                  "img0,a,0,R1,2,2,20,20\nimg1,a,0,R1,4,4,30,30\nimg1,c,2,R1,10,10,40,36\n")
+    out = tmp_path / "out"
+    rc = main(["perturb", "--data", str(images), "--model", str(bundle), "--annotations", str(gt),
+               "--rows", "ground_truth", "--out", str(out)])
     assert rc == 0
-    doc = json.loads((tmp_path / "delta_p_table.json").read_text())
+    doc = json.loads((out / "delta_p_table.json").read_text())
     assert doc["format"] == "radlens.perturbation-table" and doc["fractions"] == [0.02, 0.05, 0.1, 0.2, 0.5]
+    assert doc["rows"] == "ground_truth" and doc["patch"] == 1
+    assert {r: e["n"] for r, e in doc["table"].items()} == {"a": 2, "c": 1}
+    assert [Path(p).name for p in doc["table"]["c"]["images"]] == ["img1.png"]
     for row, entry in doc["table"].items():
         assert row in ("a", "b", "c") and entry["n"] >= 1
         assert set(entry["delta_p"]) == {"0.02", "0.05", "0.1", "0.2", "0.5"}
         assert all(-1.0 <= v <= 1.0 for d in entry["delta_p"].values() for v in d.values())
-    assert (tmp_path / "delta_p_table.csv").read_text().startswith("row_class,fraction,n,")
+    assert (out / "delta_p_table.csv").read_text().startswith("row_class,fraction,n,")
     assert "Δp" in capsys.readouterr().out
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from perturb_models import REGION, SIZE, region_image, region_map, region_model
 
 from engine.errors import RadLensError
 from engine.perturb.curves import aopc, default_fractions, normalised_auc, run_curves
+from engine.perturb.filters import gaussian_blur
 from engine.perturb.lab import PerturbationLab
+from engine.perturb.ranking import rank_pixels
 from engine.perturb.replace import Replacement
 
 FRACTIONS = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
@@ -118,3 +121,52 @@ def test_region_is_replaced_first_by_morf(lab: PerturbationLab) -> None:
     rows, cols = np.unravel_index(ranking[:area], (SIZE, SIZE))
     assert np.all((rows >= REGION[0].start) & (rows < REGION[0].stop))
     assert np.all((cols >= REGION[1].start) & (cols < REGION[1].stop))
+
+
+@pytest.mark.parametrize("resolution", ["image", "model"])
+def test_batched_curves_equal_one_step_at_a_time_for_a_conv_net(tiny_pair, resolution: str) -> None:
+    """A real CNN (batch-dependent kernels), a resize at image resolution, every job of the sweep.
+
+    The reference builds each deletion and insertion image on its own with numpy and runs the
+    model on it alone (batch of one).
+    """
+    model, _ = tiny_pair
+    rng = np.random.default_rng(4)
+    image = rng.random((40, 48)).astype(np.float32)
+    rel = rng.random((40, 48)).astype(np.float32)
+    lab = PerturbationLab(model, image, rel, resolution=resolution)
+    rep, base_rep = Replacement.make("blur", ksize=5), Replacement.make("mean")
+    fs = [0.0, 0.1, 0.35, 0.7, 1.0]
+    target = model.class_names[1]
+    batched = run_curves(lab, target, orders=("morf", "lerf"), replacement=rep, baseline=base_rep, fractions=fs,
+                         seeds=(3, 9), chunk=3)
+    auto = run_curves(lab, target, orders=("morf", "lerf"), replacement=rep, baseline=base_rep, fractions=fs,
+                      seeds=(3, 9))
+    base = lab.frame.base
+    blurred = gaussian_blur(base, ksize=5)
+    mean = np.full_like(base, base[lab.frame.valid].mean())
+
+    def one(img: np.ndarray) -> np.ndarray:
+        return lab.frame.probabilities(torch.from_numpy(img[None]))[0]
+
+    def reference(order: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        ranking = rank_pixels(lab.relevance, order, seed)
+        dele, ins = [], []
+        for f in fs:
+            chosen = np.zeros(base.size, bool)
+            chosen[ranking[:int(np.floor(f * ranking.size + 0.5))]] = True
+            chosen = chosen.reshape(base.shape)
+            dele.append(one(np.where(chosen, blurred, base).astype(np.float32)))
+            ins.append(one(np.where(chosen | ~lab.frame.valid, base, mean).astype(np.float32)))
+        return np.stack(dele), np.stack(ins)
+
+    for order in ("morf", "lerf"):
+        d, i = reference(order, 0)
+        for result in (batched, auto):
+            assert np.allclose(result.deletion[order], d, atol=1e-6)
+            assert np.allclose(result.insertion[order], i, atol=1e-6)
+    for j, seed in enumerate((3, 9)):
+        d, i = reference("random", seed)
+        assert np.allclose(batched.random_deletion[j], d, atol=1e-6)
+        assert np.allclose(batched.random_insertion[j], i, atol=1e-6)
+    assert batched.deletion["morf"][0] == pytest.approx(lab.original, abs=1e-6)

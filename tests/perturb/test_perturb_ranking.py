@@ -66,3 +66,36 @@ def test_box_mask_uses_pixel_centres() -> None:
         box_mask((0.6, 0.6, 1.4, 1.4), (4, 4))  # holds no pixel centre
     with pytest.raises(RadLensError):
         box_mask((3, 3, 3, 5), (6, 6))
+
+
+def test_patches_rank_squares_by_their_mean_and_keep_their_pixels_together() -> None:
+    # 4 x 6 map, 2 x 2 squares: square means (row-major squares 0..5) are 0.1, 0.9, 0.5 / 0.3, 0.9, 0.2
+    means = np.array([[0.1, 0.9, 0.5], [0.3, 0.9, 0.2]])
+    offsets = np.array([[0.01, -0.01], [0.02, -0.02]])  # sum to 0 inside each square
+    rel = np.kron(means, np.ones((2, 2))) + np.tile(offsets, (2, 3))
+    squares_morf = [1, 4, 2, 3, 5, 0]  # 0.9 (square 1 before 4: lower index), 0.5, 0.3, 0.2, 0.1
+    r = rank_pixels(rel, "morf", patch=2)
+    got_squares = [(i // 6 // 2) * 3 + (i % 6) // 2 for i in r[::4]]
+    assert got_squares == squares_morf
+    for s, chunk in zip(squares_morf, r.reshape(6, 4), strict=True):  # row-major inside each square
+        r0, c0 = 2 * (s // 3), 2 * (s % 3)
+        assert chunk.tolist() == [r0 * 6 + c0, r0 * 6 + c0 + 1, (r0 + 1) * 6 + c0, (r0 + 1) * 6 + c0 + 1]
+    lerf = rank_pixels(rel, "lerf", patch=2)
+    assert [(i // 6 // 2) * 3 + (i % 6) // 2 for i in lerf[::4]] == [0, 5, 3, 2, 1, 4]
+
+
+def test_patches_at_the_border_nan_and_random_orders() -> None:
+    rel = np.random.default_rng(2).random((7, 10))
+    rel[0, 0] = np.nan
+    for order in ("morf", "lerf", "random"):
+        r = rank_pixels(rel, order, seed=5, patch=3)
+        assert sorted(r.tolist()) == sorted(set(range(70)) - {0})  # every finite pixel once, partial squares too
+        squares = (r // 10 // 3) * 4 + (r % 10) // 3
+        assert np.count_nonzero(np.diff(squares)) == 4 * 3 - 1  # each square's pixels are consecutive
+    a, b = rank_pixels(rel, "random", 5, patch=3), rank_pixels(rel, "random", 5, patch=3)
+    assert np.array_equal(a, b) and not np.array_equal(a, rank_pixels(rel, "random", 6, patch=3))
+    # patch 1 is the single-pixel ranking, unchanged
+    assert np.array_equal(rank_pixels(rel, "random", 5, patch=1), rank_pixels(rel, "random", 5))
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(RadLensError, match="patch size"):
+            rank_pixels(rel, "morf", patch=bad)

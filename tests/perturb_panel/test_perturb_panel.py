@@ -41,7 +41,9 @@ def panel(qtbot, host: Host):
     qtbot.addWidget(p)
     yield p
     p.runner.shutdown(5000)
-    assert task_threads() == []
+    # a task delivered just before shutdown is no longer the runner's, but its thread may still be
+    # returning: wait for it (a thread that never ends fails here)
+    qtbot.waitUntil(lambda: task_threads() == [], timeout=5000)
 
 
 def explain(host: Host) -> None:
@@ -128,7 +130,7 @@ def test_curves_and_robustness_tabs(qtbot, panel, host: Host) -> None:
     qtbot.waitUntil(lambda: panel.curves_view.result is not None, timeout=20000)
     doc = host.state.perturbation
     assert {"deletion_auc", "insertion_auc", "aopc", "random"} <= set(doc)
-    assert "MORF" in panel.curves_view.summary.text()
+    assert "MoRF" in panel.curves_view.summary.text()
     tab = panel.robustness
     tab.corruption.setCurrentText("gaussian_noise")
     tab.severity.setValue(5)
@@ -146,3 +148,121 @@ def test_new_image_clears_the_override_and_the_result(qtbot, panel, host: Host) 
     host.state.open_image(host.state.image, None, AnnotationSet(), AnnotationSet())
     assert "perturbation" not in host.canvas.displays and panel.result is None
     assert not panel.slider.isEnabled()
+
+
+def test_requests_superseded_while_waiting_for_the_model_are_not_computed(qtbot, panel, host: Host) -> None:
+    """Stale slider requests are dropped before they run the model, not only when they return."""
+    from viewer.worker import MODEL_LOCK
+
+    explain(host)
+    qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
+    computed: list[float] = []
+    real_step = panel.session.step
+
+    def counting_step(src, fraction, order, rep, seed=0):
+        computed.append(fraction)
+        return real_step(src, fraction, order, rep, seed)
+
+    panel.session.step = counting_step
+    submitted, applied = panel.submitted, panel.applied
+    with MODEL_LOCK:  # the model is busy (as with a long explanation): every move has to wait
+        for value in (10, 20, 30, 40, 50):
+            panel.slider.setValue(value)
+    qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.5
+                    and not panel.runner.is_busy(), timeout=10000)
+    assert computed == [0.5]  # only the newest move ran the model
+    assert panel.submitted - submitted == 5 and panel.applied - applied == 1
+    assert panel.stale_dropped >= 4
+
+
+def test_bars_stay_readable_wide_and_narrow(qtbot) -> None:
+    from plugins.perturb_lab.bars import LABEL_AT, ProbabilityBars
+
+    bars = ProbabilityBars()
+    qtbot.addWidget(bars)
+    bars.show()
+    classes = ("Nodule/Mass", "Pleural effusion", "Pneumothorax", "Cardiomegaly", "Consolidation")
+    original = np.array([0.1, 0.99, 0.02, 0.97, 0.5])
+    perturbed = np.array([0.6, 0.05, 0.02, 0.8, 0.51])
+    bars.set_values(classes, original, perturbed)
+    assert bars.label_texts() == [f"Δp {d:+.3f}" for d in original - perturbed]
+    for size, horizontal in (((1200, 260), False), ((380, 700), True), ((1200, 260), False)):
+        bars.resize(*size)
+        qtbot.waitUntil(lambda h=horizontal: bars.horizontal is h, timeout=5000)
+        (x0, x1), (y0, y1) = bars.getPlotItem().getViewBox().viewRange()
+        value_range, class_range = ((x0, x1), (y0, y1)) if horizontal else ((y0, y1), (x0, x1))
+        assert value_range[0] < 0.0 and 1.0 < LABEL_AT < value_range[1]  # 0 and 1 and the Δp band are in view
+        for i, label in enumerate(bars._labels):
+            p = label.pos()
+            value, where = (p.x(), -p.y()) if horizontal else (p.y(), p.x())
+            assert value == LABEL_AT and where == i and class_range[0] < (-i if horizontal else i) < class_range[1]
+        # every class is named on the class axis, in full (these names fit)
+        axis = bars.getPlotItem().getAxis("left" if horizontal else "bottom")
+        assert [t for _, t in axis._tickLevels[0]] == list(classes)
+    bars.set_values(classes, original, None)  # no perturbation yet: no Δp text
+    assert bars.label_texts() == [""] * 5
+
+
+def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host) -> None:
+    """A slider step still waiting when the user replaces a box must not overwrite the region's result."""
+    from viewer.worker import MODEL_LOCK
+
+    explain(host)
+    qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
+    host.state.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("user", 4.0, 6.0, 20.0, 18.0, annotator="me",
+                                                                     source="user"),)),
+                               "draw box")
+    computed: list[float] = []
+    real_step = panel.session.step
+    panel.session.step = lambda src, fraction, *a: computed.append(fraction) or real_step(src, fraction, *a)
+    with MODEL_LOCK:
+        panel.slider.setValue(60)
+        assert panel.replace_region() is not None
+    qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=10000)
+    assert computed == []  # the step was superseded by the region before it could run
+    assert panel.result is not None and panel.result.fraction is None and panel.result.k == 16 * 12
+    assert "region" in host.state.perturbation and "fraction" not in host.state.perturbation
+    assert panel.stale_dropped == panel.submitted - panel.applied  # the superseded step counts as dropped
+    with MODEL_LOCK:  # and the other way round
+        assert panel.replace_region() is not None
+        panel.slider.setValue(40)
+    qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.4
+                    and not panel.runner.is_busy(), timeout=10000)
+    assert "region" not in host.state.perturbation and host.state.perturbation["fraction"] == 0.4
+
+
+def test_every_replacement_mode_of_the_panel_runs(qtbot, panel, host: Host) -> None:
+    from plugins.perturb_lab.panel import MODES
+
+    explain(host)
+    panel.slider.setValue(20)
+    for label, (mode, _params) in MODES.items():
+        panel.mode.setCurrentText(label)
+        rep = panel.replacement()
+        assert rep.mode == mode
+        if mode == "dataset_mean":
+            assert rep.params["value"] == pytest.approx(float(np.mean(host.state.model.manifest.mean)))
+        qtbot.waitUntil(lambda: panel.result is not None and not panel.runner.is_busy(), timeout=10000)
+        doc = host.state.perturbation
+        assert doc["mode"] == mode and doc["fraction"] == 0.2 and not host.errors
+
+
+def test_robustness_tab_measures_heatmap_movement_like_the_engine(qtbot, panel, host: Host) -> None:
+    from engine.perturb.robustness import robustness
+
+    explain(host)
+    tab = panel.robustness
+    tab.corruption.setCurrentText("contrast")
+    assert tab.measure_maps() is not None
+    qtbot.waitUntil(lambda: tab.movement is not None, timeout=30000)
+    ex, target = host.state.explanation, host.state.selected_class
+    ref = robustness(host.state.model, host.state.image, method=ex.method, layers=list(ex.layers),
+                     corruptions=["contrast"], method_params=dict(ex.params))
+    assert [e["severity"] for e in tab.movement["results"]] == [1, 2, 3, 4, 5]
+    for got, want in zip(tab.movement["results"], ref["results"], strict=True):
+        assert got["delta_p"][target] == pytest.approx(want["delta_p"][target], abs=1e-9)
+        assert got["maps"]["features"][target] == pytest.approx(want["maps"]["features"][target], abs=1e-9)
+    text = tab.maps_table.text()
+    assert "features: RMSE / SSIM" in text and f"{ref['results'][4]['maps']['features'][target]['ssim']:.3f}" in text
+    host.state.update(selected_class=ex.class_names[0])  # another map: the table is cleared
+    assert tab.movement is None and tab.maps_table.text() == ""
