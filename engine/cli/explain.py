@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-area", type=int, default=0, help="drop components smaller than this (pixels)")
     parser.add_argument("--annotations", type=Path, help="ground truth (VinBigData/NIH/SIIM CSV or sidecar JSON)")
     parser.add_argument("--normalisation", default="per_map", choices=("per_map", "shared", "raw"))
+    parser.add_argument("--alignment", default="receptive_field", choices=("receptive_field", "resize"),
+                        help="CAM grid cells at their receptive-field centres (default) or at tile centres "
+                        "(plain resizing, as pytorch-grad-cam and torchcam do)")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, e.g. n=50")
     parser.add_argument("--colormap", default="jet", help="matplotlib colour map for overlays")
     parser.add_argument("--frame", type=int, default=0, help="frame of multi-frame images")
@@ -73,7 +76,8 @@ def _explain_images(args: argparse.Namespace) -> int:
             image = load_image(path, frame=args.frame)
             annotations = _annotations_for(path, image, gt_all)
             result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
-                                    normalisation=args.normalisation, **params)
+                                    normalisation=args.normalisation, alignment=args.alignment,
+                                    **params)
             loc = localise(result, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
             overlays = {}
             for name in result.explained:
@@ -107,7 +111,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     doc = {
         "schema_version": RUN_SCHEMA_VERSION, "kind": "radlens.explain-run", "annotation_match": match,
         "model": model.identity(), "method": args.method, "threshold": args.threshold,
-        "normalisation": args.normalisation, "params": params, "images": entries,
+        "normalisation": args.normalisation, "alignment": args.alignment, "params": params, "images": entries,
     }
     atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1))
     print(f"wrote {args.out / 'results.json'}")

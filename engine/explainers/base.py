@@ -74,6 +74,9 @@ class Context:
     task: str = "multilabel"
     norm_mean: torch.Tensor | None = None
     norm_std: torch.Tensor | None = None
+    #: Per target layer, where its grid cells sit on the input (:mod:`engine.explainers.alignment`);
+    #: None: tile centres (plain resizing).
+    alignments: Mapping[str, Any] | None = None
 
     def amp(self) -> AbstractContextManager[Any]:
         if self.autocast and self.device.type == "cuda":

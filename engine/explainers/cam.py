@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import UnknownLayerError
+from engine.explainers.alignment import regrid
 from engine.explainers.base import Context, Explainer, MethodOutput, Param, auto_batch_size, register
 from engine.explainers.gradients import gaussian_noise
 from engine.explainers.hooks import LayerTap, class_vjp, logits_of
@@ -45,21 +46,27 @@ def layer_gradients(
     return scores.detach().float(), [a.detach().float() for a in acts], [g.float() for g in grads]
 
 
-def fuse_layers(maps: list[torch.Tensor], how: str) -> torch.Tensor:
+def fuse_layers(maps: list[torch.Tensor], how: str, alignments: list[Any] | None = None) -> torch.Tensor:
     """Fuse per-layer maps ``[(K, h_l, w_l)]`` at the finest grid.
+
+    With ``alignments`` (one :class:`~engine.explainers.alignment.GridAlignment` per map) the
+    coarser maps are sampled at the finest grid's receptive-field centres; without, resized.
 
     Each layer's map is first divided by its per-class maximum (maps are non-negative).
     ``mean``/``max`` then average or take the maximum; ``layercam`` applies tanh(2 * m) to each
     scaled map and takes the element-wise maximum (LayerCAM paper, Eq. 9).
     """
-    size = max((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    finest = max(range(len(maps)), key=lambda i: maps[i].shape[-2] * maps[i].shape[-1])
+    size = maps[finest].shape[-2:]
     scaled = []
-    for m in maps:
+    for i, m in enumerate(maps):
         peak = m.flatten(1).amax(1).clamp_min(torch.finfo(m.dtype).tiny)[:, None, None]
         s = m / peak
         if how == "layercam":
             s = torch.tanh(2.0 * s)
-        if tuple(s.shape[-2:]) != tuple(size):
+        if alignments is not None and i != finest:
+            s = regrid(s, alignments[i], alignments[finest])
+        elif tuple(s.shape[-2:]) != tuple(size):
             s = F.interpolate(s[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
         scaled.append(s)
     stack = torch.stack(scaled)
@@ -93,13 +100,16 @@ class GradientCAM(Explainer):
         scores, acts, grads = layer_gradients(ctx, ctx.x, layers, classes)
         per_layer = {name: self.combine(a[0], g[:, 0]) for name, a, g in zip(layers, acts, grads, strict=True)}
         ctx.step(1.0, f"{self.label}: done")
-        return _output(scores[0], per_layer, params.get("fusion", "mean"))
+        return _output(scores[0], per_layer, params.get("fusion", "mean"), ctx.alignments)
 
 
-def _output(logits: torch.Tensor, per_layer: dict[str, torch.Tensor], fusion: str) -> MethodOutput:
+def _output(
+    logits: torch.Tensor, per_layer: dict[str, torch.Tensor], fusion: str, alignments: Mapping[str, Any] | None = None
+) -> MethodOutput:
     if len(per_layer) == 1:
         return MethodOutput(logits, next(iter(per_layer.values())))
-    fused = fuse_layers(list(per_layer.values()), fusion)
+    aligned = [alignments[name] for name in per_layer] if alignments else None
+    fused = fuse_layers(list(per_layer.values()), fusion, aligned)
     note = f"{len(per_layer)} layers fused by '{fusion}' after scaling each layer's map by its maximum"
     return MethodOutput(logits, fused, layer_maps=per_layer, notes=[note])
 
@@ -213,7 +223,7 @@ class SmoothGradCAM(Explainer):
         with torch.no_grad(), ctx.amp():
             logits = logits_of(ctx.module(ctx.x))[0].float()
         per_layer = {name: s / n for name, s in sums.items()}
-        out = _output(logits, per_layer, params["fusion"])
+        out = _output(logits, per_layer, params["fusion"], ctx.alignments)
         out.notes.append(f"sigma = {params['noise']} x input range = {sigma:.4g}; n = {n}; base = {base.label}")
         ctx.step(1.0, f"{self.label}: done")
         return out

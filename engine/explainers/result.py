@@ -14,6 +14,7 @@ import torch
 
 from engine.atomic import atomic_write_text
 from engine.errors import RadLensError, UnknownClassError
+from engine.explainers.alignment import GridAlignment, resample_aligned
 from engine.explainers.normalise import apply_scale, scale_for
 from engine.preprocess import InputGeometry, maps_to_image, resample_maps
 
@@ -27,8 +28,11 @@ class ExplanationResult:
     Maps are stored once, raw, on their native grid covering the model-input frame
     (``native_maps``); :meth:`map` returns them normalised as ``normalisation`` says, in the
     original image's pixels (``space="image"``) or at model resolution (``space="model"``).
-    Resampling is bilinear with ``align_corners=False``; normalisation is affine, so the order
-    of the two does not matter.
+    Resampling is bilinear. With an ``alignment`` (CAM methods, see
+    :mod:`engine.explainers.alignment`) each grid cell is placed at its measured receptive-field
+    centre; without one (input-resolution methods, or ``alignment="resize"``) cells sit at the
+    centres of their tiles (``align_corners=False``, what plain resizing does). Normalisation is
+    affine, so the order of resampling and normalising does not matter.
 
     Attributes:
         method: Registry name of the method.
@@ -52,6 +56,7 @@ class ExplanationResult:
         notes: What the user should know about how the maps were made.
         input_scaling: How image pixel values were brought to [0, 1].
         created: ISO 8601 time of creation (UTC).
+        alignment: Where the native grid's cells sit on the model input, or None (tile centres).
     """
 
     method: str
@@ -77,6 +82,7 @@ class ExplanationResult:
     input_scaling: str = ""
     created: str = ""
     layer_maps: Mapping[str, np.ndarray] = field(default_factory=dict)
+    alignment: GridAlignment | None = None
     schema_version: int = RESULT_SCHEMA_VERSION
     _cache: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
@@ -107,7 +113,9 @@ class ExplanationResult:
         if key not in self._cache:
             low, high = self.scale(cls, mode)
             native = torch.from_numpy(apply_scale(self.native_maps[i], low, high))[None]
-            if space == "image":
+            if space in ("image", "model") and self.alignment is not None:
+                out = resample_aligned(native, self.alignment, *self._positions(space))[0]
+            elif space == "image":
                 out = maps_to_image(native, self.geometry)[0]
             elif space == "model":
                 out = resample_maps(native, self.geometry.model_size)[0]
@@ -117,6 +125,17 @@ class ExplanationResult:
                 raise ValueError(f"space must be 'image', 'model' or 'native', not {space!r}")
             self._cache[key] = out.numpy().astype(np.float32, copy=False)
         return self._cache[key]
+
+    def _positions(self, space: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model-input coordinates of the pixel centres of ``space`` (image or model pixels)."""
+        g = self.geometry
+        if space == "model":
+            hm, wm = g.model_size
+            return torch.arange(hm, dtype=torch.float64) + 0.5, torch.arange(wm, dtype=torch.float64) + 0.5
+        h, w = g.image_size
+        ys = (torch.arange(h, dtype=torch.float64) + 0.5) * g.scale_y + g.offset_y
+        xs = (torch.arange(w, dtype=torch.float64) + 0.5) * g.scale_x + g.offset_x
+        return ys, xs
 
     @property
     def maps(self) -> dict[str, np.ndarray]:
@@ -163,6 +182,7 @@ class ExplanationResult:
             "input_scaling": self.input_scaling,
             "native_maps": _encode(self.native_maps),
             "layer_maps": {k: _encode(v) for k, v in self.layer_maps.items()},
+            "alignment": self.alignment.to_dict() if self.alignment is not None else None,
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -190,6 +210,7 @@ class ExplanationResult:
             device=d["device"], precision=d["precision"], elapsed_s=d["elapsed_s"], signed=d["signed"],
             notes=tuple(d["notes"]), input_scaling=d["input_scaling"], created=d["created"],
             layer_maps={k: _decode(v) for k, v in d.get("layer_maps", {}).items()},
+            alignment=GridAlignment.from_dict(d["alignment"]) if d.get("alignment") else None,
         )
 
     @classmethod

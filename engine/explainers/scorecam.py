@@ -70,5 +70,5 @@ class ScoreCAM(Explainer):
             w = torch.softmax(scores[:, cls_idx], dim=0).T  # (N, K)
             per_layer[name] = torch.relu(torch.einsum("nk,khw->nhw", w, a))
         ctx.step(1.0, f"{self.label}: done")
-        return _output(logits, per_layer, params["fusion"])
+        return _output(logits, per_layer, params["fusion"], ctx.alignments)
 
