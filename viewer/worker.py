@@ -73,6 +73,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._tasks: dict[int, _Task] = {}  # every task whose thread may still run
         self._current: dict[str, int] = {}  # key -> id of the task whose results are wanted
+        self._ending: list[threading.Thread] = []  # delivered tasks whose threads may not have returned yet
         self._lock = threading.Lock()
         self._closed = False
         self._delivered.connect(self._deliver)  # queued: emitted from worker threads
@@ -128,13 +129,15 @@ class TaskRunner(QObject):
     def running_threads(self) -> int:
         """Worker threads still alive, including cancelled ones that have not returned yet."""
         with self._lock:
-            return sum(1 for t in self._tasks.values() if t.thread is not None and t.thread.is_alive())
+            threads = [t.thread for t in self._tasks.values() if t.thread is not None] + self._ending
+            return sum(1 for t in threads if t.is_alive())
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         """Cancel every task, wait for their threads up to ``timeout_ms``, accept no new work."""
         self._closed = True
         with self._lock:
             tasks = list(self._tasks.values())
+            ending = list(self._ending)
             keys = list(self._current)
             self._current.clear()
             for task in tasks:
@@ -145,6 +148,8 @@ class TaskRunner(QObject):
                 task.thread.join(max(0.0, deadline - time.monotonic()))
                 if task.thread.is_alive():
                     log.warning("task %r did not stop within %d ms of being cancelled", task.key, timeout_ms)
+        for thread in ending:  # delivered already; they only have to return
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             for task in tasks:
                 if task.thread is None or not task.thread.is_alive():
@@ -186,6 +191,9 @@ class TaskRunner(QObject):
             wanted = self._current.get(task.key) == task_id and not task.cancel_event.is_set()
             if kind != "progress":
                 self._tasks.pop(task_id, None)
+                self._ending = [t for t in self._ending if t.is_alive()]
+                if task.thread is not None and task.thread.is_alive():
+                    self._ending.append(task.thread)
                 if wanted:
                     del self._current[task.key]
         if kind == "progress":
