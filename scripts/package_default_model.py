@@ -1,7 +1,7 @@
 """Package a trained phantom bundle as RadLens's bundled default model, and make the demo study.
 
     .venv/bin/python scripts/package_default_model.py --trained runs/phantom-resnet18/bundle \
-        [--evaluation docs/evaluation/evaluation.json]
+        [--evaluation docs/evaluation/evaluation.json] [--out FOLDER]
 
 Writes ``resources/models/phantom-resnet18/`` (weights stored as float16 safetensors, so the
 bundle stays under 30 MB; they load into the float32 network) and ``resources/demo/`` (six phantom
@@ -30,7 +30,8 @@ TARGET = ROOT / "resources" / "models" / "phantom-resnet18"
 DEMO = ROOT / "resources" / "demo"
 
 
-def package(trained: Path, evaluation: Path | None) -> Path:
+def package(trained: Path, evaluation: Path | None, target: Path = TARGET) -> Path:
+    """Write ``trained`` as a float16 bundle to ``target``, with the held-out figures if given."""
     model = load_model(trained)
     data = model.manifest.to_dict()
     prov = dict(data["provenance"])
@@ -41,11 +42,11 @@ def package(trained: Path, evaluation: Path | None) -> Path:
     data["provenance"] = prov
     data["name"] = "RadLens phantom ResNet-18"
     manifest = ModelManifest.from_dict(data)
-    if TARGET.exists():
-        shutil.rmtree(TARGET)
-    save_bundle(TARGET, model.module, manifest, weights_dtype=torch.float16)
-    print(f"wrote {TARGET} ({(TARGET / 'weights.safetensors').stat().st_size / 2**20:.1f} MiB)")
-    return TARGET
+    if target.exists():
+        shutil.rmtree(target)
+    save_bundle(target, model.module, manifest, weights_dtype=torch.float16)
+    print(f"wrote {target} ({(target / 'weights.safetensors').stat().st_size / 2**20:.1f} MiB)")
+    return target
 
 
 def demo_study() -> Path:
@@ -65,10 +66,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trained", type=Path, help="bundle folder written by radlens train")
     parser.add_argument("--evaluation", type=Path, help="evaluation.json from radlens evaluate (held-out set)")
+    parser.add_argument("--out", type=Path, default=TARGET,
+                        help="bundle folder to write (default resources/models/phantom-resnet18)")
     parser.add_argument("--demo", action="store_true", help="(re)generate resources/demo")
     args = parser.parse_args()
     if args.trained:
-        package(args.trained, args.evaluation)
+        package(args.trained, args.evaluation, args.out)
     if args.demo:
         demo_study()
     return 0

@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``radlens evaluate`` to ``parser``."""
     parser.add_argument("--model", default="default", help="model bundle folder; default: the bundled model")
     parser.add_argument("--data", required=True, metavar="DIR", help="data set folder (images + annotation CSV)")
-    parser.add_argument("--methods", default="gradcam", help="comma-separated explanation methods (gradcam)")
+    parser.add_argument("--methods", default="gradcam",
+                        help="comma-separated explanation methods (gradcam); METHOD@LAYER explains at LAYER "
+                        "instead of the model's default layer, e.g. gradcam,gradcam@layer4")
     parser.add_argument("--out", default=None, metavar="DIR", help="write evaluation.json and CSVs here")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N images")
     parser.add_argument("--format", default="auto", choices=("auto", "phantom", "vinbigdata", "nih", "siim"),

@@ -8,7 +8,9 @@ import dataclasses
 import json
 from pathlib import Path
 
+from engine.explainers.api import list_layers
 from engine.localise import RESEARCH_TOP_FRACTIONS
+from engine.models.bundle import load_model
 from training import evaluate_cli
 from training.config import load_config
 from training.synthetic import CLASSES, write_vinbigdata_set
@@ -24,10 +26,14 @@ def test_evaluate_writes_tables_with_the_research_keys(tmp_path, capsys):
     cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=str(data)),
                       train=dataclasses.replace(cfg.train, epochs=1))
     bundle = run_training(cfg, out_dir=tmp_path / "run", log=lambda _s: None).bundle
+    layers = list_layers(load_model(bundle))
+    default_layer = next(info.name for info in layers if info.is_default)
+    other_layer = next(info.name for info in layers if not info.is_default and info.output_shape[-1] > 1)
     parser = argparse.ArgumentParser()
     evaluate_cli.add_arguments(parser)
+    methods = f"gradcam,gradcam@{default_layer},gradcam@{other_layer}"
     args = parser.parse_args(["--model", str(bundle), "--data", str(data), "--out", str(tmp_path / "eval"),
-                              "--limit", "10", "--methods", "gradcam"])
+                              "--limit", "10", "--methods", methods])
     assert evaluate_cli.run(args) == 0
     printed = capsys.readouterr().out
     assert "mean IoU by top fraction" in printed
@@ -50,6 +56,12 @@ def test_evaluate_writes_tables_with_the_research_keys(tmp_path, capsys):
         if n:
             assert table[c]["all"]["best_threshold"] in keys
             assert all(0.0 <= v <= 1.0 for v in table[c]["all"]["mean_iou"].values())
+            # a tolerance only adds hits
+            assert table[c]["all"]["pointing_game_tolerant"] >= table[c]["all"]["pointing_game"]
     rows = list(csv.DictReader((tmp_path / "eval" / "localisation.csv").open()))
-    assert len(rows) == len(CLASSES) * 2 * 2 and set(keys) <= set(rows[0])
+    assert len(rows) == 3 * len(CLASSES) * 2 * 2 and set(keys) <= set(rows[0])
     assert (tmp_path / "eval" / "classification.csv").read_text().startswith("class,auc,f1,threshold")
+    # METHOD@LAYER: at the bundle's own layer it is the default table; another layer gives another
+    assert table == result["localisation"][f"gradcam@{default_layer}"]
+    assert set(result["localisation"][f"gradcam@{other_layer}"]) == set(CLASSES)
+    assert result["localisation"][f"gradcam@{other_layer}"] != table

@@ -95,6 +95,21 @@ def test_findings_lie_in_their_organs(cases: list[PhantomCase]) -> None:
                 assert not (f.mask & ~case.lung_mask).any()
 
 
+def test_nodule_and_mass_diameters_are_in_millimetre_ranges(cases: list[PhantomCase]) -> None:
+    # 10-30 mm nodules and 30-60 mm masses, lobulated by at most 10 %, measured on the tight box
+    # with the patient-plane pixel spacing the DICOM writer records (one pixel of slack a side).
+    from training.phantom.writers import pixel_spacing_mm
+
+    mm = pixel_spacing_mm(SIZE)[0]
+    diameters = [
+        max(f.box[2] - f.box[0], f.box[3] - f.box[1]) * mm
+        for case in cases for f in case.findings if f.class_name == "Nodule/Mass"
+    ]
+    assert len(diameters) > 20
+    assert min(diameters) >= 10.0 * 0.95 - 2 * mm and max(diameters) <= 60.0 * 1.1 + 2 * mm
+    assert any(d < 20.0 for d in diameters) and any(d > 40.0 for d in diameters)
+
+
 def test_annotator_boxes_overlap_truth(cases: list[PhantomCase]) -> None:
     n_boxes = 0
     for case in cases:

@@ -9,7 +9,20 @@ from engine.errors import RadLensError
 
 #: Generator version, written into ``truth.json`` and the DICOM files; bump when the output of a
 #: given seed changes.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
+
+#: Field of view at the detector (mm) and the geometric magnification of a PA chest film; the
+#: image always covers the same anatomy, so one normalised unit is ``DETECTOR_FOV_MM /
+#: MAGNIFICATION`` (~391 mm) in the patient at any image size.
+DETECTOR_FOV_MM = 430.0
+MAGNIFICATION = 1.1
+PATIENT_FOV_MM = DETECTOR_FOV_MM / MAGNIFICATION
+
+#: Diameter ranges (mm) of nodules and masses: a nodule is at most 30 mm, a mass larger
+#: (Fleischner glossary). Nodules below ~10 mm are rarely seen on a chest film and would be a
+#: few pixels at a classifier's input, so the phantom draws 10-30 mm nodules and 30-60 mm masses.
+NODULE_DIAMETER_MM = (10.0, 30.0)
+MASS_DIAMETER_MM = (30.0, 60.0)
 
 #: The finding classes, in class-id order (``class_id`` = index).
 CLASSES: tuple[str, ...] = (

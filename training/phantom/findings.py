@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from training.phantom.anatomy import Anatomy, dome_y, thorax_half_width
+from training.phantom.config import MASS_DIAMETER_MM, NODULE_DIAMETER_MM, PATIENT_FOV_MM
 from training.phantom.fields import blur, largest_component, smoothstep, splat_polylines
 from training.phantom.geometry import unit_grid
 
@@ -93,11 +94,14 @@ def nodule(
 ) -> FindingRender | None:
     """A round (slightly lobulated) opacity entirely inside aerated lung; None if none fits.
 
+    Diameters are drawn from :data:`NODULE_DIAMETER_MM` or, for a mass, :data:`MASS_DIAMETER_MM`.
+
     Args:
         depth: Distance in pixels of each pixel from the edge of the aerated lung.
     """
     size = aerated.shape[0]
-    r = rng.uniform(0.03, 0.055) if mass else rng.uniform(0.01, 0.028)
+    lo_mm, hi_mm = MASS_DIAMETER_MM if mass else NODULE_DIAMETER_MM
+    r = 0.5 * rng.uniform(lo_mm, hi_mm) / PATIENT_FOV_MM  # radius in normalised units
     lob_amp = rng.uniform(0.0, 0.1 if mass else 0.05)
     picked = pick_point(rng, depth > r * (1.0 + lob_amp) * size + 1.5)
     if picked is None:

@@ -17,12 +17,10 @@ from pydicom.uid import (
 )
 
 from training.phantom.case import MAX_STORED, PhantomCase
-from training.phantom.config import GENERATOR_VERSION
+from training.phantom.config import DETECTOR_FOV_MM, GENERATOR_VERSION, MAGNIFICATION
 
-#: Field of view at the detector (mm) and the geometric magnification of a PA chest film; the
-#: image always covers the same anatomy, so the spacing scales with the image size.
-DETECTOR_FOV_MM = 430.0
-MAGNIFICATION = 1.1
+__all__ = ["DETECTOR_FOV_MM", "MAGNIFICATION", "dicom_bytes", "pixel_spacing_mm", "png_bytes"]
+
 
 
 def pixel_spacing_mm(size: int) -> tuple[float, float]:
