@@ -14,12 +14,12 @@ def test_two_methods_side_by_side_with_linked_views(qtbot, ready):
     window = panel.open_comparison()
     assert window is panel.open_comparison()  # one window, raised again
     window.set_choice("left", method="gradcam", cls="Cardiomegaly")
-    window.set_choice("right", method="layercam", layer="layer3", cls="Cardiomegaly")
+    window.set_choice("right", method="layercam", layer="layer4", cls="Cardiomegaly")
     window.run()
     left, right = window.sides["left"], window.sides["right"]
     qtbot.waitUntil(lambda: left.result is not None and right.result is not None, timeout=20000)
-    assert left.result.method == "gradcam" and left.result.layers == ("layer4",)
-    assert right.result.method == "layercam" and right.result.layers == ("layer3",)
+    assert left.result.method == "gradcam" and left.result.layers == (state.model.manifest.target_layer,) == ("layer3",)
+    assert right.result.method == "layercam" and right.result.layers == ("layer4",)
     h, w = state.image.display.shape[:2]
     for side in (left, right):
         assert side.image_item.image.shape[:2] == (h, w)

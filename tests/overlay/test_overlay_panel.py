@@ -16,7 +16,7 @@ def test_run_fills_the_probability_table_with_every_class(qtbot, ready, default_
     panel, state = ready, ready.host.state
     assert panel.objectName() == "explanation"
     result = explained(qtbot, panel)
-    assert result.method == "gradcam" and result.layers == ("layer4",)
+    assert result.method == "gradcam" and result.layers == (default_model.manifest.target_layer,)
     table = panel.probability_table
     assert sorted(table.class_names()) == sorted(default_model.class_names)
     manifest = default_model.manifest
