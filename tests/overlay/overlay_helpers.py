@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fake_host import FakeHost as SharedFakeHost
 from PySide6.QtWidgets import QMainWindow
 
 from engine.annotations import AnnotationSet, read_annotations
 from engine.io import load_image
-from viewer.state import ViewerState
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -48,36 +48,11 @@ class FakeCanvas:
             self.displays[key] = display
 
 
-class FakeSettings:
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = value
-
-
-class FakeHost:
-    """What the plugin API promises a plugin, with errors and status messages recorded."""
+class FakeHost(SharedFakeHost):
+    """The shared fake host with a recording canvas."""
 
     def __init__(self, window: QMainWindow) -> None:
-        self.state = ViewerState()
-        self.canvas = FakeCanvas()
-        self.settings = FakeSettings()
-        self.window = window
-        self.errors: list[tuple[str, str]] = []
-        self.statuses: list[str] = []
-
-    def main_window(self) -> QMainWindow:
-        return self.window
-
-    def show_error(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def show_status(self, message: str, timeout_ms: int = 5000) -> None:
-        self.statuses.append(message)
+        super().__init__(window, FakeCanvas())
 
 
 def open_demo(host: FakeHost, stem: str) -> None:

@@ -6,8 +6,7 @@ import threading
 from typing import Any
 
 import numpy as np
-
-from viewer.state import ViewerState
+from fake_host import FakeHost
 
 
 class RecordingCanvas:
@@ -31,34 +30,11 @@ class RecordingCanvas:
             self.displays[key] = np.array(display, copy=True)
 
 
-class Settings:
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
+class Host(FakeHost):
+    """The shared fake host with a canvas that records every call."""
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.values[key] = value
-
-
-class Host:
     def __init__(self, window: Any) -> None:
-        self.state = ViewerState()
-        self.canvas = RecordingCanvas()
-        self.settings = Settings()
-        self.window = window
-        self.errors: list[tuple[str, str]] = []
-        self.statuses: list[str] = []
-
-    def main_window(self) -> Any:
-        return self.window
-
-    def show_error(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def show_status(self, message: str, timeout_ms: int = 5000) -> None:
-        self.statuses.append(message)
+        super().__init__(window, RecordingCanvas())
 
 
 def task_threads() -> list[threading.Thread]:
