@@ -225,7 +225,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tags.show_file(self.state.image_path)
 
     def _on_canvas_model(self, name: str, value: Any) -> None:
-        if name == "ruler":
+        if name in ("window", "invert"):  # what is on screen, for plugins (the report draws the image so)
+            self.state.update(**{name: value if name == "window" else bool(value)})
+        elif name == "ruler":
             self.status.ruler.setText(self.canvas.ruler_label())
         elif name == "tool":
             action = self.actions_by_id.get(f"tool_{value}")

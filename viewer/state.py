@@ -21,6 +21,8 @@ Fields (read them as attributes):
 ``perturbation``    the latest perturbation result (a JSON-able dict, ``perturb.json`` schema)
 ``colormap``        the overlay's colour map name (matplotlib), or None before the overlay sets it
 ``opacity``         the overlay's heatmap opacity in [0, 1], or None
+``window``          the :class:`engine.io.Window` the canvas shows the image with, or None
+``invert``          whether the canvas shows the image inverted (against the file's presentation)
 ==================  ==========================================================================
 """
 
@@ -48,6 +50,8 @@ FIELDS = (
     "perturbation",
     "colormap",
     "opacity",
+    "window",
+    "invert",
 )
 
 Callback = Callable[[Any], None]
@@ -78,6 +82,8 @@ class ViewerState:
         self.perturbation: dict[str, Any] | None = None
         self.colormap: str | None = None
         self.opacity: float | None = None
+        self.window: Any = None
+        self.invert: bool = False
         self._subscribers: dict[str, list[Callback]] = {name: [] for name in FIELDS}
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []

@@ -7,6 +7,7 @@ screen at that moment even if the user carries on working while it is written.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +43,7 @@ def _export(host: Any, deidentify: bool) -> None:
         return
     snapshot = SimpleNamespace(**{f: getattr(state, f) for f in _FIELDS},
                                **{f: getattr(state, f, None) for f in _OPTIONAL})
+    snapshot.image = shown_image(state)
     path = _ask_path(host, snapshot, deidentify)
     if path is None:
         return
@@ -65,6 +67,19 @@ def _export(host: Any, deidentify: bool) -> None:
 
     host.show_status(f"Writing report to {path}…")
     _submit(work, done, failed, progress)
+
+
+def shown_image(state: Any) -> Any:
+    """The open image as the canvas shows it: with its window/level and inversion, if the state has them."""
+    image = state.image
+    window = getattr(state, "window", None)
+    if window is not None and window != image.window:
+        image = image.with_voi(window)
+    if getattr(state, "invert", False):
+        inverted = 1.0 - image.display
+        inverted.setflags(write=False)
+        image = dataclasses.replace(image, display=inverted)
+    return image
 
 
 def _ask_path(host: Any, snapshot: Any, deidentify: bool) -> Path | None:

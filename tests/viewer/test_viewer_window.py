@@ -176,3 +176,16 @@ def test_class_and_annotator_toggles_hide_their_boxes(open_window, qtbot):
     item(panel.class_list, "Pneumothorax").setCheckState(QtCore.Qt.CheckState.Checked)
     qtbot.waitUntil(lambda: len(shown()) == 2, timeout=3000)
     assert w.layer.visibility.hidden_annotators == {"R12"}
+
+
+def test_the_state_follows_the_window_and_inversion_on_screen(open_window):
+    from engine.io import Window
+
+    window = open_window
+    image = window.state.image
+    assert window.state.window == image.window and window.state.invert is False
+    narrow = Window(image.window.center, image.window.width / 3, "LINEAR", "user", "user")
+    window.canvas.set_window(narrow)
+    assert window.state.window == narrow
+    window.canvas.model.set(invert=True)
+    assert window.state.invert is True
