@@ -26,6 +26,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_explain.py --write
 	$(BIN)/python scripts/bench_io.py --write
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/bench_viewer.py --write
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/bench_perturb.py --write
+	$(BIN)/python scripts/bench_report.py --write
 
 clean-venv:
 	rm -rf $(VENV)
