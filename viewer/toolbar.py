@@ -84,27 +84,25 @@ def build_toolbar(window: Any) -> QtWidgets.QToolBar:
               "rotate_cw": "Rotate", "flip_h": "Flip H", "flip_v": "Flip V", "reset": "Reset",
               "undo": "Undo", "redo": "Redo"}
     group = QtWidgets.QButtonGroup(bar)
-    for key in ("open_folder", None, "tool_pan", "tool_box", "tool_ruler", None, "undo", "redo", None):
-        if key is None:
-            bar.addSeparator()
-            continue
-        acts[key].setIconText(labels[key])
-        button = QtWidgets.QToolButton()
-        button.setDefaultAction(acts[key])
-        button.setObjectName(f"button:{key}")
-        if key.startswith("tool_"):
-            acts[key].setCheckable(True)
-            group.addButton(button)
-        bar.addWidget(button)
+
+    def add_buttons(keys: tuple[str | None, ...]) -> None:
+        """One tool button per action key; None is a separator; ``tool_*`` keys are exclusive."""
+        for key in keys:
+            if key is None:
+                bar.addSeparator()
+                continue
+            acts[key].setIconText(labels[key])
+            button = QtWidgets.QToolButton()
+            button.setDefaultAction(acts[key])
+            button.setObjectName(f"button:{key}")
+            if key.startswith("tool_"):
+                acts[key].setCheckable(True)
+                group.addButton(button)
+            bar.addWidget(button)
+
+    add_buttons(("open_folder", None, "tool_pan", "tool_box", "tool_ruler", None, "undo", "redo", None))
     bar.addWidget(window.presets)
-    for key in ("auto_window", "invert", None, "fit", "one_to_one", "rotate_cw", "flip_h", "flip_v", "reset"):
-        if key is None:
-            bar.addSeparator()
-            continue
-        acts[key].setIconText(labels[key])
-        button = QtWidgets.QToolButton()
-        button.setDefaultAction(acts[key])
-        bar.addWidget(button)
+    add_buttons(("auto_window", "invert", None, "fit", "one_to_one", "rotate_cw", "flip_h", "flip_v", "reset"))
     frames_action = bar.addWidget(window.frames)
     window.frames.action = frames_action  # hiding a toolbar widget needs its action hidden
     frames_action.setVisible(False)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import add_model_argument, parse_params, slug
+from engine.cli.common import add_map_arguments, add_model_argument, parse_params, slug
 
 RUN_SCHEMA_VERSION = 1
 
@@ -22,16 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
     parser.add_argument("--method", default="gradcam", help="explanation method (see --list-methods)")
     parser.add_argument("--classes", default="all", help="'all' or comma-separated class names")
-    parser.add_argument("--layer", action="append", help="target layer (repeat for several); default: the model's")
-    parser.add_argument("--threshold", default="top:0.05", help="top:F, max:F or otsu (default top:0.05)")
-    parser.add_argument("--box-mode", default="all", choices=("all", "largest", "union"))
-    parser.add_argument("--min-area", type=int, default=0, help="drop components smaller than this (pixels)")
-    parser.add_argument("--annotations", type=Path, help="ground truth (VinBigData/NIH/SIIM CSV or sidecar JSON)")
-    parser.add_argument("--normalisation", default="per_map", choices=("per_map", "shared", "raw"))
+    add_map_arguments(parser)
     parser.add_argument("--alignment", default="receptive_field", choices=("receptive_field", "resize"),
                         help="CAM grid cells at their receptive-field centres (default) or at tile centres "
                         "(plain resizing, as pytorch-grad-cam and torchcam do)")
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, e.g. n=50")
     parser.add_argument("--colormap", default="jet", help="matplotlib colour map for overlays")
     parser.add_argument("--frame", type=int, default=0, help="frame of multi-frame images")
     parser.add_argument("--out", type=Path, default=Path("radlens-out"), help="output folder")

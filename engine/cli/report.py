@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import add_model_argument, parse_params
+from engine.cli.common import add_map_arguments, add_model_argument, parse_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,13 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="gradcam", help="explanation method (see radlens explain --list-methods)")
     parser.add_argument("--classes", default="predicted",
                         help="comma-separated class names, 'all', or 'predicted' (the default: positive classes)")
-    parser.add_argument("--layer", action="append", help="target layer (repeat for several); default: the model's")
-    parser.add_argument("--threshold", default="top:0.05", help="top:F, max:F or otsu (default top:0.05)")
-    parser.add_argument("--box-mode", default="all", choices=("all", "largest", "union"))
-    parser.add_argument("--min-area", type=int, default=0, help="drop components smaller than this (pixels)")
-    parser.add_argument("--annotations", type=Path, help="ground truth (VinBigData/NIH/SIIM CSV or sidecar JSON)")
-    parser.add_argument("--normalisation", default="per_map", choices=("per_map", "shared", "raw"))
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="method parameter, e.g. n=50")
+    add_map_arguments(parser)
     parser.add_argument("--perturbation", type=Path, help="perturb.json written by radlens perturb (adds its section)")
     parser.add_argument("--deidentify", action="store_true", help="leave out names, IDs, UIDs, dates and the file name")
     parser.add_argument("--colormap", default="jet", help="matplotlib colour map for the heatmaps")

@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from engine.errors import RadLensError, ShapeError
+from engine.localise.boxes import boxes_to_mask
 
 ORDERS = ("morf", "lerf", "random")
 
@@ -122,9 +123,7 @@ def box_mask(box: tuple[float, float, float, float] | list[float], shape: tuple[
     if x1 <= x0 or y1 <= y0:
         raise RadLensError(f"the region box {list(box)} is empty.", fix="draw a box with x1 > x0 and y1 > y0.")
     h, w = shape
-    cols = (np.arange(w) + 0.5)
-    rows = (np.arange(h) + 0.5)
-    mask = ((rows >= y0) & (rows < y1))[:, None] & ((cols >= x0) & (cols < x1))[None, :]
+    mask = boxes_to_mask([(x0, y0, x1, y1)], (h, w))
     if not mask.any():
         raise RadLensError(f"the region box {list(box)} covers no pixel of the {w}x{h} image.",
                            fix="draw the box inside the image.")
