@@ -37,7 +37,7 @@ AREAS = {
 
 
 class PluginSettings:
-    """One plugin's namespace in the settings file; every ``set`` is saved (atomically)."""
+    """One plugin's namespace in the settings file; changes are saved atomically (coalesced, see ``set``)."""
 
     def __init__(self, settings: Any, name: str) -> None:
         self._settings = settings
@@ -47,11 +47,41 @@ class PluginSettings:
         return self._settings.plugin(self._name).get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        self._settings.plugin(self._name)[key] = value
-        try:
-            self._settings.save()
-        except OSError as exc:
-            log.warning("could not save settings of plugin %s: %s", self._name, exc)
+        """Store ``value``; the file is rewritten only when something changed, at most every 300 ms
+        (a slider drag would otherwise write and fsync it on every step; closing the app saves too)."""
+        values = self._settings.plugin(self._name)
+        if key in values and values[key] == value:
+            return
+        values[key] = value
+        _schedule_save(self._settings)
+
+
+_PENDING: set[int] = set()
+
+
+def _schedule_save(settings: Any) -> None:
+    """Save ``settings`` once, 300 ms from the first unsaved change (immediately without a Qt app)."""
+    from PySide6.QtCore import QCoreApplication, QTimer
+
+    if QCoreApplication.instance() is None:
+        _save_now(settings)
+        return
+    if id(settings) in _PENDING:
+        return
+    _PENDING.add(id(settings))
+
+    def flush() -> None:
+        _PENDING.discard(id(settings))
+        _save_now(settings)
+
+    QTimer.singleShot(300, flush)
+
+
+def _save_now(settings: Any) -> None:
+    try:
+        settings.save()
+    except OSError as exc:
+        log.warning("could not save plugin settings: %s", exc)
 
 
 class PluginContext:
