@@ -146,8 +146,12 @@ def run_curves(
     chunk: int | None = None,
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[float, str], None] | None = None,
+    with_insertion: bool = True,
 ) -> CurveResult:
     """Deletion and insertion curves for ``orders`` and a random band over ``seeds``.
+
+    ``with_insertion=False`` runs the deletion steps only (the result's insertion curves are then
+    empty), for callers that read deletion alone such as the data-set Δp table.
 
     Args:
         lab: The prepared image and map (its map is ``target``'s).
@@ -169,17 +173,19 @@ def run_curves(
                            fix="use blur or mean as the insertion baseline.")
     fs = check_fractions(fractions if fractions is not None else default_fractions())
     orders = [check_order(o) for o in orders]
-    jobs: list[tuple[str, str, int]] = [(kind, o, int(seed) if o == "random" else 0)
-                                        for o in orders for kind in ("deletion", "insertion")]
-    jobs += [(kind, "random", int(s)) for s in seeds for kind in ("deletion", "insertion")]
+    kinds = ("deletion", "insertion") if with_insertion else ("deletion",)
+    jobs: list[tuple[str, str, int]] = [(kind, o, int(seed) if o == "random" else 0) for o in orders for kind in kinds]
+    jobs += [(kind, "random", int(s)) for s in seeds for kind in kinds]
     probs = _sweep_all(lab, jobs, fs, rep, base_rep, int(seed), chunk, cancel, progress)
     nf = len(fs)
     block = {job: probs[i * nf:(i + 1) * nf] for i, job in enumerate(jobs)}
     deletion = {o: block[("deletion", o, int(seed) if o == "random" else 0)] for o in orders}
-    insertion = {o: block[("insertion", o, int(seed) if o == "random" else 0)] for o in orders}
+    insertion = ({o: block[("insertion", o, int(seed) if o == "random" else 0)] for o in orders}
+                 if with_insertion else {})
     c = len(lab.class_names)
     rd = np.stack([block[("deletion", "random", int(s))] for s in seeds]) if seeds else np.zeros((0, nf, c))
-    ri = np.stack([block[("insertion", "random", int(s))] for s in seeds]) if seeds else np.zeros((0, nf, c))
+    ri = (np.stack([block[("insertion", "random", int(s))] for s in seeds]) if seeds and with_insertion
+          else np.zeros((0, nf, c)))
     return CurveResult(lab.class_names, target, fs, lab.original.copy(), deletion, insertion,
                        [int(s) for s in seeds], rd, ri, rep, base_rep, lab.describe())
 
@@ -193,7 +199,8 @@ def _sweep_all(lab: PerturbationLab, jobs: list[tuple[str, str, int]], fs: list[
     valid_t = torch.from_numpy(frame.valid)
     noise_seed = seed
     rep_fill = None if rep.needs_mask else torch.from_numpy(lab.fill(rep, noise_seed))
-    base_fill = torch.from_numpy(lab.fill(base_rep, noise_seed))
+    base_fill = (torch.from_numpy(lab.fill(base_rep, noise_seed)) if any(k == "insertion" for k, _, _ in jobs)
+                 else None)
     steps: list[tuple[str, torch.Tensor, int]] = []
     for kind, order, order_seed in jobs:
         ranking, positions = lab.ranking(order, order_seed)
@@ -211,6 +218,7 @@ def _sweep_all(lab: PerturbationLab, jobs: list[tuple[str, str, int]], fs: list[
                 else:
                     img = torch.where(_expand(chosen, base_t), rep_fill, base_t)
             else:
+                assert base_fill is not None  # built whenever an insertion job exists
                 replaced = valid_t & ~chosen
                 img = torch.where(_expand(replaced, base_t), base_fill, base_t)
             out.append(img)

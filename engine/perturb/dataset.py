@@ -135,7 +135,7 @@ def delta_table(
             else:
                 lab = PerturbationLab(model, image, result.map(c, "image"), resolution="image", patch=patch)
             cr = run_curves(lab, c, orders=(order, "random"), replacement=rep, fractions=fractions, seeds=(),
-                            seed=seed)
+                            seed=seed, with_insertion=False)
             delta = cr.original[None, :] - cr.deletion[order]
             ctrl = cr.original[cr.t] - cr.deletion["random"][:, cr.t]
             table.add(c, name, delta, ctrl)
