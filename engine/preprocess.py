@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from engine.errors import ShapeError
 from engine.models.manifest import ModelManifest
+from engine.sampling import grid_to_pixels, resize_bilinear
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, colour -> one channel
 
@@ -129,6 +129,81 @@ def as_unit_image(image: np.ndarray | HasDisplay) -> tuple[np.ndarray, str]:
     return out, "float [0,1] as given"
 
 
+def model_channels(images: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """``(B, H, W)`` or ``(B, H, W, C)`` pixels as ``(B, in_channels, H, W)`` float32.
+
+    A grayscale image is repeated to ``in_channels``; a colour image fed to a one-channel model
+    becomes luminance (BT.601, :data:`LUMA_WEIGHTS`).
+    """
+    t = images.float()
+    t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
+    if t.shape[1] == 1:
+        return t.expand(-1, in_channels, -1, -1)
+    if in_channels == 1:
+        w = torch.tensor(LUMA_WEIGHTS, dtype=t.dtype)[None, :, None, None]
+        return (t * w).sum(1, keepdim=True)
+    return t
+
+
+def place_in_frame(x: torch.Tensor, geometry: InputGeometry) -> torch.Tensor:
+    """Image-sized ``(B, C, H, W)`` resized into the model input's content box, padded with 0 around it.
+
+    Resizing is :func:`engine.sampling.resize_bilinear` (antialiased when shrinking); the padding
+    of ``letterbox`` is centred.
+    """
+    x0, y0, x1, y1 = geometry.content_box
+    content = resize_bilinear(x, (y1 - y0, x1 - x0))
+    hm, wm = geometry.model_size
+    if (y1 - y0, x1 - x0) == (hm, wm):
+        return content
+    canvas = torch.zeros((x.shape[0], x.shape[1], hm, wm), dtype=torch.float32)
+    canvas[..., y0:y1, x0:x1] = content
+    return canvas
+
+
+def normalise_input(x: torch.Tensor, manifest: ModelManifest) -> torch.Tensor:
+    """``(x - mean) / std`` per channel, as the model was trained."""
+    mean = torch.tensor(manifest.mean, dtype=torch.float32)[None, :, None, None]
+    std = torch.tensor(manifest.std, dtype=torch.float32)[None, :, None, None]
+    return ((x - mean) / std).contiguous()
+
+
+def frame_pixels(
+    unit_images: torch.Tensor | np.ndarray, manifest: ModelManifest, geometry: InputGeometry | None
+) -> torch.Tensor:
+    """Model-input pixels in [0, 1], ``(B, Cm, Hm, Wm)``, before normalisation.
+
+    Args:
+        unit_images: ``(B, H, W)`` or ``(B, H, W, C)`` pixels in [0, 1] (:func:`as_unit_image`).
+        manifest: The model's input contract (channels, size, resize policy).
+        geometry: How an image of ``(H, W)`` sits in the model input; None when the images are
+            already model-input pixels (a perturbation frame at model resolution).
+
+    Raises:
+        ShapeError: The images are not ``geometry.image_size`` (or the model input size).
+    """
+    t = torch.as_tensor(unit_images)
+    if t.ndim not in (3, 4):
+        raise ShapeError("image batch", tuple(t.shape), "(B, H, W) or (B, H, W, C)")
+    expected = tuple(manifest.input_size) if geometry is None else tuple(geometry.image_size)
+    if tuple(t.shape[1:3]) != expected:
+        raise ShapeError("image batch", tuple(t.shape), f"(B, {expected[0]}, {expected[1]}[, C])")
+    x = model_channels(t, manifest.in_channels)
+    return x if geometry is None else place_in_frame(x, geometry)
+
+
+def prepare_batch(
+    unit_images: torch.Tensor | np.ndarray, manifest: ModelManifest, geometry: InputGeometry | None
+) -> torch.Tensor:
+    """The model's normalised input ``(B, Cm, Hm, Wm)`` from images in [0, 1].
+
+    The one path from pixels to the model: channels (:func:`model_channels`), resize and
+    letterbox (:func:`place_in_frame`), normalisation (:func:`normalise_input`). Both
+    :func:`to_model_input` and the perturbation frame call it. Arguments as :func:`frame_pixels`.
+    """
+    return normalise_input(frame_pixels(unit_images, manifest, geometry), manifest)
+
+
 def to_model_input(
     image: np.ndarray | HasDisplay, manifest: ModelManifest
 ) -> tuple[torch.Tensor, InputGeometry, str]:
@@ -143,57 +218,21 @@ def to_model_input(
     """
     unit, scaling = as_unit_image(image)
     t = torch.from_numpy(np.array(unit, dtype=np.float32, order="C", copy=not unit.flags.writeable))
-    if t.ndim == 2:
-        t = t[None].expand(manifest.in_channels, -1, -1)
-    else:
-        t = t.permute(2, 0, 1)
-        if manifest.in_channels == 1:
-            w = torch.tensor(LUMA_WEIGHTS, dtype=t.dtype)[:, None, None]
-            t = (t * w).sum(0, keepdim=True)
-    h, w_ = unit.shape[:2]
-    geometry = InputGeometry.fit((h, w_), manifest.input_size, manifest.resize)
-    x0, y0, x1, y1 = geometry.content_box
-    content = _resize(t[None].float(), (y1 - y0, x1 - x0))
-    hm, wm = manifest.input_size
-    if (y1 - y0, x1 - x0) != (hm, wm):
-        canvas = torch.zeros((1, t.shape[0], hm, wm), dtype=torch.float32)
-        canvas[..., y0:y1, x0:x1] = content
-        content = canvas
-    mean = torch.tensor(manifest.mean, dtype=torch.float32)[None, :, None, None]
-    std = torch.tensor(manifest.std, dtype=torch.float32)[None, :, None, None]
-    return ((content - mean) / std).contiguous(), geometry, scaling
-
-
-def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    h, w = unit.shape[:2]
+    geometry = InputGeometry.fit((h, w), manifest.input_size, manifest.resize)
+    return prepare_batch(t[None], manifest, geometry), geometry, scaling
 
 
 def resample_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinearly resample maps ``(N, h, w)`` covering a frame to ``size`` over the same frame."""
-    return _resize(maps[:, None].float(), size)[:, 0]
+    return resize_bilinear(maps[:, None].float(), size)[:, 0]
 
 
 def maps_to_image(maps: torch.Tensor, geometry: InputGeometry) -> torch.Tensor:
     """Resample maps ``(N, h, w)`` that cover the model-input frame onto the original image.
 
     Bilinear, ``align_corners=False`` semantics: each image pixel centre is mapped into the
-    model frame and sampled there. For the ``stretch`` policy this equals plain resizing.
+    model frame and sampled there (cells at their tile centres). For the ``stretch`` policy this
+    equals plain resizing. The tile-centre case of :func:`engine.sampling.grid_to_pixels`.
     """
-    h, w = geometry.image_size
-    if geometry.policy == "stretch":
-        return resample_maps(maps, (h, w))
-    hm, wm = geometry.model_size
-    ys = (torch.arange(h, dtype=torch.float64) + 0.5) * geometry.scale_y + geometry.offset_y
-    xs = (torch.arange(w, dtype=torch.float64) + 0.5) * geometry.scale_x + geometry.offset_x
-    gy = (2.0 * ys / hm - 1.0).float()
-    gx = (2.0 * xs / wm - 1.0).float()
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
-    src = maps[:, None].float()
-    if maps.shape[-2] > hm or maps.shape[-1] > wm:
-        src = _resize(src, (hm, wm))
-    out = F.grid_sample(src, grid.expand(maps.shape[0], -1, -1, -1), mode="bilinear",
-                        padding_mode="border", align_corners=False)
-    return out[:, 0]
+    return grid_to_pixels(maps, geometry, "image")

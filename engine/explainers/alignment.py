@@ -15,54 +15,25 @@ and the last cell of each axis gives ``centre = a*i + b`` (the midpoint of the t
 edges). Where the field is wider than the input, the probe is repeated on a 2x and 4x larger input
 (the offset ``b`` of a convolutional trunk does not depend on the input size). The result is cached
 per module, layer and input shape.
+
+The alignment type and the sampling itself live in :mod:`engine.sampling` (re-exported here).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ExplainError
+from engine.sampling import GridAlignment, regrid, resize_alignment
+from engine.sampling import sample_grid as resample_aligned
+
+__all__ = ["ALIGNMENTS", "GridAlignment", "measure_alignment", "regrid", "resample_aligned", "resize_alignment"]
 
 ALIGNMENTS = ("receptive_field", "resize")
-
-
-@dataclass(frozen=True)
-class GridAlignment:
-    """Model-input pixel coordinates of grid cell centres: ``y = ay*i + by``, ``x = ax*j + bx``.
-
-    Coordinates are pixel indices of the model input (pixel ``k`` covers ``[k, k+1)``, centre
-    ``k + 0.5`` in continuous coordinates). ``grid`` is the ``(h, w)`` the alignment belongs to.
-    """
-
-    ay: float
-    by: float
-    ax: float
-    bx: float
-    grid: tuple[int, int]
-    #: ``receptive_field`` (measured) or ``resize`` (tile centres: asked for, or the fallback)
-    source: str = "receptive_field"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ay": self.ay, "by": self.by, "ax": self.ax, "bx": self.bx, "grid": list(self.grid),
-                "source": self.source}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GridAlignment:
-        return cls(float(d["ay"]), float(d["by"]), float(d["ax"]), float(d["bx"]),
-                   (int(d["grid"][0]), int(d["grid"][1])), str(d.get("source", "receptive_field")))
-
-
-def resize_alignment(grid: tuple[int, int], model_size: tuple[int, int]) -> GridAlignment:
-    """The plain-resize convention: cell ``i`` centred on its tile, ``(i + 0.5) * H/h - 0.5``."""
-    sy, sx = model_size[0] / grid[0], model_size[1] / grid[1]
-    return GridAlignment(sy, (sy - 1) / 2, sx, (sx - 1) / 2, (int(grid[0]), int(grid[1])), "resize")
 
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], GridAlignment | None]] = weakref.WeakKeyDictionary()
@@ -144,34 +115,3 @@ def _field_edges(
     fy = float(r0_hi + r1_lo) if (r0_hi < size[0] - 1 and r1_lo > 0 and h > 1) else None
     fx = float(c0_hi + c1_lo) if (c0_hi < size[1] - 1 and c1_lo > 0 and w > 1) else None
     return (h, w), fy, fx
-
-
-def _grid_coords(centres: torch.Tensor, a: float, b: float, n: int) -> torch.Tensor:
-    """``grid_sample`` coordinates (align_corners=False) of model-input pixel centres ``centres``."""
-    idx = (centres - 0.5 - b) / a  # fractional cell index whose centre is at that position
-    return (2.0 * (idx + 0.5) / n - 1.0).float()
-
-
-def resample_aligned(maps: torch.Tensor, alignment: GridAlignment, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """Sample grid maps ``(N, h, w)`` bilinearly at model-input positions ``ys`` x ``xs``.
-
-    ``ys``/``xs`` are continuous model-input coordinates (pixel centres are ``k + 0.5``); values
-    outside the outermost cell centres repeat the border cells.
-    """
-    h, w = maps.shape[-2:]
-    if (h, w) != alignment.grid:
-        raise ExplainError(f"map grid {(h, w)} does not match its alignment's grid {alignment.grid}.")
-    gy = _grid_coords(ys.double(), alignment.ay, alignment.by, h)
-    gx = _grid_coords(xs.double(), alignment.ax, alignment.bx, w)
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
-    out = F.grid_sample(maps[:, None].float(), grid.expand(maps.shape[0], -1, -1, -1), mode="bilinear",
-                        padding_mode="border", align_corners=False)
-    return out[:, 0]
-
-
-def regrid(maps: torch.Tensor, source: GridAlignment, target: GridAlignment) -> torch.Tensor:
-    """Resample maps on ``source``'s grid onto ``target``'s cell centres (for fusing layers)."""
-    th, tw = target.grid
-    ys = target.ay * torch.arange(th, dtype=torch.float64) + target.by + 0.5
-    xs = target.ax * torch.arange(tw, dtype=torch.float64) + target.bx + 0.5
-    return resample_aligned(maps, source, ys.to(maps.device), xs.to(maps.device))

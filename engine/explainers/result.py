@@ -14,9 +14,9 @@ import torch
 
 from engine.atomic import atomic_write_text
 from engine.errors import RadLensError, UnknownClassError
-from engine.explainers.alignment import GridAlignment, resample_aligned
 from engine.explainers.normalise import apply_scale, scale_for
-from engine.preprocess import InputGeometry, maps_to_image, resample_maps
+from engine.preprocess import InputGeometry
+from engine.sampling import SPACES, GridAlignment, grid_to_pixels
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -105,37 +105,32 @@ class ExplanationResult:
         mode = normalisation or self.normalisation
         return scale_for(self.native_maps, mode)[self.index(cls)]
 
-    def map(self, cls: str | int, space: str = "image", normalisation: str | None = None) -> np.ndarray:
-        """The map of ``cls`` as float32, in ``image`` or ``model`` pixels, normalised."""
+    def map(
+        self, cls: str | int, space: str = "image", normalisation: str | None = None,
+        *, size: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """The map of ``cls`` as float32, in ``image``, ``model`` or ``native`` pixels, normalised.
+
+        ``size`` = (H, W) draws ``image`` or ``model`` space at another size (e.g. a printed
+        figure) straight from the native grid (:func:`engine.sampling.grid_to_pixels`).
+        """
         mode = normalisation or self.normalisation
         i = self.index(cls)
         key = (self.explained[i], space, mode)
-        if key not in self._cache:
-            low, high = self.scale(cls, mode)
-            native = torch.from_numpy(apply_scale(self.native_maps[i], low, high))[None]
-            if space in ("image", "model") and self.alignment is not None:
-                out = resample_aligned(native, self.alignment, *self._positions(space))[0]
-            elif space == "image":
-                out = maps_to_image(native, self.geometry)[0]
-            elif space == "model":
-                out = resample_maps(native, self.geometry.model_size)[0]
-            elif space == "native":
-                out = native[0]
-            else:
-                raise ValueError(f"space must be 'image', 'model' or 'native', not {space!r}")
-            self._cache[key] = out.numpy().astype(np.float32, copy=False)
-        return self._cache[key]
-
-    def _positions(self, space: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model-input coordinates of the pixel centres of ``space`` (image or model pixels)."""
-        g = self.geometry
-        if space == "model":
-            hm, wm = g.model_size
-            return torch.arange(hm, dtype=torch.float64) + 0.5, torch.arange(wm, dtype=torch.float64) + 0.5
-        h, w = g.image_size
-        ys = (torch.arange(h, dtype=torch.float64) + 0.5) * g.scale_y + g.offset_y
-        xs = (torch.arange(w, dtype=torch.float64) + 0.5) * g.scale_x + g.offset_x
-        return ys, xs
+        if size is None and key in self._cache:
+            return self._cache[key]
+        low, high = self.scale(cls, mode)
+        native = torch.from_numpy(apply_scale(self.native_maps[i], low, high))[None]
+        if space == "native":
+            out = native[0]
+        elif space in SPACES:
+            out = grid_to_pixels(native, self.geometry, space, self.alignment, size=size)[0]
+        else:
+            raise ValueError(f"space must be 'image', 'model' or 'native', not {space!r}")
+        result = out.numpy().astype(np.float32, copy=False)
+        if size is None:  # figures drawn at other sizes are not kept
+            self._cache[key] = result
+        return result
 
     @property
     def maps(self) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 
 * ``resolution="image"``: pixels are replaced in the original image (``StudyImage.display`` or the
   array given); each perturbed image then goes through the model's preprocessing (resize,
-  letterbox, normalisation) exactly as :func:`engine.preprocess.to_model_input` does, batched.
+  letterbox, normalisation): :func:`engine.preprocess.prepare_batch`, the function
+  :func:`engine.preprocess.to_model_input` calls, batched.
 * ``resolution="model"``: pixels are replaced in the model input before normalisation (e.g.
   224 x 224); letterbox padding is outside the content and never replaced. Fast, and what
   inpainting should use.
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from engine.errors import CancelledError, RadLensError, ShapeError
 from engine.explainers.base import Context, auto_batch_size, memory_budget_bytes
 from engine.explainers.hooks import logits_of
 from engine.models.bundle import LoadedModel
-from engine.preprocess import LUMA_WEIGHTS, HasDisplay, InputGeometry, as_unit_image, to_model_input
+from engine.preprocess import HasDisplay, InputGeometry, as_unit_image, frame_pixels, prepare_batch
+from engine.sampling import grid_to_pixels, resize_bilinear
 
 RESOLUTIONS = ("image", "model")
 
@@ -63,19 +64,15 @@ class Frame:
             return rel.copy()
         x0, y0, x1, y1 = self.geometry.content_box
         t = torch.from_numpy(np.nan_to_num(rel, nan=float(np.nanmin(rel))))[None, None]
-        shrinking = (y1 - y0) < rel.shape[0] or (x1 - x0) < rel.shape[1]
-        t = F.interpolate(t, size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False, antialias=shrinking)
         out = np.full(self.shape, np.nan, dtype=np.float32)
-        out[y0:y1, x0:x1] = t[0, 0].numpy()
+        out[y0:y1, x0:x1] = resize_bilinear(t, (y1 - y0, x1 - x0))[0, 0].numpy()
         return out
 
     def model_relevance(self, model_map: np.ndarray) -> np.ndarray:
         """A map covering the model-input frame (``ExplanationResult.map(c, "model")``) on this frame."""
         m = np.asarray(model_map, dtype=np.float32)
         if self.resolution == "image":
-            from engine.preprocess import maps_to_image
-
-            return maps_to_image(torch.from_numpy(m)[None], self.geometry)[0].numpy()
+            return grid_to_pixels(torch.from_numpy(m)[None], self.geometry, "image")[0].numpy()
         out = np.full(self.shape, np.nan, dtype=np.float32)
         x0, y0, x1, y1 = self.geometry.content_box
         out[y0:y1, x0:x1] = m[y0:y1, x0:x1]
@@ -83,27 +80,7 @@ class Frame:
 
     def to_model(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised model inputs ``(B, Cm, Hm, Wm)`` from frame images ``(B, H, W[, C])``."""
-        man = self.model.manifest
-        t = images.float()
-        t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
-        if t.shape[1] == 1:
-            t = t.expand(-1, man.in_channels, -1, -1)
-        elif man.in_channels == 1:
-            w = torch.tensor(LUMA_WEIGHTS, dtype=t.dtype)[None, :, None, None]
-            t = (t * w).sum(1, keepdim=True)
-        if self.resolution == "image":
-            x0, y0, x1, y1 = self.geometry.content_box
-            size = (y1 - y0, x1 - x0)
-            if tuple(t.shape[-2:]) != size:
-                shrinking = size[0] < t.shape[-2] or size[1] < t.shape[-1]
-                t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
-            if size != tuple(man.input_size):
-                canvas = torch.zeros((t.shape[0], t.shape[1], *man.input_size), dtype=torch.float32)
-                canvas[..., y0:y1, x0:x1] = t
-                t = canvas
-        mean = torch.tensor(man.mean, dtype=torch.float32)[None, :, None, None]
-        std = torch.tensor(man.std, dtype=torch.float32)[None, :, None, None]
-        return ((t - mean) / std).contiguous()
+        return prepare_batch(images, self.model.manifest, self.geometry if self.resolution == "image" else None)
 
     def chunk_size(self, wanted: int) -> int:
         """Images per forward: what fits the model's activations and the frame-size buffers."""
@@ -146,19 +123,15 @@ def make_frame(model: LoadedModel, image: np.ndarray | HasDisplay, resolution: s
     if resolution not in RESOLUTIONS:
         raise RadLensError(f"unknown resolution {resolution!r}.", fix="use 'image' or 'model'.")
     unit, _ = as_unit_image(image)
-    x, geometry, _ = to_model_input(unit, model.manifest)
+    h, w = unit.shape[:2]
+    geometry = InputGeometry.fit((h, w), model.manifest.input_size, model.manifest.resize)
     if resolution == "image":
         return Frame(model, np.array(unit, dtype=np.float32, order="C", copy=True), np.ones(unit.shape[:2], bool),
                      resolution, geometry)
-    man = model.manifest
-    mean = torch.tensor(man.mean)[:, None, None]
-    std = torch.tensor(man.std)[:, None, None]
-    pix = (x[0] * std + mean).numpy().astype(np.float32)  # (Cm, Hm, Wm)
-    if unit.ndim == 2 or pix.shape[0] == 1:
-        base = pix[0]
-    else:
-        base = np.ascontiguousarray(pix.transpose(1, 2, 0))
+    pix = frame_pixels(torch.from_numpy(np.array(unit, dtype=np.float32, order="C"))[None], model.manifest,
+                       geometry)[0].numpy()  # (Cm, Hm, Wm)
+    base = pix[0] if unit.ndim == 2 or pix.shape[0] == 1 else pix.transpose(1, 2, 0)
     valid = np.zeros(base.shape[:2], bool)
     x0, y0, x1, y1 = geometry.content_box
     valid[y0:y1, x0:x1] = True
-    return Frame(model, np.ascontiguousarray(base), valid, resolution, geometry)
+    return Frame(model, np.array(base, dtype=np.float32, order="C", copy=True), valid, resolution, geometry)
