@@ -257,19 +257,50 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def box_line_width(size: tuple[int, int]) -> int:
+    """Default box line width for an image of ``size`` (W, H): about 1/300 of the shorter side."""
+    return max(1, round(min(size) / 300))
+
+
+def label_font_size(size: tuple[int, int]) -> int:
+    """Default label font size for an image of ``size`` (W, H): about 1/45 of the shorter side."""
+    return max(10, round(min(size) / 45))
+
+
 def draw_boxes(
-    rgb: np.ndarray, boxes: Sequence[tuple[Sequence[float], tuple[int, int, int], str]], *, width: int = 0
+    rgb: np.ndarray, boxes: Sequence[tuple[Sequence[float], tuple[int, int, int], str]], *,
+    scale: float = 1.0, width: int = 0, font_size: int = 0,
 ) -> np.ndarray:
-    """Draw (box, colour, label) triples; boxes in pixel-edge coordinates (x0, y0, x1, y1)."""
+    """Draw (box, colour, label) triples, labels on a dark plate placed so that none overlaps another.
+
+    Boxes are in pixel-edge coordinates (x0, y0, x1, y1) of the image ``rgb`` shows at ``1 /
+    scale`` of its size (a figure drawn larger than the image passes its enlargement). All boxes
+    are drawn first, then the labels at the corners :func:`place_labels` chooses, inside the image.
+
+    Args:
+        rgb: ``H x W x 3`` uint8 image.
+        boxes: (box, colour, label) triples; an empty label draws none.
+        scale: Factor from box coordinates to ``rgb`` pixels.
+        width: Line width in pixels (default :func:`box_line_width`).
+        font_size: Label font size in pixels (default :func:`label_font_size`).
+    """
     img = Image.fromarray(rgb)
     draw = ImageDraw.Draw(img)
-    lw = width or max(1, round(min(img.size) / 300))
-    font = _font(max(10, round(min(img.size) / 45)))
-    for (x0, y0, x1, y1), colour, label in boxes:
+    lw = width or box_line_width(img.size)
+    font = _font(font_size or label_font_size(img.size))
+    scaled: list[tuple[Box, tuple[int, int, int], str]] = [
+        ((float(b[0]) * scale, float(b[1]) * scale, float(b[2]) * scale, float(b[3]) * scale), colour, label)
+        for b, colour, label in boxes
+    ]
+    for (x0, y0, x1, y1), colour, _ in scaled:
         draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=lw)
-        if label:
-            draw.text((x0 + lw + 1, max(0, y0 - font.size - 2) if hasattr(font, "size") else y0), label,
-                      fill=colour, font=font)
+    labelled = [(box, colour, label) for box, colour, label in scaled if label]
+    extents = [draw.textbbox((0, 0), label, font=font) for _, _, label in labelled]
+    sizes = [(float(r - lft + 6), float(b - t + 4)) for lft, t, r, b in extents]
+    origins = place_labels([box for box, _, _ in labelled], sizes, (float(img.size[0]), float(img.size[1])))
+    for (_, colour, label), (lft, t, _, _), (w, h), (x, y) in zip(labelled, extents, sizes, origins, strict=True):
+        draw.rectangle([x, y, x + w - 1, y + h - 1], fill=(20, 20, 20))
+        draw.text((x + 3 - lft, y + 2 - t), label, fill=colour, font=font)
     return np.asarray(img)
 
 

@@ -1,7 +1,9 @@
 """Pictures of the report as RGB arrays, rendered at the pixel size they are printed at.
 
-The image and its heatmap are resampled to ``printed inches x DPI`` pixels before the boxes and
-labels are drawn, so lines and text stay sharp on paper whatever the size of the original image.
+The image is resampled, and the heatmap sampled from its grid (``ExplanationResult.map(...,
+size=...)``), at ``printed inches x DPI`` pixels before the boxes and labels are drawn
+(:func:`engine.render.draw_boxes`, labels de-overlapped), so lines and text stay sharp on paper
+whatever the size of the original image.
 Box colours: ground truth one colour per annotator (the same on every page), the user's boxes
 cyan, the model's boxes yellow (:mod:`engine.render`).
 """
@@ -12,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from engine.render import MODEL_COLOUR, USER_COLOUR, annotator_colour, blend_heatmap, to_rgb
+from engine.render import MODEL_COLOUR, USER_COLOUR, annotator_colour, blend_heatmap, draw_boxes, to_rgb
 
 #: Resolution of every bitmap at its printed size (the tests require at least 200).
 DPI = 210
@@ -105,33 +107,10 @@ def box_drawings(
 
 
 def _draw(rgb: np.ndarray, drawings: list[tuple[tuple[float, ...], Colour, str]], scale: float) -> np.ndarray:
-    """Draw boxes, then their labels on a dark plate, moved down where they would overlap another label."""
-    img = Image.fromarray(rgb)
-    draw = ImageDraw.Draw(img)
-    lw = max(2, round(min(img.size) / 350))
-    size = max(12, round(min(img.size) / 42))
-    try:
-        font: Any = ImageFont.load_default(size=size)
-    except TypeError:  # very old Pillow
-        font = ImageFont.load_default()
-    for box, colour, _ in drawings:
-        x0, y0, x1, y1 = (v * scale for v in box)
-        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=lw)
-    placed: list[tuple[float, float, float, float]] = []
-    for box, colour, label in drawings:
-        if not label:
-            continue
-        x0, y0 = box[0] * scale, box[1] * scale
-        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-        w, h = right - left + 6, bottom - top + 4
-        x = min(max(0.0, x0), img.size[0] - w)
-        y = y0 - h if y0 - h >= 0 else y0 + lw
-        while any(x < px1 and px0 < x + w and y < py1 and py0 < y + h for px0, py0, px1, py1 in placed):
-            y += h
-        placed.append((x, y, x + w, y + h))
-        draw.rectangle([x, y, x + w - 1, y + h - 1], fill=(20, 20, 20))
-        draw.text((x + 3 - left, y + 2 - top), label, fill=colour, font=font)
-    return np.asarray(img)
+    """Boxes and de-overlapped labels (:func:`engine.render.draw_boxes`), lines and text sized for print."""
+    short = min(rgb.shape[:2])
+    return draw_boxes(rgb, drawings, scale=scale, width=max(2, round(short / 350)),
+                      font_size=max(12, round(short / 42)))
 
 
 def overview_image(inp: Any, width_in: float, dpi: int = DPI) -> tuple[np.ndarray, list[LegendEntry]]:
@@ -147,7 +126,7 @@ def class_image(inp: Any, name: str, width_in: float, dpi: int = DPI) -> tuple[n
     """One class's heatmap blended over the image, with that class's boxes."""
     display = inp.image.display
     size = fit_size(display.shape[:2], pixels_for(width_in, dpi))
-    heat = resample(inp.explanation.map(name, "image"), size)
+    heat = inp.explanation.map(name, "image", size=(size[1], size[0]))  # sampled from the grid at print size
     rgb = blend_heatmap(resample(display, size), np.clip(heat, 0.0, 1.0), cmap=inp.colormap, alpha=inp.alpha)
     drawings, legend = box_drawings(inp.ground_truth, inp.user_boxes, inp.localisation, (name,), label_class=False)
     return _draw(rgb, drawings, size[0] / display.shape[1]), legend

@@ -160,3 +160,21 @@ def test_overlay_modes():
     assert (overlay_rgba(m, "outline", "jet", 0.3)[~lines, 3] == 0).all()
     with pytest.raises(ValueError):
         overlay_rgba(m, "sparkles", "jet", 0.5)  # type: ignore[arg-type]
+
+
+def test_draw_boxes_puts_coinciding_labels_at_different_corners():
+    """Two boxes in the same place: the first label above the box, the second below, on dark plates."""
+    from engine.render import draw_boxes
+
+    rgb = np.zeros((200, 200, 3), np.uint8)
+    box = (50.0, 80.0, 150.0, 150.0)
+    out = draw_boxes(rgb, [(box, (255, 0, 0), "first"), (box, (0, 255, 0), "second")], width=1, font_size=12)
+    red = np.all(out == (255, 0, 0), axis=2)
+    green = np.all(out == (0, 255, 0), axis=2)
+    ys_red, ys_green = np.nonzero(red)[0], np.nonzero(green)[0]
+    assert (ys_red < 80).any() and not (ys_red > 150).any()  # text above, nothing below
+    assert (ys_green > 150).any() and not (ys_green < 79).any()  # text below, nothing above
+    assert (np.all(out == (20, 20, 20), axis=2)[:80]).any()  # the plate behind the first label
+    # drawn at twice the size with scale=2, the box lands on doubled coordinates
+    big = draw_boxes(np.zeros((400, 400, 3), np.uint8), [(box, (255, 0, 0), "")], scale=2.0, width=1)
+    assert big[160, 100:300].tolist() == [[255, 0, 0]] * 200
