@@ -2,7 +2,8 @@
 
 One image: deletion and insertion curves (most relevant first, least relevant first, a random
 band), their normalised AUCs and AOPC, every class's Δp, optionally a replaced region; writes
-``perturb.json`` (schema ``radlens.perturbation`` 1), ``perturb.csv`` and ``curves.png``.
+``perturb.json`` (the typed :class:`engine.perturb.result.PerturbationResult` serialised, schema
+``radlens.perturbation`` 1), ``perturb.csv`` and ``curves.png``.
 
 A data set (``--data DIR``): the research's Δp table per class (rows: the class whose pixels go;
 columns: every class's change) at the research fractions; writes ``delta_p_table.json``/``.csv``.
@@ -131,15 +132,15 @@ def _run_image(args: argparse.Namespace) -> int:
     write_document(doc, args.out / "perturb.json")
     atomic_write_text(args.out / "perturb.csv", curves_csv(curves))
     plot_curves(curves, args.out / "curves.png", title=f"{Path(args.image).name}: {target}, {result.method}")
-    rnd = doc.get("random")
+    rnd, summary = doc.random, doc.summary
     print(f"{args.image}: {target} p={lab.original[curves.t]:.3f}; {args.order}: deletion AUC "
-          f"{doc['deletion_auc']:.3f}, insertion AUC {doc['insertion_auc']:.3f}, AOPC {doc['aopc']:.3f}")
-    if rnd:
-        print(f"  random ({len(seeds)} seeds): deletion AUC {rnd['deletion_auc_mean']:.3f} ± "
-              f"{rnd['deletion_auc_sd']:.3f}, insertion AUC {rnd['insertion_auc_mean']:.3f} ± "
-              f"{rnd['insertion_auc_sd']:.3f}")
-    if region is not None:
-        print("  region: " + ", ".join(f"{c} Δp {v:+.3f}" for c, v in doc["region"]["delta_p"].items()))
+          f"{summary.deletion_auc:.3f}, insertion AUC {summary.insertion_auc:.3f}, AOPC {summary.aopc:.3f}")
+    if rnd is not None:
+        print(f"  random ({len(seeds)} seeds): deletion AUC {rnd.deletion_auc_mean:.3f} ± "
+              f"{rnd.deletion_auc_sd:.3f}, insertion AUC {rnd.insertion_auc_mean:.3f} ± "
+              f"{rnd.insertion_auc_sd:.3f}")
+    if doc.region is not None:
+        print("  region: " + ", ".join(f"{c} Δp {v:+.3f}" for c, v in doc.region.delta_p.items()))
     print(f"wrote {args.out / 'perturb.json'}, perturb.csv, curves.png")
     if args.robustness:
         _run_robustness(args, model, image)

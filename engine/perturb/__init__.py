@@ -6,7 +6,8 @@ Public API::
     lab = PerturbationLab(model, image, model_map=result.map("Cardiomegaly", "model"))
     out = lab.perturb(0.1, "morf", Replacement.make("blur", ksize=11))   # .probabilities, .delta_p
     curves = run_curves(lab, "Cardiomegaly")                             # MoRF, LeRF, random band
-    doc = build_document(model, image=..., curves=curves, ...)           # perturb.json
+    doc = build_document(model, image=..., curves=curves, ...)           # PerturbationResult
+    doc.to_json("perturb.json"); PerturbationResult.from_json("perturb.json")
 
 Corruptions (robustness): :mod:`engine.perturb.corruptions` and :mod:`engine.perturb.robustness`.
 """
@@ -24,6 +25,7 @@ from engine.perturb.document import build_document, check_document, read_documen
 from engine.perturb.lab import PerturbationLab, Perturbed
 from engine.perturb.ranking import ORDERS, count_for_fraction, rank_pixels
 from engine.perturb.replace import MODES, Replacement
+from engine.perturb.result import PerturbationDocumentError, PerturbationResult
 
 __all__ = [
     "DEFAULT_SEEDS",
@@ -31,7 +33,9 @@ __all__ = [
     "ORDERS",
     "RESEARCH_FRACTIONS",
     "CurveResult",
+    "PerturbationDocumentError",
     "PerturbationLab",
+    "PerturbationResult",
     "Perturbed",
     "Replacement",
     "aopc",

@@ -1,32 +1,43 @@
-"""``perturb.json``: the perturbation result in the team's schema (format ``radlens.perturbation``).
+"""``perturb.json``: building the typed perturbation result (format ``radlens.perturbation``).
 
-Written by ``radlens perturb``, stored by the viewer's perturbation panel in
-``state.perturbation`` and rendered by the report. Keys may be absent when not computed. Beyond
-the contract's keys the document may hold ``baseline`` (the insertion start), ``orders`` (the
-same summary for every order run, e.g. ``lerf``), ``fraction`` (a single slider step),
-``definitions`` and ``created``.
+:func:`build_document` assembles a :class:`~engine.perturb.result.PerturbationResult` from
+whatever was computed; ``radlens perturb`` writes it (:func:`write_document`), the viewer's
+perturbation panel stores it in ``state.perturbation`` and the report renders it. Beyond the
+contract's keys the document may hold ``baseline`` (the insertion start), ``orders`` (the same
+summary for every order run, e.g. ``lerf``), ``fraction`` (a single slider step),
+``definitions``, ``versions`` and ``created``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_text
 from engine.errors import RadLensError
 from engine.models.bundle import LoadedModel
 from engine.perturb.curves import CurveResult
 from engine.perturb.lab import Perturbed
 from engine.perturb.replace import Replacement
+from engine.perturb.result import (
+    FORMAT,
+    REQUIRED,
+    SCHEMA_VERSION,
+    DeltaP,
+    OrderSummary,
+    PerturbationResult,
+    RandomBand,
+    RegionResult,
+    check_document,
+)
 from engine.runtime import library_versions
 
-FORMAT = "radlens.perturbation"
-SCHEMA_VERSION = 1
+__all__ = ["DEFINITIONS", "FORMAT", "REQUIRED", "SCHEMA_VERSION", "build_document", "check_document",
+           "curves_csv", "read_document", "write_document"]
+
 DEFINITIONS = {
     "k": "pixels replaced at fraction f: floor(f * N + 0.5) of the N rankable pixels; ties by stable sort",
     "patch": "1: pixels are ranked one by one; p > 1: p x p squares ranked by their mean relevance (random: "
@@ -37,7 +48,6 @@ DEFINITIONS = {
     "random": "mean and sample sd (ddof=1) over the random orders' seeds",
     "insertion": "start with every pixel replaced by the baseline, restore the first k pixels of the order",
 }
-REQUIRED = ("format", "schema_version", "app", "model", "image", "class", "mode", "classes", "original")
 
 
 def build_document(
@@ -57,11 +67,11 @@ def build_document(
     region: Perturbed | None = None,
     region_box: Sequence[float] | None = None,
     patch: int | None = None,
-) -> dict[str, Any]:
-    """Assemble a perturb.json document from whatever was computed.
+) -> PerturbationResult:
+    """Assemble the typed perturbation result from whatever was computed.
 
     Args:
-        model: The model (its name, version and weights hash are recorded).
+        model: The model (its name, version, architecture and weights hash are recorded).
         image: The image's path or name.
         target: The class whose map ranked the pixels.
         order: The order the plain keys (``deletion``, ``deletion_auc`` ...) describe.
@@ -74,69 +84,62 @@ def build_document(
         single: One perturbation at one fraction (optional; the panel's slider).
         region: A perturbation of a box (optional), with ``region_box`` in image pixels.
         patch: The ranking's square size (default: the curves' lab's, else 1 = single pixels).
+
+    Raises:
+        RadLensError: The curves were not computed for ``order``.
     """
-    classes = list(model.class_names)
-    doc: dict[str, Any] = {
-        "format": FORMAT, "schema_version": SCHEMA_VERSION,
-        "app": {"name": "radlens", "version": library_versions().get("radlens", "unknown")},
-        "model": {"name": model.manifest.name, "version": model.manifest.version, "sha256": model.weights_sha256},
-        "image": str(image), "method": method, "layer": layer, "class": target,
-        "mode": replacement.mode, "mode_params": replacement.to_dict()["params"],
-        "order": order, "resolution": resolution, "seed": int(seed),
-        "patch": int(patch if patch is not None else (curves.info.get("patch", 1) if curves is not None else 1)),
-        "classes": classes,
-        "original": {c: float(p) for c, p in zip(classes, original, strict=True)},
-        "definitions": dict(DEFINITIONS),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    classes = tuple(model.class_names)
+    man = model.manifest
+    versions = library_versions()
+    fractions: tuple[float, ...] | None = None
+    summary, rnd, delta, baseline, orders = OrderSummary(), None, None, None, {}
     if curves is not None:
         if order not in curves.deletion:
             raise RadLensError(f"the curves were not computed for order {order!r}.")
-        doc["fractions"] = list(curves.fractions)
-        doc.update(curves.summary(order))
-        doc["random"] = curves.random_summary() if curves.seeds else None
-        doc["delta_p"] = curves.delta_p(order)
-        doc["baseline"] = curves.baseline.to_dict()
-        doc["orders"] = {o: curves.summary(o) for o in curves.deletion}
-        if not curves.seeds:
-            doc.pop("random")
+        fractions = tuple(float(f) for f in curves.fractions)
+        summary = OrderSummary.from_dict(curves.summary(order))
+        rnd = RandomBand.from_dict(curves.random_summary()) if curves.seeds else None
+        delta = DeltaP.from_dict(curves.delta_p(order))
+        baseline = curves.baseline.to_dict()
+        orders = {o: OrderSummary.from_dict(curves.summary(o)) for o in curves.deletion}
+    fraction, probabilities = None, None
     if single is not None:
-        doc["fraction"] = single.fraction
-        doc.setdefault("fractions", [single.fraction])
+        fraction = single.fraction
+        if fractions is None:
+            fractions = (float(single.fraction),) if single.fraction is not None else None
         if curves is None:
-            doc["delta_p"] = {"fractions": [single.fraction],
-                              "by_class": {c: [float(v)] for c, v in zip(classes, single.delta_p, strict=True)}}
-        doc["probabilities"] = single.by_class(single.probabilities)
+            delta = DeltaP((float(single.fraction),) if single.fraction is not None else (),
+                           {c: (float(v),) for c, v in zip(classes, single.delta_p, strict=True)})
+        probabilities = single.by_class(single.probabilities)
+    region_result = None
     if region is not None:
-        doc["region"] = {"box": [float(v) for v in (region_box or [])],
-                         "probabilities": region.by_class(region.probabilities),
-                         "delta_p": region.by_class(region.delta_p), "pixels": int(region.k)}
-    return doc
+        region_result = RegionResult(tuple(float(v) for v in (region_box or [])),
+                                     region.by_class(region.probabilities), region.by_class(region.delta_p),
+                                     int(region.k))
+    return PerturbationResult(
+        target=target, image=str(image), classes=classes,
+        original={c: float(p) for c, p in zip(classes, original, strict=True)},
+        model={"name": man.name, "version": man.version, "sha256": model.weights_sha256,
+               "architecture": man.architecture},
+        app={"name": "radlens", "version": versions.get("radlens", "unknown")},
+        mode=replacement.mode, mode_params=replacement.to_dict()["params"], method=method, layer=layer,
+        order=order, resolution=resolution, seed=int(seed),
+        patch=int(patch if patch is not None else (curves.info.get("patch", 1) if curves is not None else 1)),
+        versions=versions, created=datetime.now(UTC).isoformat(timespec="seconds"), definitions=dict(DEFINITIONS),
+        fractions=fractions, summary=summary, random=rnd, delta_p=delta, baseline=baseline, orders=orders,
+        fraction=fraction, probabilities=probabilities, region=region_result,
+    )
 
 
-def check_document(doc: Mapping[str, Any]) -> None:
-    """Raise if ``doc`` is not a perturb.json of this schema (used when reading one back)."""
-    missing = [k for k in REQUIRED if k not in doc]
-    if doc.get("format") != FORMAT or doc.get("schema_version") != SCHEMA_VERSION or missing:
-        raise RadLensError(f"not a RadLens perturbation document of schema {SCHEMA_VERSION} "
-                           f"(format={doc.get('format')!r}, missing keys {missing}).")
-
-
-def write_document(doc: Mapping[str, Any], path: str | Path) -> Path:
-    """Write the document as JSON, atomically."""
-    check_document(doc)
-    atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+def write_document(doc: PerturbationResult | Mapping[str, Any], path: str | Path) -> Path:
+    """Write the result as JSON, atomically (a plain dict is checked and typed first)."""
+    PerturbationResult.from_dict(doc, path).to_json(path)
     return Path(path)
 
 
-def read_document(path: str | Path) -> dict[str, Any]:
-    """Read and check a perturb.json."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RadLensError(f"cannot read a perturbation document: {exc}", path=path) from exc
-    check_document(doc)
-    return doc
+def read_document(path: str | Path) -> PerturbationResult:
+    """Read and check a perturb.json (any file written by this schema, old ones included)."""
+    return PerturbationResult.from_json(Path(path))
 
 
 def curves_csv(curves: CurveResult) -> str:

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.perturb.result import FORMAT as PERTURBATION_FORMAT
+from engine.perturb.result import SCHEMA_VERSION as PERTURBATION_SCHEMA
+from engine.perturb.result import PerturbationDocumentError, PerturbationResult
 from engine.report.errors import NothingExplainedError, ReportInputError
 from engine.report.model import ModelCard, ReportInput
-
-PERTURBATION_FORMAT = "radlens.perturbation"
-PERTURBATION_SCHEMA = 1
 
 
 def app_version() -> str:
@@ -26,13 +26,20 @@ def app_version() -> str:
     return _version()
 
 
-def check_perturbation(p: Mapping[str, Any] | None, model: ModelCard, source: str = "") -> dict[str, Any] | None:
-    """Validate a ``perturb.json`` dict (format, schema, same model); returns a plain copy or None."""
+def check_perturbation(
+    p: PerturbationResult | Mapping[str, Any] | None, model: ModelCard, source: str = ""
+) -> PerturbationResult | None:
+    """The typed perturbation result of ``p`` (a result or a ``perturb.json`` dict), checked to be of this model.
+
+    Raises:
+        ReportInputError: Not a perturbation document of this schema, or computed with other weights.
+    """
     if p is None:
         return None
     where = {"path": source} if source else {}
     if not isinstance(p, Mapping) or p.get("format") != PERTURBATION_FORMAT:
-        raise ReportInputError(f"not a RadLens perturbation result (format {p.get('format')!r}).",
+        found = p.get("format") if isinstance(p, Mapping) else type(p).__name__
+        raise ReportInputError(f"not a RadLens perturbation result (format {found!r}).",
                                fix="pass the perturb.json written by radlens perturb.", **where)
     if p.get("schema_version") != PERTURBATION_SCHEMA:
         raise ReportInputError(f"perturbation schema_version {p.get('schema_version')!r} is not supported "
@@ -42,7 +49,11 @@ def check_perturbation(p: Mapping[str, Any] | None, model: ModelCard, source: st
         raise ReportInputError(
             f"the perturbation was computed with other model weights (SHA-256 {sha[:12]}…, report model "
             f"{model.weights_sha256[:12]}…).", fix="re-run radlens perturb with the report's model.", **where)
-    return dict(p)
+    try:
+        return PerturbationResult.from_dict(p, source or None)
+    except PerturbationDocumentError as exc:
+        raise ReportInputError(f"not a RadLens perturbation result: {exc.problem}",
+                               fix="pass the perturb.json written by radlens perturb.", **where) from exc
 
 
 def resolve_classes(explanation: Any, classes: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -84,7 +95,7 @@ def resolve_classes(explanation: Any, classes: str | Iterable[str] | None) -> tu
 def build_report_input(
     image: Any, model: Any, explanation: Any, classes: str | Iterable[str] | None = None, *,
     threshold: str = "top:0.05", ground_truth: Any = None, user_boxes: Any = None,
-    localisation: Mapping[str, Any] | None = None, perturbation: Mapping[str, Any] | None = None,
+    localisation: Mapping[str, Any] | None = None, perturbation: PerturbationResult | Mapping[str, Any] | None = None,
     perturbation_source: str = "", deidentify: bool = False, created: datetime | None = None,
     image_label: str = "", command: str = "", **options: Any,
 ) -> ReportInput:
@@ -100,7 +111,7 @@ def build_report_input(
         user_boxes: The user's ``AnnotationSet`` or None.
         localisation: Class -> ``ClassLocalisation`` already shown (kept as is); missing classes are
             localised here with ``engine.analysis.localise`` against both box sets.
-        perturbation: A ``perturb.json`` dict or None.
+        perturbation: A :class:`PerturbationResult` (or a ``perturb.json`` dict) or None.
         perturbation_source: Its file, for error messages.
         deidentify: Leave identifying data out of the report.
         created: Report time (default: now, UTC).

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine.perturb.result import PerturbationResult
 from engine.report.model import ReportInput
 
 REDACTED = "[removed]"
@@ -220,7 +221,8 @@ def deidentified(inp: ReportInput) -> ReportInput:
     scrub = Scrubber(identifiers(inp.image))
     perturbation = None
     if inp.perturbation is not None:
-        perturbation = scrub.deep({k: v for k, v in inp.perturbation.items() if k not in ("image", "created")})
+        scrubbed = PerturbationResult.from_dict(scrub.deep(inp.perturbation.to_dict()))
+        perturbation = dataclasses.replace(scrubbed, image=None, created="")
     created = str(inp.explanation.created or "")
     explanation = dataclasses.replace(inp.explanation, notes=tuple(scrub(n) for n in inp.explanation.notes),
                                       created=f"{created[:4]} (day and time removed)" if created else "")

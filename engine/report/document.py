@@ -51,7 +51,7 @@ def story(inp: ReportInput, step: Step) -> list[Any]:
         step(f"class page: {name}")
         out.append(PageBreak())
         out += _class_page(inp, name, st)
-    if inp.perturbation:
+    if inp.perturbation is not None:
         step("perturbation")
         out.append(PageBreak())
         out += _perturbation_pages(inp, st)
@@ -150,7 +150,9 @@ def _class_page(inp: ReportInput, name: str, st: dict) -> list[Any]:
 
 
 def _perturbation_pages(inp: ReportInput, st: dict) -> list[Any]:
-    p = inp.perturbation or {}
+    p = inp.perturbation
+    if p is None:
+        return []
     w = FRAME_WIDTH
     out: list[Any] = [
         Paragraph("Perturbation test", st["h1"]),
@@ -167,7 +169,7 @@ def _perturbation_pages(inp: ReportInput, st: dict) -> list[Any]:
     dp = tables.delta_p_rows(p)
     if dp:
         n = len(dp[0]) - 2
-        every = list((p.get("delta_p") or {}).get("fractions") or [])
+        every = list(p.delta_p.fractions) if p.delta_p is not None else []
         shown = (f"All {n} replaced fraction{'' if n == 1 else 's'}." if n >= len([f for f in every if f > 0]) else
                  f"{n} of the {len(every)} fractions computed (the research's 2, 5, 10, 20 and 50 % where computed); "
                  "every fraction is in the curves above and in perturb.json / perturb.csv.")
@@ -175,13 +177,13 @@ def _perturbation_pages(inp: ReportInput, st: dict) -> list[Any]:
                 Paragraph("Δp of every class (p original − p replaced) by replaced fraction", st["h2"]),
                 Paragraph(esc(shown), st["small"]), Spacer(1, 1.5 * mm),
                 table(dp, [0.17 * w, 0.11 * w] + [0.72 * w / max(n, 1)] * n, padding=2)]
-    region = p.get("region")
-    if isinstance(region, dict) and region.get("box"):
-        box = ", ".join(f"{v:.0f}" for v in region["box"])
+    region = p.region
+    if region is not None and region.box:
+        box = ", ".join(f"{v:.0f}" for v in region.box)
         rows = [["Class", "p with region replaced", "Δp"]]
-        for c, v in (region.get("probabilities") or {}).items():
-            d = (region.get("delta_p") or {}).get(c)
-            rows.append([c, tables.fmt_prob(v), tables.fmt_delta(d) if isinstance(d, int | float) else tables.MISSING])
+        for c, v in region.probabilities.items():
+            d = region.delta_p.get(c)
+            rows.append([c, tables.fmt_prob(v), tables.fmt_delta(d) if d is not None else tables.MISSING])
         out += [Paragraph(f"Drawn region replaced (box {box})", st["h2"]), table(rows, [0.4 * w, 0.3 * w, 0.3 * w])]
     return out
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from engine.perturb.result import PerturbationResult
 from engine.render import MODEL_COLOUR, USER_COLOUR, annotator_colour, blend_heatmap, draw_boxes, to_rgb
 
 #: Resolution of every bitmap at its printed size (the tests require at least 200).
@@ -132,12 +133,13 @@ def class_image(inp: Any, name: str, width_in: float, dpi: int = DPI) -> tuple[n
     return _draw(rgb, drawings, size[0] / display.shape[1]), legend
 
 
-def curves_image(p: Mapping[str, Any], width_in: float, height_in: float, dpi: int = DPI) -> np.ndarray | None:
+def curves_image(p: PerturbationResult, width_in: float, height_in: float, dpi: int = DPI) -> np.ndarray | None:
     """Deletion and insertion curves (score of the class vs fraction) with the random-order band.
 
     Returns None when the perturbation holds neither curve.
     """
-    panels = [k for k in ("deletion", "insertion") if isinstance(p.get(k), Mapping) and p[k].get("scores")]
+    panels = [(k, c) for k, c in (("deletion", p.summary.deletion), ("insertion", p.summary.insertion))
+              if c is not None and c.scores]
     if not panels:
         return None
     import matplotlib
@@ -146,32 +148,33 @@ def curves_image(p: Mapping[str, Any], width_in: float, height_in: float, dpi: i
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
-    rnd = p.get("random") or {}
-    for i, kind in enumerate(panels):
+    rnd = p.random
+    names = {"morf": "most relevant first", "lerf": "least relevant first", "random": "random order (seeded)"}
+    for i, (kind, curve) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        f = np.asarray(p[kind].get("fractions") or p.get("fractions"), dtype=float)
-        s = np.asarray(p[kind]["scores"], dtype=float)
-        order = p.get("order", "morf")
+        f = np.asarray(curve.fractions or p.fractions or (), dtype=float)
+        s = np.asarray(curve.scores, dtype=float)
+        order = p.order
         ax.plot(f, s, color="#c0392b" if kind == "deletion" else "#1f6fb2", lw=1.8,
                 label=f"{'most' if order == 'morf' else 'least' if order == 'lerf' else order} relevant first")
-        names = {"morf": "most relevant first", "lerf": "least relevant first", "random": "random order (seeded)"}
-        for other, summary in (p.get("orders") or {}).items():  # the other ranked orders run alongside
-            o_scores = summary.get(kind, {}).get("scores") if isinstance(summary, Mapping) else None
-            if other != order and o_scores is not None and len(o_scores) == len(f):
-                ax.plot(f, np.asarray(o_scores, float), color="#7d3c98", lw=1.3, ls=":",
+        for other, summary in p.orders.items():  # the other ranked orders run alongside
+            o_curve = getattr(summary, kind)
+            if other != order and o_curve is not None and len(o_curve.scores) == len(f):
+                ax.plot(f, np.asarray(o_curve.scores, float), color="#7d3c98", lw=1.3, ls=":",
                         label=names.get(other, str(other)))
-        mean, sd = rnd.get(f"{kind}_mean"), rnd.get(f"{kind}_sd")
-        if mean is not None and len(mean) == len(f):
+        mean = getattr(rnd, f"{kind}_mean") if rnd is not None else ()
+        sd = getattr(rnd, f"{kind}_sd") if rnd is not None else ()
+        if rnd is not None and mean and len(mean) == len(f):
             m = np.asarray(mean, float)
-            ax.plot(f, m, color="0.35", lw=1.2, ls="--", label=f"random order (mean of {len(rnd.get('seeds', []))})")
-            if sd is not None and len(sd) == len(f):
+            ax.plot(f, m, color="0.35", lw=1.2, ls="--", label=f"random order (mean of {len(rnd.seeds)})")
+            if sd and len(sd) == len(f):
                 band = np.asarray(sd, float)
                 ax.fill_between(f, m - band, m + band, color="0.6", alpha=0.35, lw=0, label="random ± 1 sd")
-        auc = p.get(f"{kind}_auc")
-        title = f"{kind.capitalize()}" + (f" (AUC {auc:.3f})" if isinstance(auc, int | float) else "")
+        auc = p.summary.deletion_auc if kind == "deletion" else p.summary.insertion_auc
+        title = f"{kind.capitalize()}" + (f" (AUC {auc:.3f})" if auc is not None else "")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("fraction of pixels " + ("removed" if kind == "deletion" else "inserted"), fontsize=8)
-        ax.set_ylabel(f"p({p.get('class', 'class')})", fontsize=8)
+        ax.set_ylabel(f"p({p.target or 'class'})", fontsize=8)
         ax.set_xlim(float(f.min()), float(f.max()))
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=7)

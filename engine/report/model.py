@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.perturb.result import PerturbationResult
 from engine.report.errors import NothingExplainedError, ReportInputError
 
 #: The statement printed on every page of every report.
@@ -124,7 +125,7 @@ class ReportInput:
         localisation: Class -> :class:`engine.analysis.ClassLocalisation` for every class.
         ground_truth: Ground-truth boxes (several annotators), or None.
         user_boxes: The boxes the user drew, or None.
-        perturbation: A ``perturb.json`` dict, or None.
+        perturbation: The typed perturbation result (``perturb.json``), or None.
         deidentify: Leave out names, IDs, UIDs, dates and the file name.
         created: When the report was made (timezone-aware).
         app_version: RadLens version.
@@ -144,7 +145,7 @@ class ReportInput:
     localisation: Mapping[str, Any]
     ground_truth: Any = None
     user_boxes: Any = None
-    perturbation: Mapping[str, Any] | None = None
+    perturbation: PerturbationResult | None = None
     deidentify: bool = False
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     app_version: str = "unknown"

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.perturb.result import PerturbationResult
 from engine.report.model import ReportInput
 
 MISSING = "–"
@@ -197,40 +198,40 @@ def model_box_rows(loc: Any, limit: int = 8) -> Rows:
     return rows
 
 
-def perturbation_rows(p: Mapping[str, Any]) -> Rows:
-    """Header + the perturbation's settings and summary scores (keys absent from the dict are skipped)."""
+def perturbation_rows(p: PerturbationResult) -> Rows:
+    """Header + the perturbation's settings and summary scores (what was not computed is skipped)."""
     rows = [["Setting", "Value"]]
-    for key, label in (("class", "Class"), ("method", "Explanation"), ("layer", "Layer"), ("mode", "Replacement"),
-                       ("mode_params", "Replacement parameters"), ("order", "Order"),
-                       ("resolution", "Ranking resolution"), ("seed", "Seed")):
-        if key in p and p[key] is not None:
-            v = p[key]
-            text = ", ".join(f"{k} = {fmt_value(x)}" for k, x in v.items()) if isinstance(v, Mapping) else fmt_value(v)
+    for value, label in ((p.target, "Class"), (p.method, "Explanation"), (p.layer, "Layer"), (p.mode, "Replacement"),
+                         (p.mode_params, "Replacement parameters"), (p.order, "Order"),
+                         (p.resolution, "Ranking resolution"), (p.seed, "Seed")):
+        if value is not None:
+            text = (", ".join(f"{k} = {fmt_value(x)}" for k, x in value.items()) if isinstance(value, Mapping)
+                    else fmt_value(value))
             rows.append([label, text or MISSING])
-    rnd = p.get("random") or {}
-    for key, label in (("deletion", "Deletion AUC"), ("insertion", "Insertion AUC")):
-        if f"{key}_auc" in p:
-            text = fmt_num(p[f"{key}_auc"])
-            if f"{key}_auc_mean" in rnd:
-                n = len(rnd.get("seeds", []))
-                text += (f"  (random order: {fmt_num(rnd[f'{key}_auc_mean'])} ± "
-                         f"{fmt_num(rnd.get(f'{key}_auc_sd'))}, {n} seed{'' if n == 1 else 's'})")
+    rnd = p.random
+    for kind, auc, label in (("deletion", p.summary.deletion_auc, "Deletion AUC"),
+                             ("insertion", p.summary.insertion_auc, "Insertion AUC")):
+        if auc is not None:
+            text = fmt_num(auc)
+            mean = getattr(rnd, f"{kind}_auc_mean", None)
+            sd = getattr(rnd, f"{kind}_auc_sd", None)
+            if rnd is not None and mean is not None:
+                n = len(rnd.seeds)
+                text += f"  (random order: {fmt_num(mean)} ± {fmt_num(sd)}, {n} seed{'' if n == 1 else 's'})"
             rows.append([label, text])
-    if "aopc" in p:
-        rows.append(["AOPC", fmt_num(p["aopc"])])
-    base = p.get("baseline")
-    if isinstance(base, Mapping) and base.get("mode"):
+    if p.summary.aopc is not None:
+        rows.append(["AOPC", fmt_num(p.summary.aopc)])
+    base = p.baseline
+    if base is not None and base.get("mode"):
         params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in (base.get("params") or {}).items())
         rows.append(["Insertion starts from", f"{base['mode']}" + (f" ({params})" if params else "")])
-    orders = p.get("orders")
-    if isinstance(orders, Mapping):  # the other orders run alongside (radlens perturb runs morf and lerf)
-        for name, summary in orders.items():
-            if name == p.get("order") or not isinstance(summary, Mapping):
-                continue
-            plain = {"morf": " (most relevant first)", "lerf": " (least relevant first)"}.get(name, "")
-            aucs = (f"deletion AUC {fmt_num(summary.get('deletion_auc'))}, insertion AUC "
-                    f"{fmt_num(summary.get('insertion_auc'))}, AOPC {fmt_num(summary.get('aopc'))}")
-            rows.append([f"Order {name}{plain}", aucs])
+    for name, summary in p.orders.items():  # the other orders run alongside (radlens perturb runs morf and lerf)
+        if name == p.order:
+            continue
+        plain = {"morf": " (most relevant first)", "lerf": " (least relevant first)"}.get(name, "")
+        aucs = (f"deletion AUC {fmt_num(summary.deletion_auc)}, insertion AUC "
+                f"{fmt_num(summary.insertion_auc)}, AOPC {fmt_num(summary.aopc)}")
+        rows.append([f"Order {name}{plain}", aucs])
     return rows
 
 
@@ -274,18 +275,15 @@ def fmt_delta(v: float) -> str:
     return "0.000" if text in ("+0.000", "-0.000") else text
 
 
-def delta_p_rows(p: Mapping[str, Any], limit: int = MAX_DP_COLUMNS) -> Rows:
+def delta_p_rows(p: PerturbationResult, limit: int = MAX_DP_COLUMNS) -> Rows:
     """Header + per class Δp = p(original) − p(replaced) at the fractions of :func:`delta_p_columns`."""
-    dp = p.get("delta_p") or {}
-    fractions: Sequence[float] = dp.get("fractions") or []
-    by_class: Mapping[str, Sequence[float]] = dp.get("by_class") or {}
-    if not fractions or not by_class:
+    if p.delta_p is None or not p.delta_p.fractions or not p.delta_p.by_class:
         return []
+    fractions = p.delta_p.fractions
     cols = delta_p_columns(fractions, limit)
-    original = p.get("original") or {}
     rows = [["Class", "p original", *[f"Δp\u00a0{fractions[j] * 100:g}%" for j in cols]]]
-    for name, values in by_class.items():
-        rows.append([name, fmt_prob(original[name]) if name in original else MISSING,
+    for name, values in p.delta_p.by_class.items():
+        rows.append([name, fmt_prob(p.original[name]) if name in p.original else MISSING,
                      *[fmt_delta(values[j]) for j in cols]])
     return rows
 

@@ -50,7 +50,7 @@ def render_pdf(inp: ReportInput, *, progress: ProgressFn | None = None, cancel: 
         from engine.report.deid import deidentified
 
         inp = deidentified(inp)
-    steps = 3 + len(inp.classes) + (1 if inp.perturbation else 0)
+    steps = 3 + len(inp.classes) + (1 if inp.perturbation is not None else 0)
     done = [0]
 
     def step(message: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.perturb import PerturbationLab, Perturbed, Replacement, build_document
+from engine.perturb import PerturbationLab, PerturbationResult, Perturbed, Replacement, build_document
 from engine.perturb.curves import CurveResult, run_curves
 from engine.perturb.frame import make_frame
 
@@ -78,8 +78,8 @@ class PerturbSession:
 
 def document(src: Source, lab: PerturbationLab, order: str, rep: Replacement, seed: int, *,
              single: Perturbed | None = None, region: Perturbed | None = None, region_box: list[float] | None = None,
-             curves: CurveResult | None = None) -> dict[str, Any]:
-    """A perturb.json-schema dict for ``state.perturbation``."""
+             curves: CurveResult | None = None) -> PerturbationResult:
+    """The typed perturbation result (perturb.json schema) for ``state.perturbation``."""
     ex = src.explanation
     return build_document(src.model, image=src.image_name, target=src.target, order=order, replacement=rep,
                           resolution=lab.frame.resolution, seed=seed, original=lab.original, method=ex.method,

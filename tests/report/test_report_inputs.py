@@ -7,8 +7,17 @@ import dataclasses
 import pytest
 from report_helpers import synthetic_input
 
+from engine.perturb.result import PerturbationResult
 from engine.report import NothingExplainedError, ReportInputError, build_report_input, check_perturbation
 from engine.report.tables import delta_p_rows, fmt_num, fmt_prob, probability_rows
+
+
+def _typed(**keys: object) -> PerturbationResult:
+    """A perturbation result holding ``keys`` beside the document's required ones."""
+    required = {"format": "radlens.perturbation", "schema_version": 1, "app": {"name": "radlens", "version": "0"},
+                "model": {"name": "m", "version": "1"}, "image": "x.png", "class": "A", "mode": "mean",
+                "classes": ["A"], "original": {"A": 0.5}}
+    return PerturbationResult.from_dict({**required, **keys})
 
 
 def test_probability_format_never_prints_certainty():
@@ -56,16 +65,24 @@ def test_explanation_of_another_model_or_image_is_refused():
 
 def test_perturbation_checks():
     card = synthetic_input().model
-    good = {"format": "radlens.perturbation", "schema_version": 1, "model": {"sha256": card.weights_sha256}}
-    assert check_perturbation(good, card) == good
+    good = {"format": "radlens.perturbation", "schema_version": 1, "model": {"sha256": card.weights_sha256},
+            "app": {"name": "radlens", "version": "0.1.0"}, "image": "x.png", "class": "A", "mode": "mean",
+            "classes": ["A"], "original": {"A": 0.9}}
+    typed = check_perturbation(good, card)  # the report reads the typed result; its JSON form is the document
+    assert isinstance(typed, PerturbationResult) and typed.target == "A"
+    assert {k: typed.to_dict()[k] for k in good} == good
+    assert check_perturbation(typed, card) is typed
+    with pytest.raises(ReportInputError, match="missing keys"):
+        check_perturbation({k: v for k, v in good.items() if k != "original"}, card)
     with pytest.raises(ReportInputError, match="not a RadLens perturbation"):
         check_perturbation({"format": "x"}, card, "p.json")
     with pytest.raises(ReportInputError, match="schema_version 9"):
         check_perturbation({**good, "schema_version": 9}, card)
     with pytest.raises(ReportInputError, match="other model weights"):
         check_perturbation({**good, "model": {"sha256": "ff" * 32}}, card)
-    assert delta_p_rows({"delta_p": {}}) == []
-    rows = delta_p_rows({"original": {"A": 0.9}, "delta_p": {"fractions": [0.05, 0.5], "by_class": {"A": [0.1, -0.2]}}})
+    assert delta_p_rows(typed) == []
+    rows = delta_p_rows(PerturbationResult.from_dict(
+        {**good, "delta_p": {"fractions": [0.05, 0.5], "by_class": {"A": [0.1, -0.2]}}}))
     assert rows == [["Class", "p original", "Δp\u00a05%", "Δp\u00a050%"], ["A", "0.9000", "+0.100", "-0.200"]]
 
 
@@ -83,7 +100,7 @@ def test_delta_p_table_keeps_a_fine_grid_legible():
     shown = [odd[i] for i in delta_p_columns(odd)]
     assert len(shown) == MAX_DP_COLUMNS and {0.02, 0.05, 0.1, 0.2, 0.3} <= set(shown) and shown == sorted(shown)
     dp = {"fractions": grid, "by_class": {"A": [k / 100 for k in range(21)]}}
-    rows = delta_p_rows({"original": {"A": 0.5}, "delta_p": dp})
+    rows = delta_p_rows(_typed(original={"A": 0.5}, delta_p=dp))
     assert len(rows[0]) == 2 + MAX_DP_COLUMNS and rows[1][2:] == ["+0.010", "+0.020", "+0.040", "+0.060", "+0.080",
                                                                    "+0.100", "+0.150", "+0.200"]
     assert fmt_delta(-0.0001) == "0.000" and fmt_delta(0.0004) == "0.000" and fmt_delta(-0.0006) == "-0.001"
@@ -109,10 +126,10 @@ def test_method_table_names_sigma_and_n_of_a_noise_method():
 def test_perturbation_rows_name_the_insertion_baseline_and_the_other_order():
     from engine.report.tables import perturbation_rows
 
-    p = {"class": "A", "mode": "mean", "order": "morf", "deletion_auc": 0.2, "insertion_auc": 0.9, "aopc": 0.7,
-         "baseline": {"mode": "blur", "params": {"ksize": 21, "sigma": 3.5}},
-         "orders": {"morf": {"deletion_auc": 0.2, "insertion_auc": 0.9, "aopc": 0.7},
-                    "lerf": {"deletion_auc": 0.93, "insertion_auc": 0.12, "aopc": 0.09}}}
+    p = _typed(**{"class": "A", "mode": "mean", "order": "morf", "deletion_auc": 0.2, "insertion_auc": 0.9,
+                  "aopc": 0.7, "baseline": {"mode": "blur", "params": {"ksize": 21, "sigma": 3.5}},
+                  "orders": {"morf": {"deletion_auc": 0.2, "insertion_auc": 0.9, "aopc": 0.7},
+                             "lerf": {"deletion_auc": 0.93, "insertion_auc": 0.12, "aopc": 0.09}}})
     rows = perturbation_rows(p)
     assert ["Insertion starts from", "blur (ksize = 21, sigma = 3.5)"] in rows
     assert ["Order lerf (least relevant first)", "deletion AUC 0.930, insertion AUC 0.120, AOPC 0.090"] in rows
