@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from engine.errors import ExplainError
+from engine.models.lock import model_lock
 from engine.sampling import GridAlignment, regrid, resize_alignment
 from engine.sampling import sample_grid as resample_aligned
 
@@ -49,7 +50,8 @@ def measure_alignment(module: nn.Module, layer: str, x: torch.Tensor, seed: int 
     key = (layer, tuple(x.shape[1:]), str(x.device))
     cached = _CACHE.setdefault(module, {})
     if key not in cached:
-        cached[key] = _measure(module, layer, x, seed)
+        with model_lock(module):  # the probe hooks the layer and runs the network
+            cached[key] = _measure(module, layer, x, seed)
     return cached[key]
 
 

@@ -22,6 +22,7 @@ from engine.explainers.hooks import logits_of, module_by_name
 from engine.explainers.normalise import check_mode
 from engine.explainers.result import ExplanationResult
 from engine.models.bundle import LoadedModel, load_model
+from engine.models.lock import model_lock
 from engine.preprocess import HasDisplay, to_model_input
 from engine.runtime import library_versions, resolve_device
 
@@ -105,7 +106,8 @@ def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...]]
     if key not in _LAYER_CACHE:
         m = model.manifest
         x = torch.zeros((1, m.in_channels, *m.input_size), device=model.device)
-        _LAYER_CACHE[key] = [e for e in _probe_shapes(model.module, x) if len(e[2]) == 3]
+        with model_lock(model):
+            _LAYER_CACHE[key] = [e for e in _probe_shapes(model.module, x) if len(e[2]) == 3]
     return _LAYER_CACHE[key]
 
 
@@ -216,13 +218,15 @@ def explain(
         cancel=cancel, task=model.manifest.task,
         norm_mean=torch.tensor(model.manifest.mean), norm_std=torch.tensor(model.manifest.std),
     )
-    _check_head(model, ctx)
-    if layer_list and alignment == "receptive_field":
-        measured = {name: measure_alignment(model.module, name, ctx.x) for name in layer_list}
-        ctx.alignments = {k: a for k, a in measured.items() if a is not None and a.source == "receptive_field"} or None
-    start = time.perf_counter()
-    out = cls().run(ctx, idx, layer_list, resolved)
-    elapsed = time.perf_counter() - start
+    with model_lock(model):  # hooks are per module: no other thread's forward may interleave
+        _check_head(model, ctx)
+        if layer_list and alignment == "receptive_field":
+            measured = {name: measure_alignment(model.module, name, ctx.x) for name in layer_list}
+            ctx.alignments = {k: a for k, a in measured.items()
+                              if a is not None and a.source == "receptive_field"} or None
+        start = time.perf_counter()
+        out = cls().run(ctx, idx, layer_list, resolved)
+        elapsed = time.perf_counter() - start
     logits = out.logits.detach().float().cpu()
     probs = torch.sigmoid(logits) if model.manifest.task == "multilabel" else torch.softmax(logits, 0)
     native = out.maps.detach().float().cpu().numpy()

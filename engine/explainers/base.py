@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from engine.errors import CancelledError, ExplainError, UnknownMethodError
+from engine.models.lock import model_lock
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -211,13 +212,14 @@ def activation_bytes_per_sample(module: nn.Module, x: torch.Tensor) -> int:
                 total += out.numel() * out.element_size()
 
         leaves = [m for m in module.modules() if not list(m.children())]
-        handles = [m.register_forward_hook(hook) for m in leaves]
-        try:
-            with torch.no_grad():
-                module(x[:1])
-        finally:
-            for h in handles:
-                h.remove()
+        with model_lock(module):
+            handles = [m.register_forward_hook(hook) for m in leaves]
+            try:
+                with torch.no_grad():
+                    module(x[:1])
+            finally:
+                for h in handles:
+                    h.remove()
         per_shape[key] = max(total, x[:1].numel() * x.element_size())
     return per_shape[key]
 

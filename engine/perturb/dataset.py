@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.errors import RadLensError
 from engine.models.bundle import LoadedModel
+from engine.models.lock import model_lock
 from engine.perturb.curves import RESEARCH_FRACTIONS, run_curves
 from engine.perturb.lab import PerturbationLab
 from engine.perturb.replace import Replacement
@@ -121,24 +122,26 @@ def delta_table(
     rep = replacement or Replacement.make("mean")
     table = DeltaTable(tuple(model.class_names), [float(f) for f in fractions])
     for name, image, gt in images:
-        if rows != "predicted" and gt is None:
-            raise RadLensError(f"row policy {rows!r} needs ground truth, and image {name} has none.",
-                               fix="pass --annotations, or use --rows predicted.")
-        result = explain(model, image, method, layers=layer, **(method_params or {}))
-        predicted = set(result.predicted())
-        wanted = {"predicted": predicted, "ground_truth": set(gt or ()),
-                  "correct": predicted & set(gt or ())}[rows]
-        row_classes = [c for c in model.class_names if c in wanted]
-        for c in row_classes:
-            if resolution == "model":
-                lab = PerturbationLab(model, image, model_map=result.map(c, "model"), resolution="model", patch=patch)
-            else:
-                lab = PerturbationLab(model, image, result.map(c, "image"), resolution="image", patch=patch)
-            cr = run_curves(lab, c, orders=(order, "random"), replacement=rep, fractions=fractions, seeds=(),
-                            seed=seed, with_insertion=False)
-            delta = cr.original[None, :] - cr.deletion[order]
-            ctrl = cr.original[cr.t] - cr.deletion["random"][:, cr.t]
-            table.add(c, name, delta, ctrl)
+        with model_lock(model):  # the image's explanation and curves on an uninterrupted network
+            if rows != "predicted" and gt is None:
+                raise RadLensError(f"row policy {rows!r} needs ground truth, and image {name} has none.",
+                                   fix="pass --annotations, or use --rows predicted.")
+            result = explain(model, image, method, layers=layer, **(method_params or {}))
+            predicted = set(result.predicted())
+            wanted = {"predicted": predicted, "ground_truth": set(gt or ()),
+                      "correct": predicted & set(gt or ())}[rows]
+            row_classes = [c for c in model.class_names if c in wanted]
+            for c in row_classes:
+                if resolution == "model":
+                    lab = PerturbationLab(model, image, model_map=result.map(c, "model"), resolution="model",
+                                          patch=patch)
+                else:
+                    lab = PerturbationLab(model, image, result.map(c, "image"), resolution="image", patch=patch)
+                cr = run_curves(lab, c, orders=(order, "random"), replacement=rep, fractions=fractions, seeds=(),
+                                seed=seed, with_insertion=False)
+                delta = cr.original[None, :] - cr.deletion[order]
+                ctrl = cr.original[cr.t] - cr.deletion["random"][:, cr.t]
+                table.add(c, name, delta, ctrl)
         if on_image is not None:
             on_image(name, row_classes)
     return table

@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.errors import CancelledError, RadLensError
 from engine.models.bundle import LoadedModel
+from engine.models.lock import model_lock
 from engine.perturb.corruptions import CORRUPTIONS, SEVERITIES, TABLES, corrupt
 from engine.perturb.frame import make_frame
 from engine.preprocess import HasDisplay
@@ -69,54 +70,55 @@ def robustness(
     """Run every corruption at every severity; return a JSON-ready document (``radlens.robustness``)."""
     from engine.explainers.api import default_layer, explain, get_method
 
-    params = method_params or {}
-    uses_layers = get_method(method).uses_layers()
-    layer_list: list[str | None] = list(layers or [default_layer(model)]) if uses_layers else [None]
-    bad = [c for c in corruptions if c not in CORRUPTIONS]
-    if bad:
-        raise RadLensError(f"unknown corruption(s) {bad}.", fix=f"use {', '.join(CORRUPTIONS)}.")
-    clean = make_frame(model, image, "model").base
-    names = tuple(model.class_names)
+    with model_lock(model):  # one run: every forward and explanation of it on an uninterrupted network
+        params = method_params or {}
+        uses_layers = get_method(method).uses_layers()
+        layer_list: list[str | None] = list(layers or [default_layer(model)]) if uses_layers else [None]
+        bad = [c for c in corruptions if c not in CORRUPTIONS]
+        if bad:
+            raise RadLensError(f"unknown corruption(s) {bad}.", fix=f"use {', '.join(CORRUPTIONS)}.")
+        clean = make_frame(model, image, "model").base
+        names = tuple(model.class_names)
 
-    def run(img: np.ndarray, layer: str | None):
-        return explain(model, img, method, layers=layer, **params)
+        def run(img: np.ndarray, layer: str | None):
+            return explain(model, img, method, layers=layer, **params)
 
-    clean_maps = {}
-    for layer in layer_list:
-        r = run(clean, layer)
-        clean_maps[layer] = {c: r.map(c, "model", normalisation="raw") for c in names}
-        p_clean = r.probabilities.astype(np.float64)
-    total = len(corruptions) * len(severities)
-    entries = []
-    for i, corruption in enumerate(corruptions):
-        for j, severity in enumerate(severities):
-            if cancel is not None and cancel():
-                raise CancelledError("the robustness run was cancelled.")
-            img = corrupt(clean, corruption, severity, seed)
-            moved: dict[str, dict[str, dict[str, float]]] = {}
-            probs = None
-            for layer in layer_list:
-                r = run(img, layer)
-                probs = r.probabilities.astype(np.float64)
-                moved[layer or "input"] = {}
-                for c in names:
-                    rmse, ssim = map_movement(clean_maps[layer][c], r.map(c, "model", normalisation="raw"), scale)
-                    moved[layer or "input"][c] = {"rmse": rmse, "ssim": ssim}
-            assert probs is not None
-            entries.append({
-                "corruption": corruption, "severity": int(severity),
-                "probabilities": {c: float(v) for c, v in zip(names, probs, strict=True)},
-                "delta_p": {c: float(a - b) for c, a, b in zip(names, p_clean, probs, strict=True)},
-                "maps": moved,
-            })
-            if progress is not None:
-                progress((i * len(severities) + j + 1) / total, f"{corruption} severity {severity}")
-    return {
-        "format": "radlens.robustness", "schema_version": 1, "method": method,
-        "layers": [lyr or "input" for lyr in layer_list], "classes": list(names), "seed": int(seed),
-        "scale": scale, "resolution": "model",
-        "model": {"name": model.manifest.name, "version": model.manifest.version, "sha256": model.weights_sha256},
-        "clean": {c: float(v) for c, v in zip(names, p_clean, strict=True)},
-        "severity_table": {k: [list(v) if isinstance(v, tuple) else v for v in t] for k, t in TABLES.items()},
-        "results": entries,
-    }
+        clean_maps = {}
+        for layer in layer_list:
+            r = run(clean, layer)
+            clean_maps[layer] = {c: r.map(c, "model", normalisation="raw") for c in names}
+            p_clean = r.probabilities.astype(np.float64)
+        total = len(corruptions) * len(severities)
+        entries = []
+        for i, corruption in enumerate(corruptions):
+            for j, severity in enumerate(severities):
+                if cancel is not None and cancel():
+                    raise CancelledError("the robustness run was cancelled.")
+                img = corrupt(clean, corruption, severity, seed)
+                moved: dict[str, dict[str, dict[str, float]]] = {}
+                probs = None
+                for layer in layer_list:
+                    r = run(img, layer)
+                    probs = r.probabilities.astype(np.float64)
+                    moved[layer or "input"] = {}
+                    for c in names:
+                        rmse, ssim = map_movement(clean_maps[layer][c], r.map(c, "model", normalisation="raw"), scale)
+                        moved[layer or "input"][c] = {"rmse": rmse, "ssim": ssim}
+                assert probs is not None
+                entries.append({
+                    "corruption": corruption, "severity": int(severity),
+                    "probabilities": {c: float(v) for c, v in zip(names, probs, strict=True)},
+                    "delta_p": {c: float(a - b) for c, a, b in zip(names, p_clean, probs, strict=True)},
+                    "maps": moved,
+                })
+                if progress is not None:
+                    progress((i * len(severities) + j + 1) / total, f"{corruption} severity {severity}")
+        return {
+            "format": "radlens.robustness", "schema_version": 1, "method": method,
+            "layers": [lyr or "input" for lyr in layer_list], "classes": list(names), "seed": int(seed),
+            "scale": scale, "resolution": "model",
+            "model": {"name": model.manifest.name, "version": model.manifest.version, "sha256": model.weights_sha256},
+            "clean": {c: float(v) for c, v in zip(names, p_clean, strict=True)},
+            "severity_table": {k: [list(v) if isinstance(v, tuple) else v for v in t] for k, t in TABLES.items()},
+            "results": entries,
+        }
