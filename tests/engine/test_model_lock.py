@@ -73,9 +73,10 @@ def _concurrently(jobs: list[Callable[[], Any]]) -> list[Any]:
 
 
 def _explain_both(model: LoadedModel, images: list[np.ndarray]) -> list[np.ndarray]:
-    results = _concurrently([lambda img=img: explain(model, img, "gradcam", layers="features", normalisation="raw")
-                             for img in images])
-    return [r.native_maps for r in results]
+    def job(img: np.ndarray) -> Callable[[], Any]:
+        return lambda: explain(model, img, "gradcam", layers="features", normalisation="raw")
+
+    return [r.native_maps for r in _concurrently([job(img) for img in images])]
 
 
 def test_two_threads_explaining_one_model_get_the_sequential_results(slow_model: LoadedModel) -> None:
