@@ -261,7 +261,7 @@ def _assemble(
         transfer_syntax=f"{ts.name} ({ts})" if ts.is_transfer_syntax else str(ts),
         decoder=decoder,
         stored_dtype=str(arr.dtype),
-        metadata=hdr.read_metadata(ds),
+        metadata=hdr.read_metadata(ds, frame),
     )
     if arr.ndim == 3:
         hi = _colour_max(ds, arr)

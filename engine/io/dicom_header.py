@@ -19,6 +19,7 @@ from engine.io.model import ImageMetadata, SpacingSource, VoiLut, Window
 _GROUP_OF = {
     "RescaleSlope": "PixelValueTransformationSequence",
     "RescaleIntercept": "PixelValueTransformationSequence",
+    "RescaleType": "PixelValueTransformationSequence",
     "WindowCenter": "FrameVOILUTSequence",
     "WindowWidth": "FrameVOILUTSequence",
     "WindowCenterWidthExplanation": "FrameVOILUTSequence",
@@ -62,8 +63,11 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def read_metadata(ds: Dataset) -> ImageMetadata:
-    """The fields a viewer shows; absent or unparseable ones are empty."""
+def read_metadata(ds: Dataset, frame: int = 0) -> ImageMetadata:
+    """The fields a viewer shows; absent or unparseable ones are empty.
+
+    ``frame`` picks the functional group of enhanced objects for per-frame fields (RescaleType).
+    """
     g = ds.get
     return ImageMetadata(
         patient_name=_text(g("PatientName")),
@@ -84,6 +88,8 @@ def read_metadata(ds: Dataset) -> ImageMetadata:
         laterality=_text(g("ImageLaterality") or g("Laterality")),
         manufacturer=_text(g("Manufacturer")),
         instance_number=_int(g("InstanceNumber")),
+        rescale_type=_text(frame_attr(ds, "RescaleType", frame)),
+        dicom_units=_text(g("Units")),
     )
 
 

@@ -96,9 +96,18 @@ class Window:
         return f"{name} (C {self.center:g}, W {self.width:g}, {self.function})"
 
 
+#: RescaleType values that name no unit (PS3.3 C.11.1.1.2: "US" = unspecified).
+NO_UNIT = ("", "US")
+
+
 @dataclass(frozen=True)
 class ImageMetadata:
-    """The header fields a viewer shows (empty string / None when absent)."""
+    """The header fields a viewer shows (empty string / None when absent).
+
+    ``rescale_type`` (RescaleType, also from the frame's functional groups) and ``dicom_units``
+    (Units, PET) are read once when the file is loaded; :attr:`StudyImage.units` names the unit
+    of the modality values from them.
+    """
 
     patient_name: str = ""
     patient_id: str = ""
@@ -118,6 +127,8 @@ class ImageMetadata:
     laterality: str = ""
     manufacturer: str = ""
     instance_number: int | None = None
+    rescale_type: str = ""
+    dicom_units: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +195,24 @@ class StudyImage:
     def spacing_mm(self) -> tuple[float, float] | None:
         """``(row, column)`` spacing in mm, or None (see :attr:`spacing_source`)."""
         return self.spacing
+
+    @property
+    def units(self) -> str:
+        """The unit of the modality values (``raw``), "" when the file states none.
+
+        CT after a Modality LUT: ``HU``. Otherwise the file's RescaleType (e.g. ``OD``, ``MGML``)
+        unless it is ``US`` (unspecified), or for PET its Units (e.g. ``BQML``); none when no
+        Modality LUT was applied (the values are then the stored values). Read from the header
+        once, at load (:class:`ImageMetadata`).
+        """
+        if self.modality_lut.startswith("none"):
+            return ""
+        m = self.metadata
+        if m.modality == "CT":
+            return "HU"
+        if m.rescale_type.upper() not in NO_UNIT:
+            return m.rescale_type
+        return m.dicom_units if m.modality == "PT" else ""
 
     @property
     def value_range(self) -> tuple[float, float]:

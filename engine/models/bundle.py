@@ -33,12 +33,11 @@ from engine.errors import (
     UnsafeModelFileError,
     WeightsMismatchError,
 )
-from engine.models.manifest import SCHEMA_VERSION, ModelManifest
+from engine.models.manifest import DEFAULT_BUNDLE_DIR, SCHEMA_VERSION, ModelManifest, bundle_folder, default_bundle_path
 from engine.runtime import resolve_device
 
-__all__ = ["SCHEMA_VERSION", "LoadedModel", "ModelManifest", "load_model", "save_bundle"]
-
-DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+__all__ = ["DEFAULT_BUNDLE_DIR", "SCHEMA_VERSION", "LoadedModel", "ModelManifest", "default_bundle_path",
+           "load_model", "save_bundle"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,19 +135,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def default_bundle_path() -> Path:
-    """The bundled default model (the first bundle under ``resources/models``)."""
-    if DEFAULT_BUNDLE_DIR.is_dir():
-        for candidate in sorted(DEFAULT_BUNDLE_DIR.iterdir()):
-            if (candidate / "model.json").is_file():
-                return candidate
-    raise ModelError(
-        "no bundled default model is installed.",
-        path=DEFAULT_BUNDLE_DIR,
-        fix="pass --model PATH to a bundle folder, or reinstall RadLens with its resources.",
-    )
-
-
 def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> LoadedModel:
     """Load and validate a model bundle.
 
@@ -165,15 +151,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
         WeightsMismatchError: the weights do not fit the architecture or the class list.
         UnsafeModelFileError: the weights file would need unpickling arbitrary objects.
     """
-    if str(path) == "default":
-        path = default_bundle_path()
-    path = Path(path)
-    bundle = path.parent if path.is_file() and path.name == "model.json" else path
-    if not bundle.exists():
-        raise ModelError(
-            "model bundle not found.", path=bundle,
-            fix="pass the folder that holds model.json, or 'default'.",
-        )
+    bundle = bundle_folder(path)
     manifest = ModelManifest.read(bundle / "model.json")
     weights_path = bundle / manifest.weights
     if not weights_path.is_file():

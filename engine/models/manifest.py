@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BundleManifestError
+from engine.errors import BundleManifestError, ModelError
 
 SCHEMA_VERSION = 1
+#: Where the bundled default model lives (the first bundle folder in it is the default).
+DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
 TASKS = ("multilabel", "multiclass")
 RESIZE_POLICIES = ("stretch", "letterbox")
 
@@ -174,6 +176,19 @@ class ModelManifest:
         )
 
     @classmethod
+    def from_bundle(cls, bundle: str | Path = "default") -> ModelManifest:
+        """The manifest of a bundle folder, read without importing torch (e.g. for a status bar).
+
+        Args:
+            bundle: The bundle folder, its ``model.json``, or ``"default"`` for the bundled model.
+
+        Raises:
+            ModelError: The folder does not exist, or no default model is installed.
+            BundleManifestError: ``model.json`` is missing or invalid.
+        """
+        return cls.read(bundle_folder(bundle) / "model.json")
+
+    @classmethod
     def read(cls, path: Path) -> ModelManifest:
         """Read and validate a ``model.json`` file."""
         try:
@@ -190,6 +205,41 @@ class ModelManifest:
         if not isinstance(data, dict):
             raise BundleManifestError("model.json must hold a JSON object.", path=path)
         return cls.from_dict(data, path=path)
+
+
+def default_bundle_path() -> Path:
+    """The bundled default model (the first bundle under ``resources/models``).
+
+    Raises:
+        ModelError: No bundle is installed there.
+    """
+    if DEFAULT_BUNDLE_DIR.is_dir():
+        for candidate in sorted(DEFAULT_BUNDLE_DIR.iterdir()):
+            if (candidate / "model.json").is_file():
+                return candidate
+    raise ModelError(
+        "no bundled default model is installed.",
+        path=DEFAULT_BUNDLE_DIR,
+        fix="pass --model PATH to a bundle folder, or reinstall RadLens with its resources.",
+    )
+
+
+def bundle_folder(path: str | Path) -> Path:
+    """The bundle folder meant by ``path``: a folder, its ``model.json``, or ``"default"``.
+
+    Raises:
+        ModelError: The folder does not exist, or no default model is installed.
+    """
+    if str(path) == "default":
+        return default_bundle_path()
+    path = Path(path)
+    bundle = path.parent if path.is_file() and path.name == "model.json" else path
+    if not bundle.exists():
+        raise ModelError(
+            "model bundle not found.", path=bundle,
+            fix="pass the folder that holds model.json, or 'default'.",
+        )
+    return bundle
 
 
 def _manifest_error(problems: list[str], path: Path | None) -> BundleManifestError:

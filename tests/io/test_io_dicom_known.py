@@ -331,3 +331,35 @@ def test_io_enhanced_functional_groups(tmp_path: Path) -> None:
     image = load_image(tmp_path / "enh.dcm", frame=1)
     np.testing.assert_array_equal(image.raw, np.full((2, 2), 55))
     assert image.spacing_mm == (0.5, 0.5) and image.spacing_source == "PixelSpacing"
+
+
+@pytest.mark.parametrize(
+    ("attrs", "unit"),
+    [
+        ({"Modality": "CT", "RescaleSlope": 1, "RescaleIntercept": -1024}, "HU"),
+        ({"Modality": "DX", "RescaleSlope": 0.01, "RescaleIntercept": 0, "RescaleType": "OD"}, "OD"),
+        ({"Modality": "DX", "RescaleSlope": 2, "RescaleIntercept": 0, "RescaleType": "US"}, ""),
+        ({"Modality": "PT", "RescaleSlope": 0.5, "RescaleIntercept": 0, "RescaleType": "US", "Units": "BQML"}, "BQML"),
+        ({"Modality": "MR", "RescaleType": "OD"}, ""),  # no Modality LUT applied: stored values, no unit
+    ],
+)
+def test_io_units_of_the_modality_values_are_read_at_load(tmp_path: Path, attrs: dict, unit: str) -> None:
+    path = tmp_path / "u.dcm"
+    write_dicom(path, np.array([[0, 100], [200, 300]], np.uint16), **attrs)
+    image = load_image(path)
+    assert image.units == unit
+    assert image.metadata.rescale_type == attrs.get("RescaleType", "")
+    assert image.metadata.dicom_units == attrs.get("Units", "")
+
+
+def test_io_units_from_the_frame_functional_group(tmp_path: Path) -> None:
+    """Enhanced objects keep RescaleType beside the slope in the Pixel Value Transformation macro."""
+    frames = []
+    for rescale_type in ("OD", "MGML"):
+        item, transform = Dataset(), Dataset()
+        transform.RescaleSlope, transform.RescaleIntercept, transform.RescaleType = 1, 0, rescale_type
+        item.PixelValueTransformationSequence = Sequence([transform])
+        frames.append(item)
+    write_dicom(tmp_path / "enh.dcm", np.zeros((2, 2, 2), np.uint16), PerFrameFunctionalGroupsSequence=Sequence(frames))
+    assert load_image(tmp_path / "enh.dcm", frame=1).units == "MGML"
+    assert load_image(tmp_path / "enh.dcm", frame=0).units == "OD"
