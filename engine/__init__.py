@@ -12,10 +12,8 @@ Heavy modules (torch) load on first use of a name that needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from engine.errors import RadLensError
+from engine.lazy import lazy_getattr
 
 _LAZY = {
     "load_model": "engine.models.bundle",
@@ -34,9 +32,4 @@ _LAZY = {
 __all__ = ["RadLensError", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

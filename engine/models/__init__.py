@@ -6,9 +6,9 @@ torch; the loading names (``load_model``, ``LoadedModel``, ``save_bundle``) load
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from engine.lazy import lazy_getattr
 from engine.models.manifest import SCHEMA_VERSION, ModelManifest
 
 if TYPE_CHECKING:
@@ -20,9 +20,4 @@ _LAZY = {"LoadedModel": "engine.models.bundle", "load_model": "engine.models.bun
 __all__ = ["SCHEMA_VERSION", "LoadedModel", "ModelManifest", "load_model", "save_bundle"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'engine.models' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
