@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     burst_s = time.perf_counter() - t0
     burst_sub = panel.submitted - submitted0
     burst_applied = panel.applied - applied0
-    final_ok = panel.result is not None and abs(panel.result.fraction - 0.90) < 1e-9
+    final_ok = (panel.result is not None and panel.result.fraction is not None
+                and abs(panel.result.fraction - 0.90) < 1e-9)
     panel.runner.shutdown(5000)
 
     from benchdoc import machine, write_section
