@@ -8,6 +8,8 @@ never from the engine's own table. The engine claims all five (``engine.perturb.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from skimage.color import hsv2rgb, rgb2hsv
@@ -18,7 +20,7 @@ from engine.perturb.corruptions import CORRUPTIONS, corrupt, severity_table
 from engine.perturb.filters import motion_kernel
 from engine.perturb.robustness import map_movement, robustness
 
-IMAGENET_C = {
+IMAGENET_C: dict[str, list[Any]] = {
     "gaussian_noise": [.08, .12, 0.18, 0.26, 0.38],
     "speckle_noise": [.15, .2, 0.35, 0.45, 0.6],
     "motion_blur": [(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)],  # (radius, sigma), angle U(-45, 45)
