@@ -12,6 +12,7 @@ from engine.errors import CancelledError, ExplainError, UnknownClassError, Unkno
 from engine.localise import iou, map_to_boxes
 from engine.models.bundle import LoadedModel
 from engine.models.manifest import ModelManifest
+from engine.preprocess import to_model_input
 
 
 def test_registry_lists_every_method_with_research_defaults():
@@ -109,10 +110,29 @@ def test_layers_listed_in_forward_order_with_default(resnet_pair):
 
 
 def test_inplace_op_after_the_tapped_layer(resnet_pair, chest_like):
-    """layer4.1.bn2's output is modified in place (out += identity): the tap must not break."""
-    model, _ = resnet_pair
+    """layer4.1.bn2's output is modified in place (out += identity): the tap must not break.
+
+    Reference: the last block written out by hand with bn2's output as an autograd leaf, so the
+    activation is the pre-addition one and the gradient flows through ``relu(a + identity)``.
+    """
+    model, peer = resnet_pair
     r = explain(model, chest_like, "gradcam", layers="layer4.1.bn2", normalisation="raw")
     assert np.isfinite(r.native_maps).all()
+    x, _, _ = to_model_input(chest_like, model.manifest)
+    with torch.no_grad():
+        stem = peer.maxpool(peer.relu(peer.bn1(peer.conv1(x))))
+        identity = peer.layer4[0](peer.layer3(peer.layer2(peer.layer1(stem))))
+        blk = peer.layer4[1]
+        a = blk.bn2(blk.conv2(blk.relu(blk.bn1(blk.conv1(identity)))))
+    a = a.detach().requires_grad_(True)
+    logits = peer.fc(torch.flatten(peer.avgpool(torch.relu(a + identity)), 1))[0]
+    nonzero = 0
+    for c in range(4):
+        (g,) = torch.autograd.grad(logits[c], a, retain_graph=True)
+        ref = torch.relu((g[0].mean(dim=(1, 2))[:, None, None] * a[0]).sum(0)).detach().numpy()
+        np.testing.assert_allclose(r.map(c, space="native"), ref, rtol=1e-4, atol=1e-6 * max(ref.max(), 1e-3))
+        nonzero += int(ref.max() > 0)
+    assert nonzero >= 2  # the comparison is not between two all-zero maps
 
 
 class PoolNet(nn.Module):

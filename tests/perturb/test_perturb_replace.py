@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from engine.errors import RadLensError
-from engine.perturb.filters import gaussian_blur, gaussian_kernel_1d, sigma_for_kernel
+from engine.perturb.filters import gaussian_blur, sigma_for_kernel
 from engine.perturb.replace import MODES, Replacement
 
 PARAMS = {"dataset_mean": {"value": 0.42}}
@@ -65,17 +65,17 @@ def test_noise_is_seeded(image: np.ndarray) -> None:
         assert not np.array_equal(rep.fill(image, 7), rep.fill(image, 8))
 
 
-def test_blur_equals_a_direct_2d_convolution(image: np.ndarray) -> None:
-    """Reference: an explicit 11 x 11 outer-product kernel over a reflect-101 padded image."""
-    k = 11
-    taps = gaussian_kernel_1d(k, sigma_for_kernel(k))
-    kernel2d = np.outer(taps, taps)
-    padded = np.pad(image.astype(np.float64), k // 2, mode="reflect")  # numpy 'reflect' = OpenCV REFLECT_101
-    ref = np.zeros(image.shape)
-    for dy in range(k):
-        for dx in range(k):
-            ref += kernel2d[dy, dx] * padded[dy:dy + image.shape[0], dx:dx + image.shape[1]]
-    assert np.allclose(gaussian_blur(image, ksize=k), ref, atol=1e-6)
+@pytest.mark.parametrize("k", [11, 21])
+def test_blur_by_kernel_size_equals_scipy_and_opencv(image: np.ndarray, k: int) -> None:
+    """References independent of the module's kernel: scipy.ndimage.gaussian_filter with the σ that
+    OpenCV documents for sigma=0 (0.3 ((k - 1) / 2 - 1) + 0.8), truncated to k taps, mirrored borders
+    (= OpenCV's default BORDER_REFLECT_101); and cv2.GaussianBlur itself (the research's call)."""
+    sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8
+    ref = ndimage.gaussian_filter(image.astype(np.float64), sigma, mode="mirror", truncate=(k // 2) / sigma)
+    ours = gaussian_blur(image, ksize=k)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    cv2 = pytest.importorskip("cv2")  # installed with grad-cam (dev extra)
+    np.testing.assert_allclose(ours, cv2.GaussianBlur(image.astype(np.float64), (k, k), 0), atol=1e-6)
     assert sigma_for_kernel(11) == pytest.approx(2.0) and sigma_for_kernel(21) == pytest.approx(3.5)
 
 

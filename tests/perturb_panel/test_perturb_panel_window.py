@@ -19,7 +19,10 @@ def test_real_window_hosts_the_panel_and_shows_the_perturbed_image(qtbot, tmp_pa
     from viewer.app import create_window
 
     monkeypatch.setenv("RADLENS_SETTINGS", str(tmp_path / "settings.json"))
-    shutil.copytree(ROOT / "resources" / "demo", tmp_path / "demo")
+    (tmp_path / "demo" / "images").mkdir(parents=True)  # the images only, never a user's *.radlens.json sidecar
+    for dcm in (ROOT / "resources" / "demo" / "images").glob("*.dcm"):
+        shutil.copy2(dcm, tmp_path / "demo" / "images" / dcm.name)
+    shutil.copy2(ROOT / "resources" / "demo" / "train.csv", tmp_path / "demo" / "train.csv")
     before = set(threading.enumerate())
     window = create_window(str(tmp_path / "demo" / "images"),
                            plugins=[LoadedPlugin("perturbation", MANIFEST)], load_model=False)

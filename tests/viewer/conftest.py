@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -21,10 +20,10 @@ def settings_path(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture()
 def demo_copy(tmp_path) -> Path:
-    """A writable copy of the demo study: ``<tmp>/demo/images/*.dcm`` and ``<tmp>/demo/train.csv``."""
-    target = tmp_path / "demo"
-    shutil.copytree(DEMO, target)
-    return target / "images"
+    """A writable copy of the demo study: ``<tmp>/demo/images/*.dcm`` and ``<tmp>/demo/train.csv`` only."""
+    from viewer_helpers import copy_demo
+
+    return copy_demo(tmp_path / "demo")  # images + train.csv only, never a user's sidecar
 
 
 @pytest.fixture()

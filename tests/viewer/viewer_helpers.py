@@ -1,6 +1,28 @@
-"""Helpers of the viewer tests: image points to viewport positions, simulated drags."""
+"""Helpers of the viewer tests: a clean demo copy, image points to viewport positions, simulated drags."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
+def copy_demo(target: Path) -> Path:
+    """Copy only what the tests need from resources/demo: the DICOM images and ``train.csv``.
+
+    Never a user's ``<image>.radlens.json`` sidecar (a box someone once drew on the demo study
+    would be loaded into every test window), nor anything else lying in the demo folder.
+
+    Returns:
+        ``target / "images"``, the folder to open; ``train.csv`` is beside it, as in the demo.
+    """
+    images = target / "images"
+    images.mkdir(parents=True)
+    for dcm in sorted((DEMO / "images").glob("*.dcm")):
+        shutil.copy2(dcm, images / dcm.name)
+    shutil.copy2(DEMO / "train.csv", target / "train.csv")
+    return images
 
 
 def to_viewport(window, x: float, y: float):
