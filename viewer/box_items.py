@@ -1,12 +1,16 @@
-"""Read-only boxes on the canvas: a cosmetic rectangle plus a screen-sized label."""
+"""Read-only boxes on the canvas: a cosmetic rectangle plus a screen-sized label.
+
+:func:`box_items` is the one place where boxes become graphics items with de-overlapped labels:
+the canvas's ``set_boxes`` and plugins' own views (through ``ViewerHost.box_items``) use it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from plugins.api import BoxStyle
-
-Box = tuple[float, float, float, float]
+from plugins.api import Box, BoxStyle, StyledBox
 
 #: Per-class colours (colour-blind friendly first; cycled when there are more classes).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -60,6 +64,27 @@ def make_label(parent: QtWidgets.QGraphicsItem, text: str, color: tuple[int, int
 LABEL_CORNERS = ("above_left", "below_left", "above_right", "below_right")
 
 
+def label_corners(boxes: Sequence[StyledBox], label_size: tuple[float, float]) -> list[str]:
+    """The corner of each box its label hangs from, so that labels of about ``label_size`` (w, h,
+    image pixels) do not overlap: the first corner (in :data:`LABEL_CORNERS` order) whose anchor is
+    at least a label's width or height away from every anchor chosen before; ``above_left`` when none
+    is. Unlabelled boxes take ``above_left`` and keep no room."""
+    w, h = label_size
+    used: list[tuple[float, float]] = []
+    corners = []
+    for box, style in boxes:
+        corner = "above_left"
+        if style.label:
+            for candidate in LABEL_CORNERS:
+                ax, ay = label_anchor(box, candidate)
+                if all(abs(ax - ux) > w or abs(ay - uy) > h for ux, uy in used):
+                    corner = candidate
+                    break
+            used.append(label_anchor(box, corner))
+        corners.append(corner)
+    return corners
+
+
 def label_anchor(box: Box, corner: str) -> tuple[float, float]:
     """The image point a label at ``corner`` of ``box`` hangs from."""
     x0, y0, x1, y1 = box
@@ -86,3 +111,24 @@ class BoxItem(QtWidgets.QGraphicsRectItem):
             dx = -rect.width() - 1 if corner.endswith("right") else 1
             dy = 2 if corner.startswith("below") else -rect.height() - 2
             label.setTransform(QtGui.QTransform.fromTranslate(dx, dy))
+
+
+def box_items(boxes: Sequence[StyledBox], bounds: Box, label_size: tuple[float, float],
+              parent: QtWidgets.QGraphicsItem | None = None, z: float = 20.0) -> list[BoxItem]:
+    """One :class:`BoxItem` per box (z value ``z``), labels placed by :func:`label_corners`.
+
+    Args:
+        boxes: ``((x0, y0, x1, y1), style)`` in image pixels.
+        bounds: The image's ``(0, 0, width, height)`` (reserved for placement within the image).
+        label_size: About one label's (width, height) in image pixels at the current zoom.
+        parent: Graphics item the boxes belong to (None: add them to a view yourself).
+        z: Their z value.
+    """
+    del bounds  # the corner rule needs no bounds; engine.render.place_labels will
+    plain = [(tuple(float(v) for v in xyxy), style) for xyxy, style in boxes]
+    items = []
+    for (box, style), corner in zip(plain, label_corners(plain, label_size), strict=True):  # type: ignore[arg-type]
+        item = BoxItem(box, style, parent, corner)  # type: ignore[arg-type]
+        item.setZValue(z)
+        items.append(item)
+    return items

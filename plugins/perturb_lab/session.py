@@ -2,8 +2,8 @@
 
 A lab is built once per (explanation, class, resolution) and cached, so the ranking of the pixels
 and each mode's fill image are computed once per map; a slider move then costs one masked copy and
-one forward. Methods may be called from worker threads (the lab cache is locked; model runs hold
-``viewer.worker.MODEL_LOCK`` in the caller).
+one forward. Methods may be called from worker threads (the lab cache is locked; the engine locks
+the model around each hooked run).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from perturb_panel_helpers import Host, task_threads
+from perturb_panel_helpers import Host, model_busy, task_threads
 from PIL import Image
 from PySide6.QtWidgets import QMainWindow
 
@@ -152,8 +152,6 @@ def test_new_image_clears_the_override_and_the_result(qtbot, panel, host: Host) 
 
 def test_requests_superseded_while_waiting_for_the_model_are_not_computed(qtbot, panel, host: Host) -> None:
     """Stale slider requests are dropped before they run the model, not only when they return."""
-    from viewer.worker import MODEL_LOCK
-
     explain(host)
     qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
     computed: list[float] = []
@@ -165,7 +163,7 @@ def test_requests_superseded_while_waiting_for_the_model_are_not_computed(qtbot,
 
     panel.session.step = counting_step
     submitted, applied = panel.submitted, panel.applied
-    with MODEL_LOCK:  # the model is busy (as with a long explanation): every move has to wait
+    with model_busy(panel):  # the model is busy (as with a long explanation): every move has to wait
         for value in (10, 20, 30, 40, 50):
             panel.slider.setValue(value)
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.5
@@ -205,8 +203,6 @@ def test_bars_stay_readable_wide_and_narrow(qtbot) -> None:
 
 def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host) -> None:
     """A slider step still waiting when the user replaces a box must not overwrite the region's result."""
-    from viewer.worker import MODEL_LOCK
-
     explain(host)
     qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
     host.state.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("user", 4.0, 6.0, 20.0, 18.0, annotator="me",
@@ -215,7 +211,7 @@ def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host
     computed: list[float] = []
     real_step = panel.session.step
     panel.session.step = lambda src, fraction, *a: computed.append(fraction) or real_step(src, fraction, *a)
-    with MODEL_LOCK:
+    with model_busy(panel):
         panel.slider.setValue(60)
         assert panel.replace_region() is not None
     qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=10000)
@@ -223,7 +219,7 @@ def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host
     assert panel.result is not None and panel.result.fraction is None and panel.result.k == 16 * 12
     assert "region" in host.state.perturbation and "fraction" not in host.state.perturbation
     assert panel.stale_dropped == panel.submitted - panel.applied  # the superseded step counts as dropped
-    with MODEL_LOCK:  # and the other way round
+    with model_busy(panel):  # and the other way round
         assert panel.replace_region() is not None
         panel.slider.setValue(40)
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.4

@@ -183,7 +183,7 @@ def test_export_includes_the_perturbation_run_of_the_panel(qtbot, host, dialog, 
 
 
 def test_export_uses_the_overlay_look_when_the_state_carries_it(qtbot, host, dialog, tmp_path):
-    """Colour map and opacity come from the state when it has them (attributes the viewer may set)."""
+    """Colour map and opacity come from the overlay's display state (``state.overlay``), not its widgets."""
     from plugins.report_export.export import export_report
 
     dialog[0][0] = str(tmp_path / "default.pdf")
@@ -191,7 +191,7 @@ def test_export_uses_the_overlay_look_when_the_state_carries_it(qtbot, host, dia
     qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)
     assert "opacity 0.45, colour map jet" in _text(tmp_path / "default.pdf")
     host.statuses.clear()
-    host.state.colormap, host.state.opacity = "viridis", 0.7  # what the overlay shows
+    host.state.overlay.update(colormap="viridis", opacity=0.7)  # what the overlay shows
     dialog[0][0] = str(tmp_path / "look.pdf")
     export_report(host)
     qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)
