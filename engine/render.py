@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -31,6 +31,21 @@ def colormap_lut(name: str = "jet") -> np.ndarray:
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 
 
+def lut_rgba(name: str) -> np.ndarray:
+    """A 256 x 4 uint8 colour table (alpha 255) from a matplotlib colour map."""
+    lut = colormap_lut(name)
+    return np.concatenate([lut, np.full((256, 1), 255, np.uint8)], axis=1)
+
+
+def lut_index(values: np.ndarray) -> np.ndarray:
+    """Colour-table index of values in [0, 1]: ``floor(v * 255)``.
+
+    Every renderer (the app's overlay, the CLI's PNGs, the report) colours a value through this
+    index, so one value has one colour everywhere.
+    """
+    return (np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+
+
 def to_rgb(display: np.ndarray) -> np.ndarray:
     """A [0, 1] grayscale or RGB float image as H x W x 3 uint8."""
     d = np.clip(np.asarray(display, dtype=np.float32), 0.0, 1.0)
@@ -50,9 +65,189 @@ def blend_heatmap(
     """
     base = to_rgb(display).astype(np.float32)
     h = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
-    colours = colormap_lut(cmap)[(h * 255).astype(np.uint8)].astype(np.float32)
+    colours = colormap_lut(cmap)[lut_index(h)].astype(np.float32)
     a = np.full((*h.shape, 1), alpha, np.float32) if floor is None else np.where(h > floor, alpha, 0.0)[..., None]
     return (base * (1 - a) + colours * a + 0.5).astype(np.uint8)
+
+
+# --- RGBA overlay layers (drawn over the image by the app, composited by the CLI and report) -------
+DisplayMode = Literal["outline", "heatmap", "both"]
+DISPLAY_MODES: tuple[DisplayMode, ...] = ("outline", "heatmap", "both")
+#: Iso-line levels of the outline mode, as fractions of the colour scale.
+OUTLINE_LEVELS: tuple[float, ...] = (0.25, 0.5, 0.75)
+
+
+def heatmap_rgba(map01: np.ndarray, colormap: str = "jet", opacity: float = 0.45) -> np.ndarray:
+    """``H x W x 4`` uint8: every pixel coloured by ``map01`` in [0, 1], alpha = opacity.
+
+    Alpha-composited over :func:`to_rgb` of the image this equals :func:`blend_heatmap` to within
+    one grey level (the alpha is quantised to 1/255).
+    """
+    h = np.clip(np.nan_to_num(np.asarray(map01, np.float32), nan=0.0), 0.0, 1.0)
+    rgba = lut_rgba(colormap)[lut_index(h)]
+    rgba[..., 3] = round(float(np.clip(opacity, 0.0, 1.0)) * 255)
+    return rgba
+
+
+def outline_width(shape: tuple[int, ...]) -> int:
+    """Outline width in pixels: about 1/256 of the shorter side, at least 1."""
+    return max(1, round(min(shape[:2]) / 256))
+
+
+def level_outline(map01: np.ndarray, level: float, width: int = 1) -> np.ndarray:
+    """Boolean mask of the iso-line ``map01 == level``: the inner border of ``map01 >= level``.
+
+    The border is the region's pixels that touch a pixel outside it (4-neighbourhood), thickened
+    inwards to ``width`` pixels; pixels on the image edge count as border.
+    """
+    from scipy import ndimage
+
+    region = np.asarray(map01) >= level
+    if not region.any():
+        return np.zeros(region.shape, bool)
+    inner = ndimage.binary_erosion(region, iterations=width, border_value=0)
+    return np.asarray(region & ~inner)
+
+
+def outline_rgba(
+    map01: np.ndarray, colormap: str = "jet", opacity: float = 1.0, levels: Sequence[float] = OUTLINE_LEVELS
+) -> np.ndarray:
+    """``H x W x 4`` uint8 iso-lines of ``map01`` at ``levels``, each in its colour-map colour.
+
+    Lines are :func:`outline_width` wide; higher levels are drawn last, on top.
+    """
+    h = np.asarray(map01, np.float32)
+    out = np.zeros((*h.shape, 4), np.uint8)
+    lut = lut_rgba(colormap)
+    alpha = round(float(np.clip(opacity, 0.0, 1.0)) * 255)
+    width = outline_width(h.shape)
+    for level in sorted(levels):
+        line = level_outline(h, level, width)
+        colour = lut[int(lut_index(np.asarray(level, np.float32)))].copy()
+        colour[3] = alpha
+        out[line] = colour
+    return out
+
+
+def overlay_rgba(map01: np.ndarray, mode: DisplayMode, colormap: str, opacity: float) -> np.ndarray:
+    """The RGBA layer of one display mode.
+
+    ``heatmap``: :func:`heatmap_rgba`; ``outline``: :func:`outline_rgba` at twice the opacity (at
+    most opaque) so that thin lines stay readable; ``both``: the heatmap with the outline on top.
+
+    Raises:
+        ValueError: ``mode`` is not one of :data:`DISPLAY_MODES`.
+    """
+    if mode not in DISPLAY_MODES:
+        raise ValueError(f"display mode must be one of {DISPLAY_MODES}, not {mode!r}")
+    if mode == "heatmap":
+        return heatmap_rgba(map01, colormap, opacity)
+    lines = outline_rgba(map01, colormap, min(1.0, 2.0 * opacity))
+    if mode == "outline":
+        return lines
+    out = heatmap_rgba(map01, colormap, opacity)
+    drawn = lines[..., 3] > 0
+    out[drawn] = lines[drawn]
+    return out
+
+
+def composite(rgb: np.ndarray, rgba: np.ndarray) -> np.ndarray:
+    """An RGBA layer alpha-composited over an H x W x 3 uint8 image (uint8, rounded)."""
+    a = rgba[..., 3:].astype(np.float32) / 255.0
+    out = rgb.astype(np.float32) * (1.0 - a) + rgba[..., :3].astype(np.float32) * a
+    return (out + 0.5).astype(np.uint8)
+
+
+# --- label placement (pure geometry; the Qt canvas uses it too) --------------------------------
+Box = tuple[float, float, float, float]
+#: Corners a box label tries, in this order.
+LABEL_CORNERS: tuple[str, ...] = ("above_left", "below_left", "above_right", "below_right")
+
+
+def label_anchor(box: Box, corner: str) -> tuple[float, float]:
+    """The point of ``box`` (x0, y0, x1, y1) a label at ``corner`` hangs from."""
+    x0, y0, x1, y1 = box
+    return (x1 if corner.endswith("right") else x0), (y1 if corner.startswith("below") else y0)
+
+
+def label_origin(box: Box, size: tuple[float, float], corner: str, gap: float = 0.0) -> tuple[float, float]:
+    """Top-left of a ``size`` = (w, h) label at ``corner`` of ``box``, outside the box by ``gap``.
+
+    Left labels start at the box's left edge, right labels end at its right edge; labels above
+    end ``gap`` above the top edge, labels below start ``gap`` below the bottom edge.
+    """
+    if corner not in LABEL_CORNERS:
+        raise ValueError(f"label corner must be one of {LABEL_CORNERS}, not {corner!r}")
+    w, h = size
+    ax, ay = label_anchor(box, corner)
+    x = ax - w if corner.endswith("right") else ax
+    y = ay + gap if corner.startswith("below") else ay - h - gap
+    return x, y
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(
+    boxes: Sequence[tuple[float, float, float, float]],
+    sizes: Sequence[tuple[float, float]],
+    bounds: tuple[float, float],
+    *,
+    gap: float = 0.0,
+) -> list[tuple[float, float]]:
+    """Top-left corners for the labels of ``boxes`` so that no two labels overlap.
+
+    Labels are placed in the order given. Each tries the corners of its box in the order of
+    :data:`LABEL_CORNERS` (:func:`label_origin`) and takes the first that lies inside ``bounds`` and
+    overlaps no label placed before it; failing that, the first such corner after moving it inside
+    ``bounds``; failing that, the first corner moved inside ``bounds`` and then down (or, at the
+    bottom, up) by whole label heights to the first free place; if there is none, it overlaps.
+
+    Args:
+        boxes: (x0, y0, x1, y1) of each box.
+        sizes: (width, height) of each label, in the units of ``boxes``.
+        bounds: (width, height) of the area labels must stay inside; its top-left is (0, 0).
+        gap: Space between a label and the box edge it sits above or below.
+
+    Returns:
+        (x, y) of each label's top-left corner, one per box.
+
+    Raises:
+        ValueError: ``boxes`` and ``sizes`` differ in length, or a size is negative.
+    """
+    if len(boxes) != len(sizes):
+        raise ValueError(f"place_labels got {len(boxes)} boxes but {len(sizes)} label sizes")
+    width, height = float(bounds[0]), float(bounds[1])
+    placed: list[Box] = []
+    out: list[tuple[float, float]] = []
+    for box, (w, h) in zip(boxes, sizes, strict=True):
+        if w < 0 or h < 0:
+            raise ValueError(f"label size must not be negative, got {(w, h)}")
+        box = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+
+        def clamp(p: tuple[float, float], w: float = w, h: float = h) -> tuple[float, float]:
+            return min(max(0.0, p[0]), max(0.0, width - w)), min(max(0.0, p[1]), max(0.0, height - h))
+
+        def free(p: tuple[float, float], w: float = w, h: float = h) -> bool:
+            rect = (p[0], p[1], p[0] + w, p[1] + h)
+            return not any(_overlaps(rect, other) for other in placed)
+
+        raw = [label_origin(box, (w, h), c, gap) for c in LABEL_CORNERS]
+        inside = [p for p in raw if clamp(p) == p]
+        choice = next((p for p in inside if free(p)), None)
+        if choice is None:
+            choice = next((q for q in map(clamp, raw) if free(q)), None)
+        if choice is None:
+            x, y0 = clamp(raw[0])
+            step = h if h > 0 else 1.0
+            n_down = int((height - h - y0) // step) if height - h > y0 else 0
+            slides = [(x, y0 + k * step) for k in range(1, n_down + 1)]
+            slides += [(x, y0 - k * step) for k in range(1, int(y0 // step) + 1)]
+            choice = next((p for p in slides if free(p)), (x, y0))
+        placed.append((choice[0], choice[1], choice[0] + w, choice[1] + h))
+        out.append(choice)
+    return out
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
