@@ -356,9 +356,11 @@ class ViewerHost(Protocol):
         """A new runner of the app's job system, owned by ``parent`` (shut down with the app)."""
         ...
 
-    def box_items(self, boxes: list[StyledBox], bounds: Box, label_size: tuple[float, float]) -> list[QGraphicsItem]:
-        """Graphics items of read-only boxes (for a plugin's own pyqtgraph view), drawn and labelled
-        as on the canvas; labels of ``label_size`` (w, h, image pixels) are kept apart within ``bounds``."""
+    def box_items(self, boxes: list[StyledBox], bounds: tuple[float, float], pixel_size: float) -> list[QGraphicsItem]:
+        """Graphics items of read-only boxes for a plugin's own pyqtgraph view, drawn and labelled as
+        on the canvas: labels (constant screen size; ``pixel_size`` = image pixels per screen pixel)
+        are placed by ``engine.render.place_labels`` apart from each other, inside ``bounds`` =
+        (width, height) of the image."""
         ...
 
     def class_color(self, name: str) -> tuple[int, int, int]:

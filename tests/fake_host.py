@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QGraphicsItem, QMainWindow
 
-from plugins.api import Box, CanvasLayers, StyledBox
+from plugins.api import CanvasLayers, StyledBox
 from viewer.box_items import box_items, class_color
 from viewer.state import ViewerState
 from viewer.worker import TaskRunner
@@ -58,8 +58,8 @@ class FakeHost:
         self.runners.append(runner)
         return runner
 
-    def box_items(self, boxes: list[StyledBox], bounds: Box, label_size: tuple[float, float]) -> list[QGraphicsItem]:
-        return list(box_items(boxes, bounds, label_size))
+    def box_items(self, boxes: list[StyledBox], bounds: tuple[float, float], pixel_size: float) -> list[QGraphicsItem]:
+        return list(box_items(boxes, bounds, pixel_size))
 
     def class_color(self, name: str) -> tuple[int, int, int]:
         model = self.state.model

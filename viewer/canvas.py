@@ -313,16 +313,16 @@ class Canvas(pg.GraphicsView):
     def set_boxes(self, key: str, boxes: list[tuple[tuple[float, float, float, float], BoxStyle]] | None) -> None:
         """Draw read-only boxes; None (or an empty list) removes the layer.
 
-        Labels of boxes whose corners nearly coincide go to other corners so that all stay legible.
+        Labels are placed by ``engine.render.place_labels`` (through :func:`viewer.box_items.box_items`):
+        at a box corner where they overlap no other label, inside the image.
         """
         for item in self._box_layers.pop(key, []):
             self.scene().removeItem(item)
         if not boxes:
             return
-        near = 16.0 / max(self.zoom_factor(), 1e-6)  # about one label height on screen, in image pixels
+        pixel = 1.0 / max(self.zoom_factor(), 1e-6)  # image pixels per screen pixel
         height, width = self.image.shape if self.image is not None else (0, 0)
-        items: list[QtWidgets.QGraphicsItem] = list(
-            box_items(boxes, (0.0, 0.0, float(width), float(height)), (6 * near, near), self.group))
+        items: list[QtWidgets.QGraphicsItem] = list(box_items(boxes, (float(width), float(height)), pixel, self.group))
         self._box_layers[key] = items
 
     def set_display_override(self, key: str, display: np.ndarray | None) -> None:

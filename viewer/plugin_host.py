@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from plugins.api import (
-    Box,
     Command,
     Explainer,
     Exporter,
@@ -140,9 +139,9 @@ class PluginContext:
     def task_runner(self, parent: QtCore.QObject | None = None) -> TaskRunner:
         return TaskRunner(parent)
 
-    def box_items(self, boxes: list[StyledBox], bounds: Box,
-                  label_size: tuple[float, float]) -> list[QtWidgets.QGraphicsItem]:
-        return list(box_items(boxes, bounds, label_size))
+    def box_items(self, boxes: list[StyledBox], bounds: tuple[float, float],
+                  pixel_size: float) -> list[QtWidgets.QGraphicsItem]:
+        return list(box_items(boxes, bounds, pixel_size))
 
     def class_color(self, name: str) -> tuple[int, int, int]:
         return class_color(name, self._host.window.known_classes())

@@ -217,11 +217,16 @@ class ComparisonWindow(QWidget):
         boxes += [(b, True) for b in state.user_boxes.boxes if b.class_name == cls]
         styled: list[StyledBox] = [(b.as_tuple(), BoxStyle(color, 2.0, mine, f"yours · {b.annotator}" if mine
                                                            else b.annotator)) for b, mine in boxes]
-        near = 0.04 * max(state.image.shape)  # about a label's size when the image fills the view
         height, width = state.image.shape
-        for item in self.host.box_items(styled, (0.0, 0.0, float(width), float(height)), (2 * near, near)):
+        for item in self.host.box_items(styled, (float(width), float(height)), self._pixel_size(side, width)):
             side.view.addItem(item)
             side.truth_items.append(item)
+
+    @staticmethod
+    def _pixel_size(side: Side, width: int) -> float:
+        """Image pixels per screen pixel in the side's view (the image fills a 400 px view before it is shown)."""
+        px = side.view.viewPixelSize()[0] if side.view.isVisible() else 0.0
+        return px if 0.0 < px < float("inf") else width / 400.0
 
     # --- running ---------------------------------------------------------------------------------------
     def run(self) -> None:
