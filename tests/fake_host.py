@@ -8,12 +8,12 @@ messages are recorded instead of shown. Background work runs on the app's real j
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QGraphicsItem, QMainWindow
 
-from plugins.api import CanvasLayers, StyledBox
+from plugins.api import CanvasLayers, StyledBox, ViewerHost
 from viewer.box_items import box_items, class_color
 from viewer.state import ViewerState
 from viewer.worker import TaskRunner
@@ -70,3 +70,7 @@ class FakeHost:
 
     def register_explainers(self) -> None:
         """Nothing to register: the tests register their explainers themselves."""
+
+
+if TYPE_CHECKING:  # mypy checks that the fake keeps the promise the plugin API makes
+    _host: type[ViewerHost] = FakeHost

@@ -29,14 +29,18 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from plugins.api import (
+    CanvasLayers,
     Command,
     Explainer,
     Exporter,
+    HostState,
+    JobRunner,
     LoadedPlugin,
     Panel,
     PluginError,
     Reader,
     StyledBox,
+    ViewerHost,
     resolve,
 )
 from viewer.box_items import box_items, class_color
@@ -343,3 +347,10 @@ class PluginHost(QtCore.QObject):
     def failure_hint(self) -> str:
         failed = "; ".join(f"{name}: {err}" for name, err in self.failures())
         return f"See Help > Plugins. {failed}" if failed else "Install the plugin that provides it."
+
+
+if TYPE_CHECKING:  # mypy checks here that the viewer implements the plugin API's protocols
+    _host: type[ViewerHost] = PluginContext
+    _state: type[HostState] = ViewerState
+    _jobs: type[JobRunner] = TaskRunner
+    _canvas: type[CanvasLayers] = Canvas

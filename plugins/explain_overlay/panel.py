@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import CancelledError
-from engine.explainers import ExplanationResult, explain, list_layers
+from engine.explainers import ExplanationResult, LayerInfo, explain, list_layers
 from engine.models.bundle import LoadedModel, default_bundle_path, load_model
 from plugins.api import CancelledFn, ProgressFn, ViewerHost
 from plugins.explain_overlay.display_controls import DisplayControls
@@ -253,7 +253,7 @@ class ExplanationPanel(QWidget):
     def load_model(self, source: str) -> None:
         """Load ``"default"`` or a bundle folder in the worker; errors go to ``host.show_error``."""
 
-        def task(cancelled: CancelledFn, progress: ProgressFn) -> tuple[LoadedModel, list[Any]]:
+        def task(cancelled: CancelledFn, progress: ProgressFn) -> tuple[LoadedModel, list[LayerInfo]]:
             progress(0.1, "loading the model")
             model = load_model(source, device="auto")
             progress(0.7, "listing its layers")
@@ -265,7 +265,7 @@ class ExplanationPanel(QWidget):
         self.runner.submit("model", task, lambda out: self._model_loaded(source, *out),
                            lambda exc: self._model_failed(source, exc))
 
-    def _model_loaded(self, source: str, model: LoadedModel, layers: list[Any]) -> None:
+    def _model_loaded(self, source: str, model: LoadedModel, layers: list[LayerInfo]) -> None:
         self._source = source
         self._save("model", source)
         self.model_chooser.select_source(source)
@@ -296,7 +296,7 @@ class ExplanationPanel(QWidget):
             return
         self._layers_for = model
 
-        def task(cancelled: CancelledFn, _p: ProgressFn) -> list[Any]:
+        def task(cancelled: CancelledFn, _p: ProgressFn) -> list[LayerInfo]:
             if cancelled():  # no forward pass for a panel that is closing or a replaced model
                 raise CancelledError("a newer request replaced this layer listing.")
             return list_layers(model)

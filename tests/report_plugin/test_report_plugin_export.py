@@ -48,8 +48,9 @@ def host(qtbot, explained) -> FakeHost:
     yield h
     from plugins.report_export import export
 
-    if export.runner() is not None:
-        export.runner().shutdown()
+    runner = export.runner()
+    if runner is not None:
+        runner.shutdown()
     assert not [t for t in threading.enumerate() if t.name.startswith("radlens-task-report")]
 
 
