@@ -232,7 +232,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.presets.set_image(image)
         self.frames.set_image(image)
         self._unit = unit_of(image)  # read once per image: the cursor readout runs on every mouse move
-        self.opening.fill_corners()
         if self.docks["tags"].isVisible() and not same_file:
             self._tags_visible(True)
 

@@ -91,6 +91,7 @@ class OpeningController:
         self.messages = messages
         self.pending_open = False  # a folder was opened: show its last or first image when the scan ends
         self.model_loading = False
+        state.subscribe("image", lambda _image: self.fill_corners())
 
     def known_classes(self) -> tuple[str, ...]:
         """Classes for colours and the box tool: the model's (or default bundle's), then annotations'."""
@@ -185,6 +186,7 @@ class OpeningController:
 
     # --- corners ------------------------------------------------------------------------------------
     def fill_corners(self) -> None:
+        """Patient and study, position in the folder and frame, size and spacing (on every image)."""
         image = self.state.image
         corners = self.corners
         if image is None:
