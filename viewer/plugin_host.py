@@ -31,6 +31,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from plugins.api import (
     CanvasLayers,
     Command,
+    Contribution,
     Explainer,
     Exporter,
     HostState,
@@ -187,7 +188,7 @@ class PluginHost(QtCore.QObject):
                 except Exception as exc:  # a bad contribution must not stop the others
                     self._fail(plugin, c.id, exc)
 
-    def _install_one(self, plugin: LoadedPlugin, c: Any) -> None:
+    def _install_one(self, plugin: LoadedPlugin, c: Contribution) -> None:
         if isinstance(c, Panel):
             self._install_panel(plugin, c)
         elif isinstance(c, Command):
