@@ -11,7 +11,7 @@ from PIL import Image
 from PySide6.QtWidgets import QMainWindow
 
 import engine
-from engine.annotations import AnnotationSet, BoxAnnotation
+from engine.annotations import AnnotationSet, BoxAnnotation, Source
 from engine.io import load_image
 from engine.perturb import PerturbationLab, Replacement, check_document
 from plugins.api import Panel
@@ -107,7 +107,7 @@ def test_canvas_toggles_original_perturbed_difference(qtbot, panel, host: Host) 
 def test_region_tool_replaces_the_last_drawn_box(qtbot, panel, host: Host) -> None:
     explain(host)
     assert panel.replace_region() is None and host.statuses  # no box drawn yet: the user is told
-    boxes = AnnotationSet(boxes=(BoxAnnotation("user", 30.0, 20.0, 46.0, 34.0, annotator="me", source="user"),))
+    boxes = AnnotationSet(boxes=(BoxAnnotation("user", 30.0, 20.0, 46.0, 34.0, annotator="me", source=Source.USER),))
     host.state.edit_user_boxes(boxes, "draw box")
     panel.mode.setCurrentText("Zero")
     assert panel.replace_region() is not None
@@ -206,11 +206,16 @@ def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host
     explain(host)
     qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
     host.state.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("user", 4.0, 6.0, 20.0, 18.0, annotator="me",
-                                                                     source="user"),)),
+                                                                     source=Source.USER),)),
                                "draw box")
     computed: list[float] = []
     real_step = panel.session.step
-    panel.session.step = lambda src, fraction, *a: computed.append(fraction) or real_step(src, fraction, *a)
+
+    def counting_step(src, fraction, *a):
+        computed.append(fraction)
+        return real_step(src, fraction, *a)
+
+    panel.session.step = counting_step
     with model_busy(panel):
         panel.slider.setValue(60)
         assert panel.replace_region() is not None
@@ -249,6 +254,8 @@ def test_robustness_tab_measures_heatmap_movement_like_the_engine(qtbot, panel, 
     explain(host)
     tab = panel.robustness
     tab.corruption.setCurrentText("contrast")
+    # one model run at a time: the figures, not the engine's per-model lock, are under test here
+    qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=10000)
     assert tab.measure_maps() is not None
     qtbot.waitUntil(lambda: tab.movement is not None, timeout=30000)
     ex, target = host.state.explanation, host.state.selected_class

@@ -34,14 +34,15 @@ def host(qtbot, explained) -> FakeHost:
     from PySide6.QtWidgets import QMainWindow
 
     from engine.analysis import localise
-    from engine.annotations import AnnotationSet, BoxAnnotation
+    from engine.annotations import AnnotationSet, BoxAnnotation, Source
 
     window = QMainWindow()
     qtbot.addWidget(window)
     h = FakeHost(window)
     s = h.state
     s.open_image(explained["image"], IMAGE, explained["gt"], AnnotationSet())
-    s.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("Pneumothorax", 80, 70, 230, 290, "me", "user"),)), "draw")
+    mine = BoxAnnotation("Pneumothorax", 80, 70, 230, 290, "me", Source.USER)
+    s.edit_user_boxes(AnnotationSet(boxes=(mine,)), "draw")
     loc = localise(explained["result"], "max:0.5", explained["gt"].merged(s.user_boxes), classes=["Pneumothorax"])
     s.update(model=explained["model"], explanation=explained["result"], selected_class="Pneumothorax",
              threshold="max:0.5", localisation=loc["Pneumothorax"])

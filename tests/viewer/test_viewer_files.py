@@ -81,7 +81,7 @@ def test_cursor_value_unit_comes_from_the_file(open_window, tmp_path):
     w = open_window
     (tmp_path / "units").mkdir()
     pixels = np.full((40, 50), 200, dtype=np.uint16)
-    cases = {
+    cases: dict[str, tuple[dict[str, object], str]] = {
         "od.dcm": (dict(Modality="DX", RescaleSlope=0.01, RescaleIntercept=0, RescaleType="OD"), "value 2 OD"),
         "us.dcm": (dict(Modality="DX", RescaleSlope=1, RescaleIntercept=0, RescaleType="US"), "value 200"),
         "ct_stored.dcm": (dict(Modality="CT"), "value 200"),  # no rescale: stored values, not HU
