@@ -256,7 +256,7 @@ class ComparisonWindow(QWidget):
                 self._render(side)
 
         side.caption.setText(f"explaining with {side.method.currentText()}…")
-        self.runner.submit(f"compare.{side.name}", task, done, lambda exc: self._failed(side, exc))
+        self.runner.submit(f"compare.{side.name}", task, done, lambda exc: self._failed(side, exc), serial=True)
 
     def busy(self) -> bool:
         return any(self.runner.is_busy(f"compare.{n}") for n in SIDES)

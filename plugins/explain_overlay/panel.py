@@ -2,7 +2,8 @@
 
 Work never runs on the GUI thread: the model loads and the engine explains on the host's job
 runner (``host.task_runner``; keys ``model``, ``layers``, ``explain``, ``localise``); a newer
-request replaces a stale one. Everything the panel shows follows the host's state
+request replaces a stale one (``layers`` and ``explain`` run serially: the new one starts once the
+replaced one has returned, so one panel never runs two explanations at once). Everything the panel shows follows the host's state
 (:class:`plugins.api.HostState`): ``explanation`` fills the probability table, ``selected_class``
 picks the map drawn on the canvas, and ``threshold``, ``ground_truth`` and ``user_boxes`` re-cut and
 re-score the boxes. How the map is drawn (mode, colour map, opacity, box mode, minimum area,
@@ -302,7 +303,8 @@ class ExplanationPanel(QWidget):
             return list_layers(model)
 
         self.runner.submit("layers", task, lambda layers: self.method_chooser.set_layers(
-            layers, self._setting("layers", [])), lambda exc: log.warning("listing layers failed: %s", exc))
+            layers, self._setting("layers", [])), lambda exc: log.warning("listing layers failed: %s", exc),
+            serial=True)
 
     # --- running ----------------------------------------------------------------------------------
     def run(self) -> bool:
@@ -334,7 +336,7 @@ class ExplanationPanel(QWidget):
         self.progress_bar.setFormat(f"{chooser.method.currentText()}: %p%")
         self.status.setText("")
         self.runner.submit("explain", task, lambda r: self._explained(r, image), self._explain_failed,
-                           self._progress)
+                           self._progress, serial=True)  # a replaced run returns before the new one starts
         return True
 
     def cancel(self) -> None:
