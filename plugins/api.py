@@ -208,24 +208,50 @@ class OverlayDisplay(Observable):
 class HostState(Protocol):
     """The viewer's observable state as plugins see it (implemented by ``viewer.state.ViewerState``).
 
-    Read the attributes; observe a field with ``unsubscribe = state.subscribe("field", callback)``;
-    change fields with ``state.update(field=value)``; edit the user's boxes only with
-    :meth:`edit_user_boxes` (undoable, autosaved).
+    Read the attributes (read-only here: assigning one would notify nobody); observe a field with
+    ``unsubscribe = state.subscribe("field", callback)``; change fields with
+    ``state.update(field=value)``; edit the user's boxes only with :meth:`edit_user_boxes`
+    (undoable, autosaved).
     """
 
-    image: StudyImage | None
-    image_path: Path | str | None
-    ground_truth: AnnotationSet
-    user_boxes: AnnotationSet
-    model: LoadedModel | None
-    explanation: ExplanationResult | None
-    selected_class: str | None
-    threshold: str
-    localisation: ClassLocalisation | None
-    perturbation: dict[str, Any] | None
-    window: Window | None
-    invert: bool
-    overlay: OverlayDisplay
+    @property
+    def image(self) -> StudyImage | None: ...
+
+    @property
+    def image_path(self) -> Path | str | None: ...
+
+    @property
+    def ground_truth(self) -> AnnotationSet: ...
+
+    @property
+    def user_boxes(self) -> AnnotationSet: ...
+
+    @property
+    def model(self) -> LoadedModel | None: ...
+
+    @property
+    def explanation(self) -> ExplanationResult | None: ...
+
+    @property
+    def selected_class(self) -> str | None: ...
+
+    @property
+    def threshold(self) -> str: ...
+
+    @property
+    def localisation(self) -> ClassLocalisation | None: ...
+
+    @property
+    def perturbation(self) -> dict[str, Any] | None: ...
+
+    @property
+    def window(self) -> Window | None: ...
+
+    @property
+    def invert(self) -> bool: ...
+
+    @property
+    def overlay(self) -> OverlayDisplay: ...
 
     def subscribe(self, field_name: str, callback: Callback) -> Unsubscribe:
         """Call ``callback(new_value)`` after ``field_name`` changes."""
