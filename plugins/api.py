@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from engine.errors import RadLensError
-from plugins.observable import Callback, Observable, Unsubscribe
+from plugins.observable import Callback, FieldValueError, Observable, Unsubscribe
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import numpy as np
@@ -194,14 +194,14 @@ class OverlayDisplay(Observable):
         self.normalisation = "per_map"
 
     def validate(self, name: str, value: Any) -> None:
-        if name == "mode" and value not in ("outline", "heatmap", "both"):
-            raise ValueError(f"display mode must be outline, heatmap or both, not {value!r}")
-        if name == "box_mode" and value not in ("all", "largest", "union"):
-            raise ValueError(f"box mode must be all, largest or union, not {value!r}")
+        """Raise :class:`plugins.observable.FieldValueError` (a ValueError) for a value the field does not allow."""
+        allowed = {"mode": ("outline", "heatmap", "both"), "box_mode": ("all", "largest", "union")}
+        if name in allowed and value not in allowed[name]:
+            raise FieldValueError(f"{name} {value!r} is not offered.", fix=f"use one of: {', '.join(allowed[name])}.")
         if name == "opacity" and not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"opacity must be in [0, 1], not {value!r}")
+            raise FieldValueError(f"opacity {value!r} is outside [0, 1].", fix="use a value from 0 to 1.")
         if name == "min_area" and int(value) < 0:
-            raise ValueError(f"minimum area must be 0 or more, not {value!r}")
+            raise FieldValueError(f"minimum area {value!r} is negative.", fix="use 0 or more pixels.")
 
 
 @runtime_checkable

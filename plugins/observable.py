@@ -13,11 +13,24 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from engine.errors import RadLensError
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]
 Listener = Callable[[str, Any], None]
 Unsubscribe = Callable[[], None]
+
+
+class UnknownFieldError(RadLensError, KeyError):
+    """A name that is not a field of the observable (the message lists the fields)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self._compose()
+
+
+class FieldValueError(RadLensError, ValueError):
+    """A value the field does not allow (the message says which values it does)."""
 
 
 def same_value(old: object, new: object) -> bool:
@@ -53,7 +66,8 @@ class Observable:
             KeyError: There is no such field (the message lists the fields).
         """
         if field_name not in self._subscribers:
-            raise KeyError(f"{type(self).__name__} has no field {field_name!r}; fields: {', '.join(self.FIELDS)}")
+            raise UnknownFieldError(f"{type(self).__name__} has no field {field_name!r}.",
+                                    fix=f"use one of: {', '.join(self.FIELDS)}.")
         subscribers = self._subscribers[field_name]
         subscribers.append(callback)
 
@@ -78,12 +92,10 @@ class Observable:
         """Set several fields, then notify the observers of each field that changed.
 
         Raises:
-            KeyError: A name is not a field (nothing is changed).
-            ValueError: A value is not allowed (see :meth:`validate`; nothing is changed).
+            UnknownFieldError: A name is not a field (a KeyError; nothing is changed).
+            FieldValueError: A value is not allowed (a ValueError, see :meth:`validate`; nothing is changed).
         """
-        unknown = set(changes) - set(self.FIELDS)
-        if unknown:
-            raise KeyError(f"{type(self).__name__} has no field(s) {sorted(unknown)}; fields: {', '.join(self.FIELDS)}")
+        self.check_fields(changes)
         for name, value in changes.items():
             self.validate(name, value)
         changed = []
@@ -95,8 +107,15 @@ class Observable:
         for name in changed:
             self.notify(name, self._get(name))
 
+    def check_fields(self, changes: dict[str, Any]) -> None:
+        """Raise :class:`UnknownFieldError` when a name of ``changes`` is not a field."""
+        unknown = set(changes) - set(self.FIELDS)
+        if unknown:
+            raise UnknownFieldError(f"{type(self).__name__} has no field(s) {sorted(unknown)}.",
+                                    fix=f"use one of: {', '.join(self.FIELDS)}.")
+
     def validate(self, name: str, value: Any) -> None:
-        """Raise ValueError when ``value`` is not allowed for ``name`` (subclasses override)."""
+        """Raise :class:`FieldValueError` when ``value`` is not allowed for ``name`` (subclasses override)."""
 
     def notify(self, name: str, value: Any) -> None:
         """Tell the observers that ``name`` is now ``value``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.io import Window
-from plugins.observable import Observable
+from plugins.observable import FieldValueError, Observable
 from viewer.display import Orientation
 from viewer.state import ViewerState
 
@@ -72,9 +72,7 @@ class CanvasModel(Observable):
     def update(self, **changes: Any) -> None:
         shared = {k: (bool(v) if k == "invert" else v) for k, v in changes.items() if k in SHARED}
         own = {k: v for k, v in changes.items() if k not in SHARED}
-        unknown = set(own) - set(self.FIELDS)
-        if unknown:
-            raise KeyError(f"CanvasModel has no field(s) {sorted(unknown)}; fields: {', '.join(self.FIELDS)}")
+        self.check_fields(own)
         for name, value in own.items():
             self.validate(name, value)
         super().update(**own)
@@ -83,4 +81,4 @@ class CanvasModel(Observable):
 
     def validate(self, name: str, value: Any) -> None:
         if name == "tool" and value not in TOOLS:
-            raise ValueError(f"unknown tool {value!r}; tools: {', '.join(TOOLS)}")
+            raise FieldValueError(f"unknown tool {value!r}.", fix=f"use one of: {', '.join(TOOLS)}.")

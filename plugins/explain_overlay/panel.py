@@ -3,12 +3,13 @@
 Work never runs on the GUI thread: the model loads and the engine explains on the host's job
 runner (``host.task_runner``; keys ``model``, ``layers``, ``explain``, ``localise``); a newer
 request replaces a stale one (``layers`` and ``explain`` run serially: the new one starts once the
-replaced one has returned, so one panel never runs two explanations at once). Everything the panel shows follows the host's state
-(:class:`plugins.api.HostState`): ``explanation`` fills the probability table, ``selected_class``
-picks the map drawn on the canvas, and ``threshold``, ``ground_truth`` and ``user_boxes`` re-cut and
-re-score the boxes. How the map is drawn (mode, colour map, opacity, box mode, minimum area,
-normalisation) is ``state.overlay`` (:class:`plugins.api.OverlayDisplay`): the widgets write and
-observe it, the presenter draws from it, the settings are saved from it and the report reads it.
+replaced one has returned, so one panel never runs two explanations at once). Everything the
+panel shows follows the host's state (:class:`plugins.api.HostState`): ``explanation`` fills the
+probability table, ``selected_class`` picks the map drawn on the canvas, and ``threshold``,
+``ground_truth`` and ``user_boxes`` re-cut and re-score the boxes. How the map is drawn (mode,
+colour map, opacity, box mode, minimum area, normalisation) is ``state.overlay``
+(:class:`plugins.api.OverlayDisplay`): the widgets write and observe it, the presenter draws from
+it, the settings are saved from it and the report reads it.
 
 Canvas layers owned here: ``explanation.heatmap`` (RGBA map) and ``explanation.boxes``.
 """

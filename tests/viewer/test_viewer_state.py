@@ -130,6 +130,12 @@ def test_overlay_display_is_observable_and_validated():
     with pytest.raises(KeyError):
         look.update(colour="red")
     assert look.mode == "heatmap" and look.opacity == 0.6  # a refused update changes nothing
+    from engine.errors import RadLensError
+
+    with pytest.raises(RadLensError, match=r"Fix: use one of: outline, heatmap, both"):
+        look.update(mode="contour")
+    with pytest.raises(RadLensError, match=r"OverlayDisplay has no field\(s\) \['colour'\]\. Fix: use one of: mode"):
+        look.update(colour="red")
     state = ViewerState()
     state.overlay.update(colormap="viridis")
     assert state.colormap == "viridis" and state.opacity == 0.45
