@@ -136,10 +136,11 @@ class AnnotationLayer(QtCore.QObject):
                 self.add_box(coords)
 
     def add_box(self, coords: tuple[float, ...]) -> BoxAnnotation:
-        """Add a user box of the current box class (undoable); returns it."""
+        """Add a user box ``(x0, y0, x1, y1)`` of the current box class (undoable); returns it."""
         name = self.canvas.model.box_class or (self.classes() or ("Finding",))[0]
         image_id = image_key(self.state.image_path) if self.state.image_path else ""
-        box = BoxAnnotation(name, *coords, annotator=self.annotator, source=Source.USER, image_id=image_id)
+        x0, y0, x1, y1 = coords
+        box = BoxAnnotation(name, x0, y0, x1, y1, annotator=self.annotator, source=Source.USER, image_id=image_id)
         self.state.edit_user_boxes(self.state.user_boxes.added(box), f"Draw {name} box")
         self.canvas.model.set(selected_box=box.id)
         return box

@@ -24,7 +24,9 @@ class AnnotationPanel(QtWidgets.QWidget):
         self.box_class = QtWidgets.QComboBox(editable=True)
         self.box_class.setObjectName("box_class")
         self.box_class.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.InsertAtTop)
-        self.box_class.lineEdit().editingFinished.connect(self._class_chosen)
+        editor = self.box_class.lineEdit()
+        assert editor is not None  # an editable combo box has a line edit
+        editor.editingFinished.connect(self._class_chosen)
         self.box_class.activated.connect(lambda _i: self._class_chosen())
         self.class_list = QtWidgets.QListWidget()
         self.annotator_list = QtWidgets.QListWidget()

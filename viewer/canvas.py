@@ -20,11 +20,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from engine.io import AUTO_MINMAX, StudyImage, Window, auto_window
 from plugins.api import BoxStyle
 from viewer import display as dsp
-from viewer.box_items import LABEL_CORNERS, BoxItem, label_anchor
+from viewer.box_items import BoxItem, box_items
 from viewer.canvas_model import CanvasModel
 from viewer.canvas_viewbox import CanvasViewBox
 from viewer.corner_labels import CornerLabels
 from viewer.measure import measure
+from viewer.state import ViewerState
 
 FRAME_MS = 15
 
@@ -35,9 +36,9 @@ class Canvas(pg.GraphicsView):
     hovered = QtCore.Signal(float, float)
     left = QtCore.Signal()
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, parent: QtWidgets.QWidget | None = None, state: ViewerState | None = None) -> None:
         super().__init__(parent, background="k")
-        self.model = CanvasModel()
+        self.model = CanvasModel(state)
         self.view = CanvasViewBox(self.to_image)
         self.setCentralItem(self.view)
         self.group = pg.ItemGroup()
@@ -54,7 +55,10 @@ class Canvas(pg.GraphicsView):
         self._dragging = False
         self._preview: tuple[int, np.ndarray] | None = None
         self._range = (0.0, 1.0)  # modality value range of the image (cached: drags use it)
-        self._timer = QtCore.QTimer(self, singleShot=True, interval=FRAME_MS, timeout=self._flush_window_drag)
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(FRAME_MS)
+        self._timer.timeout.connect(self._flush_window_drag)
         self.corners = CornerLabels(self)
         self.view.on_window_drag = self._on_window_drag
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -309,28 +313,16 @@ class Canvas(pg.GraphicsView):
     def set_boxes(self, key: str, boxes: list[tuple[tuple[float, float, float, float], BoxStyle]] | None) -> None:
         """Draw read-only boxes; None (or an empty list) removes the layer.
 
-        Labels of boxes whose corners nearly coincide go to other corners so that all stay legible.
+        Labels are placed by ``engine.render.place_labels`` (through :func:`viewer.box_items.box_items`):
+        at a box corner where they overlap no other label, inside the image.
         """
         for item in self._box_layers.pop(key, []):
             self.scene().removeItem(item)
         if not boxes:
             return
-        items: list[QtWidgets.QGraphicsItem] = []
-        used: list[tuple[float, float]] = []
-        near = 16.0 / max(self.zoom_factor(), 1e-6)  # about one label height on screen, in image pixels
-        for xyxy, style in boxes:
-            box = tuple(float(v) for v in xyxy)
-            corner = "above_left"
-            if style.label:
-                for candidate in LABEL_CORNERS:
-                    ax, ay = label_anchor(box, candidate)  # type: ignore[arg-type]
-                    if all(abs(ax - ux) > 6 * near or abs(ay - uy) > near for ux, uy in used):
-                        corner = candidate
-                        break
-                used.append(label_anchor(box, corner))  # type: ignore[arg-type]
-            item = BoxItem(box, style, self.group, corner)  # type: ignore[arg-type]
-            item.setZValue(20)
-            items.append(item)
+        pixel = 1.0 / max(self.zoom_factor(), 1e-6)  # image pixels per screen pixel
+        height, width = self.image.shape if self.image is not None else (0, 0)
+        items: list[QtWidgets.QGraphicsItem] = list(box_items(boxes, (float(width), float(height)), pixel, self.group))
         self._box_layers[key] = items
 
     def set_display_override(self, key: str, display: np.ndarray | None) -> None:

@@ -1,28 +1,35 @@
 """What the canvas shows, as plain Python (no Qt): window, inversion, orientation, tool, ruler.
 
-The canvas widget observes a :class:`CanvasModel`; tests drive the model without widgets.
+The canvas widget observes a :class:`CanvasModel`; tests drive the model without widgets. It shares
+its observable base (:class:`plugins.observable.Observable`) with :class:`viewer.state.ViewerState`,
+and window/level and inversion are stored once, in the viewer state: the model reads and writes
+``state.window`` and ``state.invert`` and passes their changes on to its own observers.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any
 
 from engine.io import Window
+from plugins.observable import FieldValueError, Observable
 from viewer.display import Orientation
-
-log = logging.getLogger(__name__)
+from viewer.state import ViewerState
 
 TOOLS = ("pan", "box", "ruler")
+#: Fields kept in the viewer state (one place), seen through the canvas model.
+SHARED = ("window", "invert")
 
 
-class CanvasModel:
+class CanvasModel(Observable):
     """Observable display parameters of the main canvas.
 
+    Args:
+        state: The viewer state that holds ``window`` and ``invert``; None makes a private one
+            (a canvas on its own, e.g. in tests).
+
     Attributes:
-        window: The VOI window applied (None before an image is shown).
-        invert: The user's inversion, on top of the file's presentation (MONOCHROME1).
+        window: The VOI window applied (None before an image is shown); stored in ``state``.
+        invert: The user's inversion, on top of the file's presentation (MONOCHROME1); stored in ``state``.
         orientation: Rotation and flips.
         tool: What a left drag does: ``"pan"``, ``"box"`` (draw a user box) or ``"ruler"``.
         ruler: ``((x0, y0), (x1, y1))`` in image pixels, or None.
@@ -32,32 +39,46 @@ class CanvasModel:
 
     FIELDS = ("window", "invert", "orientation", "tool", "ruler", "selected_box", "box_class")
 
-    def __init__(self) -> None:
-        self.window: Window | None = None
-        self.invert = False
+    def __init__(self, state: ViewerState | None = None) -> None:
+        super().__init__()
+        self.state = state if state is not None else ViewerState()
         self.orientation = Orientation()
         self.tool = "pan"
         self.ruler: tuple[tuple[float, float], tuple[float, float]] | None = None
         self.selected_box: str | None = None
         self.box_class = ""
-        self._listeners: list[Callable[[str, Any], None]] = []
+        # a change made through the state (or another canvas model) reaches this model's observers
+        self.state.subscribe("window", self._window_changed)
+        self.state.subscribe("invert", self._invert_changed)
 
-    def listen(self, callback: Callable[[str, Any], None]) -> None:
-        """Call ``callback(field, value)`` after each change."""
-        self._listeners.append(callback)
+    def _window_changed(self, value: Window | None) -> None:
+        self.notify("window", value)
+
+    def _invert_changed(self, value: bool) -> None:
+        self.notify("invert", value)
+
+    @property
+    def window(self) -> Window | None:
+        return self.state.window
+
+    @property
+    def invert(self) -> bool:
+        return self.state.invert
 
     def set(self, **changes: Any) -> None:
-        """Change fields and notify the listeners of those that changed."""
-        for name, value in changes.items():
-            if name not in self.FIELDS:
-                raise KeyError(f"CanvasModel has no field {name!r}")
-            if name == "tool" and value not in TOOLS:
-                raise ValueError(f"unknown tool {value!r}; tools: {', '.join(TOOLS)}")
-            if getattr(self, name) == value:
-                continue
-            setattr(self, name, value)
-            for callback in list(self._listeners):
-                try:
-                    callback(name, value)
-                except Exception:
-                    log.exception("a canvas listener of %r failed", name)
+        """Change fields and notify the observers of those that changed (:meth:`update`)."""
+        self.update(**changes)
+
+    def update(self, **changes: Any) -> None:
+        shared = {k: (bool(v) if k == "invert" else v) for k, v in changes.items() if k in SHARED}
+        own = {k: v for k, v in changes.items() if k not in SHARED}
+        self.check_fields(own)
+        for name, value in own.items():
+            self.validate(name, value)
+        super().update(**own)
+        if shared:
+            self.state.update(**shared)  # notifies this model's observers through the subscription
+
+    def validate(self, name: str, value: Any) -> None:
+        if name == "tool" and value not in TOOLS:
+            raise FieldValueError(f"unknown tool {value!r}.", fix=f"use one of: {', '.join(TOOLS)}.")

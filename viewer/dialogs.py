@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6 import QtWidgets
 
 from viewer.actions import ACTIONS, MOUSE_HELP
 
+if TYPE_CHECKING:
+    from viewer.plugin_host import PluginHost
 
-def shortcut_rows(host: Any = None) -> list[tuple[str, str, str]]:
+
+def shortcut_rows(host: PluginHost | None = None) -> list[tuple[str, str, str]]:
     """``(keys, command, menu)`` for the core's actions and the plugins' commands and panels."""
     rows = [(s.shortcut, s.text, f"{s.menu} (on the image)" if s.on_image else s.menu) for s in ACTIONS if s.shortcut]
     rows += [(keys, what, "Mouse") for keys, what in MOUSE_HELP]
@@ -24,7 +28,7 @@ def shortcut_rows(host: Any = None) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _table(headers: list[str], rows: list[tuple[str, ...]]) -> QtWidgets.QTableWidget:
+def _table(headers: list[str], rows: Sequence[tuple[str, ...]]) -> QtWidgets.QTableWidget:
     table = QtWidgets.QTableWidget(len(rows), len(headers))
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().hide()
@@ -52,7 +56,7 @@ def _dialog(parent: QtWidgets.QWidget, title: str, name: str, body: QtWidgets.QW
     return dialog
 
 
-def help_dialog(parent: QtWidgets.QWidget, host: Any) -> QtWidgets.QDialog:
+def help_dialog(parent: QtWidgets.QWidget, host: PluginHost | None) -> QtWidgets.QDialog:
     """The F1 dialog listing every shortcut and mouse gesture."""
     table = _table(["Keys", "Command", "Menu"], shortcut_rows(host))
     header = table.horizontalHeader()
@@ -63,7 +67,7 @@ def help_dialog(parent: QtWidgets.QWidget, host: Any) -> QtWidgets.QDialog:
     return dialog
 
 
-def plugin_rows(host: Any) -> list[tuple[str, str, str, str]]:
+def plugin_rows(host: PluginHost) -> list[tuple[str, str, str, str]]:
     """``(plugin, version, status, details)`` for every discovered plugin."""
     rows = []
     for p in host.plugins:
@@ -77,7 +81,7 @@ def plugin_rows(host: Any) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def plugins_dialog(parent: QtWidgets.QWidget, host: Any) -> QtWidgets.QDialog:
+def plugins_dialog(parent: QtWidgets.QWidget, host: PluginHost) -> QtWidgets.QDialog:
     """Help > Plugins: every discovered plugin, what it contributes, or why it failed."""
     table = _table(["Plugin", "Version", "Status", "Entry point / contributions / error"], plugin_rows(host))
     table.setObjectName("plugins_table")

@@ -2,28 +2,31 @@
 
 It wires the plain-Python parts (:class:`viewer.state.ViewerState`, :class:`viewer.session.Session`,
 :class:`viewer.canvas_model.CanvasModel`, :class:`viewer.settings.Settings`) to the widgets, and
-hosts the plugins (:class:`plugins.host.PluginHost`). Closing saves the settings, stops every
-worker (``viewer.worker.shutdown_all``) and background job, and leaves no thread behind.
+hosts the plugins (:class:`viewer.plugin_host.PluginHost`). Opening files is the
+:class:`viewer.opening.OpeningController`'s. Long work runs on :class:`viewer.worker.TaskRunner`
+(the one job system); closing saves the settings, stops every runner
+(``viewer.worker.shutdown_all``) and leaves no thread behind.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.errors import RadLensError
+from engine.io import StudyImage
 from plugins.api import LoadedPlugin
-from plugins.host import PluginHost
-from viewer import opening
+from viewer import worker
 from viewer.actions import build_actions
 from viewer.annotation_layer import AnnotationLayer
 from viewer.annotation_panel import AnnotationPanel
-from viewer.background import Jobs
 from viewer.canvas import Canvas
 from viewer.dialogs import help_dialog, plugins_dialog
+from viewer.opening import OpeningController
+from viewer.plugin_host import PluginHost
 from viewer.session import Session
 from viewer.settings import Settings
 from viewer.state import ViewerState
@@ -31,6 +34,9 @@ from viewer.status_bar import StatusBar, unit_of
 from viewer.study_browser import StudyBrowser
 from viewer.tag_browser import TagBrowser
 from viewer.toolbar import FrameSlider, PresetBox, build_toolbar
+
+if TYPE_CHECKING:
+    from engine.models.bundle import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +60,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("RadLens — research use, not for diagnostic use")
         self.settings = settings
         self.state = ViewerState()
-        self.jobs = Jobs(self)
+        self.jobs = worker.TaskRunner(self)
         self.session = Session(self.state, on_error=lambda exc: self.show_error("Annotations", str(exc)))
         self.errors: list[tuple[str, str]] = []
-        self.model_loading = False
         self._menus: dict[str, QtWidgets.QMenu] = {}
         self._front_before: dict[str, QtWidgets.QDockWidget | None] = {}
         self._unit = ""  # unit of the open image's modality values (cursor readout)
         for name in MENUS:
             self.menu(name)
-        self.canvas = Canvas(self)
+        self.canvas = Canvas(self, self.state)
         self.setCentralWidget(self.canvas)
         self.layer = AnnotationLayer(self.state, self.canvas, self.known_classes)
         self.status = StatusBar(self)
@@ -74,8 +79,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.actions_by_id = build_actions(self)
         self.addToolBar(build_toolbar(self))
         self.browser = StudyBrowser(self.jobs)
+        self.opening = OpeningController(self, self.state, self.session, self.settings, self.jobs, self.browser,
+                                         self.canvas.corners, self.status, self)
         self.browser.image_chosen.connect(self.open_image)
-        self.browser.scanned.connect(self._on_scanned)
+        self.browser.scanned.connect(self.opening.on_scanned)
         self.annotations = AnnotationPanel(self.layer, self.known_classes)
         self.tags = TagBrowser()
         self.docks = {
@@ -85,7 +92,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "tags": self._dock("DICOM tags", "tags", self.tags, QtCore.Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self.docks["tags"].hide()
-        self.docks["tags"].visibilityChanged.connect(lambda v: v and self.tags.show_file(self.state.image_path))
+        self.docks["tags"].visibilityChanged.connect(self._tags_visible)
         self._wire()
         self._restore_settings()
         self.setAcceptDrops(True)
@@ -196,7 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas.left.connect(lambda: self.status.cursor.setText(""))
         self.canvas.model.listen(self._on_canvas_model)
         self.state.subscribe("image", self._on_image)
-        self.state.subscribe("model", lambda m: (self.status.set_model(m), self.annotations.refresh()))
+        self.state.subscribe("model", self._on_model)
         for name in ("user_boxes",):
             self.state.subscribe(name, lambda _v: self._update_undo_actions())
         self._update_undo_actions()
@@ -214,20 +221,31 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resize(1500, 950)
 
     # --- state → widgets ---------------------------------------------------------------------------------
-    def _on_image(self, image: Any) -> None:
+    @property
+    def model_loading(self) -> bool:
+        """Whether the start-up model is still loading."""
+        return self.opening.model_loading
+
+    def _on_image(self, image: StudyImage | None) -> None:
         same_file = image is not None and self.canvas.image is not None and image.path == self.canvas.image.path
         self.canvas.show_image(image, keep_view=same_file)
         self.presets.set_image(image)
         self.frames.set_image(image)
         self._unit = unit_of(image)  # read once per image: the cursor readout runs on every mouse move
-        opening.fill_corners(self)
         if self.docks["tags"].isVisible() and not same_file:
-            self.tags.show_file(self.state.image_path)
+            self._tags_visible(True)
+
+    def _tags_visible(self, visible: bool) -> None:
+        if visible:
+            path = self.state.image_path
+            self.tags.show_file(Path(path) if path is not None else None)
+
+    def _on_model(self, model: LoadedModel | None) -> None:
+        self.status.set_model(model)
+        self.annotations.refresh()
 
     def _on_canvas_model(self, name: str, value: Any) -> None:
-        if name in ("window", "invert"):  # what is on screen, for plugins (the report draws the image so)
-            self.state.update(**{name: value if name == "window" else bool(value)})
-        elif name == "ruler":
+        if name == "ruler":
             self.status.ruler.setText(self.canvas.ruler_label())
         elif name == "tool":
             action = self.actions_by_id.get(f"tool_{value}")
@@ -249,7 +267,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def known_classes(self) -> tuple[str, ...]:
         """Classes for colours and the box tool: the model's (or default bundle's), then annotations'."""
-        return opening.known_classes(self)
+        return self.opening.known_classes()
 
     # --- commands ---------------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
@@ -299,42 +317,39 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- opening (see viewer/opening.py) -----------------------------------------------------------------------
     def open_path(self, path: str | Path) -> None:
-        opening.open_path(self, Path(path))
+        self.opening.open_path(Path(path))
 
     def open_image(self, path: str | Path, frame: int = 0) -> bool:
-        return opening.open_image(self, Path(path), frame)
+        return self.opening.open_image(Path(path), frame)
 
     def open_demo(self) -> None:
-        opening.open_demo(self)
+        self.opening.open_demo()
 
     def show_frame(self, frame: int) -> None:
-        opening.show_frame(self, frame)
+        self.opening.show_frame(frame)
 
     def step_image(self, step: int) -> None:
-        opening.step_image(self, step)
+        self.opening.step_image(step)
 
     def step_frame(self, step: int) -> None:
         if self.state.image is not None and self.state.image.n_frames > 1:
             frame = (self.state.image.frame_index + step) % self.state.image.n_frames
             self.frames.slider.setValue(frame)
 
-    def _on_scanned(self, index: Any) -> None:
-        opening.on_scanned(self, index)
-
     def open_file_dialog(self) -> None:
-        opening.open_file_dialog(self)
+        self.opening.open_file_dialog()
 
     def open_folder_dialog(self) -> None:
-        opening.open_folder_dialog(self)
+        self.opening.open_folder_dialog()
 
     def import_annotations_dialog(self) -> None:
-        opening.import_annotations_dialog(self)
+        self.opening.import_annotations_dialog()
 
     def export_boxes_dialog(self, kind: str) -> None:
-        opening.export_boxes_dialog(self, kind)
+        self.opening.export_boxes_dialog(kind)
 
     def load_model(self, spec: str | None) -> None:
-        opening.load_model(self, spec)
+        self.opening.load_model(spec)
 
     # --- messages ------------------------------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
@@ -371,7 +386,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(others[0])
         for path in annotations:
             try:
-                opening.import_annotations(self, path)
+                self.opening.import_annotations(path)
             except RadLensError as exc:
                 self.show_error("Import annotations", str(exc))
         event.acceptProposedAction()
@@ -382,13 +397,13 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Save settings, stop plugin workers and background jobs (idempotent)."""
+        """Save settings, stop every job runner (the core's and the plugins') (idempotent)."""
         if getattr(self, "_shut", False):
             return
         self._shut = True
         s = self.settings
-        s["window_geometry"] = bytes(self.saveGeometry().toHex()).decode()
-        s["window_state"] = bytes(self.saveState().toHex()).decode()
+        s["window_geometry"] = bytes(self.saveGeometry().toHex().data()).decode()
+        s["window_state"] = bytes(self.saveState().toHex().data()).decode()
         s["hidden_classes"] = sorted(self.layer.visibility.hidden_classes)
         s["hidden_annotators"] = sorted(self.layer.visibility.hidden_annotators)
         try:
@@ -396,12 +411,6 @@ class MainWindow(QtWidgets.QMainWindow):
         except OSError as exc:
             log.warning("settings not saved: %s", exc)
         try:
-            from viewer import worker
-        except ImportError:
-            worker = None  # the worker module is optional until the overlay plugin lands
-        if worker is not None and hasattr(worker, "shutdown_all"):
-            try:
-                worker.shutdown_all()
-            except Exception:
-                log.exception("stopping the plugin workers failed")
-        self.jobs.join()
+            worker.shutdown_all()  # every live runner: the core's (scans, thumbnails, model) and the plugins'
+        except Exception:
+            log.exception("stopping the job runners failed")

@@ -26,12 +26,11 @@ COMMAND = "explanation.run"
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
     """Process events until ``condition()`` or the timeout; returns the condition."""
-    app = QtWidgets.QApplication.instance()
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
             return False
-        app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.01)
     return True
 
@@ -43,7 +42,7 @@ def grab_png(widget: QtWidgets.QWidget, out: Path) -> Path:
     buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
     if not pixmap.save(buffer, "PNG"):
         raise OSError("the window could not be encoded as PNG")
-    atomic_write_bytes(out, bytes(buffer.data()))
+    atomic_write_bytes(out, bytes(buffer.data().data()))
     return out
 
 

@@ -114,7 +114,13 @@ class Session:
         return image
 
     def show_frame(self, frame: int) -> StudyImage:
-        """Another frame of the open file; annotations and undo history are kept."""
+        """Another frame of the open file; annotations and undo history are kept.
+
+        Raises:
+            RadLensError: No file is open, or the frame cannot be read.
+        """
+        if self.state.image_path is None:
+            raise RadLensError("no image is open, so there is no frame to show.", fix="open an image first.")
         path = Path(self.state.image_path)
         image = self.load(path, frame)
         self.state.update(image=image, explanation=None, localisation=None, perturbation=None)
@@ -143,7 +149,10 @@ class Session:
         self.save_now()
 
     def save_now(self) -> Path | None:
-        """Write the sidecar of the open image now (what autosave does after each edit)."""
+        """Write the sidecar of the open image now (what autosave does after each edit); None when
+        nothing is open or the write failed (the error goes to ``on_error``)."""
+        if self.state.image_path is None:
+            return None
         path = Path(self.state.image_path)
         image = self.state.image
         uid = getattr(getattr(image, "metadata", None), "sop_instance_uid", "") or None

@@ -1,8 +1,10 @@
 """The viewer's state as plain Python: what is open, what is drawn, what the model said.
 
 Widgets and plugins observe it; nothing here imports Qt, so the state logic is tested without
-widgets. Every field change goes through :meth:`ViewerState.update`, which notifies the
-subscribers of the fields that really changed (by identity or equality), in subscription order.
+widgets. It is a :class:`plugins.observable.Observable` (the base it shares with
+:class:`viewer.canvas_model.CanvasModel`): every field change goes through :meth:`ViewerState.update`,
+which notifies the subscribers of the fields that really changed (by identity or equality), in
+subscription order. It implements :class:`plugins.api.HostState`, what plugins see of it.
 Edits of the user's boxes go through :meth:`ViewerState.edit_user_boxes` so that every edit can be
 undone and redone.
 
@@ -19,21 +21,32 @@ Fields (read them as attributes):
 ``threshold``       the threshold spec the boxes are cut at (``engine.localise.Threshold`` text)
 ``localisation``    the :class:`engine.analysis.ClassLocalisation` for the selected class, or None
 ``perturbation``    the latest perturbation result (a JSON-able dict, ``perturb.json`` schema)
-``colormap``        the overlay's colour map name (matplotlib), or None before the overlay sets it
-``opacity``         the overlay's heatmap opacity in [0, 1], or None
-``window``          the :class:`engine.io.Window` the canvas shows the image with, or None
+``window``          the :class:`engine.io.Window` the canvas shows the image with, or None (the
+                    one place it is stored: the canvas model reads and writes it here)
 ``invert``          whether the canvas shows the image inverted (against the file's presentation)
 ==================  ==========================================================================
+
+``overlay`` is not a field but an observable of its own: the explanation overlay's display
+settings (:class:`plugins.api.OverlayDisplay`: mode, colour map, opacity, box mode, minimum area,
+normalisation); ``colormap`` and ``opacity`` read it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.annotations.model import AnnotationSet
+from plugins.api import OverlayDisplay
+from plugins.observable import Observable
+
+if TYPE_CHECKING:
+    from engine.analysis import ClassLocalisation
+    from engine.explainers.result import ExplanationResult
+    from engine.io import StudyImage, Window
+    from engine.models.bundle import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +61,9 @@ FIELDS = (
     "threshold",
     "localisation",
     "perturbation",
-    "colormap",
-    "opacity",
     "window",
     "invert",
 )
-
-Callback = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -66,70 +75,41 @@ class Edit:
     after: AnnotationSet
 
 
-class ViewerState:
+class ViewerState(Observable):
     """Observable application state. See the module docstring for the fields."""
 
+    FIELDS = FIELDS
+
     def __init__(self) -> None:
-        self.image: Any = None
-        self.image_path: Any = None
+        super().__init__()
+        self.image: StudyImage | None = None
+        self.image_path: Path | str | None = None
         self.ground_truth = AnnotationSet()
         self.user_boxes = AnnotationSet()
-        self.model: Any = None
-        self.explanation: Any = None
+        self.model: LoadedModel | None = None
+        self.explanation: ExplanationResult | None = None
         self.selected_class: str | None = None
         self.threshold: str = "top:0.05"
-        self.localisation: Any = None
+        self.localisation: ClassLocalisation | None = None
         self.perturbation: dict[str, Any] | None = None
-        self.colormap: str | None = None
-        self.opacity: float | None = None
-        self.window: Any = None
+        self.window: Window | None = None
         self.invert: bool = False
-        self._subscribers: dict[str, list[Callback]] = {name: [] for name in FIELDS}
+        self.overlay = OverlayDisplay()
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
 
-    # --- observing -------------------------------------------------------------------------------
-    def subscribe(self, field_name: str, callback: Callback) -> Callable[[], None]:
-        """Call ``callback(new_value)`` after ``field_name`` changes; returns an unsubscribe function."""
-        if field_name not in self._subscribers:
-            raise KeyError(f"ViewerState has no field {field_name!r}; fields: {', '.join(FIELDS)}")
-        self._subscribers[field_name].append(callback)
+    @property
+    def colormap(self) -> str:
+        """The overlay's colour map (``overlay.colormap``)."""
+        return self.overlay.colormap
 
-        def unsubscribe() -> None:
-            if callback in self._subscribers[field_name]:
-                self._subscribers[field_name].remove(callback)
+    @property
+    def opacity(self) -> float:
+        """The overlay's heatmap opacity (``overlay.opacity``)."""
+        return self.overlay.opacity
 
-        return unsubscribe
-
-    def update(self, **changes: Any) -> None:
-        """Set several fields, then notify each changed field's subscribers.
-
-        A subscriber that raises is logged and does not stop the others.
-        """
-        unknown = set(changes) - set(FIELDS)
-        if unknown:
-            raise KeyError(f"ViewerState has no field(s) {sorted(unknown)}; fields: {', '.join(FIELDS)}")
-        changed = []
-        for name, value in changes.items():
-            old = getattr(self, name)
-            if old is value:
-                continue
-            try:
-                same = bool(old == value)
-            except Exception:  # arrays and other objects without a plain truth value
-                same = False
-            if same and type(old) is type(value):
-                continue
-            setattr(self, name, value)
-            changed.append(name)
-        for name in changed:
-            for callback in list(self._subscribers[name]):
-                try:
-                    callback(getattr(self, name))
-                except Exception:
-                    log.exception("a subscriber of %r failed", name)
-
-    def open_image(self, image: Any, path: Any, ground_truth: AnnotationSet, user_boxes: AnnotationSet) -> None:
+    def open_image(self, image: StudyImage | None, path: Path | str | None, ground_truth: AnnotationSet,
+                   user_boxes: AnnotationSet) -> None:
         """Switch to another image: clears what belonged to the previous one and the undo history."""
         self._undo.clear()
         self._redo.clear()

@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
-import json
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtWidgets
+
+from engine.errors import RadLensError
+
+if TYPE_CHECKING:
+    from engine.io import StudyImage
+    from engine.models.bundle import LoadedModel
 
 RESEARCH_TEXT = "Research use — not for diagnostic use"
 BUNDLES = Path(__file__).resolve().parents[1] / "resources" / "models"
 
 
-def default_model_identity() -> tuple[str, str]:
-    """(name, version) of the bundled default model from its model.json, without importing torch."""
+def default_manifest_path() -> Path | None:
+    """``model.json`` of the bundled default model (the first bundle under ``resources/models``)."""
     try:
-        for candidate in sorted(BUNDLES.iterdir()):
-            if (candidate / "model.json").is_file():
-                doc = json.loads((candidate / "model.json").read_text(encoding="utf-8"))
-                return str(doc.get("name", candidate.name)), str(doc.get("version", "?"))
-    except (OSError, ValueError):
-        pass
-    return "no model", ""
+        return next((c / "model.json" for c in sorted(BUNDLES.iterdir()) if (c / "model.json").is_file()), None)
+    except OSError:
+        return None
+
+
+def default_model_identity() -> tuple[str, str]:
+    """(name, version) of the bundled default model, read through :class:`engine.models.manifest.ModelManifest`."""
+    path = default_manifest_path()
+    if path is None:
+        return "no model", ""
+    from engine.models.manifest import ModelManifest  # imported on first use: the status bar starts fast
+
+    try:
+        manifest = ModelManifest.read(path)
+    except RadLensError:
+        return path.parent.name, "?"
+    return manifest.name, manifest.version
 
 
 #: RescaleType values that name no unit (PS3.3 C.11.1.1.2: "US" = unspecified).
 NO_UNIT = ("", "US")
 
 
-def _header_units(path: Any) -> tuple[str, str]:
-    """``(RescaleType, Units)`` of a DICOM file's header ("" when absent or not DICOM)."""
+@lru_cache(maxsize=64)
+def _header_units(path: Path, _mtime_ns: int) -> tuple[str, str]:
+    """``(RescaleType, Units)`` of a DICOM file's header ("" when absent or not DICOM), read once per
+    file version (the modification time is part of the cache key)."""
     try:
         import pydicom
 
@@ -39,21 +57,27 @@ def _header_units(path: Any) -> tuple[str, str]:
     return str(ds.get("RescaleType", "") or "").strip(), str(ds.get("Units", "") or "").strip()
 
 
-def unit_of(image: Any) -> str:
+def unit_of(image: StudyImage | None) -> str:
     """The unit of an image's modality values (the raw pixel values after the Modality LUT).
 
     CT after a rescale: HU. Otherwise the file's RescaleType (e.g. ``OD``, ``MGML``) unless it is
     ``US`` (unspecified), or for PET its Units (e.g. ``BQML``); none when the file states none or no
-    Modality LUT was applied (the values are then the stored values).
+    Modality LUT was applied (the values are then the stored values). The header is read once per
+    file (cached), when the image is loaded, never on a mouse move or another frame of the same file.
     """
-    if image is None or str(getattr(image, "modality_lut", "none")).startswith("none"):
+    if image is None or str(image.modality_lut).startswith("none"):
         return ""
-    modality = getattr(getattr(image, "metadata", None), "modality", "")
+    modality = image.metadata.modality
     if modality == "CT":
         return "HU"
-    if getattr(image, "kind", "") != "dicom":
+    if image.kind != "dicom":
         return ""
-    rescale_type, units = _header_units(image.path)
+    path = Path(image.path)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return ""
+    rescale_type, units = _header_units(path, mtime)
     if rescale_type.upper() not in NO_UNIT:
         return rescale_type
     return units if modality == "PT" else ""
@@ -64,7 +88,7 @@ class StatusBar(QtWidgets.QStatusBar):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.cursor = QtWidgets.QLabel("")
+        self.cursor: QtWidgets.QLabel = QtWidgets.QLabel("")  # type: ignore[assignment]
         self.cursor.setObjectName("cursor_readout")
         self.cursor.setMinimumWidth(260)
         self.ruler = QtWidgets.QLabel("")
@@ -77,7 +101,7 @@ class StatusBar(QtWidgets.QStatusBar):
             self.addPermanentWidget(widget)
         self.set_model(None)
 
-    def set_model(self, model: Any, loading: bool = False) -> None:
+    def set_model(self, model: LoadedModel | None, loading: bool = False) -> None:
         """Show the model in use (``state.model``), else the bundled default's identity."""
         if model is not None:
             self.model.setText(f"Model: {model.manifest.name} {model.manifest.version}")
@@ -85,7 +109,7 @@ class StatusBar(QtWidgets.QStatusBar):
         name, version = default_model_identity()
         self.model.setText(f"Model: {name} {version}" + (" (loading…)" if loading else " (not loaded)"))
 
-    def set_cursor(self, x: float, y: float, value: Any, unit: str) -> None:
+    def set_cursor(self, x: float, y: float, value: float | tuple[float, ...] | None, unit: str) -> None:
         if value is None:
             self.cursor.setText("")
             return

@@ -1,7 +1,8 @@
 """The study browser: patients → studies → series → images, with thumbnails and unreadable files.
 
-The folder is indexed by :func:`engine.io.study.scan_folder` (headers only) in a background job;
-thumbnails (:func:`engine.io.study.thumbnail`) follow in batches. Files that are not images are
+The folder is indexed by :func:`engine.io.study.scan_folder` (headers only) on the app's
+:class:`viewer.worker.TaskRunner` (key ``scan``; a newer scan cancels the older one); thumbnails
+(:func:`engine.io.study.thumbnail`) follow in batches (key ``thumbnails``). Files that are not images are
 listed under "Unreadable files" with the reason.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.io.study import StudyIndex, scan_folder, thumbnail
-from viewer.background import Jobs
+from viewer.worker import CancelledFn, ProgressFn, TaskRunner
 
 THUMB = 64
 BATCH = 12
@@ -38,7 +39,7 @@ class StudyBrowser(QtWidgets.QWidget):
     image_chosen = QtCore.Signal(object)
     scanned = QtCore.Signal(object)  # the StudyIndex
 
-    def __init__(self, jobs: Jobs, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, jobs: TaskRunner, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("study_browser")
         self.jobs = jobs
@@ -65,9 +66,13 @@ class StudyBrowser(QtWidgets.QWidget):
         self.info.setText(f"Scanning {folder} …")
         self.tree.clear()
         self._items = {}
+        def scan(cancelled: CancelledFn, _progress: ProgressFn) -> StudyIndex:
+            return scan_folder(folder, should_stop=cancelled)
+
+        self.jobs.cancel("thumbnails")
         self.jobs.submit(
             "scan",
-            lambda: scan_folder(folder, should_stop=lambda: self.jobs.stopping),
+            scan,
             lambda index: self._show(index) if generation == self._generation else None,
             lambda exc: self.info.setText(f"Cannot scan {folder}: {exc}"),
         )
@@ -120,12 +125,13 @@ class StudyBrowser(QtWidgets.QWidget):
                 self._set_thumbs(thumbs)
                 self._thumbnails(rest, generation)
 
-        self.jobs.submit("thumbnails", lambda: self._make_thumbs(batch), done)
+        self.jobs.submit("thumbnails", lambda cancelled, _p: self._make_thumbs(batch, cancelled), done)
 
-    def _make_thumbs(self, paths: list[Path]) -> dict[Path, np.ndarray]:
+    @staticmethod
+    def _make_thumbs(paths: list[Path], cancelled: CancelledFn) -> dict[Path, np.ndarray]:
         out = {}
         for path in paths:
-            if self.jobs.stopping:
+            if cancelled():
                 break
             try:
                 out[path] = thumbnail(path, THUMB)

@@ -82,7 +82,10 @@ class TagBrowser(QtWidgets.QWidget):
             count = int(own and bool(needle))
             child_match = False
             for i in range(item.childCount()):
-                matched, n = visit(item.child(i))
+                child = item.child(i)
+                if child is None:
+                    continue
+                matched, n = visit(child)
                 child_match |= matched
                 count += n
             item.setHidden(not (own or child_match))
@@ -91,4 +94,5 @@ class TagBrowser(QtWidgets.QWidget):
             return own or child_match, count
 
         root = self.tree.invisibleRootItem()
-        return sum(visit(root.child(i))[1] for i in range(root.childCount()))
+        children = (root.child(i) for i in range(root.childCount()))
+        return sum(visit(child)[1] for child in children if child is not None)

@@ -1,4 +1,4 @@
-"""Long work off the GUI thread: a keyed, cancellable task runner.
+"""Long work off the GUI thread: the app's one job system, a keyed, cancellable task runner.
 
 ``TaskRunner.submit(key, fn, on_done, on_error, on_progress)`` runs ``fn(cancelled, progress)``
 on a Python thread and delivers its result, error and progress on the GUI thread through a
@@ -10,9 +10,13 @@ error, progress) is dropped, so a slow stale request can never overwrite a newer
 does) and may call ``progress(fraction, message)`` as often as it likes. A cancelled task that
 ends by raising :class:`engine.errors.CancelledError` is not reported as an error.
 
-Models are shared between panels and hooks are registered on the module itself, so two
-threads running the same model at once could capture each other's activations: hold
-:data:`MODEL_LOCK` around every model computation done in a task.
+``submit(..., serial=True)`` starts the task only when the key's older tasks have returned (their
+threads ended); a serial task that is superseded while it waits never runs at all. The live
+perturbation slider uses it, so a burst of moves runs the model for the newest one only.
+
+The study browser (folder scans, thumbnails), opening (the start-up model) and every plugin (through
+``ViewerHost.task_runner``) use this runner. Running a model from two tasks at once is safe: the
+engine takes a per-model lock around hooked model use.
 
 :func:`shutdown_all` cancels and joins every live runner; the main window calls it on close so
 that no thread outlives the app.
@@ -39,9 +43,6 @@ T = TypeVar("T")
 CancelledFn = Callable[[], bool]
 ProgressFn = Callable[[float, str], None]
 
-MODEL_LOCK = threading.RLock()
-"""Hold while a task runs a model: forward hooks are per module, so runs must not interleave."""
-
 _LIVE: weakref.WeakSet[TaskRunner] = weakref.WeakSet()
 _IDS = itertools.count(1)
 
@@ -55,6 +56,7 @@ class _Task:
     on_done: Callable[[Any], None]
     on_error: Callable[[BaseException], None] | None
     on_progress: ProgressFn | None
+    after: list[threading.Thread] = field(default_factory=list)  # serial: the key's older tasks' threads
     cancel_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -74,6 +76,7 @@ class TaskRunner(QObject):
         self._tasks: dict[int, _Task] = {}  # every task whose thread may still run
         self._current: dict[str, int] = {}  # key -> id of the task whose results are wanted
         self._ending: list[threading.Thread] = []  # delivered tasks whose threads may not have returned yet
+        self._key_threads: dict[str, list[threading.Thread]] = {}  # key -> threads of its tasks (serial tasks)
         self._lock = threading.Lock()
         self._closed = False
         self._delivered.connect(self._deliver)  # queued: emitted from worker threads
@@ -87,10 +90,20 @@ class TaskRunner(QObject):
         on_done: Callable[[T], None],
         on_error: Callable[[BaseException], None] | None = None,
         on_progress: ProgressFn | None = None,
+        serial: bool = False,
     ) -> int:
         """Start ``fn(cancelled, progress)`` off the GUI thread; returns the task id.
 
         A task already running under ``key`` is cancelled and its results are dropped.
+
+        Args:
+            key: Tasks of one key replace each other (the newest is the one delivered).
+            fn: The work; polls ``cancelled()`` and may report ``progress(fraction, message)``.
+            on_done: Receives the result on the GUI thread.
+            on_error: Receives the exception on the GUI thread (else it is logged).
+            on_progress: Receives ``(fraction, message)`` on the GUI thread.
+            serial: Start ``fn`` only after the key's older tasks have returned; if this task is
+                replaced or cancelled while it waits, ``fn`` never runs.
 
         Raises:
             RuntimeError: The runner has been shut down.
@@ -99,6 +112,9 @@ class TaskRunner(QObject):
             raise RuntimeError("this TaskRunner has been shut down; it accepts no new work.")
         task = _Task(next(_IDS), key, on_done, on_error, on_progress)
         with self._lock:
+            older = [t for t in self._key_threads.get(key, []) if t.is_alive()]
+            if serial:
+                task.after = older
             old = self._current.get(key)
             if old is not None and old in self._tasks:
                 self._tasks[old].cancel_event.set()
@@ -107,6 +123,8 @@ class TaskRunner(QObject):
         task.thread = threading.Thread(
             target=self._run, args=(task, fn), name=f"radlens-task-{key}-{task.id}", daemon=True
         )
+        with self._lock:
+            self._key_threads[key] = [*older, task.thread]
         task.thread.start()
         if old is None:
             self.busyChanged.emit(key, True)
@@ -169,6 +187,13 @@ class TaskRunner(QObject):
             if not event.is_set():
                 self._emit(task.id, "progress", (float(fraction), str(message)))
 
+        if task.after:  # serial: the key's older tasks first; give up once replaced
+            for thread in task.after:
+                while thread.is_alive() and not event.is_set():
+                    thread.join(0.02)
+            if event.is_set():
+                self._emit(task.id, "error", CancelledError("replaced before it started."))
+                return
         try:
             result = fn(event.is_set, progress)
         except BaseException as exc:  # delivered to on_error on the GUI thread

@@ -7,18 +7,18 @@ registry and create it (hidden, parented to the main window) when the dock was n
 from __future__ import annotations
 
 import weakref
-from typing import Any
 
 import shiboken6
 from PySide6.QtWidgets import QWidget
 
+from plugins.api import ViewerHost
 from plugins.explain_overlay.panel import ExplanationPanel
 
-_BY_HOST: weakref.WeakKeyDictionary[Any, ExplanationPanel] = weakref.WeakKeyDictionary()
+_BY_HOST: weakref.WeakKeyDictionary[ViewerHost, ExplanationPanel] = weakref.WeakKeyDictionary()
 _BY_ID: dict[int, ExplanationPanel] = {}  # hosts that cannot be weakly referenced
 
 
-def _lookup(host: Any) -> ExplanationPanel | None:
+def _lookup(host: ViewerHost) -> ExplanationPanel | None:
     try:
         panel = _BY_HOST.get(host)
     except TypeError:
@@ -28,21 +28,21 @@ def _lookup(host: Any) -> ExplanationPanel | None:
     return None
 
 
-def _register(host: Any, panel: ExplanationPanel) -> None:
+def _register(host: ViewerHost, panel: ExplanationPanel) -> None:
     try:
         _BY_HOST[host] = panel
     except TypeError:
         _BY_ID[id(host)] = panel
 
 
-def create_panel(host: Any) -> ExplanationPanel:
+def create_panel(host: ViewerHost) -> ExplanationPanel:
     """The Panel factory: a new explanation panel for ``host``, registered for the commands."""
     panel = ExplanationPanel(host)
     _register(host, panel)
     return panel
 
 
-def panel_for(host: Any, create: bool = True) -> ExplanationPanel | None:
+def panel_for(host: ViewerHost, create: bool = True) -> ExplanationPanel | None:
     """The host's explanation panel; created hidden (parent: the main window) when missing."""
     panel = _lookup(host)
     if panel is None and create:
@@ -53,7 +53,7 @@ def panel_for(host: Any, create: bool = True) -> ExplanationPanel | None:
     return panel
 
 
-def run_explanation(host: Any) -> None:
+def run_explanation(host: ViewerHost) -> None:
     """``explanation.run``: explain the current image with the panel's model, method and layers.
 
     Completion is observable as ``host.state.explanation`` becoming non-None.
@@ -63,14 +63,14 @@ def run_explanation(host: Any) -> None:
     panel.run()
 
 
-def cancel_explanation(host: Any) -> None:
+def cancel_explanation(host: ViewerHost) -> None:
     """``explanation.cancel``: stop the running explanation, if any."""
     panel = panel_for(host, create=False)
     if panel is not None:
         panel.cancel()
 
 
-def open_comparison(host: Any) -> None:
+def open_comparison(host: ViewerHost) -> None:
     """``explanation.compare``: the side-by-side comparison window."""
     panel = panel_for(host)
     assert panel is not None

@@ -1,31 +1,47 @@
 """Side-by-side comparison of two explanations of the open image, with linked views.
 
-Each side chooses a method, a layer and a class; both explain the same image through the panel's
-:class:`viewer.worker.TaskRunner` (keys ``compare.left`` and ``compare.right``). Panning or zooming
-one view moves the other (``setXLink``/``setYLink``). A side re-uses its last result when only
-the class changed, since one explanation holds every class's map. Each view also shows the
-ground-truth boxes of its class (solid, labelled with the annotator) and the user's boxes of that
-class (dashed), so that both maps are judged against the same truth.
+Each side chooses a method, a layer and a class; both explain the same image on the panel's job
+runner (keys ``compare.left`` and ``compare.right``). A side's map is drawn by the panel's
+presenter (:meth:`plugins.explain_overlay.presenter.MapPresenter.render_async`, keys
+``compare.left.render`` and ``compare.right.render``): as ``state.overlay`` says, and off the GUI
+thread for a large image, exactly like the overlay on the canvas. Panning or zooming one view moves
+the other (``setXLink``/``setYLink``). A side re-uses its last result when only the class changed,
+since one explanation holds every class's map. Each view also shows the ground-truth boxes of its
+class (solid, labelled with the annotator) and the user's boxes of that class (dashed), drawn by the
+host (``host.box_items``) as on the canvas, so that both maps are judged against the same truth.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGraphicsItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.errors import CancelledError
-from engine.explainers import explain
-from plugins.api import BoxStyle
+from engine.explainers import ExplanationResult, explain
+from engine.io import StudyImage
+from engine.models.bundle import LoadedModel
+from plugins.api import BoxStyle, CancelledFn, ProgressFn, StyledBox, ViewerHost
 from plugins.explain_overlay.method_chooser import available_methods
 from plugins.explain_overlay.model_chooser import RESEARCH_NOTICE, model_text
-from plugins.explain_overlay.rendering import display_map, overlay_rgba
-from viewer.box_items import LABEL_CORNERS, BoxItem, class_color, label_anchor
-from viewer.worker import MODEL_LOCK
+from plugins.explain_overlay.presenter import RenderArgs, Rendered
+
+if TYPE_CHECKING:
+    from plugins.explain_overlay.panel import ExplanationPanel
 
 SIDES = ("left", "right")
 DEFAULT_LAYER = ""  # the model's default layer
@@ -43,9 +59,9 @@ class Side:
     view: pg.ViewBox
     image_item: pg.ImageItem
     overlay_item: pg.ImageItem
-    result: Any = None
+    result: ExplanationResult | None = None
     result_key: tuple[Any, ...] = field(default_factory=tuple)
-    truth_items: list[Any] = field(default_factory=list)
+    truth_items: list[QGraphicsItem] = field(default_factory=list)
 
     def choice(self) -> tuple[str, str]:
         return str(self.method.currentData()), str(self.layer.currentData())
@@ -60,7 +76,7 @@ class ComparisonWindow(QWidget):
         parent: The owner (the panel); the comparison is a separate top-level window all the same.
     """
 
-    def __init__(self, host: Any, panel: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: ViewerHost, panel: ExplanationPanel, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("explanation.compare")
         self.setWindowTitle("Compare explanations — " + RESEARCH_NOTICE)
@@ -112,7 +128,8 @@ class ComparisonWindow(QWidget):
         self._unsubscribe = [host.state.subscribe("image", lambda _img: self.refresh_choices()),
                              host.state.subscribe("model", lambda _m: self.refresh_choices()),
                              host.state.subscribe("ground_truth", lambda _gt: self._draw_all_truth()),
-                             host.state.subscribe("user_boxes", lambda _ub: self._draw_all_truth())]
+                             host.state.subscribe("user_boxes", lambda _ub: self._draw_all_truth()),
+                             host.state.overlay.listen(self._look_changed)]
         unsub = self._unsubscribe
         self.destroyed.connect(lambda *_: [u() for u in unsub])
         self.refresh_choices(initial=True)
@@ -195,26 +212,21 @@ class ComparisonWindow(QWidget):
         state, cls = self.host.state, side.cls.currentData()
         if not cls or state.image is None:
             return
-        classes = tuple(state.model.class_names) if state.model is not None else ()
-        color = class_color(str(cls), classes)
+        color = self.host.class_color(str(cls))
         boxes = [(b, False) for b in state.ground_truth.boxes if b.class_name == cls]
         boxes += [(b, True) for b in state.user_boxes.boxes if b.class_name == cls]
-        near = 0.04 * max(state.image.shape)  # about a label's size when the image fills the view
-        used: list[tuple[float, float]] = []
-        for box, mine in boxes:
-            label = f"yours · {box.annotator}" if mine else box.annotator
-            xyxy = box.as_tuple()
-
-            def free(c: str, xyxy: tuple[float, ...] = xyxy) -> bool:
-                ax, ay = label_anchor(xyxy, c)  # type: ignore[arg-type]
-                return all(abs(ax - ux) > 2 * near or abs(ay - uy) > near for ux, uy in used)
-
-            corner = next((c for c in LABEL_CORNERS if free(c)), "above_left")  # nearby labels stay apart
-            used.append(label_anchor(xyxy, corner))  # type: ignore[arg-type]
-            item = BoxItem(xyxy, BoxStyle(color, 2.0, mine, label), None, corner)  # type: ignore[arg-type]
+        styled: list[StyledBox] = [(b.as_tuple(), BoxStyle(color, 2.0, mine, f"yours · {b.annotator}" if mine
+                                                           else b.annotator)) for b, mine in boxes]
+        height, width = state.image.shape
+        for item in self.host.box_items(styled, (float(width), float(height)), self._pixel_size(side, width)):
             side.view.addItem(item)
-            item.setZValue(20)
             side.truth_items.append(item)
+
+    @staticmethod
+    def _pixel_size(side: Side, width: int) -> float:
+        """Image pixels per screen pixel in the side's view (the image fills a 400 px view before it is shown)."""
+        px = side.view.viewPixelSize()[0] if side.view.isVisible() else 0.0
+        return px if 0.0 < px < float("inf") else width / 400.0
 
     # --- running ---------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -226,26 +238,25 @@ class ComparisonWindow(QWidget):
         for side in self.sides.values():
             self._run_side(side, state.image, state.model)
 
-    def _run_side(self, side: Side, image: Any, model: Any) -> None:
+    def _run_side(self, side: Side, image: StudyImage, model: LoadedModel) -> None:
         method, layer = side.choice()
         key = (id(image), id(model), method, layer)
         if side.result is not None and side.result_key == key:
             self._render(side)
             return
 
-        def task(cancelled: Any, progress: Any) -> Any:
-            with MODEL_LOCK:
-                if cancelled():
-                    raise CancelledError("replaced by a newer comparison.")
-                return explain(model, image, method=method, layers=layer or None, progress=progress, cancel=cancelled)
+        def task(cancelled: CancelledFn, progress: ProgressFn) -> ExplanationResult:
+            if cancelled():
+                raise CancelledError("replaced by a newer comparison.")
+            return explain(model, image, method=method, layers=layer or None, progress=progress, cancel=cancelled)
 
-        def done(result: Any) -> None:
+        def done(result: ExplanationResult) -> None:
             if self.host.state.image is image:
                 side.result, side.result_key = result, key
                 self._render(side)
 
         side.caption.setText(f"explaining with {side.method.currentText()}…")
-        self.runner.submit(f"compare.{side.name}", task, done, lambda exc: self._failed(side, exc))
+        self.runner.submit(f"compare.{side.name}", task, done, lambda exc: self._failed(side, exc), serial=True)
 
     def busy(self) -> bool:
         return any(self.runner.is_busy(f"compare.{n}") for n in SIDES)
@@ -254,21 +265,36 @@ class ComparisonWindow(QWidget):
         side.caption.setText(f"failed: {exc}")
         self.host.show_error("Comparison failed", str(exc))
 
+    def _look_changed(self, name: str, _value: object) -> None:
+        if name in ("mode", "colormap", "opacity"):  # the overlay's look: redraw both sides with it
+            for side in self.sides.values():
+                self._render(side)
+
     def _render(self, side: Side) -> None:
+        """Draw the side's map of its class as ``state.overlay`` says (off the GUI thread when large)."""
         result, cls = side.result, side.cls.currentData()
-        if result is None or cls not in getattr(result, "explained", ()):
+        key = f"compare.{side.name}.render"
+        if result is None or cls not in result.explained:
+            self.runner.cancel(key)
             side.overlay_item.clear()
             return
-        heat, scale = display_map(result, cls)
-        dc = self.panel.display_controls
-        rgba = overlay_rgba(heat, dc.display_mode(), dc.cmap(), dc.opacity_value())
+        self.panel.presenter.render_async(key, result, str(cls), lambda args, out: self._draw(side, args, out),
+                                          lambda exc: self._failed(side, exc))
+
+    def _draw(self, side: Side, args: RenderArgs, out: Rendered) -> None:
+        current = self.panel.presenter.current_look(side.result, side.cls.currentData())
+        if current is None or current[0] is not args[0] or current[1:] != args[1:]:
+            return  # the side's result, class or the look changed while it was drawn
+        result, cls = args[0], args[1]
+        rgba, scale = out
         side.overlay_item.setImage(rgba, levels=(0, 255), axisOrder="row-major")
         p, t = result.probability(cls), result.thresholds[result.class_names.index(cls)]
         layers = ", ".join(result.layers) or "input"
         side.caption.setText(f"{result.method} · {layers} · {cls}: p = {p:.3f} (threshold {t:.3f}) · "
                              f"{scale.describe()}")
 
-    def closeEvent(self, event: Any) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         for name in SIDES:
             self.runner.cancel(f"compare.{name}")
+            self.runner.cancel(f"compare.{name}.render")
         super().closeEvent(event)

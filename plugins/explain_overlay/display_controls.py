@@ -1,10 +1,17 @@
-"""How the selected class's map is drawn: outline/heatmap/both, colour map, opacity, legend."""
+"""How the selected class's map is drawn: outline/heatmap/both, colour map, opacity, legend.
+
+The widgets are a view of :class:`plugins.api.OverlayDisplay` (after :meth:`DisplayControls.bind`):
+a user's change is written to it, and a change of it (from code, settings, another view) is shown.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QSlider, QWidget
 
+from plugins.api import OverlayDisplay, Unsubscribe
 from plugins.explain_overlay.legend import ColourLegend
 from plugins.explain_overlay.rendering import COLORMAPS, DISPLAY_MODES
 from plugins.explain_overlay.widgets import compact_combo
@@ -49,6 +56,22 @@ class DisplayControls(QWidget):
         self.mode.currentIndexChanged.connect(self._emit)
         self.colormap.currentIndexChanged.connect(self._emit)
         self.opacity.valueChanged.connect(self._emit)
+        self._display: OverlayDisplay | None = None
+        self._unlisten: Unsubscribe | None = None
+
+    def bind(self, display: OverlayDisplay) -> None:
+        """Show ``display`` and write the user's changes to it (it is the one place they are kept)."""
+        if self._unlisten is not None:
+            self._unlisten()
+        self._display = display
+        self.set_values(display.mode, display.colormap, display.opacity)
+        unlisten = self._unlisten = display.listen(self._on_display)
+        self.destroyed.connect(lambda *_: unlisten())
+
+    def _on_display(self, name: str, _value: Any) -> None:
+        d = self._display
+        if d is not None and name in ("mode", "colormap", "opacity"):
+            self.set_values(d.mode, d.colormap, d.opacity)
 
     def set_values(self, mode: str, cmap: str, opacity: float) -> None:
         """Set the controls (unknown values fall back to the defaults) without emitting."""
@@ -74,4 +97,6 @@ class DisplayControls(QWidget):
     def _emit(self) -> None:
         self.opacity_label.setText(f"{self.opacity.value()} %")
         self.legend.set_colormap(self.cmap())
+        if self._display is not None:
+            self._display.update(mode=self.display_mode(), colormap=self.cmap(), opacity=self.opacity_value())
         self.changed.emit()

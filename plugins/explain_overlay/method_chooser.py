@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.explainers import list_methods
+from engine.explainers import LayerInfo, MethodInfo, list_methods
+from plugins.api import ViewerHost
 from plugins.explain_overlay.widgets import compact_combo
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ _INT_LIMIT = 2_000_000_000
 _ROLE = Qt.ItemDataRole.UserRole
 
 
-def available_methods(host: Any) -> list[Any]:
+def available_methods(host: ViewerHost) -> list[MethodInfo]:
     """The engine's methods, after the host registered the explainers plugins contribute.
 
     Plugins' explainers are imported when a method list is first built (``host.register_explainers``,
@@ -95,7 +96,7 @@ class MethodChooser(QWidget):
 
     changed = Signal()
 
-    def __init__(self, methods: Sequence[Any], parent: QWidget | None = None) -> None:
+    def __init__(self, methods: Sequence[MethodInfo], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._methods = {m.name: m for m in methods}
         self._params: dict[str, QWidget] = {}
@@ -166,7 +167,7 @@ class MethodChooser(QWidget):
     def set_normalisation(self, mode: str) -> None:
         self.normalisation.setCurrentIndex(max(0, self.normalisation.findData(mode)))
 
-    def set_layers(self, layers: Sequence[Any], selected: Sequence[str] = ()) -> None:
+    def set_layers(self, layers: Sequence[LayerInfo], selected: Sequence[str] = ()) -> None:
         """Offer ``layers`` (``engine.LayerInfo``); select ``selected`` or else the default one."""
         self.layers.blockSignals(True)
         try:

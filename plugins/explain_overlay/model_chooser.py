@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from engine.models.bundle import LoadedModel
 from engine.render import RESEARCH_USE
 from plugins.explain_overlay.widgets import compact_combo
 
@@ -15,7 +15,7 @@ DEFAULT = "default"
 RESEARCH_NOTICE = RESEARCH_USE.replace(" - ", " — ")
 
 
-def model_text(model: Any) -> str:
+def model_text(model: LoadedModel | None) -> str:
     """``name version · weights sha256[:12]`` of a ``LoadedModel`` (or a placeholder)."""
     if model is None:
         return "No model loaded"
@@ -59,7 +59,7 @@ class ModelChooser(QWidget):
         self.browse.clicked.connect(self._browse)
         self.source.activated.connect(lambda _i: self.requested.emit(str(self.source.currentData())))
 
-    def set_model(self, model: Any, source: str | None = None) -> None:
+    def set_model(self, model: LoadedModel | None, source: str | None = None) -> None:
         """Show ``model`` as the one in use; ``source`` (``"default"`` or a path) is selected."""
         self.model_label.setText(model_text(model))
         self.model_label.setToolTip(str(getattr(model, "path", "") or ""))

@@ -1,10 +1,15 @@
 """The explanation dock panel: it wires the choosers, tables and canvas layers to the viewer state.
 
-Work never runs on the GUI thread: the model loads and the engine explains in a
-:class:`viewer.worker.TaskRunner` (keys ``model``, ``layers``, ``explain``, ``localise``); a newer
-request replaces a stale one. Everything the panel shows follows :class:`viewer.state.ViewerState`:
-``explanation`` fills the probability table, ``selected_class`` picks the map drawn on the canvas,
-and ``threshold``, ``ground_truth`` and ``user_boxes`` re-cut and re-score the boxes.
+Work never runs on the GUI thread: the model loads and the engine explains on the host's job
+runner (``host.task_runner``; keys ``model``, ``layers``, ``explain``, ``localise``); a newer
+request replaces a stale one (``layers`` and ``explain`` run serially: the new one starts once the
+replaced one has returned, so one panel never runs two explanations at once). Everything the
+panel shows follows the host's state (:class:`plugins.api.HostState`): ``explanation`` fills the
+probability table, ``selected_class`` picks the map drawn on the canvas, and ``threshold``,
+``ground_truth`` and ``user_boxes`` re-cut and re-score the boxes. How the map is drawn (mode,
+colour map, opacity, box mode, minimum area, normalisation) is ``state.overlay``
+(:class:`plugins.api.OverlayDisplay`): the widgets write and observe it, the presenter draws from
+it, the settings are saved from it and the report reads it.
 
 Canvas layers owned here: ``explanation.heatmap`` (RGBA map) and ``explanation.boxes``.
 """
@@ -12,7 +17,7 @@ Canvas layers owned here: ``explanation.heatmap`` (RGBA map) and ``explanation.b
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -28,8 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import CancelledError
-from engine.explainers import explain, list_layers
-from engine.models.bundle import default_bundle_path, load_model
+from engine.explainers import ExplanationResult, LayerInfo, explain, list_layers
+from engine.models.bundle import LoadedModel, default_bundle_path, load_model
+from plugins.api import CancelledFn, ProgressFn, ViewerHost
 from plugins.explain_overlay.display_controls import DisplayControls
 from plugins.explain_overlay.iou_table import IouTable
 from plugins.explain_overlay.method_chooser import MethodChooser, available_methods
@@ -37,14 +43,17 @@ from plugins.explain_overlay.model_chooser import DEFAULT, ModelChooser
 from plugins.explain_overlay.presenter import BOXES_LAYER, HEATMAP_LAYER, MapPresenter
 from plugins.explain_overlay.probability_table import ProbabilityTable
 from plugins.explain_overlay.threshold_control import ThresholdControl
-from viewer.worker import MODEL_LOCK, TaskRunner
+
+if TYPE_CHECKING:
+    from engine.io import StudyImage
+    from plugins.explain_overlay.comparison import ComparisonWindow
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BOXES_LAYER", "HEATMAP_LAYER", "ExplanationPanel", "best_class"]
 
 
-def best_class(result: Any) -> str | None:
+def best_class(result: ExplanationResult) -> str | None:
     """The class to show first: the most probable positive class, else the most probable one."""
     explained = [c for c in result.class_names if c in result.explained]
     if not explained:
@@ -53,7 +62,7 @@ def best_class(result: Any) -> str | None:
     return max(positive or explained, key=result.probability)
 
 
-def model_source(model: Any) -> str:
+def model_source(model: LoadedModel) -> str:
     """``"default"`` for the bundled model, else the bundle folder."""
     path = getattr(model, "path", None)
     if path is None:
@@ -76,15 +85,16 @@ class ExplanationPanel(QWidget):
     ``progress_bar``, ``auto_run``.
     """
 
-    def __init__(self, host: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, host: ViewerHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("explanation")
         self.host = host
-        self.runner = TaskRunner(self)
+        self.overlay = host.state.overlay
+        self.runner = host.task_runner(self)
         self._pending_run = False
         self._source = str(self._setting("model", DEFAULT))
-        self._layers_for: Any = None
-        self._comparison: Any = None
+        self._layers_for: LoadedModel | None = None
+        self._comparison: ComparisonWindow | None = None
         self._build()
         self._restore()
         self._connect()
@@ -101,6 +111,7 @@ class ExplanationPanel(QWidget):
                 ("user_boxes", self._on_annotations),
             )
         ]
+        self._unsubscribe.append(self.overlay.listen(self._on_overlay))
         unsubscribe, runner = self._unsubscribe, self.runner
 
         def cleanup(*_args: Any) -> None:  # must not reference self: it is being destroyed
@@ -181,7 +192,7 @@ class ExplanationPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         self.presenter = MapPresenter(self.host, self.runner, self.display_controls, self.iou_table,
-                                      self.score_label, self.threshold_control.box_options)
+                                      self.score_label)
 
     def _restore(self) -> None:
         params = self._setting("params", {})
@@ -193,13 +204,18 @@ class ExplanationPanel(QWidget):
             str(self._setting("colormap", "jet")),
             float(self._setting("opacity", 0.45)),
         )
-        self._publish_look()
-        self.auto_run.setChecked(bool(self._setting("auto_run", False)))
         try:
             self.threshold_control.set_box_options(str(self._setting("box_mode", "all")),
                                                    int(self._setting("min_area", 0)))
         except (TypeError, ValueError):
             log.warning("ignoring invalid saved box options")
+        # the saved look, as the widgets understood it (unknown values fell back), becomes the state's
+        mode, min_area = self.threshold_control.box_options()
+        self.overlay.update(mode=self.display_controls.display_mode(), colormap=self.display_controls.cmap(),
+                            opacity=self.display_controls.opacity_value(), box_mode=mode, min_area=min_area,
+                            normalisation=self.method_chooser.normalisation_mode())
+        self.display_controls.bind(self.overlay)
+        self.auto_run.setChecked(bool(self._setting("auto_run", False)))
         saved = self._setting("threshold", None)
         if isinstance(saved, str) and saved != self.host.state.threshold:
             self.threshold_control.set_spec(saved)
@@ -214,9 +230,10 @@ class ExplanationPanel(QWidget):
         self.model_chooser.requested.connect(self.load_model)
         self.method_chooser.changed.connect(self._method_changed)
         self.probability_table.classSelected.connect(lambda name: self.host.state.update(selected_class=name))
-        self.display_controls.changed.connect(self._display_changed)
         self.threshold_control.changed.connect(self._threshold_changed)
-        self.threshold_control.optionsChanged.connect(self._box_options_changed)
+        self.threshold_control.optionsChanged.connect(
+            lambda: self.overlay.update(**dict(zip(("box_mode", "min_area"), self.threshold_control.box_options(),
+                                                   strict=True))))
         self.auto_run.toggled.connect(lambda on: self._save("auto_run", bool(on)))
         self.runner.busyChanged.connect(self._busy_changed)
 
@@ -238,21 +255,19 @@ class ExplanationPanel(QWidget):
     def load_model(self, source: str) -> None:
         """Load ``"default"`` or a bundle folder in the worker; errors go to ``host.show_error``."""
 
-        def task(cancelled: Any, progress: Any) -> tuple[Any, Any]:
+        def task(cancelled: CancelledFn, progress: ProgressFn) -> tuple[LoadedModel, list[LayerInfo]]:
             progress(0.1, "loading the model")
             model = load_model(source, device="auto")
             progress(0.7, "listing its layers")
-            with MODEL_LOCK:
-                if cancelled():  # waited for the lock while the panel closed or a newer load began
-                    raise CancelledError("a newer request replaced this model load.")
-                layers = list_layers(model)
-            return model, layers
+            if cancelled():  # the panel closed or a newer load began
+                raise CancelledError("a newer request replaced this model load.")
+            return model, list_layers(model)
 
         self.progress_bar.setFormat("loading model…")
         self.runner.submit("model", task, lambda out: self._model_loaded(source, *out),
                            lambda exc: self._model_failed(source, exc))
 
-    def _model_loaded(self, source: str, model: Any, layers: Any) -> None:
+    def _model_loaded(self, source: str, model: LoadedModel, layers: list[LayerInfo]) -> None:
         self._source = source
         self._save("model", source)
         self.model_chooser.select_source(source)
@@ -277,20 +292,20 @@ class ExplanationPanel(QWidget):
             self._source = DEFAULT  # e.g. the saved bundle folder is gone: open with the bundled model
             self.load_model(DEFAULT)
 
-    def _on_model(self, model: Any) -> None:
+    def _on_model(self, model: LoadedModel | None) -> None:
         self.model_chooser.set_model(model, model_source(model) if model is not None else None)
         if model is None or model is self._layers_for:
             return
         self._layers_for = model
 
-        def task(cancelled: Any, _p: Any) -> Any:
-            with MODEL_LOCK:
-                if cancelled():  # no forward pass for a panel that is closing or a replaced model
-                    raise CancelledError("a newer request replaced this layer listing.")
-                return list_layers(model)
+        def task(cancelled: CancelledFn, _p: ProgressFn) -> list[LayerInfo]:
+            if cancelled():  # no forward pass for a panel that is closing or a replaced model
+                raise CancelledError("a newer request replaced this layer listing.")
+            return list_layers(model)
 
         self.runner.submit("layers", task, lambda layers: self.method_chooser.set_layers(
-            layers, self._setting("layers", [])), lambda exc: log.warning("listing layers failed: %s", exc))
+            layers, self._setting("layers", [])), lambda exc: log.warning("listing layers failed: %s", exc),
+            serial=True)
 
     # --- running ----------------------------------------------------------------------------------
     def run(self) -> bool:
@@ -309,21 +324,20 @@ class ExplanationPanel(QWidget):
             return True
         image, model = state.image, state.model
         chooser = self.method_chooser
-        method, params, normalisation = chooser.method_name(), chooser.params(), chooser.normalisation_mode()
+        method, params, normalisation = chooser.method_name(), chooser.params(), self.overlay.normalisation
         layers = chooser.selected_layers() if chooser.uses_layers() else None
 
-        def task(cancelled: Any, progress: Any) -> Any:
-            with MODEL_LOCK:
-                if cancelled():
-                    raise CancelledError("a newer explanation replaced this one.")
-                return explain(model, image, method=method, layers=layers or None, normalisation=normalisation,
-                               progress=progress, cancel=cancelled, **params)
+        def task(cancelled: CancelledFn, progress: ProgressFn) -> ExplanationResult:
+            if cancelled():
+                raise CancelledError("a newer explanation replaced this one.")
+            return explain(model, image, method=method, layers=layers or None, normalisation=normalisation,
+                           progress=progress, cancel=cancelled, **params)
 
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat(f"{chooser.method.currentText()}: %p%")
         self.status.setText("")
         self.runner.submit("explain", task, lambda r: self._explained(r, image), self._explain_failed,
-                           self._progress)
+                           self._progress, serial=True)  # a replaced run returns before the new one starts
         return True
 
     def cancel(self) -> None:
@@ -342,7 +356,7 @@ class ExplanationPanel(QWidget):
         if message:
             self.progress_bar.setFormat(f"{message}: %p%")
 
-    def _explained(self, result: Any, image: Any) -> None:
+    def _explained(self, result: ExplanationResult, image: StudyImage) -> None:
         state = self.host.state
         if state.image is not image:  # the user moved on; this result belongs to another image
             return
@@ -370,18 +384,18 @@ class ExplanationPanel(QWidget):
         params = dict(params) if isinstance(params, dict) else {}
         params[chooser.method_name()] = chooser.params()
         self._save("params", params)
-        self._save("normalisation", chooser.normalisation_mode())
+        self.overlay.update(normalisation=chooser.normalisation_mode())
         if chooser.uses_layers():
             self._save("layers", chooser.selected_layers())
 
     # --- state observers ------------------------------------------------------------------------------
-    def _on_image(self, image: Any) -> None:
+    def _on_image(self, image: StudyImage | None) -> None:
         self.runner.cancel("explain")
         self.presenter.clear()
         if image is not None and self.auto_run.isChecked():
             self.run()
 
-    def _on_explanation(self, result: Any) -> None:
+    def _on_explanation(self, result: ExplanationResult | None) -> None:
         self.probability_table.set_result(result)
         if result is None:
             self.presenter.clear()
@@ -405,31 +419,25 @@ class ExplanationPanel(QWidget):
         self.presenter.update_localisation()
 
     # --- display ------------------------------------------------------------------------------------
-    def _display_changed(self) -> None:
-        dc = self.display_controls
-        self._save("display_mode", dc.display_mode())
-        self._save("colormap", dc.cmap())
-        self._save("opacity", dc.opacity_value())
-        self._publish_look()
-        self.presenter.schedule_overlay()
-
-    def _publish_look(self) -> None:
-        """Put the overlay's colour map and opacity in the viewer state (the report draws with them)."""
-        dc = self.display_controls
-        self.host.state.update(colormap=dc.cmap(), opacity=dc.opacity_value())
-
-    def _box_options_changed(self) -> None:
-        mode, min_area = self.threshold_control.box_options()
-        self._save("box_mode", mode)
-        self._save("min_area", min_area)
-        self.presenter.update_localisation()
+    def _on_overlay(self, name: str, value: Any) -> None:
+        """``state.overlay`` changed: save it, show it and redraw what depends on it."""
+        key = "display_mode" if name == "mode" else name
+        self._save(key, value)
+        if name in ("mode", "colormap", "opacity"):
+            self.presenter.schedule_overlay()
+        elif name in ("box_mode", "min_area"):
+            if self.threshold_control.box_options() != (self.overlay.box_mode, self.overlay.min_area):
+                self.threshold_control.set_box_options(self.overlay.box_mode, self.overlay.min_area)
+            self.presenter.update_localisation()
+        elif name == "normalisation" and self.method_chooser.normalisation_mode() != value:
+            self.method_chooser.set_normalisation(str(value))
 
     def _threshold_changed(self, spec: str) -> None:
         self._save("threshold", spec)
         self.host.state.update(threshold=spec)
 
     # --- comparison --------------------------------------------------------------------------------------
-    def open_comparison(self) -> Any:
+    def open_comparison(self) -> ComparisonWindow:
         """Open (or raise) the side-by-side comparison window; returns it."""
         from plugins.explain_overlay.comparison import ComparisonWindow
 

@@ -1,10 +1,12 @@
 """Draws the selected class's map and boxes on the canvas, and fills the legend and IoU table.
 
 Canvas layers owned here: ``explanation.heatmap`` (the RGBA map: outline, heatmap or both) and
-``explanation.boxes`` (boxes cut from the map at ``state.threshold``). Localising a small image is
-cheap and runs on the GUI thread; a large one runs in the worker (keys ``overlay`` and
-``localise``), see
-:data:`plugins.explain_overlay.scores.INLINE_PIXELS`.
+``explanation.boxes`` (boxes cut from the map at ``state.threshold``). How the map is drawn and the
+boxes are cut comes from ``state.overlay`` (:class:`plugins.api.OverlayDisplay`), never from the
+widgets. Drawing or localising a small image is cheap and runs on the GUI thread; a large one runs
+on the job runner (keys ``overlay`` and ``localise``), see
+:data:`plugins.explain_overlay.scores.INLINE_PIXELS`. :meth:`MapPresenter.render_async` does the same
+for other views (the comparison window).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel
 
-from plugins.api import BoxStyle
+from engine.analysis import ClassLocalisation
+from engine.explainers import ExplanationResult
+from plugins.api import BoxStyle, JobRunner, OverlayDisplay, StyledBox, ViewerHost
 from plugins.explain_overlay import scores
 from plugins.explain_overlay.display_controls import DisplayControls
 from plugins.explain_overlay.iou_table import IouTable
 from plugins.explain_overlay.rendering import ColourScale, display_map, overlay_rgba
-from viewer.worker import TaskRunner
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +34,69 @@ BOXES_LAYER = "explanation.boxes"
 BOX_COLOUR = (255, 255, 0)
 
 
-def render(result: Any, name: str, mode: str, cmap: str, opacity: float) -> tuple[np.ndarray, ColourScale]:
+Rendered = tuple[np.ndarray, ColourScale]
+RenderArgs = tuple[ExplanationResult, str, str, str, float]
+
+
+def render(result: ExplanationResult, name: str, mode: str, cmap: str, opacity: float) -> Rendered:
     """The RGBA layer of ``name``'s map and its colour scale (pure; safe off the GUI thread)."""
     heat, scale = display_map(result, name)
     return overlay_rgba(heat, mode, cmap, opacity), scale  # type: ignore[arg-type]
+
+
+def render_args(result: ExplanationResult, name: str, look: OverlayDisplay) -> RenderArgs:
+    """What :func:`render` needs to draw ``name``'s map of ``result`` as ``look`` says."""
+    return result, name, look.mode, look.colormap, float(look.opacity)
+
+
+def inline(result: ExplanationResult) -> bool:
+    """Whether ``result``'s image is small enough to draw or localise on the GUI thread."""
+    height, width = result.geometry.image_size
+    return height * width <= scores.INLINE_PIXELS
 
 
 class MapPresenter(QObject):
     """Keeps the canvas layers, the legend, the score line and the IoU table in step with the state.
 
     Args:
-        host: The viewer host.
-        runner: The panel's task runner.
-        display: The display controls (mode, colour map, opacity, legend).
+        host: The viewer host (its ``state.overlay`` says how to draw and cut).
+        runner: The panel's job runner.
+        display: The display controls (their legend shows the scale).
         iou_table: The localisation table.
         score_label: A label showing the selected class's probability against its threshold.
-        box_options: Returns (box mode, minimum component area) for cutting boxes.
     """
 
-    def __init__(self, host: Any, runner: TaskRunner, display: DisplayControls, iou_table: IouTable,
-                 score_label: QLabel, box_options: Callable[[], tuple[str, int]] = lambda: ("all", 0)) -> None:
+    def __init__(self, host: ViewerHost, runner: JobRunner, display: DisplayControls, iou_table: IouTable,
+                 score_label: QLabel) -> None:
         super().__init__(display)
         self.host, self.runner, self.display, self.iou_table, self.score_label = (
             host, runner, display, iou_table, score_label)
-        self.box_options = box_options
+        self.look = host.state.overlay
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(30)  # coalesce slider drags
         self._timer.timeout.connect(self.refresh_overlay)
 
-    def shown(self) -> tuple[Any, str] | None:
+    def box_options(self) -> tuple[str, int]:
+        """(box mode, minimum component area) for cutting boxes, from ``state.overlay``."""
+        return str(self.look.box_mode), int(self.look.min_area)
+
+    def render_async(self, key: str, result: ExplanationResult, name: str,
+                     draw: Callable[[RenderArgs, Rendered], None], failed: Callable[[BaseException], None]) -> None:
+        """Render ``name``'s map of ``result`` as ``state.overlay`` says, then ``draw(args, out)``: at
+        once for a small image, else on the job runner under ``key`` (a newer call replaces it)."""
+        args = render_args(result, name, self.look)
+        if inline(result):
+            self.runner.cancel(key)
+            draw(args, render(*args))
+        else:  # 1-2 s at 3000 x 3000 (measured): never on the GUI thread
+            self.runner.submit(key, lambda _c, _p: render(*args), lambda out: draw(args, out), failed)
+
+    def current_look(self, result: ExplanationResult | None, name: str | None) -> RenderArgs | None:
+        """The render arguments ``name``'s map of ``result`` would be drawn with now."""
+        return None if result is None or name is None else render_args(result, name, self.look)
+
+    def shown(self) -> tuple[ExplanationResult, str] | None:
         """(result, class) whose map is on screen, or None."""
         state = self.host.state
         result, name = state.explanation, state.selected_class
@@ -97,27 +133,20 @@ class MapPresenter(QObject):
             self.score_label.setText("")
             return
         result, name = shown
-        d = self.display
-        args = (result, name, d.display_mode(), d.cmap(), d.opacity_value())
         self._show_score(result, name)
-        height, width = result.geometry.image_size
-        if height * width <= scores.INLINE_PIXELS:
-            self.runner.cancel("overlay")
-            self._draw(args, render(*args))
-        else:  # 1-2 s at 3000 x 3000 (measured): never on the GUI thread
-            self.runner.submit("overlay", lambda _c, _p: render(*args), lambda out: self._draw(args, out),
-                               lambda exc: self.host.show_status(f"The map could not be drawn: {exc}"))
+        self.render_async("overlay", result, name, self._draw,
+                          lambda exc: self.host.show_status(f"The map could not be drawn: {exc}"))
 
-    def _draw(self, args: tuple[Any, ...], out: tuple[np.ndarray, ColourScale]) -> None:
-        state, d = self.host.state, self.display
-        current = (state.explanation, state.selected_class, d.display_mode(), d.cmap(), d.opacity_value())
-        if current[0] is not args[0] or current[1:] != args[1:]:
+    def _draw(self, args: RenderArgs, out: Rendered) -> None:
+        state = self.host.state
+        current = self.current_look(state.explanation, state.selected_class)
+        if current is None or current[0] is not args[0] or current[1:] != args[1:]:
             return  # superseded while it was drawn
         rgba, scale = out
         self.host.canvas.set_image_overlay(HEATMAP_LAYER, rgba)
-        d.legend.set_scale(scale)
+        self.display.legend.set_scale(scale)
 
-    def _show_score(self, result: Any, name: str) -> None:
+    def _show_score(self, result: ExplanationResult, name: str) -> None:
         i = result.class_names.index(name)
         p, t = result.probability(name), result.thresholds[i] if result.thresholds else 0.5
         call = "positive" if p >= t else "negative"
@@ -136,8 +165,7 @@ class MapPresenter(QObject):
             return
         result, name = shown
         args = (result, name, state.threshold, state.ground_truth, state.user_boxes, *self.box_options())
-        height, width = result.geometry.image_size
-        if height * width <= scores.INLINE_PIXELS:
+        if inline(result):
             self.runner.cancel("localise")
             try:
                 loc = scores.localise_class(*args)
@@ -149,7 +177,7 @@ class MapPresenter(QObject):
             self.runner.submit("localise", lambda _c, _p: scores.localise_class(*args),
                                lambda loc: self._apply(loc, args), self._failed)
 
-    def _apply(self, loc: Any, args: tuple[Any, ...]) -> None:
+    def _apply(self, loc: ClassLocalisation, args: tuple[Any, ...]) -> None:
         state = self.host.state
         current = (state.explanation, state.selected_class, state.threshold, state.ground_truth, state.user_boxes)
         if any(a is not b for a, b in zip(args[:5], current, strict=True)) or args[5:] != self.box_options():
@@ -157,7 +185,8 @@ class MapPresenter(QObject):
         self.iou_table.set_rows(scores.score_rows(loc, positive=loc.class_name in args[0].predicted()))
         plain = BoxStyle(color=BOX_COLOUR, width=2.0, dashed=True)
         labelled = BoxStyle(color=BOX_COLOUR, width=2.0, dashed=True, label=f"map: {loc.class_name} @ {loc.threshold}")
-        boxes = [(tuple(float(v) for v in b), labelled if i == 0 else plain) for i, b in enumerate(loc.boxes)]
+        boxes: list[StyledBox] = [((float(b[0]), float(b[1]), float(b[2]), float(b[3])), labelled if i == 0 else plain)
+                                  for i, b in enumerate(loc.boxes)]
         self.host.canvas.set_boxes(BOXES_LAYER, boxes)
         state.update(localisation=loc)
 

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
+from engine.explainers import ExplanationResult
 from plugins.explain_overlay.widgets import fit_height
 
 COLUMNS = ("Class", "p", "Thr.", "Call")
@@ -62,7 +63,7 @@ class ProbabilityTable(QTableWidget):
         self._quiet = False
         self.itemSelectionChanged.connect(self._selection_changed)
 
-    def set_result(self, result: Any | None) -> None:
+    def set_result(self, result: ExplanationResult | None) -> None:
         """Fill the table from an ``ExplanationResult`` (None empties it)."""
         self._quiet = True
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from engine.analysis import ClassLocalisation, localise
 from engine.annotations.model import AnnotationSet
+from engine.explainers import ExplanationResult
 
 INLINE_PIXELS = 768 * 768
 """Images up to this many pixels are localised and drawn on the GUI thread; larger ones in the
@@ -44,7 +44,7 @@ def merged_annotations(ground_truth: AnnotationSet | None, user_boxes: Annotatio
 
 
 def localise_class(
-    result: Any, class_name: str, threshold: str, ground_truth: AnnotationSet | None,
+    result: ExplanationResult, class_name: str, threshold: str, ground_truth: AnnotationSet | None,
     user_boxes: AnnotationSet | None, box_mode: str = "all", min_area: int = 0,
 ) -> ClassLocalisation:
     """Cut ``class_name``'s map at ``threshold`` and score the boxes against GT and the user.

@@ -2,10 +2,11 @@
 
 The class and its map come from the explanation overlay (``state.explanation`` and
 ``state.selected_class``; without a selected class, the top predicted one). Slider moves and
-the region tool submit to the TaskRunner under one key, ``"perturb.slider"`` (:data:`LIVE_KEY`): the
-newest request (a move, a change of order or mode, a region) cancels the older one, so the bars
-and the canvas always show the user's last action; a request that was superseded while it waited
-for the model is not computed at all, and the result of one superseded while it ran is dropped.
+the region tool submit to the host's job runner under one key, ``"perturb.slider"`` (:data:`LIVE_KEY`),
+as serial tasks: the newest request (a move, a change of order or mode, a region) cancels the older
+one and waits for it to return, so the bars and the canvas always show the user's last action; a
+request that was superseded while it waited is not computed at all, and the result of one
+superseded while it ran is dropped.
 The ranking is computed once per map (cached in the session).
 The region tool replaces the pixels inside the *last* box the user drew (``state.user_boxes``).
 The latest result is stored in ``state.perturbation`` (``perturb.json`` schema).
@@ -20,19 +21,21 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from engine.perturb import Perturbed, Replacement
+from engine.perturb.curves import CurveResult
+from plugins.api import CancelledFn, ProgressFn, ViewerHost
 from plugins.perturb_lab.bars import ProbabilityBars
 from plugins.perturb_lab.curves_view import CurvesView
 from plugins.perturb_lab.layout import ResponsivePage, controls_column
 from plugins.perturb_lab.robustness_tab import RobustnessTab
 from plugins.perturb_lab.session import PerturbSession, Source, document
-from viewer.worker import MODEL_LOCK, TaskRunner
 
 OVERRIDE_KEY = "perturbation"
 LIVE_KEY = "perturb.slider"  # slider steps and the region tool: the newest request wins
-MODES = {"Image mean": ("mean", {}), "Data-set mean (model's normalisation mean)": ("dataset_mean", {}),
-         "Blur 11x11": ("blur", {"ksize": 11}), "Blur 21x21": ("blur", {"ksize": 21}),
-         "Blur σ = 4 px": ("blur", {"sigma": 4.0}), "Zero": ("zero", {}), "Gaussian noise": ("gaussian_noise", {}),
-         "Uniform noise": ("uniform_noise", {}), "Inpaint": ("inpaint", {})}
+MODES: dict[str, tuple[str, dict[str, float]]] = {
+    "Image mean": ("mean", {}), "Data-set mean (model's normalisation mean)": ("dataset_mean", {}),
+    "Blur 11x11": ("blur", {"ksize": 11}), "Blur 21x21": ("blur", {"ksize": 21}),
+    "Blur σ = 4 px": ("blur", {"sigma": 4.0}), "Zero": ("zero", {}), "Gaussian noise": ("gaussian_noise", {}),
+    "Uniform noise": ("uniform_noise", {}), "Inpaint": ("inpaint", {})}
 ORDERS = {"Most relevant first": "morf", "Least relevant first": "lerf", "Random": "random"}
 VIEWS = ("Original", "Perturbed", "Difference")
 
@@ -40,12 +43,12 @@ VIEWS = ("Original", "Perturbed", "Difference")
 class PerturbationPanel(QtWidgets.QWidget):
     """Dock widget of the perturbation lab (object name ``"perturbation"``)."""
 
-    def __init__(self, host: Any, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, host: ViewerHost, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("perturbation")
         self.host = host
         self.session = PerturbSession()
-        self.runner = TaskRunner(self)
+        self.runner = host.task_runner(self)
         self.result: Perturbed | None = None
         self._base: np.ndarray | None = None  # the unperturbed pixels of ``result``'s frame
         self.submitted = 0
@@ -126,7 +129,7 @@ class PerturbationPanel(QtWidgets.QWidget):
         target = st.selected_class if st.selected_class in ex.explained else None
         if target is None:
             probs = {c: ex.probability(c) for c in ex.explained}
-            target = max(probs, key=probs.get)
+            target = max(probs, key=lambda c: probs[c])
         path = st.image_path
         return Source(st.model, st.image, ex, target, str(path) if path is not None else "")
 
@@ -176,19 +179,16 @@ class PerturbationPanel(QtWidgets.QWidget):
         fraction, order, rep = self.fraction(), self.order_name(), self.replacement()
         session = self.session
 
-        def work(cancelled, _progress) -> Perturbed | None:
-            if cancelled():
+        def work(cancelled: CancelledFn, _progress: ProgressFn) -> Perturbed | None:
+            if cancelled():  # superseded while it waited (serial): do not compute at all
                 return None
-            with MODEL_LOCK:
-                if cancelled():  # superseded while it waited for the model: do not compute at all
-                    return None
-                return session.step(src, fraction, order, rep)
+            return session.step(src, fraction, order, rep)
 
         sent = time.perf_counter()
         self.submitted += 1
         self._slider_pending = True
         tid = self.runner.submit(LIVE_KEY, work, lambda r: self._on_step(src, r, order, rep, sent),
-                                 self._on_error)
+                                 self._on_error, serial=True)
         return tid
 
     def _on_step(self, src: Source, result: Perturbed | None, order: str, rep: Replacement, sent: float) -> None:
@@ -238,11 +238,10 @@ class PerturbationPanel(QtWidgets.QWidget):
         box = [float(b.x0), float(b.y0), float(b.x1), float(b.y1)]
         rep, session = self.replacement(), self.session
 
-        def work(cancelled, _progress) -> Perturbed | None:
-            with MODEL_LOCK:
-                if cancelled():
-                    return None
-                return session.region(src, box, rep)
+        def work(cancelled: CancelledFn, _progress: ProgressFn) -> Perturbed | None:
+            if cancelled():
+                return None
+            return session.region(src, box, rep)
 
         def done(result: Perturbed | None) -> None:
             if result is None:
@@ -259,7 +258,7 @@ class PerturbationPanel(QtWidgets.QWidget):
                                                          region_box=box))
 
         self._slider_pending = False  # a pending slider step is superseded by the region
-        return self.runner.submit(LIVE_KEY, work, done, self._on_error)
+        return self.runner.submit(LIVE_KEY, work, done, self._on_error, serial=True)
 
     # --- curves --------------------------------------------------------------------------------
     def compute_curves(self) -> int | None:
@@ -269,12 +268,11 @@ class PerturbationPanel(QtWidgets.QWidget):
         rep, session = self.replacement(), self.session
         self.curves_button.setEnabled(False)
 
-        def work(cancelled, progress):
-            with MODEL_LOCK:
-                return session.curves(src, rep, self.curve_seeds, fractions=self.curve_fractions, cancel=cancelled,
-                                      progress=progress)
+        def work(cancelled: CancelledFn, progress: ProgressFn) -> CurveResult:
+            return session.curves(src, rep, self.curve_seeds, fractions=self.curve_fractions, cancel=cancelled,
+                                  progress=progress)
 
-        def done(curves) -> None:
+        def done(curves: CurveResult) -> None:
             self.curves_button.setEnabled(True)
             self.curves_view.show_curves(curves)
             lab = session.lab(src, "model")
@@ -292,6 +290,6 @@ class PerturbationPanel(QtWidgets.QWidget):
         self.host.show_error("Perturbation", str(exc))
 
 
-def create_panel(host: Any) -> PerturbationPanel:
+def create_panel(host: ViewerHost) -> PerturbationPanel:
     """The Panel factory named by the manifest."""
     return PerturbationPanel(host)

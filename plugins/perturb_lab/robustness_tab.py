@@ -9,7 +9,7 @@ map moved (RMSE and SSIM to the clean map, per layer) — the same figures as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,10 +17,13 @@ import torch.nn.functional as F
 from PySide6 import QtCore, QtWidgets
 
 from engine.perturb.corruptions import CORRUPTIONS, SEVERITIES, TABLES
+from plugins.api import CancelledFn, ProgressFn
 from plugins.perturb_lab.bars import ProbabilityBars
 from plugins.perturb_lab.layout import ResponsivePage, controls_column
 from plugins.perturb_lab.session import corrupted
-from viewer.worker import MODEL_LOCK
+
+if TYPE_CHECKING:
+    from plugins.perturb_lab.panel import PerturbationPanel
 
 OVERRIDE_KEY = "perturbation"
 
@@ -28,7 +31,7 @@ OVERRIDE_KEY = "perturbation"
 class RobustnessTab(QtWidgets.QWidget):
     """Corruption chooser, severity slider, bars; the canvas shows the corrupted image."""
 
-    def __init__(self, panel: Any) -> None:
+    def __init__(self, panel: PerturbationPanel) -> None:
         super().__init__()
         self.panel = panel
         self.corruption = QtWidgets.QComboBox()
@@ -65,8 +68,9 @@ class RobustnessTab(QtWidgets.QWidget):
         form.addRow(self.maps_button)
         form.addRow(self.maps_table)
         page = ResponsivePage(controls_column(form), self.bars)
-        QtWidgets.QVBoxLayout(self).addWidget(page)
-        self.layout().setContentsMargins(0, 0, 0, 0)
+        outer = QtWidgets.QVBoxLayout(self)
+        outer.addWidget(page)
+        outer.setContentsMargins(0, 0, 0, 0)
         self.severity.valueChanged.connect(lambda *_: self.request())
         self.corruption.currentIndexChanged.connect(lambda *_: self.request())
         self.last: tuple[np.ndarray, np.ndarray] | None = None
@@ -80,13 +84,12 @@ class RobustnessTab(QtWidgets.QWidget):
         param = TABLES[name][sev - 1] if sev else None
         self.severity_label.setText(f"severity {sev}" + (f" ({param})" if param is not None else " (clean)"))
 
-        def work(cancelled, _progress):
-            with MODEL_LOCK:
-                if cancelled():  # a newer severity or corruption was chosen while this one waited
-                    return None
-                return corrupted(src, name, sev)
+        def work(cancelled: CancelledFn, _progress: ProgressFn) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+            if cancelled():  # a newer severity or corruption was chosen while this one waited (serial)
+                return None
+            return corrupted(src, name, sev)
 
-        def done(out) -> None:
+        def done(out: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
             if out is None:
                 return
             clean, probs, img = out
@@ -99,7 +102,7 @@ class RobustnessTab(QtWidgets.QWidget):
             shown = shown[0] if img.ndim == 2 else shown.permute(1, 2, 0)
             self.panel.host.canvas.set_display_override(OVERRIDE_KEY, shown.clamp(0, 1).numpy() if sev else None)
 
-        return self.panel.runner.submit("perturb.robustness", work, done, self.panel._on_error)
+        return self.panel.runner.submit("perturb.robustness", work, done, self.panel._on_error, serial=True)
 
     def reset(self) -> None:
         """Forget results of another image, map or model."""
@@ -120,11 +123,10 @@ class RobustnessTab(QtWidgets.QWidget):
         self.maps_button.setEnabled(False)
         self.maps_table.setText(f"explaining {len(SEVERITIES)} corrupted images…")
 
-        def work(cancelled, progress):
-            with MODEL_LOCK:
-                return robustness(src.model, src.image, method=ex.method, layers=list(ex.layers) or None,
-                                  corruptions=[name], method_params=dict(ex.params), cancel=cancelled,
-                                  progress=progress)
+        def work(cancelled: CancelledFn, progress: ProgressFn) -> dict[str, Any]:
+            return robustness(src.model, src.image, method=ex.method, layers=list(ex.layers) or None,
+                              corruptions=[name], method_params=dict(ex.params), cancel=cancelled,
+                              progress=progress)
 
         def done(doc: dict[str, Any]) -> None:
             self.maps_button.setEnabled(True)

@@ -2,8 +2,8 @@
 
 A lab is built once per (explanation, class, resolution) and cached, so the ranking of the pixels
 and each mode's fill image are computed once per map; a slider move then costs one masked copy and
-one forward. Methods may be called from worker threads (the lab cache is locked; model runs hold
-``viewer.worker.MODEL_LOCK`` in the caller).
+one forward. Methods may be called from worker threads (the lab cache is locked; the engine locks
+the model around each hooked run).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.explainers import ExplanationResult
+from engine.io import StudyImage
+from engine.models.bundle import LoadedModel
 from engine.perturb import PerturbationLab, PerturbationResult, Perturbed, Replacement, build_document
 from engine.perturb.curves import CurveResult, run_curves
 from engine.perturb.frame import make_frame
@@ -26,9 +29,9 @@ CURVE_RESOLUTION = "model"  # curves: many forwards, fastest at model resolution
 class Source:
     """What a perturbation is computed from (taken from the viewer state)."""
 
-    model: Any
-    image: Any
-    explanation: Any
+    model: LoadedModel
+    image: StudyImage
+    explanation: ExplanationResult
     target: str
     image_name: str = ""
 

@@ -1,8 +1,9 @@
 """The "Export report…" commands: ask for a file, then build and write the report off the GUI thread.
 
 The state's values (image, model, explanation, selected class, threshold, localisation, boxes,
-perturbation) are taken on the GUI thread when the command runs, so the report shows what was on
-screen at that moment even if the user carries on working while it is written.
+perturbation) and the overlay's look (``state.overlay``: colour map and opacity) are taken on the
+GUI thread when the command runs, so the report shows what was on screen at that moment even if
+the user carries on working while it is written. The report is written on the host's job runner.
 """
 
 from __future__ import annotations
@@ -16,39 +17,40 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog
 
 from engine.errors import RadLensError
+from engine.io import StudyImage
+from plugins.api import CancelledFn, HostState, JobRunner, ProgressFn, ViewerHost
 
 TASK_KEY = "report.export"
 _FIELDS = ("image", "image_path", "ground_truth", "user_boxes", "model", "explanation", "selected_class", "threshold",
            "localisation", "perturbation")
-#: The overlay's look, taken when the viewer state carries it (None otherwise: the report's defaults).
-_OPTIONAL = ("colormap", "opacity")
-_runner: Any = None
+_runner: JobRunner | None = None
 
 
-def export_report(host: Any) -> None:
+def export_report(host: ViewerHost) -> None:
     """``report.export``: the report of the current view (de-identified if the plugin setting says so)."""
     _export(host, bool(host.settings.get("deidentify", False)))
 
 
-def export_deidentified_report(host: Any) -> None:
+def export_deidentified_report(host: ViewerHost) -> None:
     """``report.export_deidentified``: the same without names, IDs, UIDs, dates or the file name."""
     _export(host, True)
 
 
-def _export(host: Any, deidentify: bool) -> None:
+def _export(host: ViewerHost, deidentify: bool) -> None:
     state = host.state
     if state.explanation is None or state.model is None or state.image is None:
         host.show_error("Export report", "Nothing has been explained yet, so there is nothing to report. "
                         "Fix: open an image and run the explanation (Explain image), then export the report.")
         return
-    snapshot = SimpleNamespace(**{f: getattr(state, f) for f in _FIELDS},
-                               **{f: getattr(state, f, None) for f in _OPTIONAL})
+    look = state.overlay  # the overlay's display state, not its widgets
+    snapshot = SimpleNamespace(**{f: getattr(state, f) for f in _FIELDS}, colormap=look.colormap,
+                               opacity=look.opacity)
     snapshot.image = shown_image(state)
     path = _ask_path(host, snapshot, deidentify)
     if path is None:
         return
 
-    def work(cancelled: Any, progress: Any) -> Path:
+    def work(cancelled: CancelledFn, progress: ProgressFn) -> Path:
         from engine.report import from_viewer_state, write_report
 
         inp = from_viewer_state(snapshot, deidentify=deidentify)
@@ -66,23 +68,29 @@ def _export(host: Any, deidentify: bool) -> None:
         host.show_status(f"Writing report… {fraction * 100:.0f}% {message}")
 
     host.show_status(f"Writing report to {path}…")
-    _submit(work, done, failed, progress)
+    _submit(host, work, done, failed, progress)
 
 
-def shown_image(state: Any) -> Any:
-    """The open image as the canvas shows it: with its window/level and inversion, if the state has them."""
+def shown_image(state: HostState) -> StudyImage:
+    """The open image as the canvas shows it: with its window/level and inversion.
+
+    Raises:
+        RadLensError: No image is open.
+    """
     image = state.image
-    window = getattr(state, "window", None)
+    if image is None:
+        raise RadLensError("no image is open.", fix="open an image first.")
+    window = state.window
     if window is not None and window != image.window:
         image = image.with_voi(window)
-    if getattr(state, "invert", False):
+    if state.invert:
         inverted = 1.0 - image.display
         inverted.setflags(write=False)
         image = dataclasses.replace(image, display=inverted)
     return image
 
 
-def _ask_path(host: Any, snapshot: Any, deidentify: bool) -> Path | None:
+def _ask_path(host: ViewerHost, snapshot: SimpleNamespace, deidentify: bool) -> Path | None:
     folder = Path(host.settings.get("last_dir", "") or Path.home())
     parts = ["radlens-report"]
     if not deidentify and snapshot.image_path is not None:
@@ -98,20 +106,18 @@ def _ask_path(host: Any, snapshot: Any, deidentify: bool) -> Path | None:
     return path if path.suffix.lower() == ".pdf" else path.with_name(path.name + ".pdf")
 
 
-def _submit(*args: Any) -> int:
-    """Run on the plugin's TaskRunner (made again if the app shut the old one down)."""
+def _submit(host: ViewerHost, *args: Any) -> int:
+    """Run on the plugin's job runner (made again if the app shut the old one down)."""
     global _runner
-    from viewer.worker import TaskRunner
-
     if _runner is None:
-        _runner = TaskRunner()
+        _runner = host.task_runner(None)
     try:
         return _runner.submit(TASK_KEY, *args)
-    except RuntimeError:  # shut down by viewer.worker.shutdown_all
-        _runner = TaskRunner()
+    except RuntimeError:  # shut down by the app (viewer.worker.shutdown_all)
+        _runner = host.task_runner(None)
         return _runner.submit(TASK_KEY, *args)
 
 
-def runner() -> Any:
-    """The plugin's TaskRunner, or None before the first export (tests join it)."""
+def runner() -> JobRunner | None:
+    """The plugin's job runner, or None before the first export (tests join it)."""
     return _runner

@@ -63,3 +63,37 @@ def test_each_view_shows_the_truth_of_its_class_and_the_users_boxes(qtbot, ready
     state.undo()
     assert all(not dashed for _b, _l, dashed in _truth(left))
     window.close()
+
+
+def test_a_large_image_is_drawn_off_the_gui_thread_with_the_overlays_look(qtbot, ready, monkeypatch):
+    """The comparison draws through the presenter like the canvas overlay: for a large image on the
+    job runner, never on the GUI thread, and with the look in ``state.overlay``."""
+    import threading
+
+    from plugins.explain_overlay import presenter, scores
+
+    panel, state = ready, ready.host.state
+    explained(qtbot, panel)
+    monkeypatch.setattr(scores, "INLINE_PIXELS", 0)  # every image counts as large
+    threads: list[int] = []
+    real = presenter.render
+
+    def recording(*args):
+        threads.append(threading.get_ident())
+        return real(*args)
+
+    monkeypatch.setattr(presenter, "render", recording)
+    state.overlay.update(mode="heatmap", colormap="viridis", opacity=0.7)
+    window = panel.open_comparison()
+    window.set_choice("right", method="gradcam", cls="Cardiomegaly")
+    window.run()
+    right = window.sides["right"]
+    qtbot.waitUntil(lambda: right.result is not None and right.overlay_item.image is not None, timeout=20000)
+    gui = threading.get_ident()
+    assert threads and gui not in threads
+    expected = overlay_rgba(display_map(right.result, "Cardiomegaly")[0], "heatmap", "viridis", 0.7)
+    assert np.array_equal(right.overlay_item.image, expected)
+    state.overlay.update(mode="outline")  # the look changes: the side is drawn again with it
+    outline = overlay_rgba(display_map(right.result, "Cardiomegaly")[0], "outline", "viridis", 0.7)
+    qtbot.waitUntil(lambda: np.array_equal(right.overlay_item.image, outline), timeout=10000)
+    window.close()

@@ -32,7 +32,7 @@ def test_a_plugin_method_is_registered_before_the_list_is_built_and_runs(qtbot, 
     monkeypatch.setattr(base, "_ALIASES", dict(base._ALIASES))
     calls = []
 
-    def register_explainers():  # what plugins.host.PluginHost.register_explainers does for a plugin
+    def register_explainers():  # what viewer.plugin_host.PluginHost.register_explainers does for a plugin
         calls.append("registered")
         base.register()(Ramp)
 

@@ -43,7 +43,7 @@ def test_a_newer_run_replaces_a_stale_one(qtbot, ready, monkeypatch):
     chooser.method.setCurrentIndex(chooser.method.findData("xgradcam"))
     panel.run()
     chooser.method.setCurrentIndex(chooser.method.findData("gradcam"))
-    panel.run()  # cancels the first; the model lock makes it wait for the first to return
+    panel.run()  # cancels the first; as a serial task it waits for the first to return
     gate.set()
     qtbot.waitUntil(lambda: state.explanation is not None, timeout=20000)
     qtbot.waitUntil(lambda: not task_threads(), timeout=10000)

@@ -136,3 +136,42 @@ def test_shutdown_joins_every_thread_and_refuses_new_work(qtbot):
     assert live_runners() == before
     with pytest.raises(RuntimeError):
         runners[0].submit("a", polls, lambda v: None)
+
+
+def test_serial_tasks_wait_for_older_ones_and_replaced_ones_never_run(qtbot, runner):
+    """``serial=True``: the newest task starts after every older task of its key has returned; the
+    ones replaced while they waited never call their function."""
+    release = threading.Event()
+    ran: list[str] = []
+    got: list[str] = []
+
+    def first(_c, _p):
+        ran.append("first")
+        release.wait(5)  # ignores cancellation: a model run that cannot stop mid-forward
+        return "first"
+
+    def later(name):
+        def fn(_c, _p):
+            ran.append(name)
+            return name
+        return fn
+
+    runner.submit("k", first, got.append, serial=True)
+    qtbot.waitUntil(lambda: ran == ["first"], timeout=5000)
+    for name in ("a", "b", "c"):
+        runner.submit("k", later(name), got.append, serial=True)
+    qtbot.wait(100)
+    assert ran == ["first"]  # "c" waits for "first"; "a" and "b" were replaced while waiting
+    release.set()
+    qtbot.waitUntil(lambda: got == ["c"], timeout=5000)
+    qtbot.waitUntil(lambda: runner.running_threads() == 0, timeout=5000)
+    assert ran == ["first", "c"] and got == ["c"]
+
+
+def test_a_task_that_is_not_serial_starts_at_once(qtbot, runner):
+    release = threading.Event()
+    got: list[str] = []
+    runner.submit("k", lambda c, p: release.wait(5) and "slow", got.append)
+    runner.submit("k", lambda c, p: "fresh", got.append, serial=False)
+    qtbot.waitUntil(lambda: got == ["fresh"], timeout=5000)
+    release.set()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -39,3 +41,26 @@ class Host(FakeHost):
 
 def task_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("radlens-task-")]
+
+
+@contextmanager
+def model_busy(panel: Any) -> Iterator[None]:
+    """Hold the live key busy (as a long model run would): requests made meanwhile wait (serial).
+
+    A task under :data:`plugins.perturb_lab.panel.LIVE_KEY` blocks until the block ends; the
+    panel's next request replaces it (its result is never used) and has to wait for it to return.
+    """
+    from plugins.perturb_lab.panel import LIVE_KEY
+
+    started, release = threading.Event(), threading.Event()
+
+    def block(_cancelled: Any, _progress: Any) -> None:
+        started.set()
+        release.wait(10)
+
+    panel.runner.submit(LIVE_KEY, block, lambda _r: None, serial=True)
+    assert started.wait(5), "the blocking task did not start"
+    try:
+        yield
+    finally:
+        release.set()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from perturb_panel_helpers import Host, task_threads
+from perturb_panel_helpers import Host, model_busy, task_threads
 from PIL import Image
 from PySide6.QtWidgets import QMainWindow
 
 import engine
-from engine.annotations import AnnotationSet, BoxAnnotation
+from engine.annotations import AnnotationSet, BoxAnnotation, Source
 from engine.io import load_image
 from engine.perturb import PerturbationLab, Replacement, check_document
 from plugins.api import Panel
@@ -107,7 +107,7 @@ def test_canvas_toggles_original_perturbed_difference(qtbot, panel, host: Host) 
 def test_region_tool_replaces_the_last_drawn_box(qtbot, panel, host: Host) -> None:
     explain(host)
     assert panel.replace_region() is None and host.statuses  # no box drawn yet: the user is told
-    boxes = AnnotationSet(boxes=(BoxAnnotation("user", 30.0, 20.0, 46.0, 34.0, annotator="me", source="user"),))
+    boxes = AnnotationSet(boxes=(BoxAnnotation("user", 30.0, 20.0, 46.0, 34.0, annotator="me", source=Source.USER),))
     host.state.edit_user_boxes(boxes, "draw box")
     panel.mode.setCurrentText("Zero")
     assert panel.replace_region() is not None
@@ -152,8 +152,6 @@ def test_new_image_clears_the_override_and_the_result(qtbot, panel, host: Host) 
 
 def test_requests_superseded_while_waiting_for_the_model_are_not_computed(qtbot, panel, host: Host) -> None:
     """Stale slider requests are dropped before they run the model, not only when they return."""
-    from viewer.worker import MODEL_LOCK
-
     explain(host)
     qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
     computed: list[float] = []
@@ -165,7 +163,7 @@ def test_requests_superseded_while_waiting_for_the_model_are_not_computed(qtbot,
 
     panel.session.step = counting_step
     submitted, applied = panel.submitted, panel.applied
-    with MODEL_LOCK:  # the model is busy (as with a long explanation): every move has to wait
+    with model_busy(panel):  # the model is busy (as with a long explanation): every move has to wait
         for value in (10, 20, 30, 40, 50):
             panel.slider.setValue(value)
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.5
@@ -205,17 +203,20 @@ def test_bars_stay_readable_wide_and_narrow(qtbot) -> None:
 
 def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host) -> None:
     """A slider step still waiting when the user replaces a box must not overwrite the region's result."""
-    from viewer.worker import MODEL_LOCK
-
     explain(host)
     qtbot.waitUntil(lambda: panel.applied >= 1 and not panel.runner.is_busy(), timeout=10000)
     host.state.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("user", 4.0, 6.0, 20.0, 18.0, annotator="me",
-                                                                     source="user"),)),
+                                                                     source=Source.USER),)),
                                "draw box")
     computed: list[float] = []
     real_step = panel.session.step
-    panel.session.step = lambda src, fraction, *a: computed.append(fraction) or real_step(src, fraction, *a)
-    with MODEL_LOCK:
+
+    def counting_step(src, fraction, *a):
+        computed.append(fraction)
+        return real_step(src, fraction, *a)
+
+    panel.session.step = counting_step
+    with model_busy(panel):
         panel.slider.setValue(60)
         assert panel.replace_region() is not None
     qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=10000)
@@ -223,7 +224,7 @@ def test_the_last_action_wins_between_slider_and_region(qtbot, panel, host: Host
     assert panel.result is not None and panel.result.fraction is None and panel.result.k == 16 * 12
     assert "region" in host.state.perturbation and "fraction" not in host.state.perturbation
     assert panel.stale_dropped == panel.submitted - panel.applied  # the superseded step counts as dropped
-    with MODEL_LOCK:  # and the other way round
+    with model_busy(panel):  # and the other way round
         assert panel.replace_region() is not None
         panel.slider.setValue(40)
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.4
@@ -253,6 +254,8 @@ def test_robustness_tab_measures_heatmap_movement_like_the_engine(qtbot, panel, 
     explain(host)
     tab = panel.robustness
     tab.corruption.setCurrentText("contrast")
+    # one model run at a time: the figures, not the engine's per-model lock, are under test here
+    qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=10000)
     assert tab.measure_maps() is not None
     qtbot.waitUntil(lambda: tab.movement is not None, timeout=30000)
     ex, target = host.state.explanation, host.state.selected_class

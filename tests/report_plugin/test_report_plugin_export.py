@@ -34,22 +34,24 @@ def host(qtbot, explained) -> FakeHost:
     from PySide6.QtWidgets import QMainWindow
 
     from engine.analysis import localise
-    from engine.annotations import AnnotationSet, BoxAnnotation
+    from engine.annotations import AnnotationSet, BoxAnnotation, Source
 
     window = QMainWindow()
     qtbot.addWidget(window)
     h = FakeHost(window)
     s = h.state
     s.open_image(explained["image"], IMAGE, explained["gt"], AnnotationSet())
-    s.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("Pneumothorax", 80, 70, 230, 290, "me", "user"),)), "draw")
+    mine = BoxAnnotation("Pneumothorax", 80, 70, 230, 290, "me", Source.USER)
+    s.edit_user_boxes(AnnotationSet(boxes=(mine,)), "draw")
     loc = localise(explained["result"], "max:0.5", explained["gt"].merged(s.user_boxes), classes=["Pneumothorax"])
     s.update(model=explained["model"], explanation=explained["result"], selected_class="Pneumothorax",
              threshold="max:0.5", localisation=loc["Pneumothorax"])
     yield h
     from plugins.report_export import export
 
-    if export.runner() is not None:
-        export.runner().shutdown()
+    runner = export.runner()
+    if runner is not None:
+        runner.shutdown()
     assert not [t for t in threading.enumerate() if t.name.startswith("radlens-task-report")]
 
 
@@ -183,7 +185,7 @@ def test_export_includes_the_perturbation_run_of_the_panel(qtbot, host, dialog, 
 
 
 def test_export_uses_the_overlay_look_when_the_state_carries_it(qtbot, host, dialog, tmp_path):
-    """Colour map and opacity come from the state when it has them (attributes the viewer may set)."""
+    """Colour map and opacity come from the overlay's display state (``state.overlay``), not its widgets."""
     from plugins.report_export.export import export_report
 
     dialog[0][0] = str(tmp_path / "default.pdf")
@@ -191,7 +193,7 @@ def test_export_uses_the_overlay_look_when_the_state_carries_it(qtbot, host, dia
     qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)
     assert "opacity 0.45, colour map jet" in _text(tmp_path / "default.pdf")
     host.statuses.clear()
-    host.state.colormap, host.state.opacity = "viridis", 0.7  # what the overlay shows
+    host.state.overlay.update(colormap="viridis", opacity=0.7)  # what the overlay shows
     dialog[0][0] = str(tmp_path / "look.pdf")
     export_report(host)
     qtbot.waitUntil(lambda: any(s.startswith("Report written") for s in host.statuses), timeout=60000)

@@ -79,3 +79,31 @@ def test_pixel_value_and_orientation_mapping(canvas):
 
     scene = canvas.group.mapToScene(QtCore.QPointF(10.5, 3.5))
     assert canvas.to_image(scene) == pytest.approx((10.5, 3.5))
+
+
+def test_box_labels_do_not_overlap_and_stay_inside_the_image(canvas):
+    """Labels of boxes sharing a corner go elsewhere (engine.render.place_labels); every plate lies
+    inside the image and no two plates overlap, at the zoom they were placed at."""
+    from viewer.box_items import label_size
+
+    same = (0.0, 5.0, 300.0, 400.0)  # four boxes on one spot, one at the image's top edge
+    boxes = [(same, BoxStyle(label=f"R{i} Cardiomegaly")) for i in range(4)]
+    boxes.append(((900.0, 1300.0, 1199.0, 1499.0), BoxStyle(label="bottom right")))
+    boxes.append(((50.0, 50.0, 60.0, 60.0), BoxStyle()))  # no label: takes no room
+    canvas.set_boxes("test", boxes)
+    items = canvas._box_layers["test"]
+    pixel = 1.0 / canvas.zoom_factor()
+    rects = []
+    for item, (_box, style) in zip(items, boxes, strict=True):
+        if not style.label:
+            assert item.label_at is None
+            continue
+        w, h = label_size(style.label)
+        x, y = item.label_at
+        rects.append((x, y, x + w * pixel, y + h * pixel))
+    assert len(rects) == 5
+    for x0, y0, x1, y1 in rects:
+        assert -1e-6 <= x0 and -1e-6 <= y0 and x1 <= 1200 + 1e-6 and y1 <= 1500 + 1e-6
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not (a[0] < b[2] - 1e-6 and b[0] < a[2] - 1e-6 and a[1] < b[3] - 1e-6 and b[1] < a[3] - 1e-6), (a, b)

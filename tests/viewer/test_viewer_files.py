@@ -57,23 +57,22 @@ def test_drop_a_file_opens_it(open_window, qtbot, tmp_path):
 
 
 def test_import_and_export_annotations(open_window, qtbot, tmp_path):
-    from viewer import opening
-
     w = open_window
+    opening = w.opening
     qtbot.waitUntil(lambda: len(w.browser.image_paths()) == 6, timeout=10000)
     gt = tmp_path / "other.csv"
     gt.write_text("image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max\n"
                   "phantom_00000,Cardiomegaly,3,R99,10,20,110,220\n")
-    assert opening.import_annotations(w, gt) == 1
+    assert opening.import_annotations(gt) == 1
     assert [(b.class_name, b.annotator, b.as_tuple()) for b in w.state.ground_truth.boxes] == [
         ("Cardiomegaly", "R99", (10.0, 20.0, 110.0, 220.0))]
     assert w.settings["annotations_path"] == str(gt)
     box = w.layer.add_box((30.0, 40.0, 90.0, 100.0))
-    out = opening.export_boxes(w, "csv", tmp_path / "mine.csv")
+    out = opening.export_boxes("csv", tmp_path / "mine.csv")
     back = read_vinbigdata(out)
     assert [(b.class_name, b.as_tuple()) for b in back["phantom_00000"].boxes] == [(box.class_name, box.as_tuple())]
     (tmp_path / "json").mkdir()
-    side = opening.export_boxes(w, "json", tmp_path / "json")
+    side = opening.export_boxes("json", tmp_path / "json")
     assert side.name == "phantom_00000.dcm.radlens.json" and side.parent == tmp_path / "json"
 
 
@@ -82,7 +81,7 @@ def test_cursor_value_unit_comes_from_the_file(open_window, tmp_path):
     w = open_window
     (tmp_path / "units").mkdir()
     pixels = np.full((40, 50), 200, dtype=np.uint16)
-    cases = {
+    cases: dict[str, tuple[dict[str, object], str]] = {
         "od.dcm": (dict(Modality="DX", RescaleSlope=0.01, RescaleIntercept=0, RescaleType="OD"), "value 2 OD"),
         "us.dcm": (dict(Modality="DX", RescaleSlope=1, RescaleIntercept=0, RescaleType="US"), "value 200"),
         "ct_stored.dcm": (dict(Modality="CT"), "value 200"),  # no rescale: stored values, not HU

@@ -31,8 +31,12 @@ def test_subscribers_see_only_real_changes_in_order():
 
 def test_a_failing_subscriber_does_not_stop_the_others():
     state = ViewerState()
-    seen = []
-    state.subscribe("threshold", lambda v: 1 / 0)
+    seen: list[str] = []
+
+    def boom(_value: object) -> None:
+        raise ZeroDivisionError("a broken subscriber")
+
+    state.subscribe("threshold", boom)
     state.subscribe("threshold", seen.append)
     state.update(threshold="otsu")
     assert seen == ["otsu"]
@@ -62,7 +66,7 @@ def test_opening_an_image_clears_history_and_results():
     state = ViewerState()
     state.edit_user_boxes(state.user_boxes.added(_box(0)), "Draw")
     state.update(explanation=object(), perturbation={"x": 1})
-    state.open_image("img", "path", AnnotationSet(), AnnotationSet())
+    state.open_image(None, "path", AnnotationSet(), AnnotationSet())
     assert not state.can_undo() and state.explanation is None and state.perturbation is None
 
 
@@ -77,3 +81,61 @@ def test_canvas_model_notifies_and_validates():
         model.set(tool="lasso")
     with pytest.raises(KeyError):
         model.set(zoom=2)
+
+
+def test_viewer_state_and_canvas_model_share_one_observable_base():
+    from plugins.api import OverlayDisplay
+    from plugins.observable import Observable
+
+    assert issubclass(ViewerState, Observable) and issubclass(CanvasModel, Observable)
+    assert issubclass(OverlayDisplay, Observable)
+
+
+def test_window_and_inversion_are_stored_once_in_the_state():
+    """The canvas model reads and writes ``state.window``/``state.invert``; a change on either side
+    reaches the observers of both, once."""
+    from engine.io import Window
+
+    state = ViewerState()
+    model = CanvasModel(state)
+    seen_model: list[tuple[str, object]] = []
+    seen_state: list[object] = []
+    model.listen(lambda name, value: seen_model.append((name, value)))
+    state.subscribe("window", seen_state.append)
+    lung = Window(-600.0, 1500.0, "LINEAR", "LUNG", "file")
+    model.set(window=lung)
+    assert state.window is lung and model.window is lung
+    assert seen_model == [("window", lung)] and seen_state == [lung]
+    state.update(invert=True)  # from the state's side (e.g. a plugin)
+    assert model.invert is True and seen_model[-1] == ("invert", True)
+    assert "window" not in vars(model) and "invert" not in vars(model)  # no second copy
+    other = CanvasModel()  # a canvas on its own keeps a private state
+    other.set(invert=True)
+    assert other.invert is True and state.invert is True and other.state is not state
+
+
+def test_overlay_display_is_observable_and_validated():
+    from plugins.api import OverlayDisplay
+
+    look = OverlayDisplay()
+    assert (look.mode, look.colormap, look.opacity, look.box_mode, look.min_area) == ("outline", "jet", 0.45, "all", 0)
+    seen: list[tuple[str, object]] = []
+    look.listen(lambda name, value: seen.append((name, value)))
+    look.update(mode="heatmap", opacity=0.6)
+    look.update(mode="heatmap")  # unchanged: no notification
+    assert seen == [("mode", "heatmap"), ("opacity", 0.6)]
+    for bad in ({"mode": "contour"}, {"box_mode": "biggest"}, {"opacity": 1.5}, {"min_area": -1}):
+        with pytest.raises(ValueError):
+            look.update(**bad)
+    with pytest.raises(KeyError):
+        look.update(colour="red")
+    assert look.mode == "heatmap" and look.opacity == 0.6  # a refused update changes nothing
+    from engine.errors import RadLensError
+
+    with pytest.raises(RadLensError, match=r"Fix: use one of: outline, heatmap, both"):
+        look.update(mode="contour")
+    with pytest.raises(RadLensError, match=r"OverlayDisplay has no field\(s\) \['colour'\]\. Fix: use one of: mode"):
+        look.update(colour="red")
+    state = ViewerState()
+    state.overlay.update(colormap="viridis")
+    assert state.colormap == "viridis" and state.opacity == 0.45

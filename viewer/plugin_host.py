@@ -1,5 +1,8 @@
 """The plugin host: puts discovered plugins' contributions into the main window, lazily.
 
+The viewer owns the host; plugins see only :class:`plugins.api.ViewerHost`, which
+:class:`PluginContext` implements (one per plugin).
+
 * **Panels** become dock widgets. A panel marked ``visible`` is created when the host installs it
   (at start-up); a hidden one when it is first shown (View > Panels or its shortcut). Its widget
   gets ``objectName`` = the panel id (set by the host if the factory did not).
@@ -21,11 +24,34 @@ import logging
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from plugins.api import Command, Explainer, Exporter, LoadedPlugin, Panel, PluginError, Reader, resolve
+from plugins.api import (
+    CanvasLayers,
+    Command,
+    Contribution,
+    Explainer,
+    Exporter,
+    HostState,
+    JobRunner,
+    LoadedPlugin,
+    Panel,
+    PluginError,
+    Reader,
+    StyledBox,
+    ViewerHost,
+    resolve,
+)
+from viewer.box_items import box_items, class_color
+from viewer.canvas import Canvas
+from viewer.settings import Settings
+from viewer.state import ViewerState
+from viewer.worker import TaskRunner
+
+if TYPE_CHECKING:
+    from viewer.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +65,7 @@ AREAS = {
 class PluginSettings:
     """One plugin's namespace in the settings file; changes are saved atomically (coalesced, see ``set``)."""
 
-    def __init__(self, settings: Any, name: str) -> None:
+    def __init__(self, settings: Settings, name: str) -> None:
         self._settings = settings
         self._name = name
 
@@ -59,7 +85,7 @@ class PluginSettings:
 _PENDING: set[int] = set()
 
 
-def _schedule_save(settings: Any) -> None:
+def _schedule_save(settings: Settings) -> None:
     """Save ``settings`` once, 300 ms from the first unsaved change (immediately without a Qt app)."""
     from PySide6.QtCore import QCoreApplication, QTimer
 
@@ -77,7 +103,7 @@ def _schedule_save(settings: Any) -> None:
     QTimer.singleShot(300, flush)
 
 
-def _save_now(settings: Any) -> None:
+def _save_now(settings: Settings) -> None:
     try:
         settings.save()
     except OSError as exc:
@@ -90,11 +116,23 @@ class PluginContext:
     def __init__(self, host: PluginHost, name: str) -> None:
         self._host = host
         self.name = name
-        self.state = host.window.state
-        self.canvas = host.window.canvas
-        self.settings = PluginSettings(host.window.settings, name)
+        self._state: ViewerState = host.window.state
+        self._canvas: Canvas = host.window.canvas
+        self._settings = PluginSettings(host.window.settings, name)
 
-    def main_window(self) -> Any:
+    @property
+    def state(self) -> ViewerState:
+        return self._state
+
+    @property
+    def canvas(self) -> Canvas:
+        return self._canvas
+
+    @property
+    def settings(self) -> PluginSettings:
+        return self._settings
+
+    def main_window(self) -> QtWidgets.QMainWindow:
         return self._host.window
 
     def show_error(self, title: str, message: str) -> None:
@@ -102,6 +140,16 @@ class PluginContext:
 
     def show_status(self, message: str, timeout_ms: int = 5000) -> None:
         self._host.window.show_status(message, timeout_ms)
+
+    def task_runner(self, parent: QtCore.QObject | None = None) -> TaskRunner:
+        return TaskRunner(parent)
+
+    def box_items(self, boxes: list[StyledBox], bounds: tuple[float, float],
+                  pixel_size: float) -> list[QtWidgets.QGraphicsItem]:
+        return list(box_items(boxes, bounds, pixel_size))
+
+    def class_color(self, name: str) -> tuple[int, int, int]:
+        return class_color(name, self._host.window.known_classes())
 
     def run_command(self, command_id: str) -> bool:
         return self._host.run_command(command_id)
@@ -113,7 +161,7 @@ class PluginContext:
 class PluginHost(QtCore.QObject):
     """Installs plugins into ``window`` (the :class:`viewer.main_window.MainWindow`)."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.plugins: list[LoadedPlugin] = []
@@ -140,7 +188,7 @@ class PluginHost(QtCore.QObject):
                 except Exception as exc:  # a bad contribution must not stop the others
                     self._fail(plugin, c.id, exc)
 
-    def _install_one(self, plugin: LoadedPlugin, c: Any) -> None:
+    def _install_one(self, plugin: LoadedPlugin, c: Contribution) -> None:
         if isinstance(c, Panel):
             self._install_panel(plugin, c)
         elif isinstance(c, Command):
@@ -300,3 +348,10 @@ class PluginHost(QtCore.QObject):
     def failure_hint(self) -> str:
         failed = "; ".join(f"{name}: {err}" for name, err in self.failures())
         return f"See Help > Plugins. {failed}" if failed else "Install the plugin that provides it."
+
+
+if TYPE_CHECKING:  # mypy checks here that the viewer implements the plugin API's protocols
+    _host: type[ViewerHost] = PluginContext
+    _state: type[HostState] = ViewerState
+    _jobs: type[JobRunner] = TaskRunner
+    _canvas: type[CanvasLayers] = Canvas
