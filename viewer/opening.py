@@ -23,7 +23,7 @@ from viewer.corner_labels import CornerLabels
 from viewer.session import Session, find_ground_truth
 from viewer.settings import Settings
 from viewer.state import ViewerState
-from viewer.status_bar import StatusBar, default_manifest_path
+from viewer.status_bar import StatusBar
 from viewer.study_browser import StudyBrowser
 from viewer.worker import CancelledFn, ProgressFn, TaskRunner
 
@@ -51,14 +51,12 @@ def default_bundle_classes() -> tuple[str, ...]:
     global _default_classes
     if _default_classes is None:
         _default_classes = ()
-        path = default_manifest_path()
-        if path is not None:
-            from engine.models.manifest import ModelManifest
+        from engine.models.manifest import ModelManifest  # torch-free
 
-            try:
-                _default_classes = tuple(ModelManifest.read(path).class_names)
-            except RadLensError as exc:
-                log.warning("%s", exc)
+        try:
+            _default_classes = tuple(ModelManifest.from_bundle("default").class_names)
+        except RadLensError as exc:
+            log.warning("%s", exc)
     return _default_classes
 
 

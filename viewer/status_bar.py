@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,72 +14,34 @@ if TYPE_CHECKING:
     from engine.models.bundle import LoadedModel
 
 RESEARCH_TEXT = "Research use — not for diagnostic use"
-BUNDLES = Path(__file__).resolve().parents[1] / "resources" / "models"
 
 
 def default_manifest_path() -> Path | None:
-    """``model.json`` of the bundled default model (the first bundle under ``resources/models``)."""
+    """``model.json`` of the bundled default model, or None when none is installed."""
+    from engine.models.manifest import default_bundle_path  # torch-free; imported on first use
+
     try:
-        return next((c / "model.json" for c in sorted(BUNDLES.iterdir()) if (c / "model.json").is_file()), None)
-    except OSError:
+        return default_bundle_path() / "model.json"
+    except RadLensError:
         return None
 
 
 def default_model_identity() -> tuple[str, str]:
     """(name, version) of the bundled default model, read through :class:`engine.models.manifest.ModelManifest`."""
-    path = default_manifest_path()
-    if path is None:
-        return "no model", ""
-    from engine.models.manifest import ModelManifest  # imported on first use: the status bar starts fast
+    from engine.models.manifest import ModelManifest  # torch-free; imported on first use
 
     try:
-        manifest = ModelManifest.read(path)
+        manifest = ModelManifest.from_bundle("default")
     except RadLensError:
-        return path.parent.name, "?"
+        path = default_manifest_path()
+        return (path.parent.name, "?") if path is not None else ("no model", "")
     return manifest.name, manifest.version
 
 
-#: RescaleType values that name no unit (PS3.3 C.11.1.1.2: "US" = unspecified).
-NO_UNIT = ("", "US")
-
-
-@lru_cache(maxsize=64)
-def _header_units(path: Path, _mtime_ns: int) -> tuple[str, str]:
-    """``(RescaleType, Units)`` of a DICOM file's header ("" when absent or not DICOM), read once per
-    file version (the modification time is part of the cache key)."""
-    try:
-        import pydicom
-
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["RescaleType", "Units"])
-    except Exception:  # not DICOM or unreadable: no unit to read
-        return "", ""
-    return str(ds.get("RescaleType", "") or "").strip(), str(ds.get("Units", "") or "").strip()
-
-
 def unit_of(image: StudyImage | None) -> str:
-    """The unit of an image's modality values (the raw pixel values after the Modality LUT).
-
-    CT after a rescale: HU. Otherwise the file's RescaleType (e.g. ``OD``, ``MGML``) unless it is
-    ``US`` (unspecified), or for PET its Units (e.g. ``BQML``); none when the file states none or no
-    Modality LUT was applied (the values are then the stored values). The header is read once per
-    file (cached), when the image is loaded, never on a mouse move or another frame of the same file.
-    """
-    if image is None or str(image.modality_lut).startswith("none"):
-        return ""
-    modality = image.metadata.modality
-    if modality == "CT":
-        return "HU"
-    if image.kind != "dicom":
-        return ""
-    path = Path(image.path)
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return ""
-    rescale_type, units = _header_units(path, mtime)
-    if rescale_type.upper() not in NO_UNIT:
-        return rescale_type
-    return units if modality == "PT" else ""
+    """The unit of an image's modality values: :attr:`engine.io.StudyImage.units`, read from the
+    header once when the image was loaded ("" without an image)."""
+    return "" if image is None else image.units
 
 
 class StatusBar(QtWidgets.QStatusBar):
