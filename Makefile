@@ -19,9 +19,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# ruff and mypy over the whole tree, and the import-linter contracts of pyproject.toml (.ci/run runs this too).
 lint: $(STAMP)
-	$(BIN)/ruff check engine training tests
-	$(BIN)/mypy engine
+	$(BIN)/ruff check engine training viewer plugins tests scripts
+	$(BIN)/mypy engine training viewer plugins tests scripts
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_explain.py --write
