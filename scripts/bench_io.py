@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    rows = []
+    rows: list[tuple[str, list[float], float | None]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         big = root / "big.dcm"

@@ -21,12 +21,19 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QObject
+    from PySide6.QtWidgets import QGraphicsItem
+
+    from plugins.api import StyledBox
+    from viewer.worker import TaskRunner
 
 
 class _Canvas:
@@ -41,13 +48,26 @@ class _Canvas:
         self.displays[key] = display
 
 
+class _Settings:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
 class _Host:
+    """The plugins.api.ViewerHost a panel needs: real state and job system, a recording canvas."""
+
     def __init__(self) -> None:
         from viewer.state import ViewerState
 
         self.state = ViewerState()
         self.canvas = _Canvas()
-        self.settings = None
+        self.settings = _Settings()
 
     def main_window(self) -> None:
         return None
@@ -56,6 +76,28 @@ class _Host:
         print(f"error: {title}: {message}", file=sys.stderr)
 
     def show_status(self, message: str, timeout_ms: int = 5000) -> None: ...
+
+    def task_runner(self, parent: QObject | None = None) -> TaskRunner:
+        from viewer.worker import TaskRunner
+
+        return TaskRunner(parent)
+
+    def box_items(self, boxes: list[StyledBox], bounds: tuple[float, float], pixel_size: float) -> list[QGraphicsItem]:
+        from viewer.box_items import box_items
+
+        return list(box_items(boxes, bounds, pixel_size))
+
+    def class_color(self, name: str) -> tuple[int, int, int]:
+        from viewer.box_items import class_color
+
+        model = self.state.model
+        return class_color(name, tuple(model.class_names) if model is not None else ())
+
+    def run_command(self, command_id: str) -> bool:
+        raise NotImplementedError(f"the benchmark host runs no commands ({command_id!r})")
+
+    def register_explainers(self) -> None:
+        """Nothing to register: the benchmark uses the engine's built-in Grad-CAM."""
 
 
 def _wait(app: Any, cond: Any, timeout: float = 30.0) -> None:

@@ -85,12 +85,15 @@ def main() -> None:
     def render() -> object:
         return canvas.grab()
 
+    on_window_drag = canvas.view.on_window_drag  # set by the Canvas
+    assert on_window_drag is not None
+
     def drag(i: int) -> None:  # a zig-zag drag, 4 screen pixels per event
-        canvas.view.on_window_drag(4.0 if (i // 20) % 2 == 0 else -4.0, 2.0 if (i // 10) % 2 == 0 else -2.0, False)
+        on_window_drag(4.0 if (i // 20) % 2 == 0 else -4.0, 2.0 if (i // 10) % 2 == 0 else -2.0, False)
         canvas._flush_window_drag()
 
     def full(i: int) -> None:  # every step rendered at full resolution, as on button release
-        canvas.view.on_window_drag(4.0 if (i // 20) % 2 == 0 else -4.0, 2.0 if (i // 10) % 2 == 0 else -2.0, True)
+        on_window_drag(4.0 if (i // 20) % 2 == 0 else -4.0, 2.0 if (i // 10) % 2 == 0 else -2.0, True)
 
     rows = []
     rows.append(("W/L drag, LINEAR window (integer levels, screen-resolution preview)", rate(drag, render, args.steps)))

@@ -27,6 +27,7 @@ def resnet_pair() -> tuple[LoadedModel, nn.Module]:
     # make BatchNorm statistics non-trivial so maps are not degenerate
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None  # track_running_stats=True
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
     net.eval()

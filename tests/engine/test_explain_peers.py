@@ -86,7 +86,7 @@ def test_grads_of_cut_graph_equal_full_graph(resnet_pair, chest_like):
     x, _, _ = to_model_input(chest_like, model.manifest)
     ctx = Context(module=model.module, x=x, device=torch.device("cpu"))
     _, acts, grads = layer_gradients(ctx, x, ["layer3"], [0, 2])
-    store = {}
+    store: dict[str, torch.Tensor] = {}
     h = peer.layer3.register_forward_hook(lambda m, i, o: store.setdefault("a", o))
     xr = x.clone().requires_grad_(True)
     out = peer(xr)

@@ -61,7 +61,7 @@ def test_colour_to_one_channel_uses_luminance():
 def test_integer_images_are_min_max_scaled_and_recorded():
     img = np.array([[1000, 3000], [2000, 1000]], np.uint16)
     unit, how = as_unit_image(img)
-    np.testing.assert_allclose(unit, [[0, 1], [0.5, 0]])
+    np.testing.assert_allclose(unit, [[0.0, 1.0], [0.5, 0.0]])
     assert "min-max" in how
 
 

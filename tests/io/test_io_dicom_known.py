@@ -10,7 +10,7 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import convert_color_space
 from pydicom.sequence import Sequence
-from pydicom.uid import ImplicitVRLittleEndian
+from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from engine.errors import (
     CorruptPixelDataError,
@@ -274,7 +274,7 @@ def test_io_unknown_transfer_syntax(tmp_path: Path) -> None:
     from pydicom.encaps import encapsulate
 
     ds = make_dataset(np.zeros((2, 2), np.uint8))
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.90")
     ds.PixelData = encapsulate([b"\xff\x0a\x00\x00"])
     ds.save_as(tmp_path / "x.dcm", enforce_file_format=True, implicit_vr=False, little_endian=True)
     # swap in a transfer syntax pydicom has no decoder for (same length, 22 characters)
@@ -298,7 +298,7 @@ def test_io_missing_plugin_names_permissive_package(tmp_path: Path, monkeypatch:
     from pydicom.encaps import encapsulate
 
     ds = _pd.dcmread(tmp_path / "j2k.dcm")
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"
+    ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.4.90")
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51"])
     ds.save_as(tmp_path / "j2k.dcm", enforce_file_format=True, implicit_vr=False, little_endian=True)
     with pytest.raises(UnsupportedTransferSyntaxError) as info:

@@ -55,7 +55,7 @@ def test_iou_table_equals_pairwise_iou_against_each_annotator(qtbot, ready):
     panel, state = ready, ready.host.state
     _show(qtbot, panel)
     pred = _drawn(panel)
-    gt = {}
+    gt: dict[str, list[tuple[float, ...]]] = {}
     for box in state.ground_truth.boxes:
         if box.class_name == CLASS:
             gt.setdefault(box.annotator, []).append(box.as_tuple())

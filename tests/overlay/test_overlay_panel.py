@@ -29,7 +29,7 @@ def test_run_fills_the_probability_table_with_every_class(qtbot, ready, default_
     # the first class shown is the most probable positive one (or the most probable at all)
     probs = dict(zip(result.class_names, result.probabilities, strict=True))
     positive = [c for c in result.class_names if c in result.predicted()]
-    assert state.selected_class == max(positive or list(probs), key=probs.get)
+    assert state.selected_class == max(positive or list(probs), key=probs.__getitem__)
     assert table.selected_class() == state.selected_class
     # the map of the selected class is drawn over the image, same pixel grid
     rgba = panel.host.canvas.overlays[HEATMAP_LAYER]

@@ -17,7 +17,9 @@ from engine.perturb.lab import PerturbationLab
 from engine.perturb.replace import MODES, Replacement
 from engine.preprocess import to_model_input
 
-PARAMS = {"dataset_mean": {"value": 0.42}, "blur": {"ksize": 5}, "gaussian_noise": {"sigma": 0.2}}
+PARAMS: dict[str, dict[str, float]] = {
+    "dataset_mean": {"value": 0.42}, "blur": {"ksize": 5}, "gaussian_noise": {"sigma": 0.2},
+}
 
 
 def picture(shape: tuple[int, int]) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -96,6 +98,7 @@ def test_patches_at_the_border_nan_and_random_orders() -> None:
     assert np.array_equal(a, b) and not np.array_equal(a, rank_pixels(rel, "random", 6, patch=3))
     # patch 1 is the single-pixel ranking, unchanged
     assert np.array_equal(rank_pixels(rel, "random", 5, patch=1), rank_pixels(rel, "random", 5))
-    for bad in (0, -2, 1.5, True):
+    bad_patches: tuple[Any, ...] = (0, -2, 1.5, True)  # not all ints on purpose: the runtime check is under test
+    for bad in bad_patches:
         with pytest.raises(RadLensError, match="patch size"):
             rank_pixels(rel, "morf", patch=bad)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PySide6 import QtWidgets
+
+if TYPE_CHECKING:
+    from plugins.perturb_lab.panel import PerturbationPanel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,8 +34,9 @@ def test_real_window_hosts_the_panel_and_shows_the_perturbed_image(qtbot, tmp_pa
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.state.image is not None, timeout=15000)
-    panel = window.findChild(QtWidgets.QWidget, "perturbation")
-    assert panel is not None and panel.__class__.__name__ == "PerturbationPanel"
+    found = window.findChild(QtWidgets.QWidget, "perturbation")
+    assert found is not None and found.__class__.__name__ == "PerturbationPanel"
+    panel = cast("PerturbationPanel", found)  # findChild is typed by the class it was asked for
     model, _ = tiny_pair  # a small model keeps the test fast; the panel does not care which
     ex = engine.explain(model, window.state.image, "gradcam", layers="features")
     target = ex.class_names[int(np.argmax(ex.probabilities))]
@@ -40,7 +45,8 @@ def test_real_window_hosts_the_panel_and_shows_the_perturbed_image(qtbot, tmp_pa
     panel.slider.setValue(20)
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.2, timeout=20000)
     assert "perturbation" in window.canvas.layer_keys()["overrides"]
-    assert window.state.perturbation["class"] == target
+    perturbation = window.state.perturbation
+    assert perturbation is not None and perturbation["class"] == target
     panel.view.setCurrentText("Original")
     assert "perturbation" not in window.canvas.layer_keys()["overrides"]
     window.close()

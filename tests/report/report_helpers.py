@@ -28,9 +28,9 @@ def demo_annotations(image_id: str = "phantom_00000") -> Any:
 
 
 def user_box(class_name: str = "Pneumothorax", box: tuple[float, float, float, float] = (80, 70, 230, 290)) -> Any:
-    from engine.annotations import AnnotationSet, BoxAnnotation
+    from engine.annotations import AnnotationSet, BoxAnnotation, Source
 
-    return AnnotationSet(boxes=(BoxAnnotation(class_name, *box, annotator="me", source="user"),))
+    return AnnotationSet(boxes=(BoxAnnotation(class_name, *box, annotator="me", source=Source.USER),))
 
 
 def synthetic_result(image_shape: tuple[int, int], sha: str) -> Any:

@@ -4,6 +4,7 @@ nothing written on bad input."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 from report_helpers import DEMO, DEMO_CSV, DEMO_IMAGE, flat, pdf_pages_text
@@ -91,6 +92,8 @@ def test_cli_report_of_a_real_perturbation_run(tmp_path, capsys, default_model, 
         row = " ".join([name, fmt_prob(doc["original"][name]), *[fmt_delta(v) for v in values[1:]]])
         assert row in text, row
     from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
 
     page = next(i for i, p in enumerate(pages) if "Perturbation test" in p)
-    assert PdfReader(str(out)).pages[page]["/Resources"].get("/XObject"), "no curves picture on the perturbation page"
+    resources = cast(DictionaryObject, PdfReader(str(out)).pages[page]["/Resources"])  # resolved by pypdf
+    assert resources.get("/XObject"), "no curves picture on the perturbation page"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 from report_helpers import REPORT_CLASSES, flat, pdf_pages_text
 
@@ -86,6 +86,7 @@ def test_pdf_metadata(real_report):
 
     path, inp = real_report
     meta = PdfReader(str(path)).metadata
+    assert meta is not None and meta.subject is not None and meta.creator is not None
     assert meta.title == "RadLens explanation report"
     assert "gradcam" in meta.subject and "Pneumothorax" in meta.subject
     assert inp.model.weights_sha256[:12] in meta.subject
@@ -96,11 +97,12 @@ def test_pdf_metadata(real_report):
 def test_images_are_lossless_and_print_sharp(real_report):
     """Every bitmap is Flate-compressed (lossless) and has >= 200 pixels per printed inch."""
     from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
 
     reader = PdfReader(str(real_report[0]))
     drawn: list[tuple[str, float, float]] = []
     for page in reader.pages:
-        xobjects = page["/Resources"].get("/XObject", {})
+        xobjects = cast(DictionaryObject, page["/Resources"]).get("/XObject", {})  # resolved by pypdf
 
         def visit(op: bytes, args: list, cm: list, tm: list, xobjects=xobjects) -> None:
             if op == b"Do" and args[0] in xobjects:
@@ -117,7 +119,7 @@ def test_images_are_lossless_and_print_sharp(real_report):
             assert obj["/Width"] / (w_pt / 72) >= 200 and obj["/Height"] / (h_pt / 72) >= 200, (name, w_pt)
         drawn.clear()
     # the images really are there: page 1, each class page and the perturbation page (its curves)
-    with_images = [i + 1 for i, p in enumerate(reader.pages) if p["/Resources"].get("/XObject")]
+    with_images = [i + 1 for i, p in enumerate(reader.pages) if cast(DictionaryObject, p["/Resources"]).get("/XObject")]
     n = len(REPORT_CLASSES)
     assert with_images == [1, *range(3, 3 + n), 3 + n], with_images
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, cast
 
 from report_helpers import flat, pdf_pages_text, synthetic_input
 
@@ -23,7 +25,7 @@ def _identifiers(inp) -> list[str]:
 def _all_text(path: Path) -> str:
     from pypdf import PdfReader
 
-    meta = PdfReader(str(path)).metadata or {}
+    meta: Mapping[str, Any] = PdfReader(str(path)).metadata or {}
     return flat(" ".join(pdf_pages_text(path))) + " " + " ".join(str(v) for v in meta.values())
 
 
@@ -95,12 +97,13 @@ SECRETS = ["DOE", "Doe", "JANE", "Jane", "MRN4471", "ACC998877", "St Elsewhere H
 def _planted_study(tmp_path: Path):
     """The demo DICOM with identifiers everywhere, saved under an identifying file name."""
     import pydicom
+    from pydicom.uid import UID
     from report_helpers import DEMO_IMAGE
 
     ds = pydicom.dcmread(str(DEMO_IMAGE))
     for keyword, value in PLANTED.items():
         setattr(ds, keyword, value)
-    ds.file_meta.MediaStorageSOPInstanceUID = PLANTED["SOPInstanceUID"]
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(cast(str, PLANTED["SOPInstanceUID"]))
     path = tmp_path / "DOE_JANE_MRN4471_PATIENT_FILE.dcm"
     ds.save_as(str(path), enforce_file_format=True)
     return path
@@ -154,7 +157,7 @@ def _leaks(path: Path) -> list[str]:
     from pypdf import PdfReader
 
     text = _all_text(path)
-    meta = PdfReader(str(path)).metadata or {}
+    meta: Mapping[str, Any] = PdfReader(str(path)).metadata or {}
     leaked = [s for s in SECRETS if s in text]
     leaked += [f"metadata {k}={v}" for k, v in meta.items() if "20220315" in str(v)]
     blobs = _raw_and_inflated(path)
@@ -180,6 +183,7 @@ def test_deidentified_report_removes_identifiers_from_free_text_and_metadata(tmp
     assert "[removed]" in text and "2022 (day and time removed)" in text
     assert "text burned into the image is not removed (the file says Burned In Annotation: YES)" in text
     meta = PdfReader(str(path)).metadata
+    assert meta is not None
     assert meta.title == "RadLens report for [removed]" and "20220315" not in str(meta.get("/CreationDate"))
 
 
@@ -189,6 +193,7 @@ def test_deidentified_input_has_no_identifier_in_any_string(tmp_path):
     from engine.report.figures import box_drawings
 
     inp = deidentified(_planted_input(tmp_path, deidentify=True))
+    assert inp.perturbation is not None
     drawings, legend = box_drawings(inp.ground_truth, inp.user_boxes, inp.localisation, inp.classes, label_class=True)
     strings = [label for _, _, label in drawings] + [text for _, text in legend]
     strings += [b.note or "" for b in inp.user_boxes.boxes] + [inp.image.window.name, *inp.explanation.notes]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -28,9 +29,10 @@ MEAN_TILE_DIFF = 3.0
 def _image_placements(pdf: Path, page: int) -> list[tuple[float, float, float, float]]:
     """(x, y, width, height) in points, origin bottom-left, of every bitmap drawn on ``page``."""
     from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
 
     p = PdfReader(str(pdf)).pages[page - 1]
-    xobjects = p["/Resources"].get("/XObject", {})
+    xobjects = cast(DictionaryObject, p["/Resources"]).get("/XObject", {})  # resolved by pypdf
     out = []
 
     def visit(op: bytes, args: list, cm: list, tm: list) -> None:
@@ -81,7 +83,7 @@ def test_reference_check_catches_a_missing_image_or_layout(tmp_path, monkeypatch
     import engine.report.tables as tables
     from engine.report import write_report
 
-    kw = {}
+    kw: dict[str, Any] = {}
     if damage == "blank image":
         real = figures.overview_image
 

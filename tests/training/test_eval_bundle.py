@@ -26,6 +26,7 @@ def test_evaluate_writes_tables_with_the_research_keys(tmp_path, capsys):
     cfg = cfg.replace(data=dataclasses.replace(cfg.data, root=str(data)),
                       train=dataclasses.replace(cfg.train, epochs=1))
     bundle = run_training(cfg, out_dir=tmp_path / "run", log=lambda _s: None).bundle
+    assert bundle is not None
     layers = list_layers(load_model(bundle))
     default_layer = next(info.name for info in layers if info.is_default)
     other_layer = next(info.name for info in layers if not info.is_default and info.output_shape[-1] > 1)

@@ -39,6 +39,7 @@ def open_window(qtbot, settings_path, demo_copy):
     window.show()
     qtbot.waitUntil(lambda: window.state.image is not None, timeout=15000)
     qtbot.wait(50)
-    window.threads_before = threads_before
+    # a test-only attribute on the app's window, read back by the tests' thread-leak checks
+    window.threads_before = threads_before  # type: ignore[attr-defined]
     yield window
     window.close()

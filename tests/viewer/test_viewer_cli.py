@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6 import QtCore, QtWidgets
@@ -34,7 +35,7 @@ def test_radlens_view_runs_and_exits_0_on_close(qtbot, settings_path, demo_copy)
     from viewer.main_window import MainWindow
 
     before = set(threading.enumerate())
-    seen = {}
+    seen: dict[str, Any] = {}  # the image's path and the research-use label
 
     def close_when_ready() -> None:
         windows = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow)]

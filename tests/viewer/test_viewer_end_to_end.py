@@ -24,7 +24,8 @@ def full_window(qtbot, settings_path, demo_copy):
     window.resize(1400, 900)
     window.show()
     qtbot.waitUntil(lambda: window.state.image is not None, timeout=15000)
-    window.threads_before = before
+    # a test-only attribute on the app's window, read back by the thread-leak check below
+    window.threads_before = before  # type: ignore[attr-defined]
     yield window
     window.close()
 

@@ -94,15 +94,24 @@ def _ours(plugins):
     return [p for p in plugins if p.entry_point.split(" = ")[0] in ("hello", "broken", "exploding", "notamanifest")]
 
 
+def _cell(table: QtWidgets.QTableWidget, row: int, column: int) -> str:
+    item = table.item(row, column)
+    assert item is not None, (row, column)
+    return item.text()
+
+
 def test_discovery_reports_each_plugin_without_importing_contributions(installed):
     plugins = discover()
     names = {p.entry_point.split(" = ")[0]: p for p in plugins}
     assert {"explanation", "perturbation", "report"} <= set(names)  # the built-ins, ok or failed
-    assert names["hello"].ok and names["hello"].manifest.version == "2.1"
+    hello = names["hello"].manifest
+    assert names["hello"].ok and hello is not None and hello.version == "2.1"
     assert "rl_hello.panel" not in sys.modules  # contributions are imported on first use
-    assert "ImportError" in names["broken"].error and "libfoo" in names["broken"].error
+    broken = names["broken"].error
+    assert broken is not None and "ImportError" in broken and "libfoo" in broken
     assert names["exploding"].ok
-    assert "not a plugins.api.PluginManifest" in names["notamanifest"].error
+    notamanifest = names["notamanifest"].error
+    assert notamanifest is not None and "not a plugins.api.PluginManifest" in notamanifest
 
 
 def test_panels_commands_and_failures_in_the_app(installed, qtbot, settings_path, demo_copy):
@@ -133,7 +142,8 @@ def test_panels_commands_and_failures_in_the_app(installed, qtbot, settings_path
     assert "libfoo" in text and "factory exploded" in text and "command exploded" in text
     dialog = window.show_plugins()
     table = dialog.findChild(QtWidgets.QTableWidget, "plugins_table")
-    rows = {table.item(r, 0).text(): table.item(r, 2).text() for r in range(table.rowCount())}
+    assert table is not None
+    rows = {_cell(table, r, 0): _cell(table, r, 2) for r in range(table.rowCount())}
     assert rows["hello"] == "loaded" and rows["exploding"] == "loaded with errors"
     assert "failed" in rows.values()
     dialog.close()
@@ -148,5 +158,6 @@ def test_panels_commands_and_failures_in_the_app(installed, qtbot, settings_path
     assert (demo_copy / "n.txt").read_text() == "1"
     (demo_copy / "x.hello").write_text("42")
     assert window.open_image(demo_copy / "x.hello")
-    assert window.state.image.shape == (20, 30) and window.canvas.pixel_value(3, 4) == 42.0
+    image = window.state.image
+    assert image is not None and image.shape == (20, 30) and window.canvas.pixel_value(3, 4) == 42.0
     window.close()
