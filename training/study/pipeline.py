@@ -24,7 +24,14 @@ from training.study.errors import StudyError
 from training.study.plan import plan_models
 from training.study.report import write_study_json
 from training.study.score import ModelPlan, Scorer, Scoring, decode_row, task_key
-from training.study.store import done_keys, part_files, read_failures, write_failures, write_part
+from training.study.store import (
+    done_keys,
+    part_files,
+    read_failures,
+    remove_temporary,
+    write_failures,
+    write_part,
+)
 from training.study.tables import render_tables
 
 #: CPUs each scoring actor reserves: fractional, so that two actors on a 2-core machine leave room
@@ -155,6 +162,8 @@ def run_study(
     plans = plan_models(cfg)
     classes = tuple(dict.fromkeys(c for p in plans for c in p.class_names))
     work = list_work(cfg.data, classes)
+    if resume:
+        remove_temporary(out)
     done = done_keys(out) if resume else set()
     rows = _todo(work, plans, done)
     summary = RunSummary(out=out, total=len(work.items), skipped=len(work.items) - len(rows),

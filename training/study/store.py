@@ -48,6 +48,15 @@ def part_files(out: Path) -> list[Path]:
     return sorted(p for p in folder.glob("part-*.parquet") if not p.name.startswith("."))
 
 
+def remove_temporary(out: Path) -> int:
+    """Delete parts left half-written by a killed run (temporary files); returns how many."""
+    folder = results_dir(out)
+    stale = list(folder.glob(".part-*.tmp")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_part(out: Path, rows: list[dict[str, Any]]) -> Path | None:
     """Write ``rows`` as one new part atomically; returns its path (None when there is no row)."""
     if not rows:
