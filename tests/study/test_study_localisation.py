@@ -75,7 +75,7 @@ def _row(image: str, cls: str, iou: float | None, predicted: bool, pointing: boo
         "layer": "layer4", "params_hash": "p" * 16, "params": "{}", "class": cls, "probability": 0.7 if predicted
         else 0.2, "label": int(located), "predicted": predicted, "n_gt_boxes": 1 if located else 0,
         "n_annotators": 1 if located else 0, "thresholds": ["top:0.05", "otsu"],
-        "iou_mean": [iou, iou / 2] if located else None, "iou_best": [iou, iou] if located else None,
+        "iou_mean": [iou, iou / 2] if iou is not None else None, "iou_best": [iou, iou] if located else None,
         "iou_fused": [iou, 0.0] if located else None, "n_pred_boxes": [1, 1] if located else None,
         "pointing": pointing if located else None, "pointing_tolerant": True if located else None,
         "energy": iou if located else None,
