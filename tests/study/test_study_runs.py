@@ -31,6 +31,8 @@ def test_in_process_run_writes_every_output(reference_run: Path) -> None:
     for name in ("iou_by_threshold.csv", "pointing.csv", "classification.csv"):
         header = (reference_run / "tables" / name).read_text().splitlines()[0]
         assert header.startswith("model,model_name")
+    figure = (reference_run / "figures" / "iou_by_threshold.png").read_bytes()
+    assert figure.startswith(b"\x89PNG") and len(figure) > 5000
 
 
 def test_corrupt_image_lands_in_failures_and_the_rest_is_done(reference_run: Path) -> None:
@@ -56,8 +58,10 @@ def test_report_re_renders_identical_tables_without_models(reference_run: Path, 
     copy = tmp_path / "copy"
     shutil.copytree(reference_run, copy)
     shutil.rmtree(copy / "tables")
-    report_study(copy)
+    shutil.rmtree(copy / "figures")
+    written = report_study(copy)
     assert tables_of(copy) == tables_of(reference_run)
+    assert copy / "figures" / "iou_by_threshold.png" in written
 
 
 def test_existing_results_need_resume(study_cfg: StudyConfig, reference_run: Path) -> None:

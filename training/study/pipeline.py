@@ -128,9 +128,14 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
                         compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
                         num_gpus=1 if use_gpu else 0, batch_format="numpy")
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for i in range(len(batch["image"])):
-            yield {k: str(batch[k][i]) for k in ("image", "rows", "error")}
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for i in range(len(batch["image"])):
+                yield {k: str(batch[k][i]) for k in ("image", "rows", "error")}
+    except ray.exceptions.RayError as exc:  # e.g. an actor could not load a model on its node
+        raise StudyError(f"the Ray stream failed ({type(exc).__name__}: {str(exc).splitlines()[0]}).",
+                         fix="fix the cause and run again with --resume (what is stored is kept); --workers 0 "
+                         "runs in this process and shows the full error.") from exc
 
 
 def run_study(
@@ -211,6 +216,11 @@ def run_study(
     except KeyboardInterrupt:
         summary.interrupted = True
         flush()  # the images already scored are kept
+    except BaseException:
+        flush()
+        summary.seconds = time.time() - start
+        record("failed")
+        raise
     finally:
         bar.close()
         if started_ray:

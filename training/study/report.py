@@ -63,7 +63,8 @@ def write_study_json(
     record = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "command": command, "mode": summary.mode,
               "workers": workers, "address": address, "device": device, "status": status,
               "images_to_do": summary.total - summary.skipped, "done": summary.done, "failed": summary.failed,
-              "seconds": round(summary.seconds, 3)}
+              "seconds": round(summary.seconds, 3),
+              "images_per_s": round(summary.done / summary.seconds, 3) if summary.seconds > 0 else None}
     if status == "running":
         runs.append(record)
     elif runs:
@@ -90,7 +91,7 @@ def write_study_json(
 
 
 def report_study(out: str | Path) -> list[Path]:
-    """Re-render ``OUT/tables`` from the stored results and ``study.json`` (no model runs).
+    """Re-render ``OUT/tables`` and ``OUT/figures`` from the stored results and ``study.json`` (no model runs).
 
     Raises:
         StudyError: ``out`` holds no study.

@@ -119,7 +119,7 @@ def classification(rows: list[dict[str, Any]]) -> str:
 
 
 def render_tables(out: Path, policies: Sequence[str], tolerance_px: float) -> list[Path]:
-    """Write ``OUT/tables/*.csv`` from the store; returns the files written."""
+    """Write ``OUT/tables/*.csv`` from the store, then the figures from the tables; returns the files written."""
     rows = _sorted_rows(read_results(out))
     files = {
         "iou_by_threshold.csv": iou_by_threshold(rows, policies),
@@ -131,4 +131,7 @@ def render_tables(out: Path, policies: Sequence[str], tolerance_px: float) -> li
         path = Path(out) / TABLES_DIR / name
         atomic_write_text(path, text)
         written.append(path)
-    return written
+    from training.study.figures import iou_by_threshold_figure
+
+    figure = iou_by_threshold_figure(Path(out))
+    return [*written, figure] if figure is not None else written
