@@ -85,3 +85,10 @@ def test_resume_of_a_finished_study_does_nothing(study_cfg: StudyConfig, referen
 def test_report_refuses_a_folder_without_a_study(tmp_path: Path) -> None:
     with pytest.raises(StudyError, match=r"study\.json"):
         report_study(tmp_path)
+
+
+def test_cuda_on_a_cluster_without_gpu_is_refused_not_hung(ray_session: None, study_cfg: StudyConfig,
+                                                           tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match="no GPU"):
+        run_study(study_cfg, tmp_path, workers=1, device="cuda", progress=False)
+    assert json.loads((tmp_path / "study.json").read_text())["status"] == "failed"

@@ -119,6 +119,9 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     gpus = ray.cluster_resources().get("GPU", 0)
+    if device == "cuda" and gpus < 1:
+        raise StudyError("--device cuda was asked for but the Ray cluster has no GPU.",
+                         fix="use --device auto or cpu, or join a cluster with GPU nodes (--address).")
     use_gpu = device == "cuda" or (device == "auto" and gpus > 0)
     if workers is None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
