@@ -53,7 +53,10 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
     proc.send_signal(signal.SIGINT)
     _stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    assert "Resume with:" in stderr and "--resume" in stderr
+    assert "Resume with:" in stderr
+    advice = stderr.split("Resume with:")[1].split()
+    assert advice[:4] == ["radlens", "study", "run", str(study)] and advice[-1] == "--resume"
+    assert advice[advice.index("--out") + 1] == str(out) and advice[advice.index("--data") + 1] == str(phantom_set)
     assert json.loads((out / "study.json").read_text())["status"] == "interrupted"
     after_ctrl_c = len(part_files(out))
     assert 1 <= after_ctrl_c < N_IMAGES - 1

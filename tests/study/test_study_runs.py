@@ -92,3 +92,24 @@ def test_cuda_on_a_cluster_without_gpu_is_refused_not_hung(ray_session: None, st
     with pytest.raises(StudyError, match="no GPU"):
         run_study(study_cfg, tmp_path, workers=1, device="cuda", progress=False)
     assert json.loads((tmp_path / "study.json").read_text())["status"] == "failed"
+
+
+def test_a_model_error_on_one_image_is_a_failure_not_a_crash(
+    study_cfg: StudyConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.study.score as score
+
+    real = score.image_rows
+
+    def flaky(model: object, plan: object, item: score.WorkItem, *args: object, **kwargs: object) -> object:
+        if item.image.endswith("phantom_00002.png"):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(model, plan, item, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(score, "image_rows", flaky)
+    summary = run_study(study_cfg.with_overrides(limit=4), tmp_path, workers=0, progress=False)
+    assert summary.failures == {
+        "images/phantom_00002.png": "model: RuntimeError: CUDA error: an illegal memory access was encountered"}
+    assert summary.done == 3
+    images = set(pq.read_table(tmp_path / "results", columns=["image"]).column("image").to_pylist())
+    assert images == {f"images/phantom_{i:05d}.png" for i in (0, 1, 3)}

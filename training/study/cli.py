@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print("radlens study run: --workers must be >= 0", file=sys.stderr)
         return 2
     cfg = load_study(args.study).with_overrides(folder=args.data, limit=args.limit)
-    command = "radlens study run " + shlex.join(sys.argv[3:] if sys.argv[1:3] == ["study", "run"] else [args.study])
+    command = _command(args)
     summary = run_study(cfg, args.out, workers=args.workers, address=args.address, device=args.device,
                         resume=args.resume, progress=not args.quiet, command=command)
     print(f"study {cfg.name}: {summary.done} image(s) done, {summary.failed} failed, {summary.skipped} already "
@@ -55,9 +55,22 @@ def run(args: argparse.Namespace) -> int:
     if summary.failed:
         print(f"  failures: {summary.out / 'failures.csv'}")
     if summary.interrupted:
-        again = [a for a in sys.argv[1:] if a != "--resume"]
-        print("interrupted: the images already scored are kept. Resume with:\n  radlens "
-              + shlex.join([*again, "--resume"]), file=sys.stderr)
+        print("interrupted: the images already scored are kept. Resume with:\n  "
+              + _command(args, resume=True), file=sys.stderr)
         return 130
     print(f"  tables: {summary.out / 'tables'}  study: {summary.out / 'study.json'}")
     return 0
+
+
+def _command(args: argparse.Namespace, *, resume: bool | None = None) -> str:
+    """The ``radlens study run`` command line of ``args`` (``resume`` overrides ``--resume``)."""
+    words = ["radlens", "study", "run", args.study, "--out", str(args.out)]
+    for flag, value in (("--data", args.data), ("--limit", args.limit or None), ("--address", args.address),
+                        ("--workers", args.workers)):
+        if value is not None:
+            words += [flag, str(value)]
+    if args.device != "auto":
+        words += ["--device", args.device]
+    if args.resume if resume is None else resume:
+        words.append("--resume")
+    return shlex.join(words)

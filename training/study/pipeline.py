@@ -126,7 +126,8 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     if workers is None:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = max(1, min(len(rows), int(gpus) if use_gpu else cpus))
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * workers)))
+    # one block per batch: decoded pixels stream through in small pieces (bounded memory)
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
     ds = ds.map(decode_row, num_cpus=DECODE_CPUS)
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
                         compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
