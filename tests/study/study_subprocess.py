@@ -44,7 +44,7 @@ def _cluster(argv: list[str]) -> int:
         cfg = load_study(study).with_overrides(folder=data)
         summary = run_study(cfg, out, workers=2, address=cluster.address, progress=False)
         print(json.dumps({"done": summary.done, "failed": summary.failed, "nodes": len(cluster.list_all_nodes()),
-                          "mode": summary.mode}))
+                          "nodes_used": len(summary.nodes), "mode": summary.mode}))
     finally:
         if ray.is_initialized():
             ray.shutdown()

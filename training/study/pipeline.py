@@ -40,6 +40,8 @@ ACTOR_CPUS = 0.5
 #: CPUs of one decode task: different from :data:`ACTOR_CPUS` so Ray keeps decoding a separate stage
 #: of CPU tasks instead of fusing it into the scoring actors.
 DECODE_CPUS = 0.25
+#: Seconds the actor pool may take to start (model loading included) before the study fails.
+ACTOR_START_TIMEOUT_S = 600
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,6 +59,7 @@ class RunSummary:
     interrupted: bool = False
     failures: dict[str, str] = field(default_factory=dict)
     mode: str = ""
+    nodes: set[str] = field(default_factory=set)
 
 
 def scoring_of(cfg: StudyConfig) -> Scoring:
@@ -118,6 +121,9 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     ds: ray.data.Dataset
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+    # start scoring only when every actor has loaded its models (so the pool shares the work from the
+    # first image), and give up with an error instead of waiting forever for resources that never come
+    ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
     gpus = ray.cluster_resources().get("GPU", 0)
     if device == "cuda" and gpus < 1:
         raise StudyError("--device cuda was asked for but the Ray cluster has no GPU.",
@@ -129,13 +135,14 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     # one block per batch: decoded pixels stream through in small pieces (bounded memory)
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
     ds = ds.map(decode_row, num_cpus=DECODE_CPUS)
+    # SPREAD: the scoring actors go to different nodes of a cluster rather than filling the first one
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
                         compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
-                        num_gpus=1 if use_gpu else 0, batch_format="numpy")
+                        num_gpus=1 if use_gpu else 0, batch_format="numpy", scheduling_strategy="SPREAD")
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for i in range(len(batch["image"])):
-                yield {k: str(batch[k][i]) for k in ("image", "rows", "error")}
+                yield {k: str(batch[k][i]) for k in ("image", "rows", "error", "node")}
     except ray.exceptions.RayError as exc:  # e.g. an actor could not load a model on its node
         raise StudyError(f"the Ray stream failed ({type(exc).__name__}: {str(exc).splitlines()[0]}).",
                          fix="fix the cause and run again with --resume (what is stored is kept); --workers 0 "
@@ -210,6 +217,7 @@ def run_study(
             else:
                 buffer.extend(json.loads(res["rows"]))
                 summary.done += 1
+            summary.nodes.add(res["node"])
             pending += 1
             bar.update(1)
             bar.set_postfix(failures=summary.failed)

@@ -225,8 +225,9 @@ def image_rows(
 class Scorer:
     """Callable class for ``Dataset.map_batches``: loads the models once, scores each decoded image.
 
-    Every input row gives one output row: ``image``, ``rows`` (JSON list of result rows) and
-    ``error`` (empty, or the reason the image failed). Nothing raises for one bad image.
+    Every input row gives one output row: ``image``, ``rows`` (JSON list of result rows),
+    ``error`` (empty, or the reason the image failed) and ``node`` (the Ray node that scored it,
+    ``local`` in-process). Nothing raises for one bad image.
 
     Args:
         plans: The study's model plans (:meth:`ModelPlan.to_dict` form).
@@ -240,12 +241,13 @@ class Scorer:
         self.plans = [ModelPlan.from_dict(p) for p in plans]
         self.scoring = Scoring(tuple(scoring["thresholds"]), float(scoring["tolerance_px"]), scoring["box_mode"])
         self.models = [load_model(p.path, device=device) for p in self.plans]
+        self.node = _node_id()
 
     def score_one(self, row: dict[str, Any]) -> dict[str, Any]:
         """Score one decoded row (see the class docstring)."""
         item = WorkItem.from_row(row)
         if row.get("error"):
-            return {"image": item.image, "rows": "[]", "error": str(row["error"])}
+            return {"image": item.image, "rows": "[]", "error": str(row["error"]), "node": self.node}
         todo = set(json.loads(row["todo"])) if row.get("todo") else None
         try:
             image = pixels_of(row)
@@ -253,18 +255,31 @@ class Scorer:
             for model, plan in zip(self.models, self.plans, strict=True):
                 rows += image_rows(model, plan, item, image, self.scoring, todo)
         except Exception as exc:
-            return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}"}
-        return {"image": item.image, "rows": json.dumps(rows), "error": ""}
+            return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}",
+                    "node": self.node}
+        return {"image": item.image, "rows": json.dumps(rows), "error": "", "node": self.node}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         """Score a column batch (dict of equal-length columns)."""
         n = len(batch["image"])
-        out: dict[str, list[Any]] = {"image": [], "rows": [], "error": []}
+        out: dict[str, list[Any]] = {"image": [], "rows": [], "error": [], "node": []}
         for i in range(n):
             res = self.score_one({k: _plain(v[i]) for k, v in batch.items()})
             for k in out:
                 out[k].append(res[k])
         return out
+
+
+def _node_id() -> str:
+    """The Ray node this process runs on (``local`` outside Ray)."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return str(ray.get_runtime_context().get_node_id())
+    except ImportError:
+        pass
+    return "local"
 
 
 def _plain(v: Any) -> Any:
