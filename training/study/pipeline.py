@@ -135,10 +135,10 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     # one block per batch: decoded pixels stream through in small pieces (bounded memory)
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
     ds = ds.map(decode_row, num_cpus=DECODE_CPUS)
-    # SPREAD: the scoring actors go to different nodes of a cluster rather than filling the first one
+    # Ray Data spreads the actors over the nodes (its default actor scheduling strategy is SPREAD)
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
                         compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
-                        num_gpus=1 if use_gpu else 0, batch_format="numpy", scheduling_strategy="SPREAD")
+                        num_gpus=1 if use_gpu else 0, batch_format="numpy")
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for i in range(len(batch["image"])):
