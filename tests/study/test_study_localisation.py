@@ -120,6 +120,18 @@ def test_tables_match_statistics_computed_independently(tmp_path: Path) -> None:
     assert float(cls["Cardiomegaly"]["auc"]) == pytest.approx(2.5 / 3, abs=5e-7)
 
 
+def test_two_parameter_sets_of_one_method_and_layer_stay_apart(tmp_path: Path) -> None:
+    other = [{**r, "params_hash": "q" * 16, "params": '{"noise": 0.2}', "iou_mean": [0.0, 0.0]}
+             for r in ROWS if r["iou_mean"] is not None]
+    write_part(tmp_path, ROWS + other)
+    render_tables(tmp_path, ["mean"], 15.0)
+    rows = [r for r in _table(tmp_path / "tables" / "iou_by_threshold.csv")
+            if (r["class"], r["subset"], r["threshold"]) == ("Cardiomegaly", "all", "top:0.05")]
+    means = {r["params_hash"]: (r["params"], float(r["mean"]), int(r["n"])) for r in rows}
+    assert means == {"p" * 16: ("{}", pytest.approx(0.875 / 3, abs=5e-7), 3),
+                     "q" * 16: ('{"noise": 0.2}', 0.0, 3)}
+
+
 def test_tables_do_not_depend_on_how_the_parts_were_written(tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
     write_part(one, ROWS)

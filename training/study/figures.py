@@ -22,12 +22,13 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
     from matplotlib.figure import Figure
 
     table = Path(out) / "tables" / "iou_by_threshold.csv"
-    # panel (model name, method, layer) -> class -> [(fraction, mean IoU)]
-    panels: dict[tuple[str, str, str], dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    # panel (model name, method, layer, params) -> class -> [(fraction, mean IoU)]
+    panels: dict[tuple[str, str, str, str], dict[str, list[tuple[float, float]]]] = defaultdict(
+        lambda: defaultdict(list))
     with table.open(newline="", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
             if r["policy"] == "mean" and r["subset"] == "all" and r["threshold"].startswith("top:") and r["mean"]:
-                panels[(r["model_name"], r["method"], r["layer"])][r["class"]].append(
+                panels[(r["model_name"], r["method"], r["layer"], r["params"])][r["class"]].append(
                     (float(r["threshold"][4:]), float(r["mean"])))
     if not panels:
         return None
@@ -38,8 +39,9 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
         for cls, points in sorted(per_class.items()):
             xs, ys = zip(*sorted(points), strict=True)
             ax.plot(xs, ys, marker="o", label=cls)
-        name, method, layer = key
-        ax.set_title(f"{method}{' @ ' + layer if layer else ''}\n{name}", fontsize=9)
+        name, method, layer, params = key
+        short = params if len(params) <= 60 else params[:57] + "..."
+        ax.set_title(f"{method}{' @ ' + layer if layer else ''} - {name}\n{short}", fontsize=8)
         ax.set_xlabel("top fraction of the map")
         ax.set_ylabel("mean IoU (all GT-positive images)")
         ax.set_ylim(0, 1)

@@ -24,7 +24,9 @@ from training.study.store import read_results
 
 TABLES_DIR = "tables"
 SUBSETS = ("all", "correct")
-GROUP = ("model", "model_name", "method", "layer", "class")
+#: One table row group: a class under one explanation (the parameters hash tells apart e.g. two
+#: SmoothGrad noise levels at the same layer, or rows of an earlier configuration in a resumed store).
+GROUP = ("model", "model_name", "method", "layer", "params_hash", "params", "class")
 
 
 def _fmt(v: float | None) -> str:
@@ -40,7 +42,7 @@ def _stats(values: Sequence[float]) -> tuple[str, str, int]:
 
 
 def _sorted_rows(table: pa.Table) -> list[dict[str, Any]]:
-    keys = [(c, "ascending") for c in (*GROUP, "image", "params_hash")]
+    keys = [(c, "ascending") for c in (*GROUP, "image")]
     return table.sort_by(keys).to_pylist() if table.num_rows else []
 
 
