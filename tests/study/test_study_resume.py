@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import N_IMAGES, REPO, study_yaml, tables_of
+from study_helpers import N_IMAGES, REPO, study_yaml, tables_of
 
 from training.study import StudyConfig, run_study
 from training.study.store import part_files

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import CORRUPT, N_IMAGES, tables_of
+from study_helpers import CORRUPT, N_IMAGES, tables_of
 
 from training.study import StudyConfig, StudyError, report_study, run_study
 from training.study.store import part_files

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import CORRUPT
+from study_helpers import CORRUPT
 
 from training.evaluate import evaluate_bundle
 from training.study.store import read_results
