@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("training.phantom_cli", "generate phantom chest radiographs with ground truth"),
     "train": ("training.train_cli", "train a classifier from a YAML config and export a model bundle"),
     "evaluate": ("training.evaluate_cli", "evaluate a model bundle: AUC/F1 and localisation tables"),
+    "study": ("training.study.cli", "run a data-set study (protocol) on Ray, resumable; presets; report"),
     "view": ("viewer.app_cli", "open the desktop viewer"),
 }
 

@@ -1,0 +1,60 @@
+"""The work list: a VinBigData ``train.csv`` folder -> labels and boxes per radiologist; splits; limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.study.config import DataSpec
+from training.study.data import list_work
+from training.study.errors import StudyError
+
+CSV = """image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max
+img_b,Cardiomegaly,3,R8,10,20,30,40
+img_b,Cardiomegaly,3,R9,12,22,32,42
+img_b,Aortic enlargement,0,R9,1,2,3,4
+img_a,No finding,14,R1,,,,
+img_a,No finding,14,R2,,,,
+img_c,Pleural effusion,10,R3,5,5,15,25
+"""
+
+
+@pytest.fixture
+def vinbig(tmp_path: Path) -> Path:
+    (tmp_path / "images").mkdir()
+    for name in ("img_a", "img_b", "img_c"):
+        Image.fromarray(np.zeros((48, 48), np.uint8)).save(tmp_path / "images" / f"{name}.png")
+    (tmp_path / "train.csv").write_text(CSV)
+    return tmp_path
+
+
+def test_vinbigdata_folder_gives_labels_and_boxes_per_radiologist(vinbig: Path) -> None:
+    work = list_work(DataSpec(folder=str(vinbig), format="vinbigdata"), ("Cardiomegaly", "Pleural effusion"))
+    assert [it.image for it in work.items] == ["images/img_a.png", "images/img_b.png", "images/img_c.png"]
+    a, b, c = work.items
+    assert a.labels == {"Cardiomegaly": 0, "Pleural effusion": 0} and a.boxes == {}
+    assert b.labels == {"Cardiomegaly": 1, "Pleural effusion": 0}
+    # classes the models do not have (Aortic enlargement) are left out
+    assert b.boxes == {"Cardiomegaly": {"R8": [[10.0, 20.0, 30.0, 40.0]], "R9": [[12.0, 22.0, 32.0, 42.0]]}}
+    assert c.boxes == {"Pleural effusion": {"R3": [[5.0, 5.0, 15.0, 25.0]]}}
+    assert work.format == "vinbigdata" and len(work.fingerprint) == 64
+    # the fingerprint follows the annotations
+    (vinbig / "train.csv").write_text(CSV.replace("R3,5,5", "R3,6,5"))
+    assert list_work(DataSpec(folder=str(vinbig)), ("Cardiomegaly",)).fingerprint != work.fingerprint
+
+
+def test_split_file_and_limit(vinbig: Path) -> None:
+    (vinbig / "split.json").write_text(json.dumps({"train": ["img_a"], "val": [], "test": ["img_b", "img_c"]}))
+    work = list_work(DataSpec(folder=str(vinbig), split_file="split.json", subset="test", limit=1), ("Cardiomegaly",))
+    assert [it.image for it in work.items] == ["images/img_b.png"]
+    with pytest.raises(StudyError, match="split 'val'"):
+        list_work(DataSpec(folder=str(vinbig), split_file="nope.json", subset="val"), ("Cardiomegaly",))
+
+
+def test_no_data_folder_says_how_to_get_one() -> None:
+    with pytest.raises(StudyError, match="radlens phantom"):
+        list_work(DataSpec(), ("Cardiomegaly",))

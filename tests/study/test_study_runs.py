@@ -1,0 +1,115 @@
+"""Running a study: in-process vs local Ray, failures, report re-rendering, output files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from study_helpers import CORRUPT, N_IMAGES, tables_of
+
+from training.study import StudyConfig, StudyError, report_study, run_study
+from training.study.store import part_files
+
+
+def test_in_process_run_writes_every_output(reference_run: Path) -> None:
+    study = json.loads((reference_run / "study.json").read_text())
+    assert study["status"] == "complete"
+    assert study["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1}
+    assert study["models"][0]["name"] == "tiny-study" and len(study["models"][0]["sha256"]) == 64
+    assert {t["method"] for t in study["models"][0]["tasks"]} == {"gradcam", "smoothgrad"}
+    assert "ray" in study["versions"] and "torch" in study["versions"]
+    assert len(study["data"]["fingerprint_sha256"]) == 64
+    rows = pq.read_table(reference_run / "results").to_pylist()
+    # one row per image x model x method x layer x class, for every decodable image
+    assert len(rows) == (N_IMAGES - 1) * 2 * 5
+    located = [r for r in rows if r["n_gt_boxes"]]
+    assert located and all(len(r["iou_mean"]) == 5 and r["thresholds"][-1] == "otsu" for r in located)
+    assert all(r["iou_mean"] is None for r in rows if not r["n_gt_boxes"])
+    for name in ("iou_by_threshold.csv", "pointing.csv", "classification.csv"):
+        header = (reference_run / "tables" / name).read_text().splitlines()[0]
+        assert header.startswith("model,model_name")
+    figure = (reference_run / "figures" / "iou_by_threshold.png").read_bytes()
+    assert figure.startswith(b"\x89PNG") and len(figure) > 5000
+
+
+def test_corrupt_image_lands_in_failures_and_the_rest_is_done(reference_run: Path) -> None:
+    with (reference_run / "failures.csv").open(newline="") as handle:
+        failures = list(csv.DictReader(handle))
+    assert [f["file"] for f in failures] == [CORRUPT]
+    assert failures[0]["reason"].startswith("decode: ")
+    images = set(pq.read_table(reference_run / "results", columns=["image"]).column("image").to_pylist())
+    assert CORRUPT not in images and len(images) == N_IMAGES - 1
+
+
+def test_local_ray_gives_the_same_tables_as_in_process(
+    ray_session: None, study_cfg: StudyConfig, reference_run: Path, tmp_path: Path
+) -> None:
+    summary = run_study(study_cfg, tmp_path, workers=2, progress=False)
+    assert summary.mode == "ray" and summary.done == N_IMAGES - 1 and summary.failed == 1
+    assert tables_of(tmp_path) == tables_of(reference_run)
+
+
+def test_report_re_renders_identical_tables_without_models(reference_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference_run, copy)
+    shutil.rmtree(copy / "tables")
+    shutil.rmtree(copy / "figures")
+    written = report_study(copy)
+    assert tables_of(copy) == tables_of(reference_run)
+    assert copy / "figures" / "iou_by_threshold.png" in written
+
+
+def test_existing_results_need_resume(study_cfg: StudyConfig, reference_run: Path) -> None:
+    with pytest.raises(StudyError, match="--resume"):
+        run_study(study_cfg, reference_run, workers=0, progress=False)
+
+
+def test_resume_of_a_finished_study_does_nothing(study_cfg: StudyConfig, reference_run: Path,
+                                                 tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(reference_run, copy)
+    before = part_files(copy)
+    summary = run_study(study_cfg, copy, workers=0, progress=False, resume=True)
+    # only the corrupt image is tried again (it has no rows); nothing else is recomputed
+    assert summary.skipped == N_IMAGES - 1 and summary.failed == 1 and part_files(copy) == before
+    assert tables_of(copy) == tables_of(reference_run)
+
+
+def test_report_refuses_a_folder_without_a_study(tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match=r"study\.json"):
+        report_study(tmp_path)
+
+
+def test_cuda_on_a_cluster_without_gpu_is_refused_not_hung(ray_session: None, study_cfg: StudyConfig,
+                                                           tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match="no GPU"):
+        run_study(study_cfg, tmp_path, workers=1, device="cuda", progress=False)
+    assert json.loads((tmp_path / "study.json").read_text())["status"] == "failed"
+
+
+def test_a_model_error_on_one_image_is_a_failure_not_a_crash(
+    study_cfg: StudyConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.study.score as score
+
+    real = score.image_rows
+
+    def flaky(model: object, plan: object, item: score.WorkItem, *args: object, **kwargs: object) -> object:
+        if item.image.endswith("phantom_00002.png"):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(model, plan, item, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(score, "image_rows", flaky)
+    summary = run_study(study_cfg.with_overrides(limit=4), tmp_path, workers=0, progress=False)
+    assert summary.failures == {
+        "images/phantom_00002.png": "model: RuntimeError: CUDA error: an illegal memory access was encountered"}
+    assert summary.done == 3
+    images = set(pq.read_table(tmp_path / "results", columns=["image"]).column("image").to_pylist())
+    assert images == {f"images/phantom_{i:05d}.png" for i in (0, 1, 3)}

@@ -1,0 +1,76 @@
+"""``radlens study``: ``run STUDY``, ``presets``, ``report OUT``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``run``/``presets``/``report`` actions of ``radlens study`` to ``parser``."""
+    sub = parser.add_subparsers(dest="study_action", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="run a study (YAML file or preset:NAME) into --out",
+                         description="Run a study: explain and score every image, resumable, on Ray.")
+    run.add_argument("study", metavar="STUDY", help="a study YAML file or preset:NAME (see `radlens study presets`)")
+    run.add_argument("--data", default=None, metavar="DIR", help="data set folder (overrides data.folder)")
+    run.add_argument("--out", default="study-out", metavar="DIR", help="output folder (default: study-out)")
+    run.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
+    run.add_argument("--address", default=None, metavar="ADDR",
+                     help="join this Ray cluster (auto or ray://HOST:PORT; default: RAY_ADDRESS, else a local Ray)")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="scoring actors (default: one per CPU, or per GPU); 0 runs in this process")
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the models run")
+    run.add_argument("--resume", action="store_true", help="skip what the --out folder already holds")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("presets", help="list the built-in studies")
+    rep = sub.add_parser("report", help="re-render the tables of a study from its stored results")
+    rep.add_argument("out", metavar="OUT", help="the --out folder of a study run")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen action; returns the exit code."""
+    from training.study import list_presets, load_study, report_study, run_study
+
+    if args.study_action == "presets":
+        for name, description in list_presets().items():
+            print(f"preset:{name:<16} {description}")
+        return 0
+    if args.study_action == "report":
+        for path in report_study(args.out):
+            print(f"wrote {path}")
+        return 0
+    if args.limit < 0:
+        print("radlens study run: --limit must be >= 0", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 0:
+        print("radlens study run: --workers must be >= 0", file=sys.stderr)
+        return 2
+    cfg = load_study(args.study).with_overrides(folder=args.data, limit=args.limit)
+    command = _command(args)
+    summary = run_study(cfg, args.out, workers=args.workers, address=args.address, device=args.device,
+                        resume=args.resume, progress=not args.quiet, command=command)
+    print(f"study {cfg.name}: {summary.done} image(s) done, {summary.failed} failed, {summary.skipped} already "
+          f"done, {summary.rows} rows in {summary.seconds:.1f} s -> {summary.out}")
+    if summary.failed:
+        print(f"  failures: {summary.out / 'failures.csv'}")
+    if summary.interrupted:
+        print("interrupted: the images already scored are kept. Resume with:\n  "
+              + _command(args, resume=True), file=sys.stderr)
+        return 130
+    print(f"  tables: {summary.out / 'tables'}  study: {summary.out / 'study.json'}")
+    return 0
+
+
+def _command(args: argparse.Namespace, *, resume: bool | None = None) -> str:
+    """The ``radlens study run`` command line of ``args`` (``resume`` overrides ``--resume``)."""
+    words = ["radlens", "study", "run", args.study, "--out", str(args.out)]
+    for flag, value in (("--data", args.data), ("--limit", args.limit or None), ("--address", args.address),
+                        ("--workers", args.workers)):
+        if value is not None:
+            words += [flag, str(value)]
+    if args.device != "auto":
+        words += ["--device", args.device]
+    if args.resume if resume is None else resume:
+        words.append("--resume")
+    return shlex.join(words)

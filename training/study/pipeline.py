@@ -1,0 +1,260 @@
+"""Running a study: a Ray Data stream (or the same functions in-process) into the Parquet store.
+
+Stream: list files -> :func:`~training.study.score.decode_row` on CPU tasks ->
+:class:`~training.study.score.Scorer` in an actor pool (``map_batches`` with a callable class: each
+actor loads the models once; one GPU per actor on CUDA) -> the driver writes one Parquet part per
+batch. ``workers=0`` runs the same decode and scorer in this process, with identical rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.study.config import StudyConfig
+from training.study.data import WorkList, list_work
+from training.study.errors import StudyError
+from training.study.plan import plan_models
+from training.study.report import write_study_json
+from training.study.score import ModelPlan, Scorer, Scoring, decode_row, task_key
+from training.study.store import (
+    done_keys,
+    part_files,
+    read_failures,
+    remove_temporary,
+    write_failures,
+    write_part,
+)
+from training.study.tables import render_tables
+
+#: CPUs each scoring actor reserves: fractional, so that two actors on a 2-core machine leave room
+#: for the read and decode stages (a whole CPU each starves them and the stream hangs, SPEC 11).
+ACTOR_CPUS = 0.5
+#: CPUs of one decode task: different from :data:`ACTOR_CPUS` so Ray keeps decoding a separate stage
+#: of CPU tasks instead of fusing it into the scoring actors.
+DECODE_CPUS = 0.25
+#: Seconds the actor pool may take to start (model loading included) before the study fails.
+ACTOR_START_TIMEOUT_S = 600
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RunSummary:
+    """What one ``study run`` did."""
+
+    out: Path
+    total: int = 0
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    failures: dict[str, str] = field(default_factory=dict)
+    mode: str = ""
+    nodes: set[str] = field(default_factory=set)
+
+
+def scoring_of(cfg: StudyConfig) -> Scoring:
+    """The localisation settings of a study."""
+    return Scoring(cfg.thresholds(), cfg.pointing_tolerance_px, cfg.box_mode)
+
+
+def _todo(work: WorkList, plans: list[ModelPlan], done: set[str]) -> list[dict[str, Any]]:
+    rows = []
+    for item in work.items:
+        keys = [task_key(item.image, p.sha256, t) for p in plans for t in p.tasks]
+        missing = [k for k in keys if k not in done]
+        if missing:
+            rows.append({**item.to_row(), "todo": json.dumps(missing)})
+    return rows
+
+
+def _scorer_args(plans: list[ModelPlan], scoring: Scoring, device: str) -> dict[str, Any]:
+    return {"plans": [p.to_dict() for p in plans],
+            "scoring": {"thresholds": list(scoring.thresholds), "tolerance_px": scoring.tolerance_px,
+                        "box_mode": scoring.box_mode},
+            "device": device}
+
+
+def _in_process(rows: list[dict[str, Any]], scorer_args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    scorer = Scorer(**scorer_args)
+    for row in rows:
+        yield scorer.score_one(decode_row(row))
+
+
+def _ensure_ray(address: str | None) -> bool:
+    """Connect to (or start) Ray; returns True when this call started it (so it must shut it down)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        if address:
+            ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, runtime_env=env,
+                     logging_level=logging.WARNING, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise StudyError(f"cannot start or join Ray ({exc}).",
+                         fix="check --address / RAY_ADDRESS (e.g. auto or ray://HOST:10001), or run with "
+                         "--workers 0 to run in this process.") from exc
+    return True
+
+
+def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: int | None,
+            batch_size: int, device: str) -> Iterator[dict[str, Any]]:
+    import ray
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ds: ray.data.Dataset
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    # start scoring only when every actor has loaded its models (so the pool shares the work from the
+    # first image), and give up with an error instead of waiting forever for resources that never come
+    ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if device == "cuda" and gpus < 1:
+        raise StudyError("--device cuda was asked for but the Ray cluster has no GPU.",
+                         fix="use --device auto or cpu, or join a cluster with GPU nodes (--address).")
+    use_gpu = device == "cuda" or (device == "auto" and gpus > 0)
+    if workers is None:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        workers = max(1, min(len(rows), int(gpus) if use_gpu else cpus))
+    # one block per batch: decoded pixels stream through in small pieces (bounded memory)
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
+    ds = ds.map(decode_row, num_cpus=DECODE_CPUS)
+    # Ray Data spreads the actors over the nodes (its default actor scheduling strategy is SPREAD)
+    ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
+                        compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
+                        num_gpus=1 if use_gpu else 0, batch_format="numpy")
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for i in range(len(batch["image"])):
+                yield {k: str(batch[k][i]) for k in ("image", "rows", "error", "node")}
+    except ray.exceptions.RayError as exc:  # e.g. an actor could not load a model on its node
+        raise StudyError(f"the Ray stream failed ({type(exc).__name__}: {str(exc).splitlines()[0]}).",
+                         fix="fix the cause and run again with --resume (what is stored is kept); --workers 0 "
+                         "runs in this process and shows the full error.") from exc
+
+
+def run_study(
+    cfg: StudyConfig, out: str | Path, *, workers: int | None = None, address: str | None = None,
+    device: str = "auto", resume: bool = False, progress: bool = True, command: str = "",
+) -> RunSummary:
+    """Run a study into ``out`` (see the module docstring) and render its tables.
+
+    Args:
+        cfg: The validated study (``--data``/``--limit`` already applied).
+        out: Output folder.
+        workers: Scoring actors; 0 runs in this process; None = one per CPU (or GPU) of the cluster.
+        address: Ray cluster to join (``auto``, ``ray://HOST:PORT``); None with no ``RAY_ADDRESS``
+            starts a local Ray.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        resume: Skip the (image, model, method, layer, parameters) units already in the store.
+        progress: Show a progress bar on stderr.
+        command: The command line, recorded in ``study.json`` and printed with resume advice.
+
+    Raises:
+        StudyError: The folder holds results and ``resume`` is off; Ray cannot be reached.
+        StudyConfigError: A layer does not exist in a model.
+    """
+    out = Path(out)
+    if part_files(out) and not resume:
+        raise StudyError("the output folder already holds study results.", path=out,
+                         fix="pass --resume to continue that study, or choose another --out.")
+    start = time.time()
+    plans = plan_models(cfg)
+    classes = tuple(dict.fromkeys(c for p in plans for c in p.class_names))
+    work = list_work(cfg.data, classes)
+    if resume:
+        remove_temporary(out)
+    done = done_keys(out) if resume else set()
+    rows = _todo(work, plans, done)
+    summary = RunSummary(out=out, total=len(work.items), skipped=len(work.items) - len(rows),
+                         mode="in-process" if workers == 0 else "ray")
+    scoring = scoring_of(cfg)
+    joined = address or os.environ.get("RAY_ADDRESS") or ""
+
+    def record(status: str) -> None:
+        write_study_json(out, cfg, summary, status=status, plans=plans, work=work, command=command,
+                         device=device, workers=workers, address=joined)
+
+    record("running")
+    failures = {k: v for k, v in read_failures(out).items() if k not in {r["image"] for r in rows}}
+    started_ray = False
+    bar = _progress_bar(len(rows), progress)
+    buffer: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        summary.rows += len(buffer)
+        write_part(out, buffer)
+        buffer.clear()
+        write_failures(out, failures.items())
+
+    try:
+        if workers == 0 or not rows:
+            stream = _in_process(rows, _scorer_args(plans, scoring, device))
+        else:
+            started_ray = _ensure_ray(address)
+            stream = _on_ray(rows, _scorer_args(plans, scoring, device), workers, cfg.batch_size, device)
+        pending = 0
+        for res in stream:
+            if res["error"]:
+                failures[res["image"]] = res["error"]
+                summary.failed += 1
+            else:
+                buffer.extend(json.loads(res["rows"]))
+                summary.done += 1
+            summary.nodes.add(res["node"])
+            pending += 1
+            bar.update(1)
+            bar.set_postfix(failures=summary.failed)
+            if pending >= cfg.batch_size:
+                flush()
+                pending = 0
+        flush()
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        flush()  # the images already scored are kept
+    except BaseException:
+        flush()
+        summary.seconds = time.time() - start
+        record("failed")
+        raise
+    finally:
+        bar.close()
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    summary.failures = dict(failures)
+    summary.seconds = time.time() - start
+    render_tables(out, cfg.policies, cfg.pointing_tolerance_px)
+    record("interrupted" if summary.interrupted else "complete")
+    return summary
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kw: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", desc="study", file=sys.stderr, dynamic_ncols=True)

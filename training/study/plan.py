@@ -1,0 +1,53 @@
+"""Resolving a study before any work: models loaded once in the driver, layers and parameters checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.study.config import DEFAULT_LAYER, StudyConfig, params_hash
+from training.study.errors import ConfigProblem, StudyConfigError
+from training.study.score import ModelPlan, Task
+
+
+def plan_models(cfg: StudyConfig) -> list[ModelPlan]:
+    """Load each model once (CPU) and resolve every method x layer into a :class:`Task`.
+
+    Raises:
+        StudyConfigError: Unknown layers (with the model's layers listed), all problems together.
+        ModelError: A bundle cannot be loaded (names the bundle and the fix).
+    """
+    from engine import default_layer, list_layers, load_model
+    from engine.explainers.base import get_method
+
+    scoring = cfg.scoring_dict()
+    plans: list[ModelPlan] = []
+    problems: list[ConfigProblem] = []
+    for mi, spec in enumerate(cfg.models):
+        model = load_model(spec, device="cpu")
+        names: list[str] | None = None
+        tasks: list[Task] = []
+        for si, m in enumerate(cfg.methods):
+            cls = get_method(m.name)
+            params: dict[str, Any] = cls.resolve_params(m.params)
+            for layer in m.layers or ("",):
+                resolved = default_layer(model) if layer == DEFAULT_LAYER else layer
+                if resolved:
+                    names = names if names is not None else [info.name for info in list_layers(model)]
+                    if resolved not in names:
+                        problems.append(ConfigProblem(0, f"methods[{si}].layers", f"model {spec!r} "
+                                                      f"({model.name}) has no spatial layer {layer!r}",
+                                                      ", ".join(names)))
+                        continue
+                h = params_hash(cls.name, resolved, params, scoring)
+                tasks.append(Task(cls.name, resolved, params, h))
+        if len({t.params_hash for t in tasks}) != len(tasks):
+            problems.append(ConfigProblem(0, "methods", f"model {mi} runs the same method, layer and "
+                                          "parameters twice", "each method x layer once"))
+        plans.append(ModelPlan(
+            spec=spec, path=str(model.path), sha256=model.weights_sha256, name=model.name,
+            version=model.version, class_names=tuple(model.class_names),
+            thresholds=tuple(float(model.manifest.threshold(i)) for i in range(len(model.class_names))),
+            tasks=tuple(tasks)))
+    if problems:
+        raise StudyConfigError(problems, path=cfg.source or None)
+    return plans

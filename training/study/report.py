@@ -1,0 +1,110 @@
+"""``OUT/study.json`` (the study as run, with provenance) and re-rendering a study's tables."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+
+from engine.atomic import atomic_write_text
+from training.study.errors import StudyError
+from training.study.store import part_files, read_failures
+from training.study.tables import render_tables
+
+if TYPE_CHECKING:
+    from training.study.config import StudyConfig
+    from training.study.data import WorkList
+    from training.study.pipeline import RunSummary
+    from training.study.score import ModelPlan
+
+STUDY_JSON = "study.json"
+STUDY_SCHEMA_VERSION = 1
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from engine.runtime import library_versions
+
+    out = dict(library_versions())
+    for dist in ("ray", "pyarrow"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def stored_images(out: Path) -> int:
+    """Distinct images with at least one stored row."""
+    images: set[str] = set()
+    for p in part_files(out):
+        images.update(pq.read_table(p, columns=["image"]).column("image").to_pylist())
+    return len(images)
+
+
+def write_study_json(
+    out: Path, cfg: StudyConfig, summary: RunSummary, *, status: str, plans: list[ModelPlan], work: WorkList,
+    command: str, device: str, workers: int | None, address: str,
+) -> Path:
+    """Write ``OUT/study.json`` atomically (also at the start of a run, with ``status: running``)."""
+    path = Path(out) / STUDY_JSON
+    previous: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
+    runs = list(previous.get("runs", []))
+    record = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "command": command, "mode": summary.mode,
+              "workers": workers, "address": address, "device": device, "status": status,
+              "images_to_do": summary.total - summary.skipped, "done": summary.done, "failed": summary.failed,
+              "seconds": round(summary.seconds, 3),
+              "images_per_s": round(summary.done / summary.seconds, 3) if summary.seconds > 0 else None,
+              "nodes_used": len(summary.nodes)}
+    if status == "running":
+        runs.append(record)
+    elif runs:
+        record["started"] = runs[-1].get("started", record["started"])
+        runs[-1] = record
+    doc = {
+        "schema_version": STUDY_SCHEMA_VERSION,
+        "status": status,
+        "study": cfg.to_dict(),
+        "models": [{"spec": p.spec, "name": p.name, "version": p.version, "sha256": p.sha256, "path": p.path,
+                    "classes": list(p.class_names), "thresholds": list(p.thresholds),
+                    "tasks": [{"method": t.method, "layer": t.layer, "params": t.params,
+                               "params_hash": t.params_hash} for t in p.tasks]} for p in plans],
+        "data": {"folder": str(work.root), "format": work.format, "annotations": str(work.annotations),
+                 "images": len(work.items), "fingerprint_sha256": work.fingerprint},
+        "counts": {"images": len(work.items), "done": stored_images(out), "failed": len(read_failures(out))},
+        "runs": runs,
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "research_use": "research use - not for diagnostic use",
+    }
+    atomic_write_text(path, json.dumps(doc, indent=2, default=str) + "\n")
+    return path
+
+
+def report_study(out: str | Path) -> list[Path]:
+    """Re-render ``OUT/tables`` and ``OUT/figures`` from the stored results and ``study.json`` (no model runs).
+
+    Raises:
+        StudyError: ``out`` holds no study.
+    """
+    folder = Path(out)
+    path = folder / STUDY_JSON
+    if not path.is_file():
+        raise StudyError("no study.json here.", path=folder,
+                         fix="pass the --out folder of a `radlens study run`.")
+    try:
+        study = json.loads(path.read_text(encoding="utf-8"))["study"]
+    except (ValueError, KeyError) as exc:
+        raise StudyError(f"study.json is unreadable ({exc}).", path=path,
+                         fix="re-run the study with --resume to rewrite it.") from exc
+    return render_tables(folder, study["policies"], float(study["pointing_tolerance_px"]))

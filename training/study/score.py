@@ -1,0 +1,287 @@
+"""The per-image work of a study: decode an image, explain it, score the maps (localisation block).
+
+The same functions run in-process (``--workers 0``) and inside the Ray actors, so both give
+identical rows. Scoring calls the engine's public localisation functions
+(:func:`engine.localise.map_to_boxes`, :func:`~engine.localise.score_boxes`,
+:func:`~engine.localise.pointing_game`, :func:`~engine.localise.energy_pointing_game`); nothing
+here re-implements them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from training.study.data import WorkItem
+
+
+@dataclass(frozen=True)
+class Task:
+    """One explanation of a study: a method at one layer with resolved parameters.
+
+    Attributes:
+        method: Registry name.
+        layer: Resolved layer name (``""`` for input-gradient methods).
+        params: Parameters with defaults filled in.
+        params_hash: Hash of method, layer, params and scoring settings (the row key part).
+    """
+
+    method: str
+    layer: str
+    params: dict[str, Any]
+    params_hash: str
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """A model of the study as the driver resolved it (everything an actor needs besides weights).
+
+    Attributes:
+        spec: The bundle as named in the study (``default`` or a folder).
+        path: The bundle folder.
+        sha256: SHA-256 of the weights file: the ``model`` key of every row.
+        name: Model name; version: model version.
+        class_names: Output classes.
+        thresholds: Per-class decision thresholds from the bundle.
+        tasks: The explanations to run with this model.
+    """
+
+    spec: str
+    path: str
+    sha256: str
+    name: str
+    version: str
+    class_names: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    tasks: tuple[Task, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["tasks"] = [asdict(t) for t in self.tasks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelPlan:
+        """Inverse of :meth:`to_dict`."""
+        tasks = tuple(Task(**t) for t in d["tasks"])
+        return cls(d["spec"], d["path"], d["sha256"], d["name"], d["version"], tuple(d["class_names"]),
+                   tuple(d["thresholds"]), tasks)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """Settings of the localisation block.
+
+    Attributes:
+        thresholds: Threshold grid in the engine's string form.
+        tolerance_px: Pointing-game tolerance in image pixels.
+        box_mode: ``all`` components, ``largest`` or ``union``.
+    """
+
+    thresholds: tuple[str, ...]
+    tolerance_px: float
+    box_mode: str
+
+
+def task_key(image: str, sha256: str, task: Task) -> str:
+    """The resume key of one (image, model, method, layer, parameters) unit."""
+    return "\t".join((image, sha256, task.method, task.layer, task.params_hash))
+
+
+# --- decode (CPU tasks) ----------------------------------------------------------------------
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Add ``pixels`` (float32 bytes of the display image), ``shape`` (JSON) and ``error`` to a row.
+
+    A file that cannot be decoded gives empty pixels and the reason in ``error``; it never raises.
+    """
+    from engine.io import load_image
+
+    out = dict(row)
+    try:
+        display = np.ascontiguousarray(load_image(str(row["path"])).display, dtype=np.float32)
+        out["pixels"], out["shape"], out["error"] = display.tobytes(), json.dumps(list(display.shape)), ""
+    except Exception as exc:
+        out["pixels"], out["shape"], out["error"] = b"", "[]", f"decode: {type(exc).__name__}: {exc}"
+    return out
+
+
+def pixels_of(row: dict[str, Any]) -> np.ndarray:
+    """The display image of a decoded row."""
+    shape = tuple(json.loads(row["shape"]))
+    return np.frombuffer(row["pixels"], dtype=np.float32).reshape(shape)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+def _num(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def score_class(
+    heatmap: np.ndarray, raw_map: np.ndarray, boxes_by_annotator: dict[str, list[list[float]]], scoring: Scoring
+) -> dict[str, Any]:
+    """Localisation figures of one class's map against its ground-truth boxes.
+
+    Args:
+        heatmap: The normalised map in image pixels (thresholds, boxes, pointing game).
+        raw_map: The raw map in image pixels (energy pointing game needs the raw positive energy).
+        boxes_by_annotator: Annotator -> boxes ``(x0, y0, x1, y1)`` of the class (non-empty).
+        scoring: Threshold grid, pointing tolerance and box mode.
+
+    Returns:
+        ``iou_mean``/``iou_best``/``iou_fused`` (one value per threshold, grid order),
+        ``n_pred_boxes`` per threshold, ``pointing``, ``pointing_tolerant``, ``energy``.
+    """
+    from engine.localise import energy_pointing_game, map_to_boxes, pointing_game, score_boxes
+
+    mean, best, fused, n_pred = [], [], [], []
+    for spec in scoring.thresholds:
+        pred = map_to_boxes(heatmap, spec, mode=scoring.box_mode)  # type: ignore[arg-type]
+        s = score_boxes(pred, boxes_by_annotator)
+        mean.append(_num(s.mean))
+        best.append(_num(s.best))
+        fused.append(_num(s.fused))
+        n_pred.append(int(s.n_pred))
+    pooled = [b for bs in boxes_by_annotator.values() for b in bs]
+    return {
+        "iou_mean": mean, "iou_best": best, "iou_fused": fused, "n_pred_boxes": n_pred,
+        "pointing": bool(pointing_game(heatmap, pooled)),
+        "pointing_tolerant": bool(pointing_game(heatmap, pooled, tolerance_px=scoring.tolerance_px)),
+        "energy": _num(float(energy_pointing_game(raw_map, pooled))),
+    }
+
+
+def forward_probabilities(model: Any, image: np.ndarray) -> np.ndarray:
+    """Class probabilities of one image (sigmoid for multi-label, softmax for multi-class)."""
+    import torch
+
+    from engine.preprocess import to_model_input
+
+    x, _geometry, _scaling = to_model_input(image, model.manifest)
+    with torch.no_grad():
+        logits = model.module(x.to(model.device)).float().cpu()[0]
+    probs = torch.sigmoid(logits) if model.manifest.task == "multilabel" else torch.softmax(logits, 0)
+    return probs.numpy().astype(np.float64)
+
+
+def image_rows(
+    model: Any, plan: ModelPlan, item: WorkItem, image: np.ndarray, scoring: Scoring, todo: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every row of one image for one model: one per task x class (localisation block).
+
+    Classes with ground-truth boxes are explained and scored; the others get their
+    probability, label and prediction with empty localisation figures.
+
+    Args:
+        model: The loaded model (:class:`engine.models.bundle.LoadedModel`).
+        plan: Its plan.
+        item: The image's labels and boxes.
+        image: Its decoded display pixels.
+        scoring: Localisation settings.
+        todo: Task keys still to do (None = all).
+
+    Raises:
+        Exception: Whatever the model or explainer raises; the caller records it as a failure.
+    """
+    from engine import explain
+
+    probs = forward_probabilities(model, image)
+    present = [c for c in plan.class_names if item.boxes.get(c)]
+    rows: list[dict[str, Any]] = []
+    for task in plan.tasks:
+        key = task_key(item.image, plan.sha256, task)
+        if todo is not None and key not in todo:
+            continue
+        result = None
+        if present:
+            result = explain(model, image, method=task.method, classes=present,
+                             layers=[task.layer] if task.layer else None, **task.params)
+        for ci, c in enumerate(plan.class_names):
+            p = float(probs[ci])
+            row: dict[str, Any] = {
+                "image": item.image, "model": plan.sha256, "model_name": plan.name, "model_version": plan.version,
+                "method": task.method, "layer": task.layer, "params_hash": task.params_hash,
+                "params": json.dumps(task.params, sort_keys=True), "class": c, "probability": p,
+                "label": int(item.labels.get(c, 0)), "predicted": bool(p >= plan.thresholds[ci]),
+                "n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),
+                "iou_mean": None, "iou_best": None, "iou_fused": None, "n_pred_boxes": None,
+                "pointing": None, "pointing_tolerant": None, "energy": None,
+            }
+            gt = item.boxes.get(c) or {}
+            if result is not None and gt:
+                heat = result.map(c, "image")
+                raw = result.map(c, "image", normalisation="raw")
+                row.update(score_class(heat, raw, gt, scoring))
+                row["n_gt_boxes"] = sum(len(v) for v in gt.values())
+                row["n_annotators"] = len(gt)
+            rows.append(row)
+    return rows
+
+
+class Scorer:
+    """Callable class for ``Dataset.map_batches``: loads the models once, scores each decoded image.
+
+    Every input row gives one output row: ``image``, ``rows`` (JSON list of result rows),
+    ``error`` (empty, or the reason the image failed) and ``node`` (the Ray node that scored it,
+    ``local`` in-process). Nothing raises for one bad image.
+
+    Args:
+        plans: The study's model plans (:meth:`ModelPlan.to_dict` form).
+        scoring: :class:`Scoring` fields as a dict.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    def __init__(self, plans: list[dict[str, Any]], scoring: dict[str, Any], device: str = "auto") -> None:
+        from engine.models.bundle import load_model
+
+        self.plans = [ModelPlan.from_dict(p) for p in plans]
+        self.scoring = Scoring(tuple(scoring["thresholds"]), float(scoring["tolerance_px"]), scoring["box_mode"])
+        self.models = [load_model(p.path, device=device) for p in self.plans]
+        self.node = _node_id()
+
+    def score_one(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Score one decoded row (see the class docstring)."""
+        item = WorkItem.from_row(row)
+        if row.get("error"):
+            return {"image": item.image, "rows": "[]", "error": str(row["error"]), "node": self.node}
+        todo = set(json.loads(row["todo"])) if row.get("todo") else None
+        try:
+            image = pixels_of(row)
+            rows = []
+            for model, plan in zip(self.models, self.plans, strict=True):
+                rows += image_rows(model, plan, item, image, self.scoring, todo)
+        except Exception as exc:
+            return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}",
+                    "node": self.node}
+        return {"image": item.image, "rows": json.dumps(rows), "error": "", "node": self.node}
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        """Score a column batch (dict of equal-length columns)."""
+        n = len(batch["image"])
+        out: dict[str, list[Any]] = {"image": [], "rows": [], "error": [], "node": []}
+        for i in range(n):
+            res = self.score_one({k: _plain(v[i]) for k, v in batch.items()})
+            for k in out:
+                out[k].append(res[k])
+        return out
+
+
+def _node_id() -> str:
+    """The Ray node this process runs on (``local`` outside Ray)."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return str(ray.get_runtime_context().get_node_id())
+    except ImportError:
+        pass
+    return "local"
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars from a Ray batch -> Python values."""
+    return v.item() if isinstance(v, np.generic) else v
