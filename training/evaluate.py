@@ -47,6 +47,19 @@ SUBSETS = ("all", "correct")
 #: excitation backprop", ECCV 2016): a hit within 15 pixels of a box.
 POINTING_TOLERANCE_PX = 15.0
 ProgressFn = Callable[[int, int], None]
+#: How each figure of the tables is defined (written into ``evaluation.json`` next to the figures).
+METRIC_CONVENTIONS: dict[str, str] = {
+    "threshold": "top:F keeps the positive pixels >= the k-th largest value (k = ceil(F * N)); zero and negative "
+                 "relevance are never kept (fewer than k positive pixels: only those); ties at a positive cut are "
+                 "all kept",
+    "boxes": "one box per 8-connected component of the thresholded map, in image pixels",
+    "pointing_game": "hit when a pixel equal to the map's maximum lies in a GT box of the class (any tied maximum "
+                     "counts); a map without a positive value is a miss",
+    "pointing_game_tolerant": "TorchRay / Zhang et al. 2016: hit when a maximal pixel's centre lies at a Euclidean "
+                              "distance < 15 px from a GT pixel centre (image pixels); not a square margin",
+    "cam_alignment": "receptive_field (CAM grid cells at their receptive-field centres; peers resize to tile "
+                     "centres, alignment='resize')",
+}
 
 
 @dataclass
@@ -164,6 +177,7 @@ def evaluate_bundle(
         "classification": report,
         "fractions": list(fractions),
         "policy": "mean over every annotator's boxes (research protocol); best = best-match IoU",
+        "conventions": METRIC_CONVENTIONS,
         "localisation": localisation,
         "versions": library_versions(),
     })
@@ -212,13 +226,15 @@ def localisation_csv(result: dict[str, Any]) -> str:
     keys = [str(Threshold("top_fraction", float(f))) for f in result["fractions"]]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "class", "subset", "metric", "n_images", *keys, "pointing_game", "best_threshold"])
+    w.writerow(["method", "class", "subset", "metric", "n_images", *keys, "pointing_game", "best_threshold",
+                "pointing_game_15px"])
     for method, per_class in result["localisation"].items():
         for c, subsets in per_class.items():
             for subset, s in subsets.items():
                 for metric in ("mean_iou", "best_match_iou"):
                     w.writerow([method, c, subset, metric, s["n_images"], *(_num(s[metric][k]) for k in keys),
-                                _num(s["pointing_game"]), s["best_threshold"] or ""])
+                                _num(s["pointing_game"]), s["best_threshold"] or "",
+                                _num(s.get("pointing_game_tolerant"))])
     return buf.getvalue()
 
 
