@@ -245,6 +245,7 @@ def explain(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         layer_maps={k: v.detach().float().cpu().numpy() for k, v in out.layer_maps.items()},
         alignment=_result_alignment(ctx, native.shape[-2:]),
+        diagnostics=dict(out.diagnostics),
     )
 
 
