@@ -2,7 +2,8 @@
 
 Written by ``radlens perturb``, stored by the viewer's perturbation panel in
 ``state.perturbation`` and rendered by the report. Keys may be absent when not computed. Beyond
-the contract's keys the document may hold ``baseline`` (the insertion start), ``orders`` (the
+the contract's keys the document may hold ``baseline`` (the insertion start),
+``curves_convention`` (``radlens``, ``rise`` or ``custom``: see :mod:`engine.perturb.curves`), ``orders`` (the
 same summary for every order run, e.g. ``lerf``), ``fraction`` (a single slider step),
 ``definitions`` and ``created``.
 """
@@ -97,6 +98,7 @@ def build_document(
         doc["random"] = curves.random_summary() if curves.seeds else None
         doc["delta_p"] = curves.delta_p(order)
         doc["baseline"] = curves.baseline.to_dict()
+        doc["curves_convention"] = curves.info.get("convention", "custom")
         doc["orders"] = {o: curves.summary(o) for o in curves.deletion}
         if not curves.seeds:
             doc.pop("random")

@@ -215,6 +215,13 @@ def model_box_rows(loc: Any, limit: int = 8) -> Rows:
     return rows
 
 
+CURVE_CONVENTION_TEXT = {
+    "radlens": "radlens: deletion fills the image mean, insertion from a 21×21 blur (research protocol)",
+    "rise": "rise: deletion fills normalised-input zeros, insertion from an 11×11 σ = 5 blur (Petsiuk et al. 2018)",
+    "custom": "custom replacement / baseline (neither radlens nor RISE)",
+}
+
+
 def perturbation_rows(p: Mapping[str, Any]) -> Rows:
     """Header + the perturbation's settings and summary scores (keys absent from the dict are skipped)."""
     rows = [["Setting", "Value"]]
@@ -240,6 +247,8 @@ def perturbation_rows(p: Mapping[str, Any]) -> Rows:
     if isinstance(base, Mapping) and base.get("mode"):
         params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in (base.get("params") or {}).items())
         rows.append(["Insertion starts from", f"{base['mode']}" + (f" ({params})" if params else "")])
+    if p.get("curves_convention"):
+        rows.append(["Curve convention", CURVE_CONVENTION_TEXT.get(p["curves_convention"], p["curves_convention"])])
     orders = p.get("orders")
     if isinstance(orders, Mapping):  # the other orders run alongside (radlens perturb runs morf and lerf)
         for name, summary in orders.items():
