@@ -1,4 +1,4 @@
-"""Issue #14: SmoothGrad's two aggregation conventions, by name, through the public ``explain`` path.
+"""Issue #14: conventions by name: SmoothGrad aggregation (public `explain` path), Grad-CAM++ and alignment notes.
 
 Reference: a per-copy autograd loop on an independent copy of the network with the same noise
 draws (``torch.randn`` from a generator seeded with ``seed``, times sigma = noise x input range).
@@ -65,3 +65,14 @@ def test_signed_smoothgrad_states_its_convention(tiny_pair, rng) -> None:
     # same noise: max over channels of |mean| >= |max over channels of mean|, equal where one channel leads
     assert np.all(absolute.native_maps >= np.abs(signed.native_maps) - 1e-6)
     assert np.mean(np.isclose(absolute.native_maps, np.abs(signed.native_maps), atol=1e-7)) > 0.2
+
+
+def test_gradcampp_and_alignment_conventions_are_stated(resnet_pair, chest_like) -> None:
+    model, _ = resnet_pair
+    result = explain(model, chest_like, "gradcampp", classes=[0])
+    assert any("Eq. 19" in n and "no epsilon" in n for n in result.notes)
+    assert any("receptive-field centres" in n and "alignment='resize'" in n for n in result.notes)
+    assert result.to_dict()["notes"] == list(result.notes)  # the CLI JSON carries them
+    plain = explain(model, chest_like, "gradcam", classes=[0], alignment="resize")
+    assert not any("Eq. 19" in n for n in plain.notes)
+    assert any("tile" in n for n in plain.notes)
