@@ -7,7 +7,7 @@ Definitions (``f_0 < ... < f_L`` the fractions, ``p(f)`` the class's probability
   the first ``round(f * N)`` pixels of the order are restored to their original values.
 * Named conventions (``convention=`` of :func:`run_curves`, recorded in ``CurveResult.info``):
   ``radlens`` (the default; the research protocol of SPEC section 5): deletion fills the image's
-  mean, insertion starts from a 21 x 21 Gaussian blur (sigma 3.8 by OpenCV's rule). ``rise``
+  mean, insertion starts from a 21 x 21 Gaussian blur (sigma 3.5 by OpenCV's rule). ``rise``
   (Petsiuk et al., BMVC 2018, and their code ``eclique/RISE`` ``evaluation.py``): deletion fills
   zeros *of the normalised input tensor* (``substrate_fn = torch.zeros_like`` on the normalised
   image), i.e. the model's normalisation mean in display units (``dataset_mean`` with
