@@ -9,7 +9,8 @@ images whose ground truth has a box of the class: for each top fraction of
 mean over images of the per-annotator-pooled mean IoU (``mean`` policy) and of the best-match
 IoU (``best``), plus the pointing-game hit rate, strict (the maximum inside a box) and with the
 original paper's tolerance (Zhang et al. 2016: within :data:`POINTING_TOLERANCE_PX` pixels of a
-box). Each is given for all GT-positive images and
+box). For Integrated Gradients the relative completeness gap (mean, max, share of images above the
+method's tolerance) is added as ``ig_completeness``. Each is given for all GT-positive images and
 for the correctly predicted ones only (probability >= the bundle's threshold), and the best
 fraction per class is named.
 """
@@ -71,6 +72,9 @@ class _ClassRows:
     pointing: list[bool] = field(default_factory=list)
     pointing_tolerant: list[bool] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
+    #: Integrated Gradients only: per image the relative completeness gap (None: undefined).
+    completeness: list[float | None] = field(default_factory=list)
+    completeness_tolerance: float | None = None
 
 
 def detect_format(root: Path) -> str:
@@ -163,6 +167,10 @@ def evaluate_bundle(
                 r.pointing_tolerant.append(pointing_game(heatmap, every_box, tolerance_px=POINTING_TOLERANCE_PX))
                 ci = classes.index(c)
                 r.correct.append(bool(probs[n, ci] >= thresholds[ci]))
+                gaps = result.diagnostics.get("completeness")
+                if gaps is not None:
+                    r.completeness.append(next(g["relative_gap"] for g in gaps if g["class_index"] == ci))
+                    r.completeness_tolerance = result.diagnostics.get("completeness_tolerance")
         if progress:
             progress(n + 1, len(examples))
     labels = np.stack([e.labels for e in examples])
@@ -208,7 +216,22 @@ def _summarise(r: _ClassRows, keys: list[str]) -> dict[str, Any]:
             "pointing_tolerance_px": POINTING_TOLERANCE_PX,
             "best_threshold": max(finite, key=lambda k: finite[k]) if finite else None,
         }
+        if r.completeness:
+            out[subset]["ig_completeness"] = _completeness_summary(r.completeness, keep, r.completeness_tolerance)
     return out
+
+
+def _completeness_summary(gaps: list[float | None], keep: list[bool], tolerance: float | None) -> dict[str, Any]:
+    """Integrated Gradients' relative completeness gaps over the kept images (issue #14)."""
+    chosen = [g for g, k in zip(gaps, keep, strict=True) if k]
+    finite = [float(g) for g in chosen if g is not None]
+    above = sum(1 for g in chosen if g is None or (tolerance is not None and g > tolerance))
+    return {
+        "mean_relative_gap": float(np.mean(finite)) if finite else float("nan"),
+        "max_relative_gap": float(max(finite)) if finite else float("nan"),
+        "share_above_tolerance": above / len(chosen) if chosen else float("nan"),
+        "tolerance": tolerance,
+    }
 
 
 def classification_csv(result: dict[str, Any]) -> str:
@@ -271,10 +294,14 @@ def format_tables(result: dict[str, Any]) -> str:
                       + f"  point  pt±{POINTING_TOLERANCE_PX:g}  b-match  best"]
             for c, subsets in per_class.items():
                 s = subsets[subset]
-                finite = [v for v in s["best_match_iou"].values() if not math.isnan(v)]
+                finite = [v for v in s["best_match_iou"].values() if v is not None and not math.isnan(v)]
                 lines.append(f"{c:<20} {s['n_images']:>4} " + " ".join(_cell(s["mean_iou"][k]) for k in keys)
                              + f" {_cell(s['pointing_game'])} {_cell(s.get('pointing_game_tolerant'))}"
                              + f"   {_cell(max(finite) if finite else None)}  {s['best_threshold'] or '-'}")
+                if "ig_completeness" in s:
+                    g = s["ig_completeness"]
+                    lines.append(f"{'':<20} IG completeness gap: mean {_cell(g['mean_relative_gap'])}, max "
+                                 f"{_cell(g['max_relative_gap'])}, above tolerance {_cell(g['share_above_tolerance'])}")
     return "\n".join(lines)
 
 
