@@ -74,7 +74,14 @@ def pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, tolerance_px: flo
 
 
 def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
-    """Share of the map's positive energy inside the GT boxes.
+    """Share of the map's positive energy inside the GT boxes (Score-CAM's energy pointing game).
+
+    Wang et al., "Score-CAM" (CVPR-W 2020), Sec. 5.2: the image is binarised with the GT boxes
+    (1 inside, 0 outside), multiplied with the saliency map and summed; the proportion is
+    ``sum inside / (sum inside + sum outside)``. Score-CAM's maps are non-negative (after ReLU and
+    min-max normalisation); for signed maps RadLens counts the positive part only, so a negative
+    value never adds to or subtracts from the share. The share does not depend on a positive
+    scale of the map.
 
     ``sum(max(map, 0) inside) / sum(max(map, 0))`` over all pixels; NaN when the map has no
     positive value (no energy to share).
