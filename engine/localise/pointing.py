@@ -81,7 +81,8 @@ def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
     ``sum inside / (sum inside + sum outside)``. Score-CAM's maps are non-negative (after ReLU and
     min-max normalisation); for signed maps RadLens counts the positive part only, so a negative
     value never adds to or subtracts from the share. The share does not depend on a positive
-    scale of the map.
+    scale of the map; it does depend on an offset, so it equals Score-CAM's min-max-normalised
+    figure when the map's minimum is 0 (every ReLU'd CAM with a zero pixel) and differs otherwise.
 
     ``sum(max(map, 0) inside) / sum(max(map, 0))`` over all pixels; NaN when the map has no
     positive value (no energy to share).
