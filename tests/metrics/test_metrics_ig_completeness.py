@@ -8,6 +8,8 @@ cubic model whose trapezoid error is known in closed form.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from engine.explainers.gradients import IG_COMPLETENESS_TOLERANCE
 from engine.explainers.result import ExplanationResult
 from engine.models.bundle import LoadedModel
 from engine.preprocess import to_model_input
-from engine.report.tables import completeness_rows
+from engine.report.tables import completeness_rows, method_rows
 
 
 class Cubic(nn.Module):
@@ -123,3 +125,30 @@ def test_gap_travels_through_json_and_into_the_report_rows() -> None:
     assert all("WARNING" in r[1] for r in rows)
     # other methods carry no completeness row
     assert completeness_rows(explain(model, image, "saliency")) == []
+    # and the report's method table shows them
+    inp = cast(Any, SimpleNamespace(explanation=back, localisation={}, threshold="top:0.05"))
+    table = dict((r[0], r[1]) for r in method_rows(inp))
+    assert "WARNING" in table["Completeness gap, class0"]
+
+
+def test_cli_json_carries_the_gap_and_stderr_warns(tmp_path, capsys) -> None:
+    import torchvision
+    from PIL import Image
+
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+    from viewer.cli import main
+
+    torch.manual_seed(0)
+    save_bundle(tmp_path / "b", torchvision.models.resnet18(num_classes=2),
+                ModelManifest(name="ig-cli", version="1", architecture="resnet18", class_names=("A", "B"),
+                              input_size=(32, 32)), overwrite=True)
+    Image.fromarray((np.random.default_rng(0).random((40, 40)) * 255).astype(np.uint8)).save(tmp_path / "x.png")
+    code = main(["explain", str(tmp_path / "x.png"), "--model", str(tmp_path / "b"), "--method",
+                 "integrated_gradients", "--param", "steps=2", "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert code == 0
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = doc["images"][0]["explanation"]["diagnostics"]["completeness"]
+    above = [r for r in rows if r["relative_gap"] is None or r["relative_gap"] > IG_COMPLETENESS_TOLERANCE]
+    assert above  # two path nodes on a ResNet: far from complete
+    assert capsys.readouterr().err.count("WARNING: class") == len(above)
