@@ -9,7 +9,8 @@ images whose ground truth has a box of the class: for each top fraction of
 mean over images of the per-annotator-pooled mean IoU (``mean`` policy) and of the best-match
 IoU (``best``), plus the pointing-game hit rate, strict (the maximum inside a box) and with the
 original paper's tolerance (Zhang et al. 2016: within :data:`POINTING_TOLERANCE_PX` pixels of a
-box). Each is given for all GT-positive images and
+box). For Integrated Gradients the relative completeness gap (mean, max, share of images above the
+method's tolerance) is added as ``ig_completeness``. Each is given for all GT-positive images and
 for the correctly predicted ones only (probability >= the bundle's threshold), and the best
 fraction per class is named.
 """
@@ -47,6 +48,19 @@ SUBSETS = ("all", "correct")
 #: excitation backprop", ECCV 2016): a hit within 15 pixels of a box.
 POINTING_TOLERANCE_PX = 15.0
 ProgressFn = Callable[[int, int], None]
+#: How each figure of the tables is defined (written into ``evaluation.json`` next to the figures).
+METRIC_CONVENTIONS: dict[str, str] = {
+    "threshold": "top:F keeps the positive pixels >= the k-th largest value (k = ceil(F * N)); zero and negative "
+                 "relevance are never kept (fewer than k positive pixels: only those); ties at a positive cut are "
+                 "all kept",
+    "boxes": "one box per 8-connected component of the thresholded map, in image pixels",
+    "pointing_game": "hit when a pixel equal to the map's maximum lies in a GT box of the class (any tied maximum "
+                     "counts); a map without a positive value is a miss",
+    "pointing_game_tolerant": "TorchRay / Zhang et al. 2016: hit when a maximal pixel's centre lies at a Euclidean "
+                              "distance < 15 px from a GT pixel centre (image pixels); not a square margin",
+    "cam_alignment": "receptive_field (CAM grid cells at their receptive-field centres; peers resize to tile "
+                     "centres, alignment='resize')",
+}
 
 
 @dataclass
@@ -58,6 +72,9 @@ class _ClassRows:
     pointing: list[bool] = field(default_factory=list)
     pointing_tolerant: list[bool] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
+    #: Integrated Gradients only: per image the relative completeness gap (None: undefined).
+    completeness: list[float | None] = field(default_factory=list)
+    completeness_tolerance: float | None = None
 
 
 def detect_format(root: Path) -> str:
@@ -150,6 +167,10 @@ def evaluate_bundle(
                 r.pointing_tolerant.append(pointing_game(heatmap, every_box, tolerance_px=POINTING_TOLERANCE_PX))
                 ci = classes.index(c)
                 r.correct.append(bool(probs[n, ci] >= thresholds[ci]))
+                gaps = result.diagnostics.get("completeness")
+                if gaps is not None:
+                    r.completeness.append(next(g["relative_gap"] for g in gaps if g["class_index"] == ci))
+                    r.completeness_tolerance = result.diagnostics.get("completeness_tolerance")
         if progress:
             progress(n + 1, len(examples))
     labels = np.stack([e.labels for e in examples])
@@ -164,6 +185,7 @@ def evaluate_bundle(
         "classification": report,
         "fractions": list(fractions),
         "policy": "mean over every annotator's boxes (research protocol); best = best-match IoU",
+        "conventions": METRIC_CONVENTIONS,
         "localisation": localisation,
         "versions": library_versions(),
     })
@@ -194,7 +216,22 @@ def _summarise(r: _ClassRows, keys: list[str]) -> dict[str, Any]:
             "pointing_tolerance_px": POINTING_TOLERANCE_PX,
             "best_threshold": max(finite, key=lambda k: finite[k]) if finite else None,
         }
+        if r.completeness:
+            out[subset]["ig_completeness"] = _completeness_summary(r.completeness, keep, r.completeness_tolerance)
     return out
+
+
+def _completeness_summary(gaps: list[float | None], keep: list[bool], tolerance: float | None) -> dict[str, Any]:
+    """Integrated Gradients' relative completeness gaps over the kept images (issue #14)."""
+    chosen = [g for g, k in zip(gaps, keep, strict=True) if k]
+    finite = [float(g) for g in chosen if g is not None]
+    above = sum(1 for g in chosen if g is None or (tolerance is not None and g > tolerance))
+    return {
+        "mean_relative_gap": float(np.mean(finite)) if finite else float("nan"),
+        "max_relative_gap": float(max(finite)) if finite else float("nan"),
+        "share_above_tolerance": above / len(chosen) if chosen else float("nan"),
+        "tolerance": tolerance,
+    }
 
 
 def classification_csv(result: dict[str, Any]) -> str:
@@ -212,13 +249,15 @@ def localisation_csv(result: dict[str, Any]) -> str:
     keys = [str(Threshold("top_fraction", float(f))) for f in result["fractions"]]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "class", "subset", "metric", "n_images", *keys, "pointing_game", "best_threshold"])
+    w.writerow(["method", "class", "subset", "metric", "n_images", *keys, "pointing_game", "best_threshold",
+                "pointing_game_15px"])
     for method, per_class in result["localisation"].items():
         for c, subsets in per_class.items():
             for subset, s in subsets.items():
                 for metric in ("mean_iou", "best_match_iou"):
                     w.writerow([method, c, subset, metric, s["n_images"], *(_num(s[metric][k]) for k in keys),
-                                _num(s["pointing_game"]), s["best_threshold"] or ""])
+                                _num(s["pointing_game"]), s["best_threshold"] or "",
+                                _num(s.get("pointing_game_tolerant"))])
     return buf.getvalue()
 
 
@@ -255,10 +294,14 @@ def format_tables(result: dict[str, Any]) -> str:
                       + f"  point  pt±{POINTING_TOLERANCE_PX:g}  b-match  best"]
             for c, subsets in per_class.items():
                 s = subsets[subset]
-                finite = [v for v in s["best_match_iou"].values() if not math.isnan(v)]
+                finite = [v for v in s["best_match_iou"].values() if v is not None and not math.isnan(v)]
                 lines.append(f"{c:<20} {s['n_images']:>4} " + " ".join(_cell(s["mean_iou"][k]) for k in keys)
                              + f" {_cell(s['pointing_game'])} {_cell(s.get('pointing_game_tolerant'))}"
                              + f"   {_cell(max(finite) if finite else None)}  {s['best_threshold'] or '-'}")
+                if "ig_completeness" in s:
+                    g = s["ig_completeness"]
+                    lines.append(f"{'':<20} IG completeness gap: mean {_cell(g['mean_relative_gap'])}, max "
+                                 f"{_cell(g['max_relative_gap'])}, above tolerance {_cell(g['share_above_tolerance'])}")
     return "\n".join(lines)
 
 

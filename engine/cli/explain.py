@@ -72,6 +72,9 @@ def _explain_images(args: argparse.Namespace) -> int:
             result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
                                     normalisation=args.normalisation, alignment=args.alignment,
                                     **params)
+            for note in result.notes:
+                if note.startswith("WARNING"):
+                    print(f"radlens explain: {path}: {note}", file=sys.stderr)
             loc = localise(result, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
             overlays = {}
             for name in result.explained:

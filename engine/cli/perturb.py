@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replacement parameter, e.g. ksize=21, sigma=3, value=0.45")
     parser.add_argument("--baseline", default="blur", help="insertion baseline mode (default blur, ksize=21)")
     parser.add_argument("--baseline-param", action="append", metavar="NAME=VALUE")
+    parser.add_argument("--curves", choices=("radlens", "rise"), default=None,
+                        help="named deletion fill + insertion baseline (overrides --mode/--baseline): radlens = image "
+                             "mean + 21x21 blur (default); rise = normalised-input zeros + 11x11 sigma 5 blur "
+                             "(Petsiuk et al. 2018)")
     parser.add_argument("--order", default="morf", choices=("morf", "lerf", "random"),
                         help="order the plain keys of perturb.json describe (morf and lerf are always run)")
     parser.add_argument("--fractions", help="comma-separated fractions, e.g. 0.02,0.05,0.1,0.2,0.5 "
@@ -64,9 +68,13 @@ def run(args: argparse.Namespace) -> int:
     return _run_data(args) if args.data is not None else _run_image(args)
 
 
-def _replacements(args: argparse.Namespace) -> tuple[Any, Any]:
+def _replacements(args: argparse.Namespace, norm_mean: Any = (0.0,)) -> tuple[Any, Any]:
     from engine.perturb.replace import Replacement
 
+    if getattr(args, "curves", None):
+        from engine.perturb.curves import curve_settings
+
+        return curve_settings(args.curves, norm_mean)
     rep = Replacement.make(args.mode, **parse_params(args.mode_param))
     base_params = parse_params(args.baseline_param)
     if args.baseline == "blur" and not base_params:
@@ -95,7 +103,7 @@ def _run_image(args: argparse.Namespace) -> int:
 
     model = engine.load_model(args.model, device=args.device)
     image = load_image(args.image, frame=args.frame)
-    rep, baseline = _replacements(args)
+    rep, baseline = _replacements(args, model.manifest.mean)
     if args.target is None:
         import torch
 
@@ -192,7 +200,7 @@ def _run_data(args: argparse.Namespace) -> int:
     from engine.perturb.dataset import delta_table, table_document
 
     model = engine.load_model(args.model, device=args.device)
-    rep, _ = _replacements(args)
+    rep, _ = _replacements(args, model.manifest.mean)
     rows = args.rows or ("correct" if args.annotations else "predicted")
     gt: dict[str, Any] = {}
     if args.annotations:

@@ -231,6 +231,9 @@ def explain(
     probs = torch.sigmoid(logits) if model.manifest.task == "multilabel" else torch.softmax(logits, 0)
     native = out.maps.detach().float().cpu().numpy()
     notes = list(out.notes)
+    convention = getattr(cls, "convention", "")
+    if convention:
+        notes.append(str(convention))
     if layer_list:
         notes.append(_alignment_note(alignment, ctx, layer_list))
     if not np.all(np.isfinite(native)):
@@ -249,6 +252,7 @@ def explain(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         layer_maps={k: v.detach().float().cpu().numpy() for k, v in out.layer_maps.items()},
         alignment=_result_alignment(ctx, native.shape[-2:]),
+        diagnostics=dict(out.diagnostics),
     )
 
 
@@ -261,7 +265,8 @@ def _alignment_note(mode: str, ctx: Context, layers: Sequence[str]) -> str:
         a = measured.get(name)
         parts.append(f"{name}: cell (i, j) centred at input ({a.ay:g}i{a.by:+g}, {a.ax:g}j{a.bx:+g})" if a else
                      f"{name}: receptive fields wider than the input, cells placed at tile centres")
-    return "grid cells placed at their receptive-field centres (" + "; ".join(parts) + ")"
+    return ("grid cells placed at their receptive-field centres (" + "; ".join(parts) + "); RadLens's default, "
+            "pytorch-grad-cam and torchcam resize to tile centres (alignment='resize')")
 
 
 def _result_alignment(ctx: Context, grid: tuple[int, ...]) -> GridAlignment | None:

@@ -103,6 +103,7 @@ class MethodOutput:
         layer_maps: Per-layer raw maps when several layers were fused.
         signed: Whether maps carry meaningful negative values.
         notes: Things the user should know about how the maps were made.
+        diagnostics: JSON-ready checks of the result (e.g. Integrated Gradients' completeness).
     """
 
     logits: torch.Tensor
@@ -110,6 +111,7 @@ class MethodOutput:
     layer_maps: dict[str, torch.Tensor] = field(default_factory=dict)
     signed: bool = False
     notes: list[str] = field(default_factory=list)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 class Explainer(ABC):

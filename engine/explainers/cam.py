@@ -141,6 +141,9 @@ class GradCAMPlusPlus(GradientCAM):
     name = "gradcampp"
     label = "Grad-CAM++"
     summary = "Eq. 19 closed form; w_k = sum alpha ReLU(g)"
+    #: Stated in every result's notes (issue #14: conventions that differ from the peers are named).
+    convention = ("Grad-CAM++ as Chattopadhyay et al. Eq. 19, exactly: no epsilon in the alpha denominator "
+                  "(pytorch-grad-cam adds 1e-6, torchcam 1e-8), alpha = 0 where it vanishes")
     params = GradientCAM._params()
 
     def weights(self, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

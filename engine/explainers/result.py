@@ -57,6 +57,8 @@ class ExplanationResult:
         input_scaling: How image pixel values were brought to [0, 1].
         created: ISO 8601 time of creation (UTC).
         alignment: Where the native grid's cells sit on the model input, or None (tile centres).
+        diagnostics: JSON-ready checks of the result, e.g. Integrated Gradients' ``completeness``
+            (per explained class: attribution sum, ``f(x) - f(baseline)``, gap, relative gap).
     """
 
     method: str
@@ -83,6 +85,7 @@ class ExplanationResult:
     created: str = ""
     layer_maps: Mapping[str, np.ndarray] = field(default_factory=dict)
     alignment: GridAlignment | None = None
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = RESULT_SCHEMA_VERSION
     _cache: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
@@ -178,6 +181,7 @@ class ExplanationResult:
             "native_maps": _encode(self.native_maps),
             "layer_maps": {k: _encode(v) for k, v in self.layer_maps.items()},
             "alignment": self.alignment.to_dict() if self.alignment is not None else None,
+            "diagnostics": dict(self.diagnostics),
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -206,6 +210,7 @@ class ExplanationResult:
             notes=tuple(d["notes"]), input_scaling=d["input_scaling"], created=d["created"],
             layer_maps={k: _decode(v) for k, v in d.get("layer_maps", {}).items()},
             alignment=GridAlignment.from_dict(d["alignment"]) if d.get("alignment") else None,
+            diagnostics=dict(d.get("diagnostics") or {}),
         )
 
     @classmethod

@@ -19,6 +19,13 @@ Pipeline: :func:`threshold_mask` (top fraction / fraction of max / Otsu) ->
 :func:`mask_to_boxes` (connected components) -> :func:`score_boxes` (IoU against several
 annotators: mean, best, fused) and the map-level metrics :func:`pointing_game`,
 :func:`energy_pointing_game`, :func:`diff_inside_outside`, :func:`ehr_auc`.
+
+Conventions (issue #14, each as its paper defines it): thresholds never keep a pixel whose
+relevance is zero or negative (ties at a positive top-fraction cut are all kept); the pointing game
+counts a map without a positive value as a miss, any tied maximum inside a box as a hit, and its
+tolerance is TorchRay's Euclidean distance ``< tolerance`` between pixel centres (Zhang et al. 2016),
+not a square margin; the energy pointing game is Score-CAM's share of the (positive) map inside the
+boxes.
 """
 
 from __future__ import annotations

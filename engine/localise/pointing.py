@@ -7,10 +7,13 @@ centre rule of :func:`engine.localise.boxes.boxes_to_mask` (pixel ``(i, j)`` is 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
+from scipy.ndimage import distance_transform_edt
 
-from engine.localise.boxes import BoxesLike, boxes_to_mask, dilate_boxes
+from engine.localise.boxes import BoxesLike, boxes_to_mask
 from engine.localise.errors import InvalidPolicyError
 from engine.localise.maps import as_map
 
@@ -20,28 +23,66 @@ def _inside(m: npt.NDArray[np.floating], gt_boxes: BoxesLike) -> npt.NDArray[np.
 
 
 def pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, tolerance_px: float = 0) -> bool:
-    """Whether the map's maximum falls inside a GT box.
+    """Whether the map's maximum falls inside (or within ``tolerance_px`` of) a GT box.
 
-    Every pixel equal to the maximum counts (no arbitrary argmax tie-break): the result is a
-    hit if ANY of them has its centre inside a GT box grown by ``tolerance_px`` on every side.
-    Consequently a constant map hits whenever some GT box covers a pixel centre. No GT box (or
-    none covering a pixel centre) is a miss.
+    Definition (Zhang et al., "Top-down neural attention by excitation backprop", ECCV 2016) as the
+    reference implementation codes it (TorchRay, ``torchray/benchmark/pointing_game.py``,
+    ``PointingGame.evaluate``): the GT boxes are rasterised to a mask; the predicted point is a
+    pixel; it is a hit when some mask pixel lies at a Euclidean distance *strictly below* the
+    tolerance, distances measured between pixel centres (TorchRay: ``(v - y)**2 + (u - x)**2 <
+    tolerance**2`` over integer pixel indices; its default tolerance is 15 px). The GT mask uses the
+    pixel-centre rule of :func:`engine.localise.boxes.boxes_to_mask`. With ``tolerance_px == 0``
+    the point itself must lie in the mask (the strict game; TorchRay's strict ``<`` would accept
+    nothing at 0).
+
+    Conventions:
+
+    * A map that points nowhere is a **miss**: an all-zero map, or one without a positive value
+      (nothing is relevant, so there is no point to score).
+    * Ties at the maximum: every pixel equal to the maximum is a candidate point (no arbitrary
+      argmax tie-break); the result is a hit if ANY of them is a hit.
+    * No GT box (or none covering a pixel centre of the map) is a miss.
 
     Args:
         heatmap: Finite 2-D map.
         gt_boxes: GT boxes (pooled over annotators).
-        tolerance_px: Margin in pixels added to each side of every GT box (>= 0).
+        tolerance_px: Tolerance in pixels of the map's grid (>= 0); 15 in the original protocol.
 
     Returns:
         True for a hit.
+
+    Raises:
+        InvalidPolicyError: If the tolerance is negative or not finite.
     """
+    tol = float(tolerance_px)
+    if not (math.isfinite(tol) and tol >= 0):
+        raise InvalidPolicyError(
+            f"Pointing-game tolerance {tolerance_px!r} is not a finite number >= 0.",
+            fix="Pass 0 for the strict game or a distance in pixels (15 in Zhang et al. 2016).",
+        )
     m = as_map(heatmap)
-    inside = _inside(m, dilate_boxes(gt_boxes, float(tolerance_px)))
-    return bool(np.any(inside & (m == m.max())))
+    top = float(m.max())
+    inside = _inside(m, gt_boxes)
+    if top <= 0 or not inside.any():
+        return False
+    peaks = m == top
+    if tol == 0:
+        return bool(np.any(inside & peaks))
+    # Euclidean distance from every pixel centre to the nearest GT pixel centre.
+    distance = distance_transform_edt(~inside)
+    return bool(np.any(distance[peaks] < tol))
 
 
 def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
-    """Share of the map's positive energy inside the GT boxes.
+    """Share of the map's positive energy inside the GT boxes (Score-CAM's energy pointing game).
+
+    Wang et al., "Score-CAM" (CVPR-W 2020), Sec. 5.2: the image is binarised with the GT boxes
+    (1 inside, 0 outside), multiplied with the saliency map and summed; the proportion is
+    ``sum inside / (sum inside + sum outside)``. Score-CAM's maps are non-negative (after ReLU and
+    min-max normalisation); for signed maps RadLens counts the positive part only, so a negative
+    value never adds to or subtracts from the share. The share does not depend on a positive
+    scale of the map; it does depend on an offset, so it equals Score-CAM's min-max-normalised
+    figure when the map's minimum is 0 (every ReLU'd CAM with a zero pixel) and differs otherwise.
 
     ``sum(max(map, 0) inside) / sum(max(map, 0))`` over all pixels; NaN when the map has no
     positive value (no energy to share).

@@ -1,17 +1,24 @@
 """Thresholding a heatmap into a binary mask.
 
-Three kinds of threshold, see :class:`Threshold`:
+Three kinds of threshold, see :class:`Threshold`. One rule holds for all three: **a pixel whose
+relevance is zero or negative is never kept.** Highlighting means positive evidence; a focal
+Grad-CAM is mostly exact zeros after its ReLU, and keeping them would turn a "top 20 %" cut into
+the whole image (issue #14).
 
 * ``top_fraction`` (string ``"top:F"``): keep the top fraction ``F`` of pixels. With ``N`` pixels
-  and ``k = ceil(F * N)`` (at least 1), the kept pixels are all those ``>=`` the k-th largest
-  value. Ties at that value are all kept, so with ties more than ``k`` pixels may be kept; on a
-  map without ties exactly ``k`` are kept.
-* ``fraction_of_max`` (string ``"max:F"``): keep pixels ``>= F * max(map)``. Only positive
-  evidence counts: a map whose maximum is ``<= 0`` gives an empty mask, and negative values of a
-  signed map are never kept (the threshold is positive). For the usual non-negative or min-max
-  normalised maps this equals a fraction of the normalised range.
-* ``otsu`` (string ``"otsu"``): keep pixels ``> t`` where ``t`` is
-  :func:`skimage.filters.threshold_otsu` of the map; a constant map gives an empty mask.
+  and ``k = ceil(F * N)`` (at least 1), the kept pixels are all *positive* pixels ``>=`` the k-th
+  largest value. Ties: every pixel tied at a positive cut is kept, so the kept area exceeds ``k``
+  only through exact ties at the cut; on a map without ties exactly ``k`` are kept. When the k-th
+  largest value is ``<= 0`` (fewer than ``k`` positive pixels) only the positive pixels are kept,
+  so the area is smaller than ``F``; a map with no positive value gives an empty mask.
+* ``fraction_of_max`` (string ``"max:F"``): keep pixels ``>= F * max(map)``. A map whose maximum
+  is ``<= 0`` gives an empty mask; otherwise the cut is positive, so zeros and negative values of a
+  signed map are never kept. For the usual non-negative or min-max normalised maps this equals a
+  fraction of the normalised range.
+* ``otsu`` (string ``"otsu"``): keep pixels ``> max(t, 0)`` where ``t`` is
+  :func:`skimage.filters.threshold_otsu` of the map (on a signed map Otsu may cut below zero; the
+  non-positive side is still dropped); a constant map or one without a positive value gives an
+  empty mask.
 """
 
 from __future__ import annotations
@@ -112,24 +119,29 @@ def threshold_value(heatmap: npt.ArrayLike, spec: Threshold | str) -> float:
     """The cut value a threshold spec gives on a map (see :func:`threshold_mask`).
 
     For ``top_fraction`` and ``fraction_of_max`` the mask is ``map >= value``; for ``otsu`` it is
-    ``map > value``. Returns ``inf`` when the mask is empty by rule (non-positive maximum with
-    ``fraction_of_max``, constant map with ``otsu``).
+    ``map > value``. The value is never below the rule "non-positive relevance is never kept":
+    for ``top_fraction`` it is the k-th largest value, raised to the smallest positive value of the
+    map when the k-th largest is ``<= 0``; for ``otsu`` it is at least 0. Returns ``inf`` when the
+    mask is empty by rule (no positive value, or a constant map with ``otsu``).
     """
     m = as_map(heatmap)
     t = as_threshold(spec)
+    top = float(m.max())
+    if top <= 0:
+        return math.inf
     if t.kind == "top_fraction":
         assert t.value is not None
         flat = m.ravel()
         # round() absorbs float noise such as 0.07 * 100 = 7.000000000000001.
         k = min(flat.size, max(1, math.ceil(round(t.value * flat.size, 6))))
-        return float(np.partition(flat, flat.size - k)[flat.size - k])
+        kth = float(np.partition(flat, flat.size - k)[flat.size - k])
+        return kth if kth > 0 else float(flat[flat > 0].min())
     if t.kind == "fraction_of_max":
         assert t.value is not None
-        top = float(m.max())
-        return t.value * top if top > 0 else math.inf
-    if float(m.min()) == float(m.max()):
+        return t.value * top
+    if float(m.min()) == top:
         return math.inf
-    return float(threshold_otsu(m))
+    return max(float(threshold_otsu(m)), 0.0)
 
 
 def threshold_mask(heatmap: npt.ArrayLike, spec: Threshold | str) -> npt.NDArray[np.bool_]:
@@ -140,7 +152,8 @@ def threshold_mask(heatmap: npt.ArrayLike, spec: Threshold | str) -> npt.NDArray
         spec: A :class:`Threshold` or its string form (``"top:0.05"``, ``"max:0.5"``, ``"otsu"``).
 
     Returns:
-        Boolean mask of the map's shape; rules in the module docstring.
+        Boolean mask of the map's shape; rules in the module docstring (no pixel ``<= 0`` is ever
+        kept).
 
     Raises:
         ShapeError: If the map is not 2-D.

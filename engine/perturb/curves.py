@@ -5,6 +5,17 @@ Definitions (``f_0 < ... < f_L`` the fractions, ``p(f)`` the class's probability
 * Deletion: the first ``round(f * N)`` pixels of the order are replaced (the replacement mode).
 * Insertion: every pixel starts replaced by the *baseline* (default: Gaussian blur, 21 x 21) and
   the first ``round(f * N)`` pixels of the order are restored to their original values.
+* Named conventions (``convention=`` of :func:`run_curves`, recorded in ``CurveResult.info``):
+  ``radlens`` (the default; the research protocol of SPEC section 5): deletion fills the image's
+  mean, insertion starts from a 21 x 21 Gaussian blur (sigma 3.5 by OpenCV's rule). ``rise``
+  (Petsiuk et al., BMVC 2018, and their code ``eclique/RISE`` ``evaluation.py``): deletion fills
+  zeros *of the normalised input tensor* (``substrate_fn = torch.zeros_like`` on the normalised
+  image), i.e. the model's normalisation mean in display units (``dataset_mean`` with
+  ``value = manifest.mean``; black only for a model without normalisation); insertion starts from
+  an 11 x 11, sigma = 5 Gaussian blur. Differences that remain: RISE's kernel is a Gaussian-filtered
+  dirac (its tails reflected back into the 11 x 11 window) applied with zero padding, RadLens's is
+  the truncated, normalised Gaussian with mirrored borders; RISE steps 224 pixels at a time, RadLens
+  evaluates the given fractions (the normalised AUC is the same trapezoid rule).
 * Normalised AUC: ``trapezoid(p, f) / (f_L - f_0)``, the mean height of the curve over the span
   of fractions (with the default grid 0..1 this is the plain area under the curve; a single
   fraction gives its probability). It is *not* divided by the original probability.
@@ -33,6 +44,40 @@ from engine.perturb.replace import Replacement
 
 RESEARCH_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5)
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+#: Named deletion/insertion settings, see the module docstring; ``radlens`` is the default.
+CURVE_CONVENTIONS = ("radlens", "rise")
+RISE_BLUR = {"ksize": 11, "sigma": 5.0}
+RADLENS_BLUR = {"ksize": 21}
+
+
+def curve_settings(convention: str, norm_mean: Sequence[float] = (0.0,)) -> tuple[Replacement, Replacement]:
+    """The (deletion replacement, insertion baseline) of a named convention.
+
+    Args:
+        convention: ``radlens`` or ``rise`` (see the module docstring).
+        norm_mean: The model's normalisation mean (display units, per channel): RISE's deletion
+            fills the value whose normalised input is 0.
+
+    Raises:
+        RadLensError: If the name is not a convention.
+    """
+    key = str(convention).lower()
+    if key == "radlens":
+        return Replacement.make("mean"), Replacement.make("blur", **RADLENS_BLUR)
+    if key == "rise":
+        mean = [float(v) for v in norm_mean]
+        value: float | list[float] = mean[0] if len(mean) == 1 else mean
+        return Replacement.make("dataset_mean", value=value), Replacement.make("blur", **RISE_BLUR)
+    raise RadLensError(f"unknown curve convention {convention!r}.", fix=f"use one of {', '.join(CURVE_CONVENTIONS)}.")
+
+
+def convention_of(replacement: Replacement, baseline: Replacement, norm_mean: Sequence[float] = (0.0,)) -> str:
+    """The name of the convention a (replacement, baseline) pair equals, or ``custom``."""
+    for name in CURVE_CONVENTIONS:
+        rep, base = curve_settings(name, norm_mean)
+        if rep.to_dict() == replacement.to_dict() and base.to_dict() == baseline.to_dict():
+            return name
+    return "custom"
 
 
 def default_fractions(steps: int = 21) -> list[float]:
@@ -147,11 +192,15 @@ def run_curves(
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[float, str], None] | None = None,
     with_insertion: bool = True,
+    convention: str | None = None,
 ) -> CurveResult:
     """Deletion and insertion curves for ``orders`` and a random band over ``seeds``.
 
     ``with_insertion=False`` runs the deletion steps only (the result's insertion curves are then
     empty), for callers that read deletion alone such as the data-set Δp table.
+
+    The settings' convention is recorded in ``info["convention"]``: the name given, else the
+    name the replacement and baseline equal (``radlens`` for the defaults), else ``custom``.
 
     Args:
         lab: The prepared image and map (its map is ``target``'s).
@@ -163,11 +212,24 @@ def run_curves(
         seeds: Seeds of the random band (empty: no band).
         seed: Seed of the noise replacement modes and of ``random`` in ``orders``.
         chunk: Images per forward (default: automatic).
+        convention: ``radlens`` or ``rise``: the named deletion fill and insertion baseline
+            (then ``replacement`` and ``baseline`` must be None).
+
+    Raises:
+        RadLensError: For an unknown class or convention, a convention together with explicit
+            settings, or an inpainting baseline.
     """
     if target not in lab.class_names:
         raise RadLensError(f"unknown class {target!r}; the model's classes are {', '.join(lab.class_names)}.")
-    rep = replacement or Replacement.make("mean")
-    base_rep = baseline or Replacement.make("blur", ksize=21)
+    norm_mean = tuple(lab.model.manifest.mean)
+    if convention is not None:
+        if replacement is not None or baseline is not None:
+            raise RadLensError(f"curve convention {convention!r} sets the replacement and the baseline itself.",
+                               fix="pass either convention= or replacement=/baseline=, not both.")
+        rep, base_rep = curve_settings(convention, norm_mean)
+    else:
+        rep = replacement or Replacement.make("mean")
+        base_rep = baseline or Replacement.make("blur", **RADLENS_BLUR)
     if base_rep.needs_mask:
         raise RadLensError("inpainting cannot be an insertion baseline (nothing is left to inpaint from).",
                            fix="use blur or mean as the insertion baseline.")
@@ -186,8 +248,9 @@ def run_curves(
     rd = np.stack([block[("deletion", "random", int(s))] for s in seeds]) if seeds else np.zeros((0, nf, c))
     ri = (np.stack([block[("insertion", "random", int(s))] for s in seeds]) if seeds and with_insertion
           else np.zeros((0, nf, c)))
+    info = {**lab.describe(), "convention": convention_of(rep, base_rep, norm_mean)}
     return CurveResult(lab.class_names, target, fs, lab.original.copy(), deletion, insertion,
-                       [int(s) for s in seeds], rd, ri, rep, base_rep, lab.describe())
+                       [int(s) for s in seeds], rd, ri, rep, base_rep, info)
 
 
 def _sweep_all(lab: PerturbationLab, jobs: list[tuple[str, str, int]], fs: list[float], rep: Replacement,

@@ -3,8 +3,9 @@
 :func:`build_document` assembles a :class:`~engine.perturb.result.PerturbationResult` from
 whatever was computed; ``radlens perturb`` writes it (:func:`write_document`), the viewer's
 perturbation panel stores it in ``state.perturbation`` and the report renders it. Beyond the
-contract's keys the document may hold ``baseline`` (the insertion start), ``orders`` (the same
-summary for every order run, e.g. ``lerf``), ``fraction`` (a single slider step),
+contract's keys the document may hold ``baseline`` (the insertion start),
+``curves_convention`` (``radlens``, ``rise`` or ``custom``: see :mod:`engine.perturb.curves`),
+``orders`` (the same summary for every order run, e.g. ``lerf``), ``fraction`` (a single slider step),
 ``definitions``, ``versions`` and ``created``.
 """
 
@@ -93,6 +94,7 @@ def build_document(
     versions = library_versions()
     fractions: tuple[float, ...] | None = None
     summary, rnd, delta, baseline, orders = OrderSummary(), None, None, None, {}
+    convention: str | None = None
     if curves is not None:
         if order not in curves.deletion:
             raise RadLensError(f"the curves were not computed for order {order!r}.")
@@ -101,6 +103,7 @@ def build_document(
         rnd = RandomBand.from_dict(curves.random_summary()) if curves.seeds else None
         delta = DeltaP.from_dict(curves.delta_p(order))
         baseline = curves.baseline.to_dict()
+        convention = str(curves.info.get("convention", "custom"))
         orders = {o: OrderSummary.from_dict(curves.summary(o)) for o in curves.deletion}
     fraction, probabilities = None, None
     if single is not None:
@@ -126,7 +129,8 @@ def build_document(
         order=order, resolution=resolution, seed=int(seed),
         patch=int(patch if patch is not None else (curves.info.get("patch", 1) if curves is not None else 1)),
         versions=versions, created=datetime.now(UTC).isoformat(timespec="seconds"), definitions=dict(DEFINITIONS),
-        fractions=fractions, summary=summary, random=rnd, delta_p=delta, baseline=baseline, orders=orders,
+        fractions=fractions, summary=summary, random=rnd, delta_p=delta, baseline=baseline,
+        curves_convention=convention, orders=orders,
         fraction=fraction, probabilities=probabilities, region=region_result,
     )
 

@@ -157,6 +157,7 @@ class RegionResult:
 _KNOWN = set(REQUIRED) | set(SUMMARY_KEYS) | {
     "method", "layer", "mode_params", "order", "resolution", "seed", "patch", "definitions", "created",
     "versions", "fractions", "random", "delta_p", "baseline", "orders", "fraction", "probabilities", "region",
+    "curves_convention",
 }
 
 
@@ -182,6 +183,9 @@ class PerturbationResult(Mapping[str, Any]):
         random: The random-order band, or None.
         delta_p: Every class's Δp along ``order``'s deletion curve (or at the one slider step).
         baseline: The insertion baseline replacement (``{"mode", "params"}``), or None.
+        curves_convention: Which deletion/insertion convention made the curves: ``radlens``
+            (image-mean fill, 21x21 blur baseline), ``rise`` (Petsiuk et al. 2018: zeros of the
+            normalised input, 11x11 sigma 5 blur) or ``custom``; None when no curves were run.
         orders: The summary of every order run.
         fraction, probabilities: One slider step and every class's probability at it.
         region: A replaced box, or None.
@@ -210,6 +214,7 @@ class PerturbationResult(Mapping[str, Any]):
     random: RandomBand | None = None
     delta_p: DeltaP | None = None
     baseline: Mapping[str, Any] | None = None
+    curves_convention: str | None = None
     orders: Mapping[str, OrderSummary] = field(default_factory=dict)
     fraction: float | None = None
     probabilities: Mapping[str, float] | None = None
@@ -225,6 +230,7 @@ class PerturbationResult(Mapping[str, Any]):
                 "order": self.order, "resolution": self.resolution, "seed": self.seed, "patch": self.patch,
                 "fractions": list(self.fractions) if self.fractions is not None else None,
                 "baseline": dict(self.baseline) if self.baseline is not None else None,
+                "curves_convention": self.curves_convention,
                 "random_seeds": list(self.random.seeds) if self.random is not None else []}
 
     # --- serialisation ------------------------------------------------------------------
@@ -257,6 +263,8 @@ class PerturbationResult(Mapping[str, Any]):
             d["delta_p"] = self.delta_p.to_dict()
         if self.baseline is not None:
             d["baseline"] = dict(self.baseline)
+        if self.curves_convention is not None:
+            d["curves_convention"] = self.curves_convention
         if self.orders:
             d["orders"] = {o: s.to_dict() for o, s in self.orders.items()}
         if self.fraction is not None:
@@ -303,6 +311,7 @@ class PerturbationResult(Mapping[str, Any]):
             random=RandomBand.from_dict(rnd) if isinstance(rnd, Mapping) else None,
             delta_p=DeltaP.from_dict(dp) if isinstance(dp, Mapping) else None,
             baseline=dict(d["baseline"]) if isinstance(d.get("baseline"), Mapping) else None,
+            curves_convention=str(d["curves_convention"]) if d.get("curves_convention") else None,
             orders={str(o): OrderSummary.from_dict(s, fractions or ()) for o, s in (d.get("orders") or {}).items()
                     if isinstance(s, Mapping)},
             fraction=_opt_float(d.get("fraction")),

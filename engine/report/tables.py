@@ -133,6 +133,7 @@ def method_rows(inp: ReportInput, method_label: str = "", param_help: Mapping[st
         label = PARAM_TEXT.get(k, k)
         hint = (param_help or {}).get(k, "")
         rows.append([f"{label}" + (f" — {hint}" if hint and k not in PARAM_TEXT else ""), fmt_value(v)])
+    rows += completeness_rows(r)
     any_loc = next(iter(inp.localisation.values()), None)
     rows += [
         ["Heatmap normalisation", NORMALISATION_TEXT.get(r.normalisation, r.normalisation)],
@@ -142,6 +143,23 @@ def method_rows(inp: ReportInput, method_label: str = "", param_help: Mapping[st
         ["Device / precision", f"{r.device} / {r.precision}"],
         ["Explanation time", f"{r.elapsed_s * 1000:.0f} ms"],
     ]
+    return rows
+
+
+def completeness_rows(r: Any) -> Rows:
+    """Integrated Gradients: one row per explained class with its completeness gap (issue #14)."""
+    diag = getattr(r, "diagnostics", None) or {}
+    rows: Rows = []
+    tol = diag.get("completeness_tolerance")
+    for c in diag.get("completeness", ()):
+        name = r.class_names[c["class_index"]]
+        rel = c["relative_gap"]
+        share = "undefined" if rel is None else f"{rel:.1%}"
+        flag = " — WARNING: above tolerance" if rel is None or (tol is not None and rel > tol) else ""
+        rows.append([f"Completeness gap, {name}",
+                     f"attributions sum {c['attribution_sum']:.4g} vs f(x) − f(baseline) {c['expected']:.4g}: "
+                     f"gap {c['gap']:.4g} ({share}" + (f"; tolerance {tol:.0%}" if tol is not None else "")
+                     + f"){flag}"])
     return rows
 
 
@@ -198,6 +216,13 @@ def model_box_rows(loc: Any, limit: int = 8) -> Rows:
     return rows
 
 
+CURVE_CONVENTION_TEXT = {
+    "radlens": "radlens: deletion fills the image mean, insertion from a 21×21 blur (research protocol)",
+    "rise": "rise: deletion fills normalised-input zeros, insertion from an 11×11 σ = 5 blur (Petsiuk et al. 2018)",
+    "custom": "custom replacement / baseline (neither radlens nor RISE)",
+}
+
+
 def perturbation_rows(p: PerturbationResult) -> Rows:
     """Header + the perturbation's settings and summary scores (what was not computed is skipped)."""
     rows = [["Setting", "Value"]]
@@ -225,6 +250,8 @@ def perturbation_rows(p: PerturbationResult) -> Rows:
     if base is not None and base.get("mode"):
         params = ", ".join(f"{k} = {fmt_value(v)}" for k, v in (base.get("params") or {}).items())
         rows.append(["Insertion starts from", f"{base['mode']}" + (f" ({params})" if params else "")])
+    if p.curves_convention:
+        rows.append(["Curve convention", CURVE_CONVENTION_TEXT.get(p.curves_convention, p.curves_convention)])
     for name, summary in p.orders.items():  # the other orders run alongside (radlens perturb runs morf and lerf)
         if name == p.order:
             continue

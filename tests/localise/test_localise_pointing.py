@@ -37,10 +37,12 @@ def test_pointing_game_hit_and_miss() -> None:
 
 
 def test_pointing_game_tolerance() -> None:
-    # grown by t, the box is (-t, -t, 2 + t, 2 + t); pixel (2, 2) has centre (2.5, 2.5)
-    assert not pointing_game(MAP, GT, tolerance_px=0.5)  # 2.5 < 2.5 is false: half-open
-    assert pointing_game(MAP, GT, tolerance_px=0.51)
-    assert pointing_game(MAP, GT, tolerance_px=1)
+    # the maximum at pixel (2, 2) is sqrt(2) from the nearest GT pixel (1, 1), centre to centre
+    assert not pointing_game(MAP, GT, tolerance_px=0.5)
+    assert not pointing_game(MAP, GT, tolerance_px=1)  # a 1 px square margin would hit here
+    assert not pointing_game(MAP, GT, tolerance_px=math.sqrt(2))  # strictly below the tolerance
+    assert pointing_game(MAP, GT, tolerance_px=1.42)
+    assert pointing_game(MAP, [(0, 2, 2, 3)], tolerance_px=1.01)  # straight left: distance 1
 
 
 def test_pointing_game_ties_any_maximum() -> None:
@@ -49,6 +51,11 @@ def test_pointing_game_ties_any_maximum() -> None:
     assert pointing_game(m, [(3, 3, 4, 4)])
     assert pointing_game(m, [(0, 0, 1, 1)])
     assert not pointing_game(m, [(1, 1, 3, 3)])
+
+
+def test_pointing_game_map_pointing_nowhere_is_a_miss() -> None:
+    assert not pointing_game(np.zeros((4, 4)), [(0, 0, 4, 4)])
+    assert not pointing_game(-np.ones((4, 4)), [(0, 0, 4, 4)], tolerance_px=15)
 
 
 def test_energy_pointing_game() -> None:

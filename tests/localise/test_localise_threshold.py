@@ -54,18 +54,20 @@ def test_constructor_validates() -> None:
 @pytest.mark.parametrize("fraction", [*RESEARCH_TOP_FRACTIONS, 0.07, 0.5, 1.0, 1e-6])
 def test_top_fraction_keeps_exact_count_without_ties(fraction: float) -> None:
     rng = np.random.default_rng(3)
-    m = rng.permutation(10_000).reshape(100, 100).astype(np.float64)
+    m = rng.permutation(10_000).reshape(100, 100).astype(np.float64) + 1.0  # all positive
     mask = threshold_mask(m, Threshold("top_fraction", fraction))
     k = max(1, math.ceil(round(fraction * m.size, 6)))
     assert mask.sum() == k
     # and they are the k largest
-    assert m[mask].min() == m.size - k
+    assert m[mask].min() == m.size - k + 1
 
 
 def test_top_fraction_keeps_all_ties() -> None:
     m = np.array([[5.0, 5.0, 5.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
     # k = ceil(0.125 * 8) = 1 -> k-th largest is 5 -> all three fives kept
     assert threshold_mask(m, "top:0.125").sum() == 3
+    # k = 8 -> the k-th largest is 0: zero relevance is never kept, only the four positive pixels
+    assert threshold_mask(m, "top:1").sum() == 4
 
 
 def test_fraction_of_max() -> None:

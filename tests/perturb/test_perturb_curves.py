@@ -1,4 +1,11 @@
-"""Deletion/insertion curves: batched equals step by step; AUC and AOPC against other computations."""
+"""Deletion/insertion curves: batched equals step by step; AUC and AOPC against other computations.
+
+Issue #14: the RISE settings by name (Petsiuk et al., BMVC 2018). Reference: RISE's
+``CausalMetric`` (eclique/RISE ``evaluation.py``) re-written here on the *normalised* input tensor:
+deletion moves the most salient pixels to ``torch.zeros_like`` of the normalised image, insertion
+starts from a blurred substrate and restores them. The blur reference is SciPy's ``gaussian_filter``
+(sigma 5, radius 5 = an 11 x 11 kernel, mirrored borders).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,16 @@ import numpy as np
 import pytest
 import torch
 from perturb_models import REGION, SIZE, region_image, region_map, region_model
+from scipy.ndimage import gaussian_filter
 
 from engine.errors import RadLensError
-from engine.perturb.curves import aopc, default_fractions, normalised_auc, run_curves
+from engine.perturb.curves import aopc, curve_settings, default_fractions, normalised_auc, run_curves
+from engine.perturb.document import build_document
 from engine.perturb.filters import gaussian_blur
 from engine.perturb.lab import PerturbationLab
 from engine.perturb.ranking import rank_pixels
 from engine.perturb.replace import Replacement
+from engine.report.tables import perturbation_rows
 
 FRACTIONS = [0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
 
@@ -153,9 +163,9 @@ def test_batched_curves_equal_one_step_at_a_time_for_a_conv_net(tiny_pair, resol
         ranking = rank_pixels(lab.relevance, order, seed)
         dele, ins = [], []
         for f in fs:
-            chosen = np.zeros(base.size, bool)
-            chosen[ranking[:int(np.floor(f * ranking.size + 0.5))]] = True
-            chosen = chosen.reshape(base.shape)
+            flat = np.zeros(base.size, bool)
+            flat[ranking[:int(np.floor(f * ranking.size + 0.5))]] = True
+            chosen = flat.reshape(base.shape)
             dele.append(one(np.where(chosen, blurred, base).astype(np.float32)))
             ins.append(one(np.where(chosen | ~lab.frame.valid, base, mean).astype(np.float32)))
         return np.stack(dele), np.stack(ins)
@@ -170,3 +180,79 @@ def test_batched_curves_equal_one_step_at_a_time_for_a_conv_net(tiny_pair, resol
         assert np.allclose(batched.random_deletion[j], d, atol=1e-6)
         assert np.allclose(batched.random_insertion[j], i, atol=1e-6)
     assert batched.deletion["morf"][0] == pytest.approx(lab.original, abs=1e-6)
+
+
+# --- issue #14: named conventions ---------------------------------------------------------
+
+RISE_FRACTIONS = [0.0, 0.01, 0.05, 0.1, 0.3, 0.6, 1.0]
+
+
+def _explanation() -> np.ndarray:
+    return np.random.default_rng(3).permutation(SIZE * SIZE).reshape(SIZE, SIZE).astype(np.float32)
+
+
+def _rise_reference(model, image: np.ndarray, saliency: np.ndarray, substrate: np.ndarray, mode: str) -> np.ndarray:
+    """Probabilities of both classes after moving the top-k pixels, for each fraction."""
+    mean, std = model.manifest.mean[0], model.manifest.std[0]
+    img = torch.from_numpy((image - mean) / std)[None, None].float()
+    sub = torch.from_numpy(substrate)[None, None].float()
+    order = np.flip(np.argsort(saliency.reshape(-1), kind="stable"))
+    out = []
+    for f in RISE_FRACTIONS:
+        k = int(np.floor(f * SIZE * SIZE + 0.5))
+        start, finish = (img.clone(), sub) if mode == "del" else (sub.clone(), img)
+        start.view(-1)[order[:k].copy()] = finish.reshape(-1)[order[:k].copy()]
+        with torch.no_grad():
+            out.append(torch.sigmoid(model.module(start))[0].numpy())
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def rise():
+    model = region_model()
+    lab = PerturbationLab(model, region_image(), _explanation(), resolution="image")
+    return model, run_curves(lab, "A", convention="rise", fractions=RISE_FRACTIONS, seeds=(), chunk=8)
+
+
+def test_rise_deletion_equals_zeros_of_the_normalised_input(rise) -> None:
+    model, curves = rise
+    ref = _rise_reference(model, region_image(), _explanation(), np.zeros((SIZE, SIZE), np.float32), "del")
+    np.testing.assert_allclose(curves.deletion["morf"], ref, atol=1e-6)
+    assert curves.info["convention"] == "rise"
+
+
+def test_rise_insertion_starts_from_an_11x11_sigma5_blur(rise) -> None:
+    model, curves = rise
+    mean, std = model.manifest.mean[0], model.manifest.std[0]
+    blurred = gaussian_filter(region_image().astype(np.float64), sigma=5.0, truncate=1.0, mode="mirror")
+    substrate = ((blurred - mean) / std).astype(np.float32)
+    ref = _rise_reference(model, region_image(), _explanation(), substrate, "ins")
+    np.testing.assert_allclose(curves.insertion["morf"], ref, atol=1e-5)
+    assert curves.baseline.to_dict() == {"mode": "blur", "params": {"ksize": 11, "sigma": 5.0}}
+
+
+def test_default_convention_is_radlens_and_is_recorded() -> None:
+    lab = PerturbationLab(region_model(), region_image(), _explanation(), resolution="image")
+    default = run_curves(lab, "A", fractions=RISE_FRACTIONS, seeds=(), chunk=8)
+    assert default.info["convention"] == "radlens"
+    assert default.replacement.mode == "mean" and default.baseline.to_dict()["params"]["ksize"] == 21
+    named = run_curves(lab, "A", convention="radlens", fractions=RISE_FRACTIONS, seeds=(), chunk=8)
+    np.testing.assert_array_equal(named.deletion["morf"], default.deletion["morf"])
+    custom = run_curves(lab, "A", replacement=Replacement.make("zero"), fractions=RISE_FRACTIONS, seeds=(), chunk=8)
+    assert custom.info["convention"] == "custom"
+    # RISE's deletion fill is the normalisation mean (0.5 here), not black and not the image mean
+    rise_rep, _ = curve_settings("rise", region_model().manifest.mean)
+    assert rise_rep.to_dict() == {"mode": "dataset_mean", "params": {"value": 0.5}}
+    with pytest.raises(RadLensError, match="convention"):
+        run_curves(lab, "A", convention="rise", replacement=Replacement.make("zero"), fractions=RISE_FRACTIONS)
+    with pytest.raises(RadLensError, match="unknown curve convention"):
+        curve_settings("petsiuk")
+
+
+def test_convention_is_in_the_document_and_the_report_rows(rise) -> None:
+    model, curves = rise
+    doc = build_document(model, image="x.png", target="A", order="morf", replacement=curves.replacement,
+                         resolution="image", seed=0, original=curves.original, method="gradcam", curves=curves)
+    assert doc["curves_convention"] == "rise"
+    rows = dict((r[0], r[1]) for r in perturbation_rows(doc))
+    assert "Petsiuk" in rows["Curve convention"]
