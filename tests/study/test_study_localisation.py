@@ -58,10 +58,11 @@ def test_score_class_on_a_map_with_known_boxes() -> None:
 
 def test_pointing_tolerance_and_a_missed_top_fraction() -> None:
     heat = _synthetic_map()
-    heat[5, 22] = 5.0  # the maximum sits two pixels right of the GT box
+    heat[5, 21] = 5.0  # the maximum sits 2 px (centre to centre) right of the GT box's last column, 19
     gt = {"R1": [list(BOX)]}
     out = score_class(heat, heat, gt, Scoring(("top:0.0005",), tolerance_px=3.0, box_mode="all"))
-    # top 0.05 % of 2000 pixels = 1 pixel: the box (22, 5, 23, 6) outside GT
+    # top 0.05 % of 2000 pixels = 1 pixel: the box (21, 5, 22, 6) outside GT; TorchRay's rule: 2 < 3 is a
+    # hit, 2 < 1 is not (a square margin of 3 px would also accept a pixel 3 px away; the Euclidean rule not)
     assert out["iou_mean"] == [0.0] and out["n_pred_boxes"] == [1]
     assert out["pointing"] is False and out["pointing_tolerant"] is True
     out = score_class(heat, heat, gt, Scoring(("top:0.0005",), tolerance_px=1.0, box_mode="all"))
