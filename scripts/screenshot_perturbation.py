@@ -3,8 +3,9 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshot_perturbation.py docs/perturbation-panel.png
 
 Opens the demo image (or ``--image``), runs the default explanation, brings the Perturbation dock to
-the front, shows the perturbed image on the canvas, moves the slider to ``--percent`` (most relevant first, the panel's default mode) and
-saves the window once the bars show that step. The user's settings file is not changed.
+the front, shows the perturbed image on the canvas, moves the slider to ``--percent`` (most relevant
+first, the panel's default mode) and saves the window once the bars show that step. The user's
+settings file is not changed.
 """
 
 from __future__ import annotations
