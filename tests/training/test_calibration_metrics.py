@@ -10,7 +10,7 @@ import torch
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from training.calibration import fit_temperature
+from training.calibration import CalibrationError, calibrated_probabilities, fit_temperature
 from training.metrics import (
     ECE_BINS,
     MetricInputError,
@@ -154,6 +154,32 @@ def test_temperature_scaling_lowers_brier_and_mce_of_an_overconfident_model() ->
     after = torch.sigmoid(over / t).numpy()
     assert brier_score(after, y.numpy()) < brier_score(before, y.numpy())
     assert mce(after, y.numpy()) < mce(before, y.numpy())
+
+
+def test_temperature_fitted_on_validation_improves_the_test_split() -> None:
+    g = torch.Generator().manual_seed(1)
+    true_logits = torch.randn(4000, 4, generator=g)
+    y = torch.eye(4)[torch.multinomial(torch.softmax(true_logits, 1), 1, generator=g).squeeze(1)]
+    over = true_logits * 2.5
+    val, test = slice(0, 2000), slice(2000, 4000)
+    t = fit_temperature(over[val], y[val], task="multiclass")
+    assert 2.0 < t < 3.0
+    after = calibrated_probabilities(over[test], t, "multiclass").numpy()
+    # the same softmax written out in NumPy
+    z = over[test].double().numpy() / t
+    ref = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(after, ref / ref.sum(1, keepdims=True), rtol=1e-12)
+    before = torch.softmax(over[test].double(), 1).numpy()
+    yt = y[test].numpy()
+    assert ece(after, yt, "multiclass") < ece(before, yt, "multiclass")
+    assert brier_score(after, yt, "multiclass") < brier_score(before, yt, "multiclass")
+    sig = calibrated_probabilities(over[:5], 2.0).numpy()
+    np.testing.assert_allclose(sig, 1 / (1 + np.exp(-over[:5].double().numpy() / 2.0)), rtol=1e-12)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(CalibrationError):
+            calibrated_probabilities(over[:5], bad)
+    with pytest.raises(CalibrationError, match="task"):
+        calibrated_probabilities(over[:5], 1.0, "regression")
 
 
 def test_bad_input_raises_typed_errors() -> None:
