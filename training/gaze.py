@@ -23,7 +23,7 @@ weighted by duration), the count map is blurred with a Gaussian of ``sigma_px`` 
 the image) and divided by its sum. Saliency metrics (:mod:`engine.localise.saliency`) score a
 map against :meth:`GazeRecording.density_map` (KL, CC, SIM) and
 :meth:`GazeRecording.fixation_map` (NSS, AUC-Judd); both render at any shape, so a model-sized
-heatmap can be scored without resizing it.
+heatmap can be scored without resizing it; :func:`gaze_scores` does exactly that.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from scipy import ndimage
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import RadLensError
+from engine.localise.maps import as_map
+from engine.localise.saliency import saliency_scores
 
 GAZE_SCHEMA_VERSION = 1
 GAZE_SUFFIX = ".gaze.npz"
@@ -202,3 +204,18 @@ def find_gaze(image_path: str | os.PathLike[str]) -> GazeRecording | None:
     """
     p = gaze_path(image_path)
     return load_gaze(p) if p.is_file() else None
+
+
+def gaze_scores(saliency: npt.ArrayLike, rec: GazeRecording) -> dict[str, float]:
+    """KL, CC, SIM, NSS and AUC-Judd of a saliency map against a recording, at the map's shape.
+
+    The density and fixation maps are rendered on the saliency map's grid
+    (:meth:`GazeRecording.density_map`, :meth:`GazeRecording.fixation_map`), so a heatmap at
+    model resolution needs no resizing.
+
+    Returns:
+        ``{"kl", "cc", "sim", "nss", "auc_judd"}`` -> value (see :mod:`engine.localise.saliency`).
+    """
+    m = as_map(saliency, "saliency map")
+    shape = (int(m.shape[0]), int(m.shape[1]))
+    return saliency_scores(m, rec.density_map(shape), rec.fixation_map(shape))

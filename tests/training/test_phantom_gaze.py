@@ -16,6 +16,7 @@ from training.gaze import (
     find_gaze,
     gaze_density,
     gaze_path,
+    gaze_scores,
     load_gaze,
 )
 from training.phantom import CLASSES, GazeConfig, PhantomConfig, generate_case, simulate_gaze
@@ -158,6 +159,16 @@ def test_maps_render_at_another_shape() -> None:
     # the coarse density agrees with the fine one block-averaged
     coarse = g.density_map().reshape(64, 4, 64, 4).sum(axis=(1, 3))
     assert sal.correlation_coefficient(d, coarse) > 0.98
+
+
+def test_gaze_scores_render_the_truth_at_the_map_shape() -> None:
+    g = simulate_gaze(generate_case(3, BUSY))
+    coarse = g.density_map((32, 32))
+    scores = gaze_scores(coarse, g)
+    assert scores == sal.saliency_scores(coarse, coarse, g.fixation_map((32, 32)))
+    assert scores["cc"] == pytest.approx(1.0) and scores["sim"] == pytest.approx(1.0)
+    full = gaze_scores(g.density_map(), g)
+    assert full["nss"] == pytest.approx(sal.nss(g.density, g.fixation_map()), rel=1e-6)
 
 
 # --- the file format --------------------------------------------------------------------------
