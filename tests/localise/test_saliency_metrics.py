@@ -92,6 +92,19 @@ def test_every_metric_matches_the_matlab_transcription(seed: int) -> None:
     assert sal.auc_judd(s, f) == pytest.approx(ref_auc_judd(s, f), rel=1e-12)
 
 
+def test_auc_judd_matches_matlab_on_a_relu_map_with_ties_off_the_fixations() -> None:
+    # A ReLU'd CAM: most pixels tie at 0; the fixated pixels hold distinct positive values.
+    rng = np.random.default_rng(11)
+    s = np.maximum(rng.normal(0.0, 1.0, (30, 30)), 0.0)
+    candidates = np.flatnonzero(s.ravel() > 0)
+    f = np.zeros(s.size, dtype=bool)
+    f[rng.choice(candidates, 40, replace=False)] = True
+    f = f.reshape(s.shape)
+    assert (s == 0).mean() > 0.4
+    assert sal.auc_judd(s, f) == pytest.approx(ref_auc_judd(s, f), rel=1e-12)
+    assert sal.nss(s, f) == pytest.approx(ref_nss(s, f), rel=1e-12)
+
+
 def test_random_maps_score_near_chance() -> None:
     s, d, f = _random_case(99, (120, 130))
     assert abs(sal.correlation_coefficient(s, d)) < 0.05
