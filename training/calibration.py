@@ -74,6 +74,27 @@ def head_linear(module: nn.Module) -> nn.Linear:
     return last
 
 
+def calibrated_probabilities(logits: torch.Tensor, temperature: float, task: str = "multilabel") -> torch.Tensor:
+    """Probabilities of ``logits / temperature``: sigmoid (multi-label) or softmax (multi-class).
+
+    Use it to apply a temperature fitted on a validation split (:func:`fit_temperature`) to the
+    logits of a test split without folding it into a model.
+
+    Raises:
+        CalibrationError: If the temperature is not a positive finite number or the task is unknown.
+    """
+    t = float(temperature)
+    if not (t > 0 and t < float("inf")):
+        raise CalibrationError(f"temperature {temperature} is not a positive finite number.",
+                               fix="use the value fit_temperature returned (1.0 means no scaling).")
+    scaled = logits.detach().double() / t
+    if task == "multilabel":
+        return torch.sigmoid(scaled)
+    if task == "multiclass":
+        return torch.softmax(scaled, dim=1)
+    raise CalibrationError(f"unknown task {task!r}.", fix="use 'multilabel' or 'multiclass'.")
+
+
 @torch.no_grad()
 def fold_temperature(module: nn.Module, temperature: float) -> None:
     """Divide the head's weight and bias by ``temperature`` in place (logits become logits / T)."""

@@ -7,6 +7,7 @@ import sys
 
 from training.phantom.config import CLASSES, NO_FINDING, PhantomConfig
 from training.phantom.dataset import generate_dataset
+from training.phantom.gaze import GazeConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         + ", ".join(CLASSES))
     parser.add_argument("--shortcut-p", type=float, default=0.9,
                         help="probability of the token when the class is present (0.9)")
+    parser.add_argument("--gaze", action="store_true",
+                        help="also write simulated radiologist gaze beside each image: images/<id>.gaze.npz "
+                        "(fixations along a reading path and on the findings, plus their density; docs/gaze.md)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"\rphantom: {done}/{total} images", end="", file=sys.stderr, flush=True)
 
     summary = generate_dataset(args.out, args.n, args.seed, config, fmt=args.format,
-                               workers=args.workers, progress=progress)
+                               workers=args.workers, progress=progress,
+                               gaze=GazeConfig() if args.gaze else None)
     if not args.quiet:
         print(file=sys.stderr)
     print(f"wrote {summary.n} {args.format} images ({args.size}x{args.size}) to {summary.out_dir} "
@@ -48,4 +53,6 @@ def run(args: argparse.Namespace) -> int:
     if args.shortcut:
         print(f"  shortcut token ({args.shortcut}): {summary.shortcuts} images")
     print("  files: train.csv (VinBigData), truth.json (exact boxes and masks), images/")
+    if args.gaze:
+        print("  gaze: images/<id>.gaze.npz (simulated fixations and density; see docs/gaze.md)")
     return 0

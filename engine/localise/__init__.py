@@ -18,7 +18,9 @@ Coordinate convention (used by every function here):
 Pipeline: :func:`threshold_mask` (top fraction / fraction of max / Otsu) ->
 :func:`mask_to_boxes` (connected components) -> :func:`score_boxes` (IoU against several
 annotators: mean, best, fused) and the map-level metrics :func:`pointing_game`,
-:func:`energy_pointing_game`, :func:`diff_inside_outside`, :func:`ehr_auc`.
+:func:`energy_pointing_game`, :func:`diff_inside_outside`, :func:`ehr_auc`. Saliency against
+gaze (:mod:`engine.localise.saliency`): :func:`kl_divergence`, :func:`correlation_coefficient`,
+:func:`similarity`, :func:`nss`, :func:`auc_judd`.
 
 Conventions (issue #14, each as its paper defines it): thresholds never keep a pixel whose
 relevance is zero or negative (ties at a positive top-fraction cut are all kept); the pointing game
@@ -59,6 +61,15 @@ from engine.localise.pointing import (
     energy_pointing_game,
     pointing_game,
 )
+from engine.localise.saliency import (
+    auc_judd,
+    correlation_coefficient,
+    fixation_map,
+    kl_divergence,
+    nss,
+    saliency_scores,
+    similarity,
+)
 from engine.localise.scoring import POLICIES, BoxScore, Policy, score_boxes
 from engine.localise.table import LocalisationTable, localisation_table
 from engine.localise.threshold import (
@@ -93,21 +104,28 @@ __all__ = [
     "as_map",
     "as_mask",
     "as_threshold",
+    "auc_judd",
     "box_areas",
     "boxes_to_mask",
+    "correlation_coefficient",
     "diff_inside_outside",
     "dilate_boxes",
     "ehr_auc",
     "ehr_curve",
     "energy_pointing_game",
+    "fixation_map",
     "iou",
     "iou_matrix",
+    "kl_divergence",
     "localisation_table",
     "map_to_boxes",
     "mask_iou",
     "mask_to_boxes",
+    "nss",
     "pointing_game",
+    "saliency_scores",
     "score_boxes",
+    "similarity",
     "threshold_mask",
     "threshold_value",
     "to_box_list",

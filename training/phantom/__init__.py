@@ -3,6 +3,7 @@
 Public API::
 
     from training.phantom import PhantomConfig, generate_case, generate_dataset, CLASSES
+    from training.phantom import GazeConfig, simulate_gaze   # simulated gaze (docs/gaze.md)
 """
 
 from training.phantom.annotators import AnnotatorBox
@@ -16,6 +17,7 @@ from training.phantom.config import (
     PhantomConfig,
     PhantomConfigError,
 )
+from training.phantom.gaze import GazeConfig, simulate_gaze
 from training.phantom.geometry import box_iou, cardiothoracic_ratio, decode_rle, tight_box
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "NO_FINDING",
     "NO_FINDING_ID",
     "AnnotatorBox",
+    "GazeConfig",
     "PhantomCase",
     "PhantomConfig",
     "PhantomConfigError",
@@ -33,5 +36,6 @@ __all__ = [
     "cardiothoracic_ratio",
     "decode_rle",
     "generate_case",
+    "simulate_gaze",
     "tight_box",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.errors import RadLensError
+from training.gaze import GAZE_SCHEMA_VERSION, GAZE_SUFFIX, write_gaze
 from training.phantom.case import PhantomCase, generate_case
 from training.phantom.config import (
     BOX_CONVENTION,
@@ -27,6 +28,7 @@ from training.phantom.config import (
     NO_FINDING_ID,
     PhantomConfig,
 )
+from training.phantom.gaze import GazeConfig, simulate_gaze
 from training.phantom.geometry import encode_rle
 from training.phantom.writers import dicom_bytes, pixel_spacing_mm, png_bytes
 
@@ -131,17 +133,22 @@ def truth_record(image: str, file_name: str, index: int, case: PhantomCase) -> d
     }
 
 
-def _make_one(job: tuple[int, int, dict[str, Any], str, str]) -> dict[str, Any]:
-    """Generate and write image ``index``; return its truth record and CSV rows."""
-    index, seed, config_dict, out_dir, fmt = job
+def _make_one(job: tuple[int, int, dict[str, Any], str, str, dict[str, Any] | None]) -> dict[str, Any]:
+    """Generate and write image ``index`` (and its gaze file); return its truth record and CSV rows."""
+    index, seed, config_dict, out_dir, fmt, gaze_dict = job
     config = PhantomConfig.from_dict(config_dict)
     case = generate_case(case_seed(seed, index), config, case_index=index)
     ident = image_id(index)
     file_name = f"{IMAGE_DIR}/{ident}{FORMATS[fmt]}"
     data = dicom_bytes(case, instance_number=index + 1) if fmt == "dicom" else png_bytes(case)
     atomic_write_bytes(Path(out_dir) / file_name, data)
+    truth = truth_record(ident, file_name, index, case)
+    if gaze_dict is not None:
+        gaze_file = f"{IMAGE_DIR}/{ident}{GAZE_SUFFIX}"
+        write_gaze(Path(out_dir) / gaze_file, simulate_gaze(case, GazeConfig(**gaze_dict)))
+        truth["gaze_file"] = gaze_file
     return {
-        "truth": truth_record(ident, file_name, index, case),
+        "truth": truth,
         "rows": csv_rows(ident, case),
         "classes": list(case.class_names),
         "shortcut": case.shortcut,
@@ -156,13 +163,16 @@ def generate_dataset(
     fmt: str = "dicom",
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    gaze: GazeConfig | None = None,
 ) -> DatasetSummary:
     """Generate ``n`` phantom images into ``out_dir``.
 
     Writes ``images/phantom_NNNNN.dcm`` (or ``.png``), ``train.csv`` in VinBigData format and
     ``truth.json`` with the exact boxes and masks, the configuration, seed and generator version.
     Every file is written atomically. The output depends only on ``n``, ``seed`` and ``config``,
-    not on ``workers``.
+    not on ``workers``. With ``gaze``, each image also gets ``images/<id>.gaze.npz`` (simulated
+    fixations and density, :mod:`training.gaze`), drawn from a separate random stream: the
+    images, ``train.csv`` and the rest of ``truth.json`` are the same as without it.
 
     Args:
         out_dir: Output folder (created if needed).
@@ -172,6 +182,7 @@ def generate_dataset(
         fmt: "dicom" or "png".
         workers: Processes to use (1 runs in this process).
         progress: Called as ``progress(done, n)`` after each image.
+        gaze: Write simulated gaze with these settings (None: no gaze files).
 
     Raises:
         PhantomDatasetError: For a bad format, count or output folder.
@@ -187,7 +198,8 @@ def generate_dataset(
         raise PhantomDatasetError("The output path is a file, not a folder.", path=out,
                                   fix="Choose a folder.")
     (out / IMAGE_DIR).mkdir(parents=True, exist_ok=True)
-    jobs = [(i, seed, config.to_dict(), str(out), fmt) for i in range(n)]
+    gaze_dict = gaze.to_dict() if gaze is not None else None
+    jobs = [(i, seed, config.to_dict(), str(out), fmt, gaze_dict) for i in range(n)]
     results: list[dict[str, Any]] = []
     if workers <= 1:
         for job in jobs:
@@ -225,6 +237,9 @@ def generate_dataset(
         "imager_pixel_spacing_mm": imager,
         "images": [res["truth"] for res in results],
     }
+    if gaze is not None:
+        truth["gaze"] = {"schema_version": GAZE_SCHEMA_VERSION, "format": "images/<image_id>.gaze.npz (docs/gaze.md)",
+                         "config": gaze.to_dict()}
     atomic_write_text(out / "truth.json", json.dumps(truth, separators=(",", ":")))
 
     counts: Counter[str] = Counter()
