@@ -15,8 +15,15 @@ from typing import Any
 
 
 def _slow(argv: list[str]) -> int:
+    import signal
+
     import training.study.score as score
     from viewer.cli import main
+
+    # A shell without job control starts background commands with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler (CI may run the suite that way): restore what a terminal
+    # gives the command, so the parent's SIGINT is the user's Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     real = score.image_rows
 
