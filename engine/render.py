@@ -307,12 +307,19 @@ def draw_boxes(
 def legend_panel(
     height: int, *, cmap: str, title: Sequence[str], low_label: str, high_label: str, width: int = 0
 ) -> np.ndarray:
-    """A side panel: text lines, then a vertical colour bar labelled at both ends."""
-    width = width or max(220, height // 3)
-    img = Image.new("RGB", (width, height), (20, 20, 20))
-    draw = ImageDraw.Draw(img)
+    """A side panel: text lines, then a vertical colour bar labelled at both ends.
+
+    Without ``width`` the panel is as wide as its widest line (at least ``max(220, height // 3)``), so
+    no line (e.g. a long model name) is cut at the right edge.
+    """
     size = max(11, min(18, height // 40))
     font = _font(size)
+    if not width:
+        widest = max([8 + font.getlength(t) for t in (*title, RESEARCH_USE)]
+                     + [40 + font.getlength(t) for t in (low_label, high_label)])
+        width = max(220, height // 3, int(np.ceil(widest)) + 8)
+    img = Image.new("RGB", (width, height), (20, 20, 20))
+    draw = ImageDraw.Draw(img)
     y = 8
     for line in title:
         draw.text((8, y), line, fill=(235, 235, 235), font=font)

@@ -178,3 +178,15 @@ def test_draw_boxes_puts_coinciding_labels_at_different_corners():
     # drawn at twice the size with scale=2, the box lands on doubled coordinates
     big = draw_boxes(np.zeros((400, 400, 3), np.uint8), [(box, (255, 0, 0), "")], scale=2.0, width=1)
     assert big[160, 100:300].tolist() == [[255, 0, 0]] * 200
+
+
+def test_legend_panel_is_as_wide_as_its_longest_line():
+    """A long line (the model name) is never cut at the panel's right edge: the last columns stay background."""
+    from engine.render import legend_panel
+
+    title = ["Pneumothorax", "model: RadLens phantom ResNet-18 1.1 with a much longer name than the panel's minimum"]
+    panel = legend_panel(512, cmap="jet", title=title, low_label="0", high_label="0.262")
+    assert panel.shape[1] > 220  # wider than the minimum because of the line
+    assert (panel[:, -6:] == (20, 20, 20)).all()  # nothing drawn into the right margin
+    short = legend_panel(512, cmap="jet", title=["A"], low_label="0", high_label="1")
+    assert short.shape[1] == max(220, 512 // 3)
