@@ -189,4 +189,5 @@ def test_legend_panel_is_as_wide_as_its_longest_line():
     assert panel.shape[1] > 220  # wider than the minimum because of the line
     assert (panel[:, -6:] == (20, 20, 20)).all()  # nothing drawn into the right margin
     short = legend_panel(512, cmap="jet", title=["A"], low_label="0", high_label="1")
-    assert short.shape[1] == max(220, 512 // 3)
+    assert 220 <= short.shape[1] < panel.shape[1]  # short lines: about the minimum (the research-use line sets it)
+    assert (short[:, -6:] == (20, 20, 20)).all()
