@@ -287,7 +287,7 @@ class StudyReview:
 
     def counts(self, cls: str, explanation: Explanation) -> dict[str, int]:
         """How many images of each outcome the class has under one explanation's rows."""
-        n = dict.fromkeys(OUTCOMES, 0)
+        n: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for e in self.gallery(cls, [explanation]):
             n[e.outcome] += 1
         return n
