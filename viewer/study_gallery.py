@@ -107,8 +107,9 @@ class GalleryModel(QtCore.QAbstractTableModel):
         if role == Role.DecorationRole:
             return self.pixmap(MapRequest(e.image, explanation, self.cls))
         if role == Role.ToolTipRole:
-            error = self.cache.errors.get(e.image)
-            state = error or ("map ready" if self.map_ready(index.row(), col) else "map being computed")
+            error = self.cache.failure(MapRequest(e.image, explanation, self.cls))
+            ready = "map ready" if self.map_ready(index.row(), col) else "map being computed"
+            state = f"no map: {error}" if error else ready
             return f"{explanation.label} — {e.cls} — click to open in the viewer\n{state}"
         return None
 
@@ -398,6 +399,10 @@ class StudyGallery(QtWidgets.QWidget):
 
     def _maps_done(self, _made: int) -> None:
         self.model.layoutChanged.emit()
+        failed = [f for f in (self.cache.failure(r) for r in self.visible_requests()) if f]
+        if failed:
+            self.last_error = failed[0]
+            self.summary.setText(f"{len(failed)} map(s) could not be made (plain thumbnails shown): {failed[0]}")
 
     def _maps_failed(self, exc: BaseException) -> None:
         self.last_error = str(exc)

@@ -89,7 +89,8 @@ class MapCache:
         self._results: OrderedDict[tuple[str, tuple[str, ...]], ExplanationResult] = OrderedDict()
         self._plain: dict[str, np.ndarray] = {}
         self._maps: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
-        self.errors: dict[str, str] = {}  # image -> why its thumbnail or map could not be made
+        self.errors: dict[str, str] = {}  # image -> why it could not be read
+        self.map_errors: dict[tuple[str, tuple[str, ...]], str] = {}  # (image, explanation) -> why no map
 
     # --- reading (GUI thread) -------------------------------------------------------------------------
     def plain(self, image: str) -> np.ndarray | None:
@@ -111,7 +112,12 @@ class MapCache:
         """The requests whose map is not cached yet (and whose image has not failed)."""
         with self._lock:
             return [r for r in requests if (r.image, r.explanation.key, r.cls) not in self._maps
-                    and r.image not in self.errors]
+                    and r.image not in self.errors and (r.image, r.explanation.key) not in self.map_errors]
+
+    def failure(self, request: MapRequest) -> str | None:
+        """Why the cell has no map (its image is unreadable, or the explanation failed), or None."""
+        with self._lock:
+            return self.errors.get(request.image) or self.map_errors.get((request.image, request.explanation.key))
 
     # --- computing (worker thread) ----------------------------------------------------------------------
     def model(self, sha256: str) -> LoadedModel:
@@ -203,7 +209,7 @@ class MapCache:
         for request in todo:
             if cancelled():
                 raise CancelledError("the gallery scrolled or changed; a newer request replaced this one.")
-            if request.image in self.errors:
+            if request.image in self.errors or (request.image, request.explanation.key) in self.map_errors:
                 continue
             try:
                 result = self.explain(request.image, request.explanation, cancelled)
@@ -213,8 +219,9 @@ class MapCache:
                 raise
             except StudyError:
                 raise  # the model is wrong for every image: report it once
-            except Exception as exc:
-                self._fail(request.image, exc)
+            except Exception as exc:  # e.g. the engine no longer accepts a parameter the study used
+                with self._lock:
+                    self.map_errors[(request.image, request.explanation.key)] = f"{type(exc).__name__}: {exc}"
             else:
                 with self._lock:
                     self._maps[(request.image, request.explanation.key, request.cls)] = thumb

@@ -227,3 +227,22 @@ def test_a_folder_without_a_study_is_an_error(qtbot, open_window, tmp_path: Path
     qtbot.waitUntil(lambda: len(open_window.errors) > n, timeout=10000)
     title, message = open_window.errors[-1]
     assert title == "Open study" and "study.json" in message and str(tmp_path) in message
+
+
+def test_a_failing_explanation_keeps_the_plain_thumbnail_and_says_why(qtbot, study_out: Path) -> None:
+    from dataclasses import replace
+
+    from training.study.review import open_review
+    from viewer.study_gallery_maps import MapCache, MapRequest
+
+    review = open_review(study_out)
+    gradcam = next(e for e in review.explanations if e.method == "gradcam")
+    broken = replace(gradcam, params_hash="other", params={"no_such_parameter": 1})
+    image = review.images[0]
+    cache = MapCache(review)
+    requests = [MapRequest(image, broken, "Cardiomegaly"), MapRequest(image, gradcam, "Cardiomegaly")]
+    assert cache.compute(requests, lambda: False, lambda _f, _m: None) == 1
+    assert cache.plain(image) is not None
+    assert cache.overlay(requests[0]) is None and "no_such_parameter" in (cache.failure(requests[0]) or "")
+    assert cache.overlay(requests[1]) is not None and cache.failure(requests[1]) is None
+    assert cache.missing(requests) == []  # a failed cell is not tried again on every scroll
