@@ -246,3 +246,29 @@ def test_a_failing_explanation_keeps_the_plain_thumbnail_and_says_why(qtbot, stu
     assert cache.overlay(requests[0]) is None and "no_such_parameter" in (cache.failure(requests[0]) or "")
     assert cache.overlay(requests[1]) is not None and cache.failure(requests[1]) is None
     assert cache.missing(requests) == []  # a failed cell is not tried again on every scroll
+
+
+def test_the_explanation_panel_shows_the_study_explanation_and_auto_run_does_not_replace_it(
+        qtbot, settings_path, demo_copy, study_out: Path) -> None:
+    from PySide6 import QtCore
+
+    from viewer.app import create_window
+
+    window = create_window(str(demo_copy), load_model=False)  # the installed plugins: the panel loads its model
+    window.setProperty("quiet_errors", True)
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.host.docks["explanation"].widget()
+    qtbot.waitUntil(lambda: window.state.model is not None and not panel.runner.is_busy(), timeout=60000)
+    panel.auto_run.setChecked(True)  # "Explain on open" with the panel's own method
+    gallery = _gallery(qtbot, window, study_out)
+    entry = gallery.model.entries[0]
+    qtbot.mouseClick(gallery.view.viewport(), QtCore.Qt.MouseButton.LeftButton,
+                     pos=gallery.view.visualRect(gallery.model.index(0, 2)).center())
+    state = window.state
+    qtbot.waitUntil(lambda: state.explanation is not None and state.explanation.method == "smoothgrad", timeout=60000)
+    qtbot.wait(1500)  # time for a replaced auto-run to deliver, were it not cancelled
+    assert Path(state.image_path).resolve() == entry.path.resolve()
+    assert state.explanation.method == "smoothgrad" and not panel.is_busy()
+    assert panel.probability_table.rowCount() == len(state.explanation.class_names)
+    window.close()
