@@ -25,7 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.errors import RadLensError
 from training.study.review import OUTCOMES, Explanation, GalleryEntry, StudyReview, open_review
-from viewer.study_gallery_maps import THUMB, MapCache, MapRequest, requests_for
+from viewer.study_gallery_maps import THUMB, THUMBS_KEPT, MapCache, MapRequest, requests_for
 from viewer.study_gallery_open import OpenRequest, open_in_viewer
 from viewer.study_gallery_tables import TablesTab
 from viewer.worker import CancelledFn, ProgressFn, TaskRunner
@@ -121,6 +121,8 @@ class GalleryModel(QtCore.QAbstractTableModel):
     def pixmap(self, request: MapRequest) -> QtGui.QPixmap:
         """The map over the thumbnail when ready, else the plain thumbnail, else a grey square."""
         key = ("map", request.image, request.explanation.key, request.cls)
+        if len(self._pixmaps) > THUMBS_KEPT:  # bounded: pixmaps are made again from the cache when needed
+            self._pixmaps.clear()
         if key not in self._pixmaps:
             rgb = self.cache.overlay(request)
             if rgb is not None:

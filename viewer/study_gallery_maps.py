@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 THUMB = 128  # longest side of a thumbnail, screen pixels
 RESULTS_KEPT = 64  # explanation results kept (a SmoothGrad result holds input-sized maps)
 IMAGES_KEPT = 8  # decoded images kept (the explanations of one image share its decode)
+THUMBS_KEPT = 4000  # thumbnails kept, plain and with maps (about 50 kB each); the oldest go first
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class MapCache:
         self._models: dict[str, LoadedModel] = {}
         self._images: OrderedDict[str, StudyImage] = OrderedDict()
         self._results: OrderedDict[tuple[str, tuple[str, ...]], ExplanationResult] = OrderedDict()
-        self._plain: dict[str, np.ndarray] = {}
-        self._maps: dict[tuple[str, tuple[str, ...], str], np.ndarray] = {}
+        self._plain: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._maps: OrderedDict[tuple[str, tuple[str, ...], str], np.ndarray] = OrderedDict()
         self.errors: dict[str, str] = {}  # image -> why it could not be read
         self.map_errors: dict[tuple[str, tuple[str, ...]], str] = {}  # (image, explanation) -> why no map
 
@@ -203,6 +204,7 @@ class MapCache:
                 else:
                     with self._lock:
                         self._plain[image] = thumb
+                        _trim(self._plain, THUMBS_KEPT)
             done += 1
             progress(done / steps, image)
         made = 0
@@ -225,6 +227,7 @@ class MapCache:
             else:
                 with self._lock:
                     self._maps[(request.image, request.explanation.key, request.cls)] = thumb
+                    _trim(self._maps, THUMBS_KEPT)
                 made += 1
             done += 1
             progress(done / steps, request.image)
@@ -233,6 +236,11 @@ class MapCache:
     def _fail(self, image: str, exc: BaseException) -> None:
         with self._lock:
             self.errors[image] = f"{type(exc).__name__}: {exc}"
+
+
+def _trim(cache: OrderedDict[Any, Any], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 def requests_for(entries: Sequence[Any], explanations: Sequence[Explanation], cls: str) -> list[MapRequest]:
