@@ -29,6 +29,12 @@ class ActionSpec:
 KEY_STEP = 10.0  # a window key press moves the window as a 10-pixel right drag does
 
 
+def _open_study(window: Any) -> None:
+    from viewer.study_gallery import open_study_dialog  # the gallery loads on first use
+
+    open_study_dialog(window)
+
+
 def _preset(n: int) -> Callable[[Any], object]:
     return lambda w: w.apply_preset(n)
 
@@ -37,6 +43,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_file", "File", "Open file…", "Ctrl+O", lambda w: w.open_file_dialog()),
     ActionSpec("open_folder", "File", "Open folder…", "Ctrl+Shift+O", lambda w: w.open_folder_dialog()),
     ActionSpec("open_demo", "File", "Open the demo study", "", lambda w: w.open_demo()),
+    ActionSpec("open_study", "File", "Open study… (review gallery of a radlens study OUT folder)", "",
+               lambda w: _open_study(w)),
     ActionSpec("import_ann", "File", "Import annotations (VinBigData/NIH/SIIM CSV, sidecar)…", "Ctrl+I",
                lambda w: w.import_annotations_dialog()),
     ActionSpec("export_csv", "File", "Export my boxes as VinBigData CSV…", "", lambda w: w.export_boxes_dialog("csv")),
