@@ -97,9 +97,9 @@ def test_auc_judd_matches_matlab_on_a_relu_map_with_ties_off_the_fixations() -> 
     rng = np.random.default_rng(11)
     s = np.maximum(rng.normal(0.0, 1.0, (30, 30)), 0.0)
     candidates = np.flatnonzero(s.ravel() > 0)
-    f = np.zeros(s.size, dtype=bool)
-    f[rng.choice(candidates, 40, replace=False)] = True
-    f = f.reshape(s.shape)
+    flat = np.zeros(s.size, dtype=bool)
+    flat[rng.choice(candidates, 40, replace=False)] = True
+    f = flat.reshape(s.shape)
     assert (s == 0).mean() > 0.4
     assert sal.auc_judd(s, f) == pytest.approx(ref_auc_judd(s, f), rel=1e-12)
     assert sal.nss(s, f) == pytest.approx(ref_nss(s, f), rel=1e-12)

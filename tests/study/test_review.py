@@ -34,7 +34,8 @@ IOU = {  # (method, image) -> IoU at top:0.05 / max:0.5 / otsu under the mean po
     ("smoothgrad", "img/5.png"): [0.50, 0.50, 0.50],
     ("smoothgrad", "img/6.png"): [0.20, 0.20, 0.20],
 }
-TASKS = (("gradcam", "layer4", "h-gc", {"relu": True}), ("smoothgrad", "", "h-sg", {"n": 2, "noise": 0.1}))
+TASKS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("gradcam", "layer4", "h-gc", {"relu": True}), ("smoothgrad", "", "h-sg", {"n": 2, "noise": 0.1}))
 
 
 def _row(method: str, layer: str, phash: str, params: dict[str, Any], image: str, cls: str) -> dict[str, Any]:

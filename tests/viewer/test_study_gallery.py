@@ -258,7 +258,10 @@ def test_the_explanation_panel_shows_the_study_explanation_and_auto_run_does_not
     window.setProperty("quiet_errors", True)
     qtbot.addWidget(window)
     window.show()
+    from plugins.explain_overlay.panel import ExplanationPanel
+
     panel = window.host.docks["explanation"].widget()
+    assert isinstance(panel, ExplanationPanel)
     qtbot.waitUntil(lambda: window.state.model is not None and not panel.runner.is_busy(), timeout=60000)
     panel.auto_run.setChecked(True)  # "Explain on open" with the panel's own method
     gallery = _gallery(qtbot, window, study_out)
@@ -268,6 +271,7 @@ def test_the_explanation_panel_shows_the_study_explanation_and_auto_run_does_not
     state = window.state
     qtbot.waitUntil(lambda: state.explanation is not None and state.explanation.method == "smoothgrad", timeout=60000)
     qtbot.wait(1500)  # time for a replaced auto-run to deliver, were it not cancelled
+    assert state.image_path is not None and state.explanation is not None
     assert Path(state.image_path).resolve() == entry.path.resolve()
     assert state.explanation.method == "smoothgrad" and not panel.is_busy()
     assert panel.probability_table.rowCount() == len(state.explanation.class_names)
