@@ -73,18 +73,31 @@ def randomise_(module: nn.Module, seed: int, step: int) -> None:
             p.copy_((noise + mean).to(p.dtype))
 
 
-def cascade(model: Any, names: Sequence[str], seed: int) -> Iterator[tuple[int, str, Any]]:
+def cascade(model: Any, names: Sequence[str], seed: int, work: nn.Module | None = None
+            ) -> Iterator[tuple[int, str, Any]]:
     """Yield ``(step, module name, randomised model)`` for each cumulative step of the cascade.
 
-    The yielded model is one deep copy of ``model`` (a ``LoadedModel``), randomised further at
+    The yielded model holds a copy of ``model``'s network (a ``LoadedModel``), randomised further at
     each step; ``model`` itself is never changed.
+
+    Args:
+        model: The loaded model.
+        names: Modules to randomise, in order (:func:`cascade_modules`).
+        seed: Randomisation seed.
+        work: A deep copy of ``model.module`` to reuse (its weights are first reset to the
+            model's); None makes a new deep copy. Reusing one copy keeps the engine's per-network
+            caches (layer shapes, receptive-field alignment) warm from image to image.
     """
-    net = copy.deepcopy(model.module)
+    if work is None:
+        net = copy.deepcopy(model.module)
+    else:
+        net = work
+        net.load_state_dict(model.module.state_dict())
     modules = dict(net.named_modules())
-    work = replace(model, module=net)
+    randomised = replace(model, module=net)
     for step, name in enumerate(names):
         randomise_(modules[name], seed, step)
-        yield step, name, work
+        yield step, name, randomised
 
 
 def map_similarity(original: np.ndarray, other: np.ndarray) -> tuple[float, float | None]:
@@ -112,6 +125,12 @@ class SanityBlock(Block):
         ("cascade", pa.list_(pa.string())), ("sanity_ssim", pa.list_(pa.float64())),
         ("sanity_spearman", pa.list_(pa.float64())),
     )
+
+    def __init__(self) -> None:
+        import weakref
+
+        #: The model's network -> the deep copy this block randomises (one per network and process).
+        self._copies: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
         """Validate ``sanity: {cascade, seed, max_steps}``."""
@@ -160,7 +179,10 @@ class SanityBlock(Block):
         original = [maps(job.model, t) for t in tasks]
         ssim: dict[tuple[int, str], list[float]] = defaultdict(list)
         rank: dict[tuple[int, str], list[float | None]] = defaultdict(list)
-        for _step, _name, randomised in cascade(job.model, names, int(settings["seed"])):
+        if job.model.module not in self._copies:
+            self._copies[job.model.module] = copy.deepcopy(job.model.module)
+        work = self._copies[job.model.module]
+        for _step, _name, randomised in cascade(job.model, names, int(settings["seed"]), work):
             for ti, task in enumerate(tasks):
                 now = maps(randomised, task)
                 for c in classes:
