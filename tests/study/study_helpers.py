@@ -47,7 +47,7 @@ methods:
 metrics: [robustness, sanity]
 robustness:
   corruptions: [contrast, gaussian_noise]
-  severities: [2, 5]
+  severities: [5]
   seed: 1
 sanity:
   max_steps: 2

@@ -119,18 +119,24 @@ def robustness_figure(out: Path) -> Path | None:
         ax.set_ylabel("heatmap RMSE vs clean" if i == 0 else "")
         ax.grid(alpha=0.3)
     ax = fig.add_subplot(1, len(corruptions) + 1, len(corruptions) + 1)
+    drawn = 0
     for s in series:
         scatter = [(float(r["rmse_mean"]), float(r["delta_auc"])) for r in rows
                    if _series(r, several) == s and r["delta_auc"]]
         if scatter:
             sx, sy = zip(*scatter, strict=True)
             ax.scatter(sx, sy, s=10, color=colours[s], label=s)
+            drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, "ΔAUC undefined:\nno class has both\npositive and negative images", ha="center",
+                va="center", transform=ax.transAxes, fontsize=8)
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_title("ΔAUC vs heatmap RMSE\n(every corruption x severity)", fontsize=9)
     ax.set_xlabel("heatmap RMSE vs clean")
     ax.set_ylabel("ΔAUC (corrupted - clean, mean over classes)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="best")
+    if drawn:
+        ax.legend(fontsize=6, loc="best")
     return _save(fig, out, "robustness.png")
 
 
