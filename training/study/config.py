@@ -19,13 +19,18 @@ the accepted values (:class:`~training.study.errors.StudyConfigError`). The sche
       top_fraction: [0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.2]
       fraction_of_max: [0.15, 0.5]
       otsu: true
-    metrics: [localisation]
+    metrics: [localisation]            # registered blocks: localisation | robustness | sanity
     localisation:
       policies: [mean, best, fused]
       pointing_tolerance_px: 15
       box_mode: all                    # all | largest | union
+    robustness: {corruptions: [...], severities: [1, 2, 3, 4, 5], seed: 0, scale: clean}
+    sanity: {cascade: auto, seed: 0, max_steps: 0}
     run:
       batch_size: 4                    # images per Ray batch and per Parquet part
+
+The sections of each metric block (``thresholds``/``localisation``, ``robustness``, ``sanity``) are
+declared and validated by the block itself (:mod:`training.study.blocks`).
 """
 
 from __future__ import annotations

@@ -115,6 +115,7 @@ def robustness_figure(out: Path) -> Path | None:
                 xs, ys = zip(*pts, strict=True)
                 ax.plot(xs, ys, marker="o", ms=3, color=colours[s], label=s)
         ax.set_title(corruption.replace("_", " "), fontsize=9)
+        ax.set_xticks(sorted({int(r["severity"]) for r in rows}))
         ax.set_xlabel("severity")
         ax.set_ylabel("heatmap RMSE vs clean" if i == 0 else "")
         ax.grid(alpha=0.3)
