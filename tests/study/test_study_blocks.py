@@ -222,3 +222,33 @@ def test_map_similarity_equals_skimage_and_scipy() -> None:
     assert ssim == pytest.approx(structural_similarity(unit(a), unit(b), data_range=1.0, win_size=7), abs=1e-12)
     assert rank == pytest.approx(sps.spearmanr(a.ravel(), b.ravel()).statistic, abs=1e-12)
     assert map_similarity(a, a) == (pytest.approx(1.0), pytest.approx(1.0))
+
+
+def test_robustness_rows_equal_maps_recomputed_here() -> None:
+    """The block's RMSE and SSIM equal those computed here from the engine's corrupted image and maps
+    (model resolution, the per-image seed, clean-map scale), with NumPy and scikit-image."""
+    from skimage.metrics import structural_similarity
+
+    from engine import explain
+    from engine.perturb.corruptions import corrupt
+    from engine.perturb.frame import make_frame
+    from training.study.blocks.stats import image_seed
+
+    model = tiny_resnet(seed=4)
+    image = np.random.default_rng(5).uniform(size=(40, 40)).astype(np.float32)
+    task = Task("gradcampp", "layer1.1", {"fusion": "mean"}, "h" * 16, "robustness")
+    settings = {"corruptions": ["gaussian_noise"], "severities": [5], "seed": 7, "scale": "clean"}
+    rows = RobustnessBlock().image_rows(_job(model, image, "x.png"), [task], settings)
+    clean = make_frame(model, image, "model").base
+    noisy = corrupt(clean, "gaussian_noise", 5, image_seed(7, "x.png"))
+    a_res = explain(model, clean, "gradcampp", layers=["layer1.1"])
+    b_res = explain(model, noisy, "gradcampp", layers=["layer1.1"])
+    for row in rows:
+        a = a_res.map(row["class"], "model", normalisation="raw").astype(np.float64)
+        b = b_res.map(row["class"], "model", normalisation="raw").astype(np.float64)
+        lo, span = a.min(), a.max() - a.min()
+        a, b = (a - lo) / span, (b - lo) / span
+        assert row["map_rmse"] == pytest.approx([np.sqrt(np.mean((a - b) ** 2))], abs=1e-9)
+        assert row["map_ssim"] == pytest.approx([structural_similarity(a, b, data_range=1.0, win_size=7)], abs=1e-9)
+        assert row["p_corrupted"] == pytest.approx([float(b_res.probabilities[model.class_names.index(row["class"])])])
+    assert rows[0]["map_rmse"][0] > 1e-3
