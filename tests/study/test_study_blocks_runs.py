@@ -1,4 +1,5 @@
-"""Robustness and sanity blocks in whole studies: rows in the store, resume, report re-rendering, and the
+"""Robustness and sanity blocks in whole studies: rows in the store, resume on a local Ray, report re-rendering,
+and the
 robustness preset resolved on the bundled ResNet-18."""
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ def test_blocks_write_their_rows_tables_and_figures(blocks_run: Path) -> None:
     assert [line.split(",")[-7] for line in sanity] == ["classifier.3", "classifier.0"]
 
 
-def test_resume_and_report_give_the_same_tables(blocks_cfg: StudyConfig, blocks_run: Path, tmp_path: Path) -> None:
+def test_resume_on_ray_and_report_give_the_same_tables(
+    ray_session: None, blocks_cfg: StudyConfig, blocks_run: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "resumed"
     run_study(blocks_cfg.with_overrides(limit=2), out, workers=0, progress=False)
-    summary = run_study(blocks_cfg, out, workers=0, progress=False, resume=True)
-    assert summary.skipped == 2 and summary.done == N - 2
+    # the rest on a local Ray: the blocks' settings cross to the actors and give the in-process rows
+    summary = run_study(blocks_cfg, out, workers=1, progress=False, resume=True)
+    assert summary.mode == "ray" and summary.skipped == 2 and summary.done == N - 2
     assert tables_of(out) == tables_of(blocks_run)
     copy = tmp_path / "copy"
     shutil.copytree(blocks_run, copy)
