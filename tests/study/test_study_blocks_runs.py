@@ -1,6 +1,5 @@
-"""Robustness and sanity blocks in whole studies: rows in the store, resume on a local Ray, report re-rendering,
-and the
-robustness preset resolved on the bundled ResNet-18."""
+"""Robustness and sanity blocks in whole studies: rows in the store, resume on a local Ray, report
+re-rendering, and the robustness preset resolved on the bundled ResNet-18."""
 
 from __future__ import annotations
 
