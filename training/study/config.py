@@ -19,13 +19,18 @@ the accepted values (:class:`~training.study.errors.StudyConfigError`). The sche
       top_fraction: [0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.2]
       fraction_of_max: [0.15, 0.5]
       otsu: true
-    metrics: [localisation]
+    metrics: [localisation]            # registered blocks: localisation | robustness | sanity
     localisation:
       policies: [mean, best, fused]
       pointing_tolerance_px: 15
       box_mode: all                    # all | largest | union
+    robustness: {corruptions: [...], severities: [1, 2, 3, 4, 5], seed: 0, scale: clean}
+    sanity: {cascade: auto, seed: 0, max_steps: 0}
     run:
       batch_size: 4                    # images per Ray batch and per Parquet part
+
+The sections of each metric block (``thresholds``/``localisation``, ``robustness``, ``sanity``) are
+declared and validated by the block itself (:mod:`training.study.blocks`).
 """
 
 from __future__ import annotations
@@ -40,23 +45,24 @@ from typing import Any
 
 import yaml
 
+from training.study.blocks import BLOCKS
+from training.study.blocks.localisation import POLICY_NAMES
 from training.study.errors import ConfigProblem, StudyConfigError
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "studies"
 FORMATS = ("auto", "phantom", "vinbigdata", "nih", "siim")
 SUBSETS = ("train", "val", "test")
-METRIC_BLOCKS = ("localisation",)
+#: The registered metric blocks (:mod:`training.study.blocks`).
+METRIC_BLOCKS = tuple(BLOCKS)
 #: Blocks of issue #15 that this version does not run yet (named in the error message).
-PLANNED_BLOCKS = ("classification", "perturbation", "robustness", "sanity", "gaze")
-POLICY_NAMES = ("mean", "best", "fused")
-BOX_MODES = ("all", "largest", "union")
+PLANNED_BLOCKS = ("classification", "perturbation", "gaze")
 DEFAULT_LAYER = "default"
 
-_TOP_KEYS = ("name", "description", "data", "models", "methods", "thresholds", "metrics", "localisation", "run")
+_BASE_KEYS = ("name", "description", "data", "models", "methods", "metrics")
+#: Top-level keys: the base sections, then each block's sections, then ``run``.
+_TOP_KEYS = (*_BASE_KEYS, *dict.fromkeys(k for b in BLOCKS.values() for k in b.sections), "run")
 _DATA_KEYS = ("folder", "format", "annotations", "split", "limit")
 _METHOD_KEYS = ("name", "layers", "params")
-_THRESHOLD_KEYS = ("top_fraction", "fraction_of_max", "otsu")
-_LOCALISATION_KEYS = ("policies", "pointing_tolerance_px", "box_mode")
 _RUN_KEYS = ("batch_size",)
 
 
@@ -105,6 +111,7 @@ class StudyConfig:
     pointing_tolerance_px: float = 15.0
     box_mode: str = "all"
     batch_size: int = 4
+    blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""
 
     def thresholds(self) -> tuple[str, ...]:
@@ -116,6 +123,10 @@ class StudyConfig:
         """The settings that change a localisation row (part of every row's parameters hash)."""
         return {"thresholds": list(self.thresholds()), "policies": list(self.policies),
                 "pointing_tolerance_px": self.pointing_tolerance_px, "box_mode": self.box_mode}
+
+    def block_settings(self) -> dict[str, dict[str, Any]]:
+        """Settings of every block the study runs (``metrics``), by block name."""
+        return {name: BLOCKS[name].settings_of(self) for name in self.metrics}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (written to ``study.json``)."""
@@ -286,7 +297,6 @@ class _Validator:
     # --- sections ---------------------------------------------------------------------------
     def study(self, doc: dict[str, Any], source: str) -> StudyConfig | None:
         self.mapping(doc, "", _TOP_KEYS)
-        base = StudyConfig(name="")
         name = doc.get("name", Path(source).stem)
         if not isinstance(name, str) or not name.strip():
             self.bad("name", f"{name!r} is not a name", "a non-empty string")
@@ -298,28 +308,16 @@ class _Validator:
         data = self.data(doc.get("data"))
         models = self.strings(doc.get("models", ["default"]), "models", "bundle folders or 'default'")
         methods = self.methods(doc.get("methods"))
-        th = self.mapping(doc.get("thresholds"), "thresholds", _THRESHOLD_KEYS)
-        top = self.fractions(th.get("top_fraction", list(base.top_fractions)), "thresholds.top_fraction")
-        fmax = self.fractions(th.get("fraction_of_max", list(base.fraction_of_max)), "thresholds.fraction_of_max")
-        otsu = th.get("otsu", True)
-        if not isinstance(otsu, bool):
-            self.bad("thresholds.otsu", f"{otsu!r} is not allowed", "true, false")
-            otsu = True
-        if not top and not fmax and not otsu and not any(p.key.startswith("thresholds") for p in self.problems):
-            self.bad("thresholds", "the grid is empty", "at least one top_fraction, fraction_of_max or otsu: true")
         metrics = self.strings(doc.get("metrics", ["localisation"]), "metrics", ", ".join(METRIC_BLOCKS))
         for i, m in enumerate(metrics):
             if m not in METRIC_BLOCKS:
                 later = " (planned, not in this version)" if m in PLANNED_BLOCKS else ""
                 self.bad(f"metrics[{i}]", f"unknown metric block {m!r}{later}", ", ".join(METRIC_BLOCKS))
-        loc = self.mapping(doc.get("localisation"), "localisation", _LOCALISATION_KEYS)
-        policies = self.strings(loc.get("policies", list(POLICY_NAMES)), "localisation.policies",
-                                ", ".join(POLICY_NAMES))
-        for i, p in enumerate(policies):
-            self.choice(p, f"localisation.policies[{i}]", POLICY_NAMES)
-        tol = self.number(loc.get("pointing_tolerance_px", 15), "localisation.pointing_tolerance_px",
-                          lambda x: x >= 0, "a number of pixels >= 0")
-        box_mode = self.choice(loc.get("box_mode", "all"), "localisation.box_mode", BOX_MODES)
+        if len(set(metrics)) != len(metrics):
+            self.bad("metrics", "a block is listed twice", "each block once")
+        # every block's sections are validated (also those of blocks the study does not run)
+        settings = {name: block.validate(self, doc) for name, block in BLOCKS.items()}
+        loc = settings["localisation"]
         run = self.mapping(doc.get("run"), "run", _RUN_KEYS)
         batch = run.get("batch_size", 4)
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096:
@@ -329,9 +327,10 @@ class _Validator:
             return None
         return StudyConfig(
             name=str(name).strip(), description=description.strip(), data=data, models=models,
-            methods=methods, top_fractions=top, fraction_of_max=fmax, otsu=bool(otsu), metrics=metrics,
-            policies=policies, pointing_tolerance_px=float(tol if tol is not None else 15.0),
-            box_mode=box_mode or "all", batch_size=int(batch), source=source,
+            methods=methods, top_fractions=loc["top_fractions"], fraction_of_max=loc["fraction_of_max"],
+            otsu=loc["otsu"], metrics=metrics, policies=loc["policies"],
+            pointing_tolerance_px=loc["pointing_tolerance_px"], box_mode=loc["box_mode"], batch_size=int(batch),
+            blocks={k: v for k, v in settings.items() if k != "localisation"}, source=source,
         )
 
     def data(self, value: Any) -> DataSpec:

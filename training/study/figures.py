@@ -6,8 +6,12 @@ import csv
 import io
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FIGURES_DIR = "figures"
 
@@ -54,3 +58,123 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
     path = Path(out) / FIGURES_DIR / "iou_by_threshold.png"
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def _read(out: Path, name: str) -> list[dict[str, str]]:
+    path = Path(out) / "tables" / name
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _series(r: dict[str, str], several_models: bool) -> str:
+    label = f"{r['method']}{' @ ' + r['layer'] if r['layer'] else ''}"
+    return f"{label} [{r['model_name']}]" if several_models else label
+
+
+def _save(fig: Figure, out: Path, name: str) -> Path:
+    """Footer, layout, PNG written atomically to ``OUT/figures/name``."""
+    fig.text(0.5, 0.01, "Research use - not for diagnostic use", ha="center", va="bottom", fontsize=7)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    path = Path(out) / FIGURES_DIR / name
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def robustness_figure(out: Path) -> Path | None:
+    """Mean heatmap RMSE by severity per corruption (one line per method x layer) and ΔAUC vs RMSE.
+
+    Drawn from ``robustness.csv`` (class ``all``: every class's maps, ΔAUC averaged over classes).
+
+    Returns:
+        ``OUT/figures/robustness.png``, or None when the table has no data.
+    """
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in _read(out, "robustness.csv") if r["class"] == "all" and r["rmse_mean"]]
+    if not rows:
+        return None
+    several = len({r["model"] for r in rows}) > 1
+    corruptions = list(dict.fromkeys(r["corruption"] for r in rows))
+    series = sorted({_series(r, several) for r in rows})
+    fig = Figure(figsize=(3.2 * (len(corruptions) + 1), 3.6), dpi=100)
+    FigureCanvasAgg(fig)
+    cmap = colormaps["viridis"]
+    colours = {s: cmap(i / max(1, len(series) - 1)) for i, s in enumerate(series)}
+    for i, corruption in enumerate(corruptions):
+        ax = fig.add_subplot(1, len(corruptions) + 1, i + 1)
+        for s in series:
+            pts = sorted((int(r["severity"]), float(r["rmse_mean"])) for r in rows
+                         if r["corruption"] == corruption and _series(r, several) == s)
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, marker="o", ms=3, color=colours[s], label=s)
+        ax.set_title(corruption.replace("_", " "), fontsize=9)
+        ax.set_xticks(sorted({int(r["severity"]) for r in rows}))
+        ax.set_xlabel("severity")
+        ax.set_ylabel("heatmap RMSE vs clean" if i == 0 else "")
+        ax.grid(alpha=0.3)
+    ax = fig.add_subplot(1, len(corruptions) + 1, len(corruptions) + 1)
+    drawn = 0
+    for s in series:
+        scatter = [(float(r["rmse_mean"]), float(r["delta_auc"])) for r in rows
+                   if _series(r, several) == s and r["delta_auc"]]
+        if scatter:
+            sx, sy = zip(*scatter, strict=True)
+            ax.scatter(sx, sy, s=10, color=colours[s], label=s)
+            drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, "ΔAUC undefined:\nno class has both\npositive and negative images", ha="center",
+                va="center", transform=ax.transAxes, fontsize=8)
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_title("ΔAUC vs heatmap RMSE\n(every corruption x severity)", fontsize=9)
+    ax.set_xlabel("heatmap RMSE vs clean")
+    ax.set_ylabel("ΔAUC (corrupted - clean, mean over classes)")
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=6, loc="best")
+    return _save(fig, out, "robustness.png")
+
+
+def sanity_figure(out: Path) -> Path | None:
+    """Map similarity (SSIM, Spearman) to the original map along the randomisation cascade.
+
+    Drawn from ``sanity.csv`` (class ``all``), one line per method x layer.
+
+    Returns:
+        ``OUT/figures/sanity.png``, or None when the table has no data.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in _read(out, "sanity.csv") if r["class"] == "all" and r["ssim_mean"]]
+    if not rows:
+        return None
+    several = len({r["model"] for r in rows}) > 1
+    series = sorted({_series(r, several) for r in rows})
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (column, title) in enumerate((("ssim_mean", "SSIM (min-max normalised maps)"),
+                                         ("spearman_mean", "Spearman rank correlation (raw maps)"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ticks: dict[int, str] = {}
+        for s in series:
+            pts = sorted((int(r["step"]), float(r[column])) for r in rows if _series(r, several) == s and r[column])
+            ticks.update({int(r["step"]): r["randomised"] for r in rows if _series(r, several) == s})
+            if pts:
+                xs, ys = zip(*[(0, 1.0), *pts], strict=True)  # step 0: the original map, similarity 1
+                ax.plot(xs, ys, marker="o", ms=3, label=s)
+        ax.set_xticks([0, *sorted(ticks)], ["original", *(ticks[k] for k in sorted(ticks))], rotation=60,
+                      fontsize=7, ha="right")
+        ax.set_ylim(-1.05 if column == "spearman_mean" else -0.05, 1.05)
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.set_title(f"{title}\nafter randomising up to (head first)", fontsize=9)
+        ax.set_ylabel("similarity to the original map")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, out, "sanity.png")

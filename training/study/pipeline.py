@@ -23,7 +23,7 @@ from training.study.data import WorkList, list_work
 from training.study.errors import StudyError
 from training.study.plan import plan_models
 from training.study.report import write_study_json
-from training.study.score import ModelPlan, Scorer, Scoring, decode_row, task_key
+from training.study.score import ModelPlan, Scorer, decode_row, task_key
 from training.study.store import (
     done_keys,
     part_files,
@@ -62,11 +62,6 @@ class RunSummary:
     nodes: set[str] = field(default_factory=set)
 
 
-def scoring_of(cfg: StudyConfig) -> Scoring:
-    """The localisation settings of a study."""
-    return Scoring(cfg.thresholds(), cfg.pointing_tolerance_px, cfg.box_mode)
-
-
 def _todo(work: WorkList, plans: list[ModelPlan], done: set[str]) -> list[dict[str, Any]]:
     rows = []
     for item in work.items:
@@ -77,11 +72,8 @@ def _todo(work: WorkList, plans: list[ModelPlan], done: set[str]) -> list[dict[s
     return rows
 
 
-def _scorer_args(plans: list[ModelPlan], scoring: Scoring, device: str) -> dict[str, Any]:
-    return {"plans": [p.to_dict() for p in plans],
-            "scoring": {"thresholds": list(scoring.thresholds), "tolerance_px": scoring.tolerance_px,
-                        "box_mode": scoring.box_mode},
-            "device": device}
+def _scorer_args(plans: list[ModelPlan], settings: dict[str, dict[str, Any]], device: str) -> dict[str, Any]:
+    return {"plans": [p.to_dict() for p in plans], "settings": settings, "device": device}
 
 
 def _in_process(rows: list[dict[str, Any]], scorer_args: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -184,7 +176,7 @@ def run_study(
     rows = _todo(work, plans, done)
     summary = RunSummary(out=out, total=len(work.items), skipped=len(work.items) - len(rows),
                          mode="in-process" if workers == 0 else "ray")
-    scoring = scoring_of(cfg)
+    settings = cfg.block_settings()
     joined = address or os.environ.get("RAY_ADDRESS") or ""
 
     def record(status: str) -> None:
@@ -205,10 +197,10 @@ def run_study(
 
     try:
         if workers == 0 or not rows:
-            stream = _in_process(rows, _scorer_args(plans, scoring, device))
+            stream = _in_process(rows, _scorer_args(plans, settings, device))
         else:
             started_ray = _ensure_ray(address)
-            stream = _on_ray(rows, _scorer_args(plans, scoring, device), workers, cfg.batch_size, device)
+            stream = _on_ray(rows, _scorer_args(plans, settings, device), workers, cfg.batch_size, device)
         pending = 0
         for res in stream:
             if res["error"]:
@@ -241,7 +233,7 @@ def run_study(
             ray.shutdown()
     summary.failures = dict(failures)
     summary.seconds = time.time() - start
-    render_tables(out, cfg.policies, cfg.pointing_tolerance_px)
+    render_tables(out, settings=settings)
     record("interrupted" if summary.interrupted else "complete")
     return summary
 

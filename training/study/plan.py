@@ -10,22 +10,28 @@ from training.study.score import ModelPlan, Task
 
 
 def plan_models(cfg: StudyConfig) -> list[ModelPlan]:
-    """Load each model once (CPU) and resolve every method x layer into a :class:`Task`.
+    """Load each model once (CPU) and resolve every block x method x layer into a :class:`Task`.
+
+    Every metric block of the study runs every method at each of its layers; the parameters hash
+    of a task covers the method, layer, parameters and the block's settings.
 
     Raises:
-        StudyConfigError: Unknown layers (with the model's layers listed), all problems together.
+        StudyConfigError: Unknown layers (with the model's layers listed), a block that cannot run on
+            a model, all problems together.
         ModelError: A bundle cannot be loaded (names the bundle and the fix).
     """
     from engine import default_layer, list_layers, load_model
     from engine.explainers.base import get_method
+    from training.study.blocks import get_block
 
-    scoring = cfg.scoring_dict()
+    settings = cfg.block_settings()
     plans: list[ModelPlan] = []
     problems: list[ConfigProblem] = []
     for mi, spec in enumerate(cfg.models):
         model = load_model(spec, device="cpu")
         names: list[str] | None = None
         tasks: list[Task] = []
+        resolved_methods: list[tuple[str, str, dict[str, Any]]] = []
         for si, m in enumerate(cfg.methods):
             cls = get_method(m.name)
             params: dict[str, Any] = cls.resolve_params(m.params)
@@ -38,8 +44,14 @@ def plan_models(cfg: StudyConfig) -> list[ModelPlan]:
                                                       f"({model.name}) has no spatial layer {layer!r}",
                                                       ", ".join(names)))
                         continue
-                h = params_hash(cls.name, resolved, params, scoring)
-                tasks.append(Task(cls.name, resolved, params, h))
+                resolved_methods.append((cls.name, resolved, params))
+        for name in cfg.metrics:
+            block = get_block(name)
+            for message in block.check_model(model, settings[name]):
+                problems.append(ConfigProblem(0, name, message, ""))
+            scoring = block.hash_settings(settings[name])
+            for method, resolved, params in resolved_methods:
+                tasks.append(Task(method, resolved, params, params_hash(method, resolved, params, scoring), name))
         if len({t.params_hash for t in tasks}) != len(tasks):
             problems.append(ConfigProblem(0, "methods", f"model {mi} runs the same method, layer and "
                                           "parameters twice", "each method x layer once"))

@@ -107,4 +107,21 @@ def report_study(out: str | Path) -> list[Path]:
     except (ValueError, KeyError) as exc:
         raise StudyError(f"study.json is unreadable ({exc}).", path=path,
                          fix="re-run the study with --resume to rewrite it.") from exc
-    return render_tables(folder, study["policies"], float(study["pointing_tolerance_px"]))
+    return render_tables(folder, settings=settings_of_study(study))
+
+
+def settings_of_study(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Block name -> settings of the blocks a stored study ran (``study.json``'s ``study`` entry).
+
+    A first-version ``study.json`` (no ``metrics``/``blocks`` entries) ran the localisation block.
+    """
+    from training.study.blocks import BLOCKS
+
+    settings: dict[str, dict[str, Any]] = {}
+    for name in study.get("metrics") or ["localisation"]:
+        if name == "localisation":
+            settings[name] = {"policies": list(study["policies"]),
+                              "pointing_tolerance_px": float(study["pointing_tolerance_px"])}
+        elif name in BLOCKS:
+            settings[name] = dict((study.get("blocks") or {}).get(name, {}))
+    return settings

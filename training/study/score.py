@@ -1,7 +1,8 @@
-"""The per-image work of a study: decode an image, explain it, score the maps (localisation block).
+"""The per-image work of a study: decode an image, then let each metric block explain and score it.
 
 The same functions run in-process (``--workers 0``) and inside the Ray actors, so both give
-identical rows. Scoring calls the engine's public localisation functions
+identical rows. The blocks live in :mod:`training.study.blocks`; the localisation scoring of one
+map (:func:`score_class`) is here and calls the engine's public localisation functions
 (:func:`engine.localise.map_to_boxes`, :func:`~engine.localise.score_boxes`,
 :func:`~engine.localise.pointing_game`, :func:`~engine.localise.energy_pointing_game`); nothing
 here re-implements them.
@@ -27,13 +28,15 @@ class Task:
         method: Registry name.
         layer: Resolved layer name (``""`` for input-gradient methods).
         params: Parameters with defaults filled in.
-        params_hash: Hash of method, layer, params and scoring settings (the row key part).
+        params_hash: Hash of method, layer, params and the block's settings (the row key part).
+        block: The metric block that runs it (:mod:`training.study.blocks`).
     """
 
     method: str
     layer: str
     params: dict[str, Any]
     params_hash: str
+    block: str = "localisation"
 
 
 @dataclass(frozen=True)
@@ -169,56 +172,37 @@ def forward_probabilities(model: Any, image: np.ndarray) -> np.ndarray:
 
 
 def image_rows(
-    model: Any, plan: ModelPlan, item: WorkItem, image: np.ndarray, scoring: Scoring, todo: set[str] | None = None
+    model: Any, plan: ModelPlan, item: WorkItem, image: np.ndarray, settings: dict[str, dict[str, Any]],
+    todo: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every row of one image for one model: one per task x class (localisation block).
+    """Every row of one image for one model: each block's rows for its tasks still to do.
 
-    Classes with ground-truth boxes are explained and scored; the others get their
-    probability, label and prediction with empty localisation figures.
+    The probabilities come from one forward shared by the blocks; each block
+    (:mod:`training.study.blocks`) explains and scores its own tasks.
 
     Args:
         model: The loaded model (:class:`engine.models.bundle.LoadedModel`).
         plan: Its plan.
         item: The image's labels and boxes.
         image: Its decoded display pixels.
-        scoring: Localisation settings.
+        settings: Block name -> the block's settings (:meth:`StudyConfig.block_settings`).
         todo: Task keys still to do (None = all).
 
     Raises:
         Exception: Whatever the model or explainer raises; the caller records it as a failure.
     """
-    from engine import explain
+    from training.study.blocks import ImageJob, get_block
 
-    probs = forward_probabilities(model, image)
-    present = [c for c in plan.class_names if item.boxes.get(c)]
-    rows: list[dict[str, Any]] = []
+    by_block: dict[str, list[Task]] = {}
     for task in plan.tasks:
-        key = task_key(item.image, plan.sha256, task)
-        if todo is not None and key not in todo:
-            continue
-        result = None
-        if present:
-            result = explain(model, image, method=task.method, classes=present,
-                             layers=[task.layer] if task.layer else None, **task.params)
-        for ci, c in enumerate(plan.class_names):
-            p = float(probs[ci])
-            row: dict[str, Any] = {
-                "image": item.image, "model": plan.sha256, "model_name": plan.name, "model_version": plan.version,
-                "method": task.method, "layer": task.layer, "params_hash": task.params_hash,
-                "params": json.dumps(task.params, sort_keys=True), "class": c, "probability": p,
-                "label": int(item.labels.get(c, 0)), "predicted": bool(p >= plan.thresholds[ci]),
-                "n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),
-                "iou_mean": None, "iou_best": None, "iou_fused": None, "n_pred_boxes": None,
-                "pointing": None, "pointing_tolerant": None, "energy": None,
-            }
-            gt = item.boxes.get(c) or {}
-            if result is not None and gt:
-                heat = result.map(c, "image")
-                raw = result.map(c, "image", normalisation="raw")
-                row.update(score_class(heat, raw, gt, scoring))
-                row["n_gt_boxes"] = sum(len(v) for v in gt.values())
-                row["n_annotators"] = len(gt)
-            rows.append(row)
+        if todo is None or task_key(item.image, plan.sha256, task) in todo:
+            by_block.setdefault(task.block, []).append(task)
+    if not by_block:
+        return []
+    job = ImageJob(model, plan, item, image, forward_probabilities(model, image))
+    rows: list[dict[str, Any]] = []
+    for name, tasks in by_block.items():
+        rows += get_block(name).image_rows(job, tasks, settings[name])
     return rows
 
 
@@ -231,15 +215,15 @@ class Scorer:
 
     Args:
         plans: The study's model plans (:meth:`ModelPlan.to_dict` form).
-        scoring: :class:`Scoring` fields as a dict.
+        settings: Block name -> the block's settings (JSON-ready).
         device: ``auto``, ``cpu`` or ``cuda``.
     """
 
-    def __init__(self, plans: list[dict[str, Any]], scoring: dict[str, Any], device: str = "auto") -> None:
+    def __init__(self, plans: list[dict[str, Any]], settings: dict[str, dict[str, Any]], device: str = "auto") -> None:
         from engine.models.bundle import load_model
 
         self.plans = [ModelPlan.from_dict(p) for p in plans]
-        self.scoring = Scoring(tuple(scoring["thresholds"]), float(scoring["tolerance_px"]), scoring["box_mode"])
+        self.settings = settings
         self.models = [load_model(p.path, device=device) for p in self.plans]
         self.node = _node_id()
 
@@ -253,7 +237,7 @@ class Scorer:
             image = pixels_of(row)
             rows = []
             for model, plan in zip(self.models, self.plans, strict=True):
-                rows += image_rows(model, plan, item, image, self.scoring, todo)
+                rows += image_rows(model, plan, item, image, self.settings, todo)
         except Exception as exc:
             return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}",
                     "node": self.node}

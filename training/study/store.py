@@ -22,17 +22,26 @@ from engine.atomic import atomic_open, atomic_write_text
 RESULTS_DIR = "results"
 FAILURES_FILE = "failures.csv"
 KEY_COLUMNS = ("image", "model", "method", "layer", "params_hash")
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 
-SCHEMA = pa.schema([
+#: Columns every row has (keys and classification); ``block`` names the metric block that wrote it
+#: (null in stores of the first version, which only held localisation rows).
+COMMON_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("image", pa.string()), ("model", pa.string()), ("model_name", pa.string()), ("model_version", pa.string()),
     ("method", pa.string()), ("layer", pa.string()), ("params_hash", pa.string()), ("params", pa.string()),
     ("class", pa.string()), ("probability", pa.float64()), ("label", pa.int8()), ("predicted", pa.bool_()),
-    ("n_gt_boxes", pa.int32()), ("n_annotators", pa.int32()), ("thresholds", pa.list_(pa.string())),
-    ("iou_mean", pa.list_(pa.float64())), ("iou_best", pa.list_(pa.float64())), ("iou_fused", pa.list_(pa.float64())),
-    ("n_pred_boxes", pa.list_(pa.int32())), ("pointing", pa.bool_()), ("pointing_tolerant", pa.bool_()),
-    ("energy", pa.float64()),
-], metadata={"radlens_study_schema": str(STORE_SCHEMA_VERSION)})
+)
+
+
+def _schema() -> pa.Schema:
+    """Common columns, each registered block's columns (localisation first), then ``block``."""
+    from training.study.blocks import BLOCKS
+
+    fields = [*COMMON_COLUMNS, *(c for b in BLOCKS.values() for c in b.columns), ("block", pa.string())]
+    return pa.schema(fields, metadata={"radlens_study_schema": str(STORE_SCHEMA_VERSION)})
+
+
+SCHEMA = _schema()
 
 
 def results_dir(out: Path) -> Path:
@@ -71,7 +80,10 @@ def write_part(out: Path, rows: list[dict[str, Any]]) -> Path | None:
 
 
 def read_results(out: Path) -> pa.Table:
-    """Every stored row, duplicates of a (key, class) dropped (the first part wins)."""
+    """Every stored row, duplicates of a (key, class) dropped (the first part wins).
+
+    Parts written before a column existed read it as null (a first-version store has no ``block``).
+    """
     parts = part_files(out)
     if not parts:
         return SCHEMA.empty_table()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ def _groups(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[Any, ...], list[
 
 
 def _subset(rows: list[dict[str, Any]], subset: str) -> list[dict[str, Any]]:
+    """Localisation rows of ``subset`` (``all`` GT-positive rows, or the ``correct`` = predicted ones)."""
     located = [r for r in rows if r["n_gt_boxes"] and r["iou_mean"] is not None]
     return located if subset == "all" else [r for r in located if r["predicted"]]
 
@@ -120,20 +121,41 @@ def classification(rows: list[dict[str, Any]]) -> str:
     return _csv(["model", "model_name", "class", "n", "positives", "predicted_positive", "auc"], body)
 
 
-def render_tables(out: Path, policies: Sequence[str], tolerance_px: float) -> list[Path]:
-    """Write ``OUT/tables/*.csv`` from the store, then the figures from the tables; returns the files written."""
+def render_tables(
+    out: Path, policies: Sequence[str] = ("mean", "best", "fused"), tolerance_px: float = 15.0, *,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Path]:
+    """Write ``OUT/tables/*.csv`` from the store, then the figures from the tables; returns the files written.
+
+    Each metric block renders its tables from its own rows (``classification.csv`` is common to all).
+
+    Args:
+        out: The study folder.
+        policies: Annotator policies of the localisation tables (when ``settings`` is not given).
+        tolerance_px: Pointing-game tolerance of the localisation tables (when ``settings`` is not given).
+        settings: Block name -> settings of the blocks the study runs (``StudyConfig.block_settings``).
+            Without it: localisation with ``policies`` and ``tolerance_px``, and every other block
+            that has rows in the store.
+    """
+    from training.study.blocks import BLOCKS
+
     rows = _sorted_rows(read_results(out))
-    files = {
-        "iou_by_threshold.csv": iou_by_threshold(rows, policies),
-        "pointing.csv": pointing(rows, tolerance_px),
-        "classification.csv": classification(rows),
-    }
+    by_block: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:  # rows of the first store version have no block: they are localisation rows
+        by_block.setdefault(r.get("block") or "localisation", []).append(r)
+    chosen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (settings or {}).items()}
+    if settings is None:
+        chosen["localisation"] = {"policies": list(policies), "pointing_tolerance_px": float(tolerance_px)}
+    files: dict[str, str] = {}
+    rendered = [name for name in BLOCKS if name in chosen or name in by_block]
+    for name in rendered:
+        files.update(BLOCKS[name].tables(by_block.get(name, []), chosen.get(name, {})))
+    files["classification.csv"] = classification(rows)
     written = []
     for name, text in files.items():
         path = Path(out) / TABLES_DIR / name
         atomic_write_text(path, text)
         written.append(path)
-    from training.study.figures import iou_by_threshold_figure
-
-    figure = iou_by_threshold_figure(Path(out))
-    return [*written, figure] if figure is not None else written
+    for name in rendered:
+        written += BLOCKS[name].figures(Path(out), chosen.get(name, {}))
+    return written

@@ -1,0 +1,115 @@
+"""What a metric block of a study is: its study-file sections, per-image rows, tables and figures.
+
+A block (``localisation``, ``robustness``, ``sanity``) declares
+
+* the study-file sections it owns and how they are validated (:meth:`Block.validate`, problems
+  collected with their line numbers like every other entry);
+* the result columns it fills (:attr:`Block.columns`, appended to the store's schema);
+* its per-image work (:meth:`Block.image_rows`: one row per task x class, the common columns from
+  :func:`common_row`);
+* its tables (:meth:`Block.tables`, aggregated from the store's rows alone) and figures (drawn from
+  those tables).
+
+Blocks never import Qt; heavy imports (torch, the engine's explainers) happen inside the methods.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from training.study.config import StudyConfig
+    from training.study.data import WorkItem
+    from training.study.score import ModelPlan, Task
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One decoded image with one model: what a block's per-image work receives.
+
+    Attributes:
+        model: The loaded model (:class:`engine.models.bundle.LoadedModel`).
+        plan: Its plan (identity, classes, thresholds, tasks).
+        item: The image's labels and boxes.
+        image: Its decoded display pixels.
+        probabilities: The model's class probabilities on the image (one forward, shared by the blocks).
+    """
+
+    model: Any
+    plan: ModelPlan
+    item: WorkItem
+    image: np.ndarray
+    probabilities: np.ndarray
+
+
+def common_row(job: ImageJob, task: Task, class_index: int) -> dict[str, Any]:
+    """The key and classification columns every block's row starts with."""
+    plan = job.plan
+    c = plan.class_names[class_index]
+    p = float(job.probabilities[class_index])
+    return {
+        "image": job.item.image, "model": plan.sha256, "model_name": plan.name, "model_version": plan.version,
+        "block": task.block, "method": task.method, "layer": task.layer, "params_hash": task.params_hash,
+        "params": json.dumps(task.params, sort_keys=True), "class": c, "probability": p,
+        "label": int(job.item.labels.get(c, 0)), "predicted": bool(p >= plan.thresholds[class_index]),
+    }
+
+
+class Block(ABC):
+    """A metric block (see the module docstring). Subclasses are registered in :mod:`training.study.blocks`."""
+
+    #: Name used in the study file's ``metrics`` list and in the ``block`` result column.
+    name: ClassVar[str]
+    #: Top-level study-file sections this block owns -> the keys accepted in each.
+    sections: ClassVar[dict[str, tuple[str, ...]]]
+    #: Result columns this block fills (besides the common ones).
+    columns: ClassVar[tuple[tuple[str, pa.DataType], ...]]
+
+    @abstractmethod
+    def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
+        """Validate this block's sections of the study document.
+
+        Args:
+            v: The study validator (``training.study.config._Validator``): ``mapping``, ``choice``,
+                ``number``, ``strings``, ``bad`` record problems with their line numbers.
+            doc: The whole study document.
+
+        Returns:
+            The block's settings (JSON-ready, defaults filled in); meaningless when problems were recorded.
+        """
+
+    def settings_of(self, cfg: StudyConfig) -> dict[str, Any]:
+        """The block's settings in a validated study (JSON-ready; part of every row's parameters hash)."""
+        return dict(cfg.blocks.get(self.name, {}))
+
+    def hash_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """What of the settings enters the parameters hash (default: all of them and the block name)."""
+        return {"block": self.name, **settings}
+
+    def check_model(self, model: Any, settings: dict[str, Any]) -> list[str]:
+        """Problems of running this block on ``model`` (found before any image is processed)."""
+        return []
+
+    @abstractmethod
+    def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row of one image for ``tasks`` (this block's tasks still to do): one per task x class.
+
+        Raises:
+            Exception: Whatever the model or explainer raises; the caller records it as a failure.
+        """
+
+    @abstractmethod
+    def tables(self, rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, str]:
+        """CSV file name -> text, aggregated from this block's stored rows only."""
+
+    def figures(self, out: Path, settings: dict[str, Any]) -> list[Path]:
+        """Figures drawn from this block's tables in ``out/tables`` (default: none)."""
+        return []

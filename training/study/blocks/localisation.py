@@ -1,0 +1,117 @@
+"""The ``localisation`` block: maps cut into boxes at a threshold grid, IoU x policy, pointing games.
+
+Per image, model, method x layer and class: probability, label and prediction; for classes with
+ground-truth boxes the map (image pixels, per-map min-max) scored by
+:func:`training.study.score.score_class` (the engine's public localisation functions).
+Tables: ``iou_by_threshold.csv`` and ``pointing.csv`` (:mod:`training.study.tables`); figure:
+``iou_by_threshold.png``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from training.study.blocks.base import Block, ImageJob, common_row
+
+if TYPE_CHECKING:
+    from training.study.config import StudyConfig
+    from training.study.score import Task
+
+POLICY_NAMES = ("mean", "best", "fused")
+BOX_MODES = ("all", "largest", "union")
+DEFAULT_TOP = (0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.2)
+DEFAULT_MAX = (0.15, 0.5)
+_THRESHOLD_KEYS = ("top_fraction", "fraction_of_max", "otsu")
+_LOCALISATION_KEYS = ("policies", "pointing_tolerance_px", "box_mode")
+
+
+class LocalisationBlock(Block):
+    """IoU by threshold x annotator policy x subset, pointing game, energy pointing game."""
+
+    name = "localisation"
+    sections: ClassVar[dict[str, tuple[str, ...]]] = {"thresholds": _THRESHOLD_KEYS,
+                                                      "localisation": _LOCALISATION_KEYS}
+    columns: ClassVar[tuple[tuple[str, pa.DataType], ...]] = (
+        ("n_gt_boxes", pa.int32()), ("n_annotators", pa.int32()), ("thresholds", pa.list_(pa.string())),
+        ("iou_mean", pa.list_(pa.float64())), ("iou_best", pa.list_(pa.float64())),
+        ("iou_fused", pa.list_(pa.float64())), ("n_pred_boxes", pa.list_(pa.int32())), ("pointing", pa.bool_()),
+        ("pointing_tolerant", pa.bool_()), ("energy", pa.float64()),
+    )
+
+    def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``thresholds`` and ``localisation`` (see ``docs/studies.md``)."""
+        th = v.mapping(doc.get("thresholds"), "thresholds", _THRESHOLD_KEYS)
+        top = v.fractions(th.get("top_fraction", list(DEFAULT_TOP)), "thresholds.top_fraction")
+        fmax = v.fractions(th.get("fraction_of_max", list(DEFAULT_MAX)), "thresholds.fraction_of_max")
+        otsu = th.get("otsu", True)
+        if not isinstance(otsu, bool):
+            v.bad("thresholds.otsu", f"{otsu!r} is not allowed", "true, false")
+            otsu = True
+        if not top and not fmax and not otsu and not any(p.key.startswith("thresholds") for p in v.problems):
+            v.bad("thresholds", "the grid is empty", "at least one top_fraction, fraction_of_max or otsu: true")
+        loc = v.mapping(doc.get("localisation"), "localisation", _LOCALISATION_KEYS)
+        policies = v.strings(loc.get("policies", list(POLICY_NAMES)), "localisation.policies",
+                             ", ".join(POLICY_NAMES))
+        for i, p in enumerate(policies):
+            v.choice(p, f"localisation.policies[{i}]", POLICY_NAMES)
+        tol = v.number(loc.get("pointing_tolerance_px", 15), "localisation.pointing_tolerance_px",
+                       lambda x: x >= 0, "a number of pixels >= 0")
+        box_mode = v.choice(loc.get("box_mode", "all"), "localisation.box_mode", BOX_MODES)
+        return {"top_fractions": top, "fraction_of_max": fmax, "otsu": bool(otsu), "policies": policies,
+                "pointing_tolerance_px": float(tol if tol is not None else 15.0), "box_mode": box_mode or "all"}
+
+    def settings_of(self, cfg: StudyConfig) -> dict[str, Any]:
+        """Threshold grid (engine string form), policies, tolerance and box mode."""
+        return cfg.scoring_dict()
+
+    def hash_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The scoring settings alone (the hash of the first version of the store, so it still resumes)."""
+        return dict(settings)
+
+    def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
+        """One row per task x class; classes with ground-truth boxes are explained and scored."""
+        from engine import explain
+        from training.study.score import Scoring, score_class
+
+        scoring = Scoring(tuple(settings["thresholds"]), float(settings["pointing_tolerance_px"]),
+                          str(settings["box_mode"]))
+        plan, item = job.plan, job.item
+        present = [c for c in plan.class_names if item.boxes.get(c)]
+        rows: list[dict[str, Any]] = []
+        for task in tasks:
+            result = None
+            if present:
+                result = explain(job.model, job.image, method=task.method, classes=present,
+                                 layers=[task.layer] if task.layer else None, **task.params)
+            for ci, c in enumerate(plan.class_names):
+                row = common_row(job, task, ci)
+                row.update({"n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),
+                            "iou_mean": None, "iou_best": None, "iou_fused": None, "n_pred_boxes": None,
+                            "pointing": None, "pointing_tolerant": None, "energy": None})
+                gt = item.boxes.get(c) or {}
+                if result is not None and gt:
+                    heat = result.map(c, "image")
+                    raw = result.map(c, "image", normalisation="raw")
+                    row.update(score_class(heat, raw, gt, scoring))
+                    row["n_gt_boxes"] = sum(len(v) for v in gt.values())
+                    row["n_annotators"] = len(gt)
+                rows.append(row)
+        return rows
+
+    def tables(self, rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, str]:
+        """``iou_by_threshold.csv`` and ``pointing.csv``."""
+        from training.study.tables import iou_by_threshold, pointing
+
+        return {"iou_by_threshold.csv": iou_by_threshold(rows, settings["policies"]),
+                "pointing.csv": pointing(rows, float(settings["pointing_tolerance_px"]))}
+
+    def figures(self, out: Path, settings: dict[str, Any]) -> list[Path]:
+        """``iou_by_threshold.png`` (mean IoU by top fraction)."""
+        from training.study.figures import iou_by_threshold_figure
+
+        figure = iou_by_threshold_figure(Path(out))
+        return [figure] if figure is not None else []
