@@ -346,7 +346,9 @@ def open_review(out: str | Path) -> StudyReview:
     if not isinstance(study, dict) or "models" not in study:
         raise StudyError("study.json has no models section.", path=path,
                          fix="re-run the study with --resume to rewrite it.")
-    rows = read_results(folder).to_pylist()
+    # the gallery reviews localisation rows (robustness and sanity rows carry no boxes; stores written
+    # before the block registry have no ``block`` column: all their rows are localisation rows)
+    rows = [r for r in read_results(folder).to_pylist() if r.get("block") in (None, "localisation")]
     if not rows:
         raise StudyError("the study has no stored results yet.", path=folder / "results",
                          fix="run it (or resume it) with `radlens study run ... --resume` first.")
