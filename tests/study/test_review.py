@@ -158,3 +158,16 @@ def test_bad_requests_are_typed_errors(study: Path, tmp_path: Path) -> None:
     (empty / "study.json").write_text(json.dumps({"models": []}))
     with pytest.raises(StudyError, match="no stored results"):
         open_review(empty)
+
+
+def test_robustness_and_sanity_rows_are_not_gallery_explanations(study: Path) -> None:
+    """Rows of other blocks (same model, method and class, no boxes) never become gallery columns or entries."""
+    other = []
+    for block, layer in (("robustness", "layer1.0"), ("sanity", "layer4")):
+        row = _row("gradcam", layer, f"h-{block}", {"relu": True}, "img/1.png", "A")
+        row.update(block=block, iou_mean=None, iou_best=None, iou_fused=None, n_pred_boxes=None, pointing=None)
+        other.append(row)
+    write_part(study, other)
+    review = open_review(study)
+    assert [e.label for e in review.explanations] == ["gradcam @ layer4", "smoothgrad"]
+    assert len(review.gallery("A", review.explanations[:1], outcomes=OUTCOMES)) == len(KNOWN)
