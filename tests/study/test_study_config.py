@@ -27,7 +27,7 @@ methods:
 thresholds:
   top_fraction: [0.05, 1.5]
   otsu: maybe
-metrics: [localisation, gaze]
+metrics: [localisation, perturbation]
 localisation:
   policies: [mean, median]
 """

@@ -55,7 +55,7 @@ SUBSETS = ("train", "val", "test")
 #: The registered metric blocks (:mod:`training.study.blocks`).
 METRIC_BLOCKS = tuple(BLOCKS)
 #: Blocks of issue #15 that this version does not run yet (named in the error message).
-PLANNED_BLOCKS = ("classification", "perturbation", "gaze")
+PLANNED_BLOCKS = ("perturbation",)
 DEFAULT_LAYER = "default"
 
 _BASE_KEYS = ("name", "description", "data", "models", "methods", "metrics")
@@ -352,7 +352,12 @@ class _Validator:
             if not isinstance(split_file, str) or not split_file:
                 self.bad("data.split.file", f"{split_file!r} is not a file", "the split.json of radlens train")
                 split_file = ""
-            subset = self.choice(split.get("subset", "test"), "data.split.subset", SUBSETS) or "test"
+            raw_subset = split.get("subset", "test")
+            if isinstance(raw_subset, list):  # several subsets, e.g. [val, test] for the classification block
+                picked = [self.choice(s, f"data.split.subset[{i}]", SUBSETS) for i, s in enumerate(raw_subset)]
+                subset = "+".join(s for s in picked if s) or "test"
+            else:
+                subset = self.choice(raw_subset, "data.split.subset", SUBSETS) or "test"
         elif split != "all":
             self.bad("data.split", f"{split!r} is not allowed", "all, or {file: split.json, subset: test}")
         limit = d.get("limit", 0)

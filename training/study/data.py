@@ -91,7 +91,8 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
         if not split_path.is_absolute():
             split_path = root / split_path
         try:
-            wanted = set(json.loads(split_path.read_text(encoding="utf-8"))[spec.subset])
+            split = json.loads(split_path.read_text(encoding="utf-8"))
+            wanted = {i for s in spec.subset.split("+") for i in split[s]}  # "val+test": both subsets
         except (OSError, ValueError, KeyError) as exc:
             raise StudyError(f"cannot read split '{spec.subset}' ({exc}).", path=split_path,
                              fix="point data.split.file at the split.json written by radlens train.") from exc
