@@ -202,3 +202,44 @@ def test_perturbation_preset_resolves_on_the_bundled_model() -> None:
                                                     "rows": "predicted", "seeds": [0, 1, 2]}
     (plan,) = plan_models(cfg)
     assert [(t.block, t.method) for t in plan.tasks] == [("perturbation", "gradcam")]
+
+
+# --- Diff and EHR-AUC columns of the localisation block -------------------------------------------
+def _ehr_of_exact_map(inside: float, n_thresholds: int = 100) -> float:
+    """EHR-AUC of a map that is 1 exactly on a set S and 0 elsewhere, ``inside`` = |S ∩ GT| / |S|.
+
+    At t = 0 every pixel is kept (inside share 64 / 1024 of the image for the 8 x 8 box); for t > 0
+    only S (share ``inside``): the trapezoid differs from ``inside`` only on the first interval.
+    """
+    first = 64 / 1024
+    return inside - (inside - first) / (n_thresholds - 1) / 2
+
+
+def test_diff_and_ehr_auc_columns_and_table() -> None:
+    settings = parse_study("metrics: [localisation]\nthresholds: {top_fraction: [0.0625]}\n").scoring_dict()
+    job, task = _region_job({})
+    box_a = {"r1": [[0.0, 0.0, 8.0, 8.0]]}
+    box_b = {"r1": [[24.0, 24.0, 32.0, 32.0]]}
+    jobs = [ImageJob(job.model, job.plan, WorkItem("1.png", "1.png", {"a": 1, "b": 1, "c": 0},
+                                                   {"a": box_a, "b": box_a}), job.image, job.probabilities),
+            ImageJob(job.model, job.plan, WorkItem("2.png", "2.png", {"a": 0, "b": 1, "c": 0},
+                                                   {"b": box_b}), job.image, job.probabilities)]
+    block = get_block("localisation")
+    loc_task = Task(task.method, task.layer, task.params, "h", "localisation")
+    rows = [r for j in jobs for r in block.image_rows(j, [loc_task], settings)]
+    got = {(r["image"], r["class"]): (r["diff"], r["ehr_auc"]) for r in rows}
+    # LayerCAM of a (b) is constant on region A (B) and 0 elsewhere: min-max 1 there, 0 elsewhere
+    assert got[("1.png", "a")] == pytest.approx((1.0, _ehr_of_exact_map(1.0)), abs=1e-6)
+    assert got[("1.png", "b")] == pytest.approx((0.0 - 64 / 960, _ehr_of_exact_map(0.0)), abs=1e-6)
+    assert got[("2.png", "b")] == pytest.approx((1.0, _ehr_of_exact_map(1.0)), abs=1e-6)
+    assert got[("1.png", "c")] == got[("2.png", "a")] == (None, None)  # no boxes: not scored
+    table = list(csv.DictReader(io.StringIO(block.tables(rows, settings)["diff_ehr.csv"])))
+    b_all = next(t for t in table if t["class"] == "b" and t["subset"] == "all")
+    diffs = [1.0, -64 / 960]
+    assert int(b_all["diff_n"]) == 2
+    assert float(b_all["diff_mean"]) == pytest.approx(np.mean(diffs), abs=1e-6)
+    assert float(b_all["diff_std"]) == pytest.approx(np.std(diffs, ddof=1), abs=1e-6)
+    assert float(b_all["ehr_auc_mean"]) == pytest.approx((_ehr_of_exact_map(1.0) + _ehr_of_exact_map(0.0)) / 2,
+                                                         abs=5e-5)  # written with 4 decimals
+    c_all = next(t for t in table if t["class"] == "c" and t["subset"] == "all")
+    assert c_all["diff_n"] == "0" and c_all["diff_mean"] == ""
