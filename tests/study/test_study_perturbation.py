@@ -169,11 +169,14 @@ def test_stored_delta_equals_the_engine_delta_table(pert_run: Path, phantom_set:
         np.testing.assert_allclose(np.asarray(r["dp_random"]).reshape(2, 2)[m], band, atol=1e-6)
 
 
-def test_resume_and_report_give_the_same_tables(pert_cfg: StudyConfig, pert_run: Path, tmp_path: Path) -> None:
+def test_resume_on_ray_and_report_give_the_same_tables(
+    ray_session: None, pert_cfg: StudyConfig, pert_run: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "resumed"
     run_study(pert_cfg.with_overrides(limit=2), out, workers=0, progress=False)
-    summary = run_study(pert_cfg, out, workers=0, progress=False, resume=True)
-    assert summary.skipped == 2 and summary.done == N - 2
+    # the rest on a local Ray: the block's settings cross to the actor and give the in-process rows
+    summary = run_study(pert_cfg, out, workers=1, progress=False, resume=True)
+    assert summary.mode == "ray" and summary.skipped == 2 and summary.done == N - 2
     assert tables_of(out) == tables_of(pert_run)
     copy = tmp_path / "copy"
     shutil.copytree(pert_run, copy)
