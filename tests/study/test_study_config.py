@@ -27,7 +27,7 @@ methods:
 thresholds:
   top_fraction: [0.05, 1.5]
   otsu: maybe
-metrics: [localisation, perturbation]
+metrics: [localisation, saliency]
 localisation:
   policies: [mean, median]
 """
@@ -47,7 +47,8 @@ def test_every_problem_is_listed_with_its_line_and_accepted_values() -> None:
     assert "phantom" in problems[(4, "data.format")].accepted and "siim" in problems[(4, "data.format")].accepted
     assert "gradcam" in problems[(9, "methods[1].name")].accepted
     assert "name" in problems[(2, "colour")].accepted and "methods" in problems[(2, "colour")].accepted
-    assert problems[(17, "metrics[1]")].message.endswith("(planned, not in this version)")
+    assert "unknown metric block 'saliency'" in problems[(17, "metrics[1]")].message
+    assert "gaze" in problems[(17, "metrics[1]")].accepted  # the accepted list names every registered block
     text = str(info.value)
     assert text.startswith("bad.yaml: the study file has 11 problem(s)")
     assert "line 15: thresholds.top_fraction[1]" in text

@@ -19,18 +19,19 @@ the accepted values (:class:`~training.study.errors.StudyConfigError`). The sche
       top_fraction: [0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.2]
       fraction_of_max: [0.15, 0.5]
       otsu: true
-    metrics: [localisation]            # registered blocks: localisation | robustness | sanity
+    metrics: [localisation]            # registered blocks: localisation | perturbation | robustness | sanity
     localisation:
       policies: [mean, best, fused]
       pointing_tolerance_px: 15
       box_mode: all                    # all | largest | union
+    perturbation: {fractions: [0.02, 0.05, 0.1, 0.2, 0.5], modes: [mean, blur], rows: predicted, seeds: [0, 1, 2]}
     robustness: {corruptions: [...], severities: [1, 2, 3, 4, 5], seed: 0, scale: clean}
     sanity: {cascade: auto, seed: 0, max_steps: 0}
     run:
       batch_size: 4                    # images per Ray batch and per Parquet part
 
-The sections of each metric block (``thresholds``/``localisation``, ``robustness``, ``sanity``) are
-declared and validated by the block itself (:mod:`training.study.blocks`).
+The sections of each metric block (``thresholds``/``localisation``, ``perturbation``, ``robustness``,
+``sanity``) are declared and validated by the block itself (:mod:`training.study.blocks`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ SUBSETS = ("train", "val", "test")
 #: The registered metric blocks (:mod:`training.study.blocks`).
 METRIC_BLOCKS = tuple(BLOCKS)
 #: Blocks of issue #15 that this version does not run yet (named in the error message).
-PLANNED_BLOCKS = ("perturbation",)
+PLANNED_BLOCKS: tuple[str, ...] = ()  # every block of issue #15 is registered
 DEFAULT_LAYER = "default"
 
 _BASE_KEYS = ("name", "description", "data", "models", "methods", "metrics")

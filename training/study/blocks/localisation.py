@@ -2,13 +2,19 @@
 
 Per image, model, method x layer and class: probability, label and prediction; for classes with
 ground-truth boxes the map (image pixels, per-map min-max) scored by
-:func:`training.study.score.score_class` (the engine's public localisation functions).
-Tables: ``iou_by_threshold.csv`` and ``pointing.csv`` (:mod:`training.study.tables`); figure:
+:func:`training.study.score.score_class` (the engine's public localisation functions), and its
+``diff`` (:func:`engine.localise.diff_inside_outside`: mean map inside the boxes, pooled over
+annotators, minus the mean outside) and ``ehr_auc`` (:func:`engine.localise.ehr_auc`, 100 thresholds),
+both on the min-max normalised map.
+Tables: ``iou_by_threshold.csv`` and ``pointing.csv`` (:mod:`training.study.tables`) and
+``diff_ehr.csv`` (per explanation x class x subset: n, ``diff_mean``/``diff_std``,
+``ehr_auc_mean``/``ehr_auc_std``; subsets as in :mod:`training.study.tables`); figure:
 ``iou_by_threshold.png``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from training.study.blocks.base import Block, ImageJob, common_row
+from training.study.blocks.stats import fmt, mean_std
 
 if TYPE_CHECKING:
     from training.study.config import StudyConfig
@@ -39,7 +46,8 @@ class LocalisationBlock(Block):
         ("n_gt_boxes", pa.int32()), ("n_annotators", pa.int32()), ("thresholds", pa.list_(pa.string())),
         ("iou_mean", pa.list_(pa.float64())), ("iou_best", pa.list_(pa.float64())),
         ("iou_fused", pa.list_(pa.float64())), ("n_pred_boxes", pa.list_(pa.int32())), ("pointing", pa.bool_()),
-        ("pointing_tolerant", pa.bool_()), ("energy", pa.float64()),
+        ("pointing_tolerant", pa.bool_()), ("energy", pa.float64()), ("diff", pa.float64()),
+        ("ehr_auc", pa.float64()),
     )
 
     def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +83,7 @@ class LocalisationBlock(Block):
     def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per task x class; classes with ground-truth boxes are explained and scored."""
         from engine import explain
+        from engine.localise import diff_inside_outside, ehr_auc
         from training.study.score import Scoring, score_class
 
         scoring = Scoring(tuple(settings["thresholds"]), float(settings["pointing_tolerance_px"]),
@@ -91,23 +100,28 @@ class LocalisationBlock(Block):
                 row = common_row(job, task, ci)
                 row.update({"n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),
                             "iou_mean": None, "iou_best": None, "iou_fused": None, "n_pred_boxes": None,
-                            "pointing": None, "pointing_tolerant": None, "energy": None})
+                            "pointing": None, "pointing_tolerant": None, "energy": None, "diff": None,
+                            "ehr_auc": None})
                 gt = item.boxes.get(c) or {}
                 if result is not None and gt:
                     heat = result.map(c, "image")
                     raw = result.map(c, "image", normalisation="raw")
                     row.update(score_class(heat, raw, gt, scoring))
+                    pooled = [b for bs in gt.values() for b in bs]
+                    row["diff"] = _finite(diff_inside_outside(heat, pooled))
+                    row["ehr_auc"] = _finite(ehr_auc(heat, pooled))
                     row["n_gt_boxes"] = sum(len(v) for v in gt.values())
                     row["n_annotators"] = len(gt)
                 rows.append(row)
         return rows
 
     def tables(self, rows: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, str]:
-        """``iou_by_threshold.csv`` and ``pointing.csv``."""
+        """``iou_by_threshold.csv``, ``pointing.csv`` and ``diff_ehr.csv``."""
         from training.study.tables import iou_by_threshold, pointing
 
         return {"iou_by_threshold.csv": iou_by_threshold(rows, settings["policies"]),
-                "pointing.csv": pointing(rows, float(settings["pointing_tolerance_px"]))}
+                "pointing.csv": pointing(rows, float(settings["pointing_tolerance_px"])),
+                "diff_ehr.csv": diff_ehr(rows)}
 
     def figures(self, out: Path, settings: dict[str, Any]) -> list[Path]:
         """``iou_by_threshold.png`` (mean IoU by top fraction)."""
@@ -115,3 +129,36 @@ class LocalisationBlock(Block):
 
         figure = iou_by_threshold_figure(Path(out))
         return [figure] if figure is not None else []
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _fmt4(v: float | None) -> str:
+    return "" if v is None or not math.isfinite(v) else f"{v:.4f}"
+
+
+def diff_ehr(rows: list[dict[str, Any]]) -> str:
+    """``diff_ehr.csv``: Diff and EHR-AUC per explanation x class x subset (mean, sample std, n).
+
+    EHR-AUC is written with 4 decimals (Diff with 6, like the other tables): it is a step function of
+    the map -- a map change of 1e-7 (float summation order differs between a Ray actor and the driver)
+    can move one pixel across one of its 100 thresholds and the value by ~1e-6, which 6 decimals would
+    show as a difference between runs that are otherwise identical.
+    """
+    from training.study.tables import GROUP, SUBSETS, _csv, _subset
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[c] for c in GROUP), []).append(r)
+    body = []
+    for key in sorted(groups, key=str):
+        group = sorted(groups[key], key=lambda r: str(r["image"]))
+        for subset in SUBSETS:
+            chosen = _subset(group, subset)
+            d = mean_std([r.get("diff") for r in chosen])
+            e = mean_std([r.get("ehr_auc") for r in chosen])
+            body.append([*key, subset, d[2], fmt(d[0]), fmt(d[1]), e[2], _fmt4(e[0]), _fmt4(e[1])])
+    return _csv([*GROUP, "subset", "diff_n", "diff_mean", "diff_std", "ehr_auc_n", "ehr_auc_mean", "ehr_auc_std"],
+                body)
