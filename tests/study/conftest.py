@@ -56,7 +56,7 @@ def reference_run(study_cfg: StudyConfig, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """One local Ray for the whole session (2 CPUs, no dashboard); workers import this checkout."""
-    ray = pytest.importorskip("ray")
+    import ray  # a dependency of RadLens (pyproject): never skipped
     env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}}
     ray.init(num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False)
     yield

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from study_helpers import N_IMAGES, REPO, study_yaml, tables_of
 
 from training.study import StudyConfig, run_study
@@ -81,7 +80,6 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
 def test_two_node_cluster_gives_the_in_process_results(
     tiny_bundle: Path, phantom_set: Path, reference_run: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("ray")
     study = tmp_path / "study.yaml"
     study.write_text(study_yaml(tiny_bundle))
     out = tmp_path / "out"
