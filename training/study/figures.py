@@ -51,13 +51,7 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.text(0.5, 0.01, "Research use - not for diagnostic use", ha="center", va="bottom", fontsize=7)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    path = Path(out) / FIGURES_DIR / "iou_by_threshold.png"
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, out, "iou_by_threshold.png")
 
 
 def _read(out: Path, name: str) -> list[dict[str, str]]:
@@ -73,13 +67,14 @@ def _series(r: dict[str, str], several_models: bool) -> str:
     return f"{label} [{r['model_name']}]" if several_models else label
 
 
-def _save(fig: Figure, out: Path, name: str) -> Path:
+def save_figure(fig: Figure, out: Path, name: str) -> Path:
     """Footer, layout, PNG written atomically to ``OUT/figures/name``."""
     fig.text(0.5, 0.01, "Research use - not for diagnostic use", ha="center", va="bottom", fontsize=7)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     path = Path(out) / FIGURES_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -138,7 +133,7 @@ def robustness_figure(out: Path) -> Path | None:
     ax.grid(alpha=0.3)
     if drawn:
         ax.legend(fontsize=6, loc="best")
-    return _save(fig, out, "robustness.png")
+    return save_figure(fig, out, "robustness.png")
 
 
 def sanity_figure(out: Path) -> Path | None:
@@ -177,4 +172,4 @@ def sanity_figure(out: Path) -> Path | None:
         ax.set_ylabel("similarity to the original map")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, out, "sanity.png")
+    return save_figure(fig, out, "sanity.png")

@@ -98,16 +98,33 @@ def report_study(out: str | Path) -> list[Path]:
         StudyError: ``out`` holds no study.
     """
     folder = Path(out)
+    study = read_study_json(folder).get("study")
+    if not isinstance(study, dict):
+        raise StudyError("study.json is unreadable (it has no 'study' entry).", path=folder / STUDY_JSON,
+                         fix="re-run the study with --resume to rewrite it.")
+    return render_tables(folder, settings=settings_of_study(study))
+
+
+def read_study_json(out: str | Path) -> dict[str, Any]:
+    """``OUT/study.json`` as a dict.
+
+    Raises:
+        StudyError: ``out`` holds no ``study.json``, or it is not a readable JSON object.
+    """
+    folder = Path(out)
     path = folder / STUDY_JSON
     if not path.is_file():
-        raise StudyError("no study.json here.", path=folder,
+        raise StudyError("this folder holds no study (no study.json).", path=folder,
                          fix="pass the --out folder of a `radlens study run`.")
     try:
-        study = json.loads(path.read_text(encoding="utf-8"))["study"]
-    except (ValueError, KeyError) as exc:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise StudyError(f"study.json is unreadable ({exc}).", path=path,
                          fix="re-run the study with --resume to rewrite it.") from exc
-    return render_tables(folder, settings=settings_of_study(study))
+    if not isinstance(doc, dict):
+        raise StudyError("study.json is unreadable (not a JSON object).", path=path,
+                         fix="re-run the study with --resume to rewrite it.")
+    return doc
 
 
 def settings_of_study(study: dict[str, Any]) -> dict[str, dict[str, Any]]:

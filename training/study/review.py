@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from training.study.errors import StudyError
-from training.study.report import STUDY_JSON
+from training.study.report import STUDY_JSON, read_study_json
 from training.study.store import read_results
 
 Outcome = Literal["TP", "FP", "FN", "TN"]
@@ -334,17 +334,9 @@ def open_review(out: str | Path) -> StudyReview:
         StudyError: ``out`` has no readable ``study.json`` or no stored results.
     """
     folder = Path(out)
-    path = folder / STUDY_JSON
-    if not path.is_file():
-        raise StudyError("this folder holds no study (no study.json).", path=folder,
-                         fix="choose the --out folder of a `radlens study run`.")
-    try:
-        study = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StudyError(f"study.json is unreadable ({exc}).", path=path,
-                         fix="re-run the study with --resume to rewrite it.") from exc
-    if not isinstance(study, dict) or "models" not in study:
-        raise StudyError("study.json has no models section.", path=path,
+    study = read_study_json(folder)
+    if "models" not in study:
+        raise StudyError("study.json has no models section.", path=folder / STUDY_JSON,
                          fix="re-run the study with --resume to rewrite it.")
     # the gallery reviews localisation rows (robustness and sanity rows carry no boxes; stores written
     # before the block registry have no ``block`` column: all their rows are localisation rows)

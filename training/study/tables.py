@@ -10,8 +10,6 @@ the research protocol. ``std`` is the sample standard deviation (``ddof=1``; emp
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.atomic import atomic_write_text
+from training.study.blocks.stats import csv_text
 from training.study.store import read_results
 
 TABLES_DIR = "tables"
@@ -66,14 +65,6 @@ def _subset(rows: list[dict[str, Any]], subset: str) -> list[dict[str, Any]]:
     return located if subset == "all" else [r for r in located if r["predicted"]]
 
 
-def _csv(header: Sequence[str], body: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(body)
-    return buf.getvalue()
-
-
 def iou_by_threshold(rows: list[dict[str, Any]], policies: Sequence[str]) -> str:
     """``iou_by_threshold.csv``: model x method x layer x class x policy x subset x threshold."""
     body = []
@@ -85,7 +76,7 @@ def iou_by_threshold(rows: list[dict[str, Any]], policies: Sequence[str]) -> str
                 for ti, th in enumerate(grid):
                     mean, std, n = _stats([r[f"iou_{policy}"][ti] for r in chosen])
                     body.append([*key, policy, subset, th, mean, std, n])
-    return _csv([*GROUP, "policy", "subset", "threshold", "mean", "std", "n"], body)
+    return csv_text([*GROUP, "policy", "subset", "threshold", "mean", "std", "n"], body)
 
 
 def pointing(rows: list[dict[str, Any]], tolerance_px: float) -> str:
@@ -99,7 +90,7 @@ def pointing(rows: list[dict[str, Any]], tolerance_px: float) -> str:
             energy = _stats([r["energy"] for r in chosen])
             body.append([*key, subset, strict[2], strict[0], tolerant[0], f"{tolerance_px:g}",
                          energy[0], energy[1], energy[2]])
-    return _csv([*GROUP, "subset", "n", "pointing_strict", "pointing_tolerant", "tolerance_px",
+    return csv_text([*GROUP, "subset", "n", "pointing_strict", "pointing_tolerant", "tolerance_px",
                  "energy_mean", "energy_std", "energy_n"], body)
 
 
@@ -118,7 +109,7 @@ def classification(rows: list[dict[str, Any]]) -> str:
         labels = np.array([[v[1]] for v in vals], np.float64)
         auc = auc_per_class(labels, probs)[0]
         body.append([model, name, cls, len(vals), int(labels.sum()), sum(int(v[2]) for v in vals), _fmt(auc)])
-    return _csv(["model", "model_name", "class", "n", "positives", "predicted_positive", "auc"], body)
+    return csv_text(["model", "model_name", "class", "n", "positives", "predicted_positive", "auc"], body)
 
 
 def render_tables(

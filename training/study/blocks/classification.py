@@ -24,7 +24,6 @@ split file, or without validation rows, no temperature is fitted: every stored r
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from training.study.blocks.base import Block, ImageJob, common_row
-from training.study.blocks.stats import auc, fmt
+from training.study.blocks.stats import auc, csv_text, fmt
 
 if TYPE_CHECKING:
     from training.study.config import StudyConfig
@@ -45,14 +44,6 @@ FIT_SUBSET = "val"
 EVAL_SUBSET = "test"
 ALL_CLASSES = "all"
 _MODEL_KEY = ("model", "model_name")
-
-
-def _csv(header: Sequence[str], body: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(body)
-    return buf.getvalue()
 
 
 def model_logits(model: Any, image: np.ndarray) -> np.ndarray:
@@ -219,10 +210,10 @@ class ClassificationBlock(Block):
                         rel_body.append([*key, c, scaling, b["bin"], fmt(b["lower"]), fmt(b["upper"]),
                                          fmt(b["confidence"]), fmt(b["accuracy"]), b["count"]])
         return {
-            "calibration.csv": _csv([*_MODEL_KEY, "class", "task", "evaluated", "n_images", "positives", "auc",
+            "calibration.csv": csv_text([*_MODEL_KEY, "class", "task", "evaluated", "n_images", "positives", "auc",
                                      "bins", "ece", "mce", "brier", "temperature", "temperature_source",
                                      "ece_calibrated", "mce_calibrated", "brier_calibrated"], cal_body),
-            "reliability.csv": _csv([*_MODEL_KEY, "class", "scaling", "bin", "lower", "upper", "confidence",
+            "reliability.csv": csv_text([*_MODEL_KEY, "class", "scaling", "bin", "lower", "upper", "confidence",
                                      "accuracy", "count"], rel_body),
         }
 
@@ -241,8 +232,7 @@ def reliability_figure(out: Path) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from engine.atomic import atomic_write_bytes
-    from training.study.figures import FIGURES_DIR
+    from training.study.figures import save_figure
 
     table = Path(out) / "tables" / "reliability.csv"
     if not table.is_file():
@@ -266,10 +256,4 @@ def reliability_figure(out: Path) -> Path | None:
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean confidence (bin)", ylabel="observed frequency",
                title=f"{model_name}: all classes pooled")
         ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    path = Path(out) / FIGURES_DIR / "reliability.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, out, "reliability.png")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from training.study.blocks.base import Block, ImageJob, common_row
-from training.study.blocks.stats import fmt, mean_std
+from training.study.blocks.stats import csv_text, fmt, mean_std
 
 if TYPE_CHECKING:
     from training.study.config import StudyConfig
@@ -147,7 +147,7 @@ def diff_ehr(rows: list[dict[str, Any]]) -> str:
     can move one pixel across one of its 100 thresholds and the value by ~1e-6, which 6 decimals would
     show as a difference between runs that are otherwise identical.
     """
-    from training.study.tables import GROUP, SUBSETS, _csv, _subset
+    from training.study.tables import GROUP, SUBSETS, _subset
 
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
@@ -160,5 +160,5 @@ def diff_ehr(rows: list[dict[str, Any]]) -> str:
             d = mean_std([r.get("diff") for r in chosen])
             e = mean_std([r.get("ehr_auc") for r in chosen])
             body.append([*key, subset, d[2], fmt(d[0]), fmt(d[1]), e[2], _fmt4(e[0]), _fmt4(e[1])])
-    return _csv([*GROUP, "subset", "diff_n", "diff_mean", "diff_std", "ehr_auc_n", "ehr_auc_mean", "ehr_auc_std"],
+    return csv_text([*GROUP, "subset", "diff_n", "diff_mean", "diff_std", "ehr_auc_n", "ehr_auc_mean", "ehr_auc_std"],
                 body)

@@ -168,7 +168,7 @@ def _draw(own: list[dict[str, str]], out: Path) -> Path:
     """Draw the figure of :meth:`PerturbationBlock.figures` (Agg canvas, written atomically)."""
     from matplotlib.figure import Figure
 
-    from training.study.figures import _save
+    from training.study.figures import save_figure
 
     groups: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in own:
@@ -190,4 +190,4 @@ def _draw(own: list[dict[str, str]], out: Path) -> Path:
         ax.set_ylabel("Δp of the target (dotted: random order)")
         ax.axhline(0.0, color="grey", linewidth=0.5)
         ax.legend(fontsize=6)
-    return _save(fig, out, "delta_p.png")
+    return save_figure(fig, out, "delta_p.png")

@@ -21,8 +21,6 @@ against map RMSE over all conditions.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,21 +30,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pyarrow as pa
 
 from training.study.blocks.base import Block, ImageJob, common_row
-from training.study.blocks.stats import EXPLANATION, auc, by_explanation, fmt, image_seed, mean_std, pearson, spearman
+from training.study.blocks.stats import (
+    EXPLANATION,
+    auc,
+    by_explanation,
+    csv_text,
+    fmt,
+    image_seed,
+    mean_std,
+    pearson,
+    spearman,
+)
 
 if TYPE_CHECKING:
     from training.study.score import Task
 
 SCALES = ("clean", "per_map")
 ALL_CLASSES = "all"
-
-
-def _csv(header: Sequence[str], body: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(body)
-    return buf.getvalue()
 
 
 class RobustnessBlock(Block):
@@ -164,10 +164,10 @@ class RobustnessBlock(Block):
                 corr.append([*key, cls, len(pairs), fmt(pearson(rm, da)), fmt(spearman(rm, da)),
                              fmt(pearson(ss, da)), fmt(spearman(ss, da))])
         return {
-            "robustness.csv": _csv([*EXPLANATION, "class", "corruption", "severity", "n", "auc_clean",
+            "robustness.csv": csv_text([*EXPLANATION, "class", "corruption", "severity", "n", "auc_clean",
                                     "auc_corrupted", "delta_auc", "rmse_mean", "rmse_std", "ssim_mean", "ssim_std"],
                                    body),
-            "robustness_correlation.csv": _csv([*EXPLANATION, "class", "n_conditions", "pearson_rmse_delta_auc",
+            "robustness_correlation.csv": csv_text([*EXPLANATION, "class", "n_conditions", "pearson_rmse_delta_auc",
                                                 "spearman_rmse_delta_auc", "pearson_ssim_delta_auc",
                                                 "spearman_ssim_delta_auc"], corr),
         }

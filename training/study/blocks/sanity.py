@@ -23,8 +23,6 @@ images); class ``all`` pools every map. Figure ``sanity.png``.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -35,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from training.study.blocks.base import Block, ImageJob, common_row
-from training.study.blocks.stats import EXPLANATION, by_explanation, fmt, mean_std, spearman
+from training.study.blocks.stats import EXPLANATION, by_explanation, csv_text, fmt, mean_std, spearman
 
 if TYPE_CHECKING:
     from torch import nn
@@ -106,14 +104,6 @@ def map_similarity(original: np.ndarray, other: np.ndarray) -> tuple[float, floa
 
     _rmse, ssim = map_movement(original, other, scale="per_map")
     return float(ssim), spearman(np.asarray(original).ravel(), np.asarray(other).ravel())
-
-
-def _csv(header: Sequence[str], body: list[list[Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(body)
-    return buf.getvalue()
 
 
 class SanityBlock(Block):
@@ -213,7 +203,7 @@ class SanityBlock(Block):
                     s = mean_std([r["sanity_ssim"][k] for r in crs])
                     q = mean_std([r["sanity_spearman"][k] for r in crs])
                     body.append([*key, cls, k + 1, name, s[2], fmt(s[0]), fmt(s[1]), q[2], fmt(q[0]), fmt(q[1])])
-        return {"sanity.csv": _csv([*EXPLANATION, "class", "step", "randomised", "n", "ssim_mean", "ssim_std",
+        return {"sanity.csv": csv_text([*EXPLANATION, "class", "step", "randomised", "n", "ssim_mean", "ssim_std",
                                     "spearman_n", "spearman_mean", "spearman_std"], body)}
 
     def figures(self, out: Path, settings: dict[str, Any]) -> list[Path]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,3 +81,12 @@ def by_explanation(rows: list[dict[str, Any]]) -> list[tuple[tuple[Any, ...], li
     for r in rows:
         groups.setdefault(tuple(r[c] for c in EXPLANATION), []).append(r)
     return [(k, sorted(groups[k], key=lambda r: (str(r["class"]), str(r["image"])))) for k in sorted(groups, key=str)]
+
+
+def csv_text(header: Sequence[str], body: list[list[Any]]) -> str:
+    """A CSV table with a header row (``\n`` line ends), as every study table is written."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(body)
+    return buf.getvalue()
