@@ -158,8 +158,8 @@ def score_class(
     }
 
 
-def forward_probabilities(model: Any, image: np.ndarray) -> np.ndarray:
-    """Class probabilities of one image (sigmoid for multi-label, softmax for multi-class)."""
+def forward_logits(model: Any, image: np.ndarray) -> np.ndarray:
+    """The model's logits on one image (the input the engine builds), float64."""
     import torch
 
     from engine.preprocess import to_model_input
@@ -167,8 +167,21 @@ def forward_probabilities(model: Any, image: np.ndarray) -> np.ndarray:
     x, _geometry, _scaling = to_model_input(image, model.manifest)
     with torch.no_grad():
         logits = model.module(x.to(model.device)).float().cpu()[0]
-    probs = torch.sigmoid(logits) if model.manifest.task == "multilabel" else torch.softmax(logits, 0)
+    return logits.numpy().astype(np.float64)
+
+
+def probabilities_of(model: Any, logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits (sigmoid for multi-label, softmax for multi-class)."""
+    import torch
+
+    z = torch.from_numpy(np.asarray(logits, np.float32))
+    probs = torch.sigmoid(z) if model.manifest.task == "multilabel" else torch.softmax(z, 0)
     return probs.numpy().astype(np.float64)
+
+
+def forward_probabilities(model: Any, image: np.ndarray) -> np.ndarray:
+    """Class probabilities of one image (sigmoid for multi-label, softmax for multi-class)."""
+    return probabilities_of(model, forward_logits(model, image))
 
 
 def image_rows(
@@ -177,7 +190,7 @@ def image_rows(
 ) -> list[dict[str, Any]]:
     """Every row of one image for one model: each block's rows for its tasks still to do.
 
-    The probabilities come from one forward shared by the blocks; each block
+    The logits and probabilities come from one forward shared by the blocks; each block
     (:mod:`training.study.blocks`) explains and scores its own tasks.
 
     Args:
@@ -199,7 +212,8 @@ def image_rows(
             by_block.setdefault(task.block, []).append(task)
     if not by_block:
         return []
-    job = ImageJob(model, plan, item, image, forward_probabilities(model, image))
+    logits = forward_logits(model, image)  # one forward, shared by every block
+    job = ImageJob(model, plan, item, image, probabilities_of(model, logits), logits)
     rows: list[dict[str, Any]] = []
     for name, tasks in by_block.items():
         rows += get_block(name).image_rows(job, tasks, settings[name])

@@ -41,6 +41,7 @@ class ImageJob:
         item: The image's labels and boxes.
         image: Its decoded display pixels.
         probabilities: The model's class probabilities on the image (one forward, shared by the blocks).
+        logits: That forward's logits (None when the job was built from probabilities alone).
     """
 
     model: Any
@@ -48,6 +49,7 @@ class ImageJob:
     item: WorkItem
     image: np.ndarray
     probabilities: np.ndarray
+    logits: np.ndarray | None = None
 
 
 def common_row(job: ImageJob, task: Task, class_index: int) -> dict[str, Any]:

@@ -46,18 +46,6 @@ ALL_CLASSES = "all"
 _MODEL_KEY = ("model", "model_name")
 
 
-def model_logits(model: Any, image: np.ndarray) -> np.ndarray:
-    """The model's logits on one image (the input the engine builds, float64)."""
-    import torch
-
-    from engine.preprocess import to_model_input
-
-    x, _geometry, _scaling = to_model_input(image, model.manifest)
-    with torch.no_grad():
-        logits = model.module(x.to(model.device)).float().cpu()[0]
-    return logits.numpy().astype(np.float64)
-
-
 def unique_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (model, image, class): the first in (method, layer, params hash) order."""
     seen: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -150,7 +138,12 @@ class ClassificationBlock(Block):
 
     def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per task x class with the logit, the task and the image's split subset."""
-        logits = model_logits(job.model, job.image)
+        if job.logits is not None:  # the forward the study already ran for this image
+            logits = job.logits
+        else:
+            from training.study.score import forward_logits
+
+            logits = forward_logits(job.model, job.image)
         subset = self.subset_of(job.item.path, str(settings.get("split_file", "")))
         rows = []
         for task in tasks:
