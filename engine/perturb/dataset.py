@@ -110,10 +110,13 @@ def delta_table(
     method_params: dict[str, Any] | None = None,
     patch: int = 1,
     on_image: Callable[[str, list[str]], None] | None = None,
+    control_seeds: Sequence[int] = (),
 ) -> DeltaTable:
     """Average Δp per row class over ``images``: (name, image, ground-truth classes or None) items.
 
-    ``images`` may be a generator; each image is used once and may then be freed.
+    ``images`` may be a generator; each image is used once and may then be freed. The random control
+    is one random order (``seed``), or the mean over the random orders of ``control_seeds`` when
+    given (each image is explained and ranked once whatever their number).
     """
     from engine.explainers.api import explain
 
@@ -137,10 +140,15 @@ def delta_table(
                                           patch=patch)
                 else:
                     lab = PerturbationLab(model, image, result.map(c, "image"), resolution="image", patch=patch)
-                cr = run_curves(lab, c, orders=(order, "random"), replacement=rep, fractions=fractions, seeds=(),
-                                seed=seed, with_insertion=False)
+                if control_seeds:
+                    cr = run_curves(lab, c, orders=(order,), replacement=rep, fractions=fractions,
+                                    seeds=tuple(int(s) for s in control_seeds), seed=seed, with_insertion=False)
+                    ctrl = (cr.original[cr.t] - cr.random_deletion[:, :, cr.t]).mean(axis=0)
+                else:
+                    cr = run_curves(lab, c, orders=(order, "random"), replacement=rep, fractions=fractions,
+                                    seeds=(), seed=seed, with_insertion=False)
+                    ctrl = cr.original[cr.t] - cr.deletion["random"][:, cr.t]
                 delta = cr.original[None, :] - cr.deletion[order]
-                ctrl = cr.original[cr.t] - cr.deletion["random"][:, cr.t]
                 table.add(c, name, delta, ctrl)
         if on_image is not None:
             on_image(name, row_classes)

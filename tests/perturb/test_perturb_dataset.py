@@ -88,3 +88,17 @@ def test_images_may_be_a_generator() -> None:
     t = delta_table(region_model(), gen, method="saliency", replacement=Replacement.make("zero"),
                     fractions=FRACTIONS[:1])
     assert t.images["A"] == ["both", "only_a"]
+
+
+def test_control_seeds_average_the_single_seed_controls_and_keep_the_ranked_delta() -> None:
+    """One call with ``control_seeds`` equals the mean of one call per seed (the image is explained once)."""
+    model, zero = region_model(), Replacement.make("zero")
+    seeds = (3, 4, 5)
+    together = delta_table(model, images(), method="saliency", replacement=zero, fractions=FRACTIONS,
+                           seed=seeds[0], control_seeds=seeds)
+    apart = [delta_table(model, images(), method="saliency", replacement=zero, fractions=FRACTIONS, seed=s)
+             for s in seeds]
+    for c in together.rows:
+        np.testing.assert_allclose(together.rows[c], apart[0].rows[c], atol=1e-6)
+        np.testing.assert_allclose(together.control[c], np.mean([t.control[c] for t in apart], axis=0), atol=1e-6)
+    assert not np.allclose(apart[0].control["A"], apart[1].control["A"])  # the seeds really differ

@@ -10,7 +10,7 @@ is recorded. The random-order control replaces the same number of pixels in a se
 the target class's Δp, averaged over the orders.
 
 The per-image work is :func:`engine.perturb.dataset.delta_table` called on the one image, once per
-mode and random seed (its MoRF Δp is the same for every seed: the one of the first seed is stored).
+mode, with the random orders of every seed in one call (the image is explained once per mode).
 
 Store columns, on the target class's row (empty on other classes' rows): ``dp_modes``,
 ``dp_fractions``, ``dp_classes`` (the affected classes), ``dp_delta`` (Δp flattened mode x fraction x
@@ -106,13 +106,13 @@ class PerturbationBlock(Block):
             delta: dict[str, list[np.ndarray]] = defaultdict(list)  # target -> per mode (F, C)
             random: dict[str, list[np.ndarray]] = defaultdict(list)  # target -> per mode (F,)
             for mode in modes:
-                per_seed = [delta_table(job.model, [(job.item.image, job.image, gt)], method=task.method,
-                                        layer=task.layer or None, replacement=Replacement.make(mode),
-                                        fractions=fractions, rows=str(settings["rows"]), seed=s,
-                                        method_params=dict(task.params)) for s in seeds]
-                for target in per_seed[0].rows:
-                    delta[target].append(per_seed[0].rows[target][0])
-                    random[target].append(np.mean([t.control[target][0] for t in per_seed], axis=0))
+                table = delta_table(job.model, [(job.item.image, job.image, gt)], method=task.method,
+                                    layer=task.layer or None, replacement=Replacement.make(mode),
+                                    fractions=fractions, rows=str(settings["rows"]), seed=seeds[0],
+                                    method_params=dict(task.params), control_seeds=seeds)
+                for target in table.rows:
+                    delta[target].append(table.rows[target][0])
+                    random[target].append(table.control[target][0])
             for ci, c in enumerate(classes):
                 row = common_row(job, task, ci)
                 row.update({"dp_modes": None, "dp_fractions": None, "dp_classes": None, "dp_delta": None,
