@@ -7,6 +7,12 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from engine.models.check import BundleCheck
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,10 +75,18 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
+def check(path: str | Path) -> BundleCheck:
+    """:func:`engine.models.check.check_bundle`, then a forward pass and the CAM layers when the weights load."""
     from engine.models.check import check_bundle
 
-    report = check_bundle(args.bundle)
+    report = check_bundle(path)
+    if report.module is not None:
+        run_forward(report, report.module, report.manifest, report.path)
+    return report
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check(args.bundle)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
         return 0 if report.ok else 1
@@ -96,3 +110,61 @@ def _check(args: argparse.Namespace) -> int:
     for i, p in enumerate(report.problems, 1):
         print(f"  {i}. {p.what}\n     fix: {p.fix}", file=sys.stderr)
     return 1
+
+
+def run_forward(report: BundleCheck, module: torch.nn.Module, manifest: Any, folder: Path) -> None:
+    """A forward pass on a synthetic image (a smooth gradient with a bright disc) and the CAM layers."""
+    import numpy as np
+    import torch
+
+    from engine.errors import RadLensError
+    from engine.explainers.api import list_layers
+    from engine.models.bundle import LoadedModel
+    from engine.preprocess import to_model_input
+
+    h, w = manifest.input_size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = 0.3 + 0.4 * xx / max(w - 1, 1) + 0.3 * (((yy - h / 2) ** 2 + (xx - w / 3) ** 2) < (min(h, w) / 6) ** 2)
+    x, _geometry, _scaling = to_model_input(np.clip(image, 0, 1), manifest)
+    try:
+        with torch.no_grad():
+            out = module(x)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        report.add(f"the forward pass on a synthetic {h} x {w} image failed ({str(exc).splitlines()[0]}).",
+                   "check input_size and in_channels against how the network was trained.")
+        return
+    if not isinstance(out, torch.Tensor):
+        report.add(f"the network returns a {type(out).__name__}, not one tensor of scores.",
+                   "wrap the network so that forward returns the logits only.")
+        return
+    report.output_shape = tuple(out.shape)
+    if tuple(out.shape) != (1, manifest.num_classes):
+        report.add(f"the output has shape {tuple(out.shape)}, not (1, {manifest.num_classes}).",
+                   "the head must give one score per class in class_names.")
+        return
+    if not torch.isfinite(out).all():
+        report.add("the forward pass gives NaN or infinite scores.", "export the weights of a good epoch.")
+        return
+    probs = torch.softmax(out, 1) if manifest.task == "multiclass" else torch.sigmoid(out)
+    report.probability_range = (float(probs.min()), float(probs.max()))
+    model = LoadedModel(module.requires_grad_(False), manifest, report.info.get("weights_sha256", ""), folder)
+    names = {n for n, _ in module.named_modules()}
+    if manifest.target_layer and manifest.target_layer not in names:
+        import difflib
+
+        close = difflib.get_close_matches(manifest.target_layer, sorted(names), n=3)
+        report.add(f"target_layer '{manifest.target_layer}' is not a layer of the network"
+                   + (f" (close: {', '.join(close)})." if close else "."),
+                   "set target_layer to a name listed below, or remove it to use the last spatial layer.")
+        manifest = _without_target(manifest)
+        model = LoadedModel(module, manifest, model.weights_sha256, folder)
+    try:
+        report.layers = [(la.name, la.type, la.output_shape, la.is_default) for la in list_layers(model)]
+    except RadLensError as exc:
+        report.add(exc.problem, exc.fix or "CAM methods will not run on this network; gradient methods will.")
+
+
+def _without_target(manifest: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(manifest, target_layer=None)

@@ -2,8 +2,9 @@
 
 Unlike :func:`engine.models.bundle.load_model`, which stops at the first refusal, the check goes
 on as far as it can: the manifest field by field, the weights file, non-finite weights, missing,
-unexpected and mis-shaped tensors, the head against the classes, then (when the weights load) a
-forward pass on a synthetic image and the layers CAM methods can use.
+unexpected and mis-shaped tensors, the head against the classes. The forward pass on a synthetic
+image and the CAM layers need the explainers (a layer above this one): :func:`engine.cli.bundle.check`
+adds them.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class BundleCheck:
         probability_range: Smallest and largest probability of that output.
         layers: ``(name, type, output shape, is default)`` of the layers CAM methods can use.
         info: What was read (architecture, classes, weights hash...).
+        module: The network with the bundle's weights, when they load (for the forward pass).
+        manifest: The manifest read (a lenient one when model.json has errors), or None.
     """
 
     path: Path
@@ -60,6 +63,8 @@ class BundleCheck:
     probability_range: tuple[float, float] | None = None
     layers: list[tuple[str, str, tuple[int, ...], bool]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    module: torch.nn.Module | None = None
+    manifest: Any = None
 
     @property
     def ok(self) -> bool:
@@ -138,9 +143,8 @@ def check_bundle(path: str | Path) -> BundleCheck:
         return report
     report.info.update(architecture=manifest.architecture, classes=list(manifest.class_names),
                        in_channels=manifest.in_channels, input_size=list(manifest.input_size), task=manifest.task)
-    module = _weights(report, folder, manifest)
-    if module is not None:
-        _forward(report, module, manifest, folder)
+    report.module = _weights(report, folder, manifest)
+    report.manifest = manifest
     return report
 
 
@@ -214,59 +218,3 @@ def _first_conv(module: torch.nn.Module) -> str | None:
     from engine.models.create import first_conv_key
 
     return first_conv_key(module)
-
-
-def _forward(report: BundleCheck, module: torch.nn.Module, manifest: Any, folder: Path) -> None:
-    """A forward pass on a synthetic image (a smooth gradient with a bright disc) and the CAM layers."""
-    import numpy as np
-
-    from engine.explainers.api import list_layers
-    from engine.models.bundle import LoadedModel
-    from engine.preprocess import to_model_input
-
-    h, w = manifest.input_size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    image = 0.3 + 0.4 * xx / max(w - 1, 1) + 0.3 * (((yy - h / 2) ** 2 + (xx - w / 3) ** 2) < (min(h, w) / 6) ** 2)
-    x, _geometry, _scaling = to_model_input(np.clip(image, 0, 1), manifest)
-    try:
-        with torch.no_grad():
-            out = module(x)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        report.add(f"the forward pass on a synthetic {h} x {w} image failed ({str(exc).splitlines()[0]}).",
-                   "check input_size and in_channels against how the network was trained.")
-        return
-    if not isinstance(out, torch.Tensor):
-        report.add(f"the network returns a {type(out).__name__}, not one tensor of scores.",
-                   "wrap the network so that forward returns the logits only.")
-        return
-    report.output_shape = tuple(out.shape)
-    if tuple(out.shape) != (1, manifest.num_classes):
-        report.add(f"the output has shape {tuple(out.shape)}, not (1, {manifest.num_classes}).",
-                   "the head must give one score per class in class_names.")
-        return
-    if not torch.isfinite(out).all():
-        report.add("the forward pass gives NaN or infinite scores.", "export the weights of a good epoch.")
-        return
-    probs = torch.softmax(out, 1) if manifest.task == "multiclass" else torch.sigmoid(out)
-    report.probability_range = (float(probs.min()), float(probs.max()))
-    model = LoadedModel(module.requires_grad_(False), manifest, report.info.get("weights_sha256", ""), folder)
-    names = {n for n, _ in module.named_modules()}
-    if manifest.target_layer and manifest.target_layer not in names:
-        import difflib
-
-        close = difflib.get_close_matches(manifest.target_layer, sorted(names), n=3)
-        report.add(f"target_layer '{manifest.target_layer}' is not a layer of the network"
-                   + (f" (close: {', '.join(close)})." if close else "."),
-                   "set target_layer to a name listed below, or remove it to use the last spatial layer.")
-        manifest = _without_target(manifest)
-        model = LoadedModel(module, manifest, model.weights_sha256, folder)
-    try:
-        report.layers = [(la.name, la.type, la.output_shape, la.is_default) for la in list_layers(model)]
-    except RadLensError as exc:
-        report.add(exc.problem, exc.fix or "CAM methods will not run on this network; gradient methods will.")
-
-
-def _without_target(manifest: Any) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(manifest, target_layer=None)

@@ -12,9 +12,9 @@ import torch
 import torchvision
 from safetensors.torch import load_file, save_file
 
+from engine.cli.bundle import check as check_bundle
 from engine.errors import ModelError, UnsafeModelFileError, WeightsMismatchError
 from engine.models.bundle import load_model
-from engine.models.check import check_bundle
 from engine.models.checkpoint import read_checkpoint, remap_names
 from engine.models.create import create_bundle, parse_classes
 from viewer.cli import main
