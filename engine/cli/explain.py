@@ -85,6 +85,7 @@ def _explain_images(args: argparse.Namespace) -> int:
                 "image": str(path), "image_id": image_key(path),
                 "explanation": result.to_dict(),
                 "localisation": {k: v.to_dict() for k, v in loc.items()},
+                "regions": region_descriptions(image, result, loc, annotations),
                 "overlays": overlays,
             })
             top = sorted(zip(result.probabilities, result.class_names, strict=True), reverse=True)[:3]
@@ -137,6 +138,19 @@ def _annotations_for(path: Path, image: Any, gt_all: dict[str, Any]) -> Any:
     for extra in found[1:]:
         merged = merged.merged(extra)
     return merged
+
+
+def region_descriptions(
+    image: Any, result: Any, loc: dict[str, Any], annotations: Any
+) -> dict[str, list[dict[str, Any]]]:
+    """Each box in words (side, zone, size, shape, IoU; :mod:`engine.localise.describe`), by class."""
+    from engine.analysis import boxes_by_annotator
+    from engine.localise.describe import describe_map, frame_of
+
+    frame = frame_of(image)
+    return {name: [d.to_dict() for d in describe_map(
+        result.map(name, "image"), c.threshold, c.boxes, frame, class_name=name,
+        ground_truth=boxes_by_annotator(annotations, name, "ground_truth"))] for name, c in loc.items()}
 
 
 def render_overlay(image, result, name, loc, annotations, out_png, cmap) -> Path:

@@ -35,6 +35,7 @@ from skimage.measure import label
 
 from engine.localise.boxes import BoxesLike, as_boxes, boxes_to_mask
 from engine.localise.iou import iou_matrix
+from engine.localise.threshold import Threshold, threshold_mask
 
 _LETTERS = {"L": (0, 1), "R": (0, -1), "P": (1, 1), "A": (1, -1), "H": (2, 1), "F": (2, -1)}
 ELONGATED_RATIO = 2.0
@@ -325,3 +326,13 @@ def _with_text(
 def _pct(share: float) -> str:
     pct = 100 * share
     return f"{pct:.1f} %" if pct >= 0.1 else "< 0.1 %"
+
+
+def describe_map(
+    heatmap: npt.ArrayLike, threshold: Threshold | str, boxes: BoxesLike, frame: PatientFrame, *,
+    class_name: str = "", ground_truth: Mapping[str, BoxesLike] | BoxesLike | None = None,
+    view: ViewTransform | None = None,
+) -> list[RegionDescription]:
+    """:func:`describe_regions` of boxes cut from ``heatmap`` at ``threshold`` (the mask is cut again here)."""
+    return describe_regions(boxes, threshold_mask(heatmap, threshold), frame, class_name=class_name,
+                            ground_truth=ground_truth, view=view)
