@@ -148,15 +148,8 @@ def run_forward(report: BundleCheck, module: torch.nn.Module, manifest: Any, fol
     probs = torch.softmax(out, 1) if manifest.task == "multiclass" else torch.sigmoid(out)
     report.probability_range = (float(probs.min()), float(probs.max()))
     model = LoadedModel(module.requires_grad_(False), manifest, report.info.get("weights_sha256", ""), folder)
-    names = {n for n, _ in module.named_modules()}
-    if manifest.target_layer and manifest.target_layer not in names:
-        import difflib
-
-        close = difflib.get_close_matches(manifest.target_layer, sorted(names), n=3)
-        report.add(f"target_layer '{manifest.target_layer}' is not a layer of the network"
-                   + (f" (close: {', '.join(close)})." if close else "."),
-                   "set target_layer to a name listed below, or remove it to use the last spatial layer.")
-        manifest = _without_target(manifest)
+    if manifest.target_layer and manifest.target_layer not in dict(module.named_modules()):
+        manifest = _without_target(manifest)  # reported by check_bundle; list the layers all the same
         model = LoadedModel(module, manifest, model.weights_sha256, folder)
     try:
         report.layers = [(la.name, la.type, la.output_shape, la.is_default) for la in list_layers(model)]

@@ -108,8 +108,8 @@ def _manifest(report: BundleCheck, data: Mapping[str, Any]) -> Any:
     except BundleManifestError as exc:
         listing = exc.problem.removeprefix("invalid model manifest: ").rstrip(".")
         for item in re.split(r"; (?=[a-z])", listing):
-            report.add(f"model.json: {item}", _manifest_fix(item))
-    core = ("name", "version", "architecture", "class_names", "in_channels", "input_size", "weights")
+            report.add(f"model.json: {item}.", _manifest_fix(item) + ".")
+    core = ("name", "version", "architecture", "class_names", "in_channels", "input_size", "weights", "target_layer")
     lenient = {k: data[k] for k in core if k in data}
     for attempt in (lenient, {k: v for k, v in lenient.items() if k not in ("in_channels", "input_size")}):
         try:
@@ -177,6 +177,12 @@ def _weights(report: BundleCheck, folder: Path, manifest: Any) -> torch.nn.Modul
     except RadLensError as exc:
         report.add(exc.problem, exc.fix or "correct 'architecture' in model.json.")
         return None
+    names = sorted(n for n, _ in module.named_modules() if n)
+    if manifest.target_layer and manifest.target_layer not in names:
+        close = difflib.get_close_matches(manifest.target_layer, names, n=3)
+        report.add(f"target_layer '{manifest.target_layer}' is not a layer of '{manifest.architecture}'"
+                   + (f" (close: {', '.join(close)})." if close else "."),
+                   "set target_layer to a layer radlens layers lists, or remove it to use the last spatial layer.")
     expected = module.state_dict()
     head = _head_weight_key(module)
     shapes_ok = True

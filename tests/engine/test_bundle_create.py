@@ -196,7 +196,8 @@ def test_check_reports_every_problem_at_once(tmp_path: Path, good_bundle: Path,
     bad = tmp_path / "bad"
     bad.mkdir()
     data = json.loads((good_bundle / "model.json").read_text())
-    data.update(class_names=["x", "y", "z"], mean=[0.5, 0.5], thresholds=[0.5, 0.5], target_layr="features")
+    data.update(class_names=["x", "y", "z"], mean=[0.5, 0.5], thresholds=[0.5, 0.5], target_layr="features",
+                target_layer="feature.12")
     (bad / "model.json").write_text(json.dumps(data))
     state = load_file(str(good_bundle / "weights.safetensors"))
     state["features.3.squeeze.weight"][0, 0, 0, 0] = float("nan")
@@ -208,7 +209,8 @@ def test_check_reports_every_problem_at_once(tmp_path: Path, good_bundle: Path,
     expected = ["mean must have", "thresholds must hold", "unknown keys ['target_layr']", "NaN or infinite",
                 "head 'classifier.1' has 2 outputs but model.json lists 3",
                 "missing from the weights: features.12.expand3x3.bias",
-                "no place in the architecture: extra.weight"]
+                "no place in the architecture: extra.weight",
+                "target_layer 'feature.12' is not a layer of 'squeezenet1_1' (close: features.12"]
     for needle in expected:
         assert sum(needle in t for t in text) == 1, (needle, text)
     assert len(report.problems) == len(expected) and all(p.fix for p in report.problems)
