@@ -34,7 +34,7 @@ RESEARCH = "research use only"
 SERIES_NUMBERS = {"sr": 901, "pm": 902, "sc": 903, "pdf": 904}
 #: UID root for UIDs derived from other UIDs (PS3.5 B.2: UUID-derived UIDs).
 DERIVED_ROOT = "2.25."
-DEID_METHOD = "RadLens: names, IDs, dates, descriptions, institution removed; UIDs replaced (2.25 derived)"
+DEID_METHOD = "RadLens: identifiers and dates removed, UIDs replaced"  # LO: at most 64 characters
 
 PROBABILITY = CodedConcept("PROB", SCHEME, "Probability of finding")
 THRESHOLD = CodedConcept("THRESH", SCHEME, "Decision threshold")

@@ -50,11 +50,11 @@ class Export:
 
 
 def user_boxes() -> Any:
-    from engine.annotations import AnnotationSet, BoxAnnotation
+    from engine.annotations import AnnotationSet, BoxAnnotation, Source
 
     return AnnotationSet((
-        BoxAnnotation("Cardiomegaly", 150.0, 210.5, 331.0, 402.25, annotator="Jane Reader", source="user"),
-        BoxAnnotation("Pneumothorax", 20.0, 30.0, 140.0, 260.0, annotator="Jane Reader", source="user"),
+        BoxAnnotation("Cardiomegaly", 150.0, 210.5, 331.0, 402.25, annotator="Jane Reader", source=Source.USER),
+        BoxAnnotation("Pneumothorax", 20.0, 30.0, 140.0, 260.0, annotator="Jane Reader", source=Source.USER),
     ), image_id="phantom_00002")
 
 

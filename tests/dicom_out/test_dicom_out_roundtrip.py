@@ -48,7 +48,8 @@ def test_another_systems_sr_with_a_person_observer_and_a_circle(tmp_path: Path) 
                                    observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
                                        name="Smith^John"))
 
-    def group(kind: hd.sr.GraphicTypeValues, pts: list[list[float]], finding: str) -> object:
+    def group(kind: hd.sr.GraphicTypeValues, pts: list[list[float]],
+              finding: str) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
         region = hd.sr.ImageRegion(graphic_type=kind, graphic_data=np.array(pts),
                                    source_image=hd.sr.SourceImageForRegion.from_source_image(src))
         return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
