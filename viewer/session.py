@@ -5,7 +5,8 @@ Qt-free. Ground truth for a folder comes from, in order: the annotation file the
 or ``train-rle.csv`` (SIIM) found in the folder or its parent. Boxes are matched to an image by
 :func:`engine.annotations.image_key` (file name without extension) or SOP Instance UID.
 
-Boxes from DICOM SRs (TID 1500) in the image's folder or its direct subfolders that reference the
+Boxes from DICOM SRs (TID 1500) in the image's folder, its direct subfolders or its sibling folders
+(the study's other series) that reference the
 image's SOP Instance UID join the ground truth, as another annotator's (the observer, or "RadLens
 <model>" for algorithm results).
 
@@ -91,7 +92,7 @@ class Session:
         return AnnotationSet(image_id=image_key(path))
 
     def sr_boxes_for(self, path: Path, image: StudyImage | None) -> AnnotationSet:
-        """Boxes that DICOM SRs beside ``path`` (its folder and direct subfolders) attach to the image:
+        """Boxes that DICOM SRs near ``path`` (its folder, subfolders and sibling folders) attach to the image:
         another reader's or RadLens's earlier results (:func:`engine.annotations.dicom_sr.sr_boxes_near`)."""
         from engine.annotations.dicom_sr import sr_boxes_near
 

@@ -221,26 +221,40 @@ def read_sr_annotations(path: str | os.PathLike[str]) -> dict[str, AnnotationSet
 _CACHE: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, AnnotationSet]]] = {}
 
 
-def _candidates(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    for where in (folder, *sorted(p for p in _dirs(folder))):
-        try:
-            out += [e for e in sorted(where.iterdir()) if e.is_file() and not e.name.startswith(".")
-                    and e.suffix.lower() in (".dcm", ".dicom", "")]
-        except OSError:
-            continue
-    return out
+#: At most this many files are examined around an image (a study retrieved from a PACS is far smaller).
+MAX_FILES = 2000
 
 
-def _dirs(folder: Path) -> list[Path]:
+def _files(where: Path) -> list[Path]:
     try:
-        return [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
+        return [e for e in sorted(where.iterdir()) if e.is_file() and not e.name.startswith(".")
+                and e.suffix.lower() in (".dcm", ".dicom", "")]
     except OSError:
         return []
 
 
+def _dirs(folder: Path) -> list[Path]:
+    try:
+        return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except OSError:
+        return []
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """Files in ``folder``, its direct subfolders and its sibling folders (a study's other series)."""
+    out: list[Path] = []
+    for where in (folder, *_dirs(folder), *(d for d in _dirs(folder.parent) if d != folder)):
+        out += _files(where)
+        if len(out) >= MAX_FILES:
+            return out[:MAX_FILES]
+    return out
+
+
 def sr_boxes_near(image_path: str | os.PathLike[str], sop_instance_uid: str) -> AnnotationSet:
-    """Boxes that SRs in the image's folder (and its direct subfolders) attach to ``sop_instance_uid``.
+    """Boxes that SRs near the image attach to ``sop_instance_uid``.
+
+    Near: in the image's folder, its direct subfolders, or its sibling folders (a study retrieved
+    from a PACS keeps each series in a folder of its own), at most :data:`MAX_FILES` files.
 
     SRs that cannot be read are left out (logged nowhere: they are other systems' files). The folder's
     SRs are read once and cached until a file there changes.

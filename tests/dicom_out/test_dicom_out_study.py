@@ -18,8 +18,9 @@ from engine.io.study import scan_folder
 
 @pytest.fixture()
 def study_with_results(tmp_path: Path, export: Export) -> Path:
-    """The demo image and, in a subfolder, its exported objects (as a PACS retrieve would bring them)."""
-    shutil.copy(DEMO_IMAGE, tmp_path / DEMO_IMAGE.name)
+    """The demo image in ``images/`` and its exported objects in the sibling ``results/`` (a series each)."""
+    (tmp_path / "images").mkdir()
+    shutil.copy(DEMO_IMAGE, tmp_path / "images" / DEMO_IMAGE.name)
     (tmp_path / "results").mkdir()
     for p in export.paths:
         shutil.copy(p, tmp_path / "results" / p.name)
@@ -44,7 +45,7 @@ def test_opening_the_image_shows_the_sr_boxes(study_with_results: Path, export: 
     from viewer.state import ViewerState
 
     state = ViewerState()
-    Session(state).open(study_with_results / DEMO_IMAGE.name)
+    Session(state).open(study_with_results / "images" / DEMO_IMAGE.name)
     gt = state.ground_truth
     model = gt.filter(source=Source.MODEL)
     n_model = sum(len(loc.boxes) for loc in export.localisation.values())
@@ -53,7 +54,7 @@ def test_opening_the_image_shows_the_sr_boxes(study_with_results: Path, export: 
     assert [b.as_tuple() for b in reader.boxes] == [b.as_tuple() for b in export.user.boxes]
     assert len(state.user_boxes.boxes) == 0  # SR boxes are another reader's, never the user's own
     # another image of the study gets none of them
-    other = study_with_results / "phantom_00000.dcm"
+    other = study_with_results / "images" / "phantom_00000.dcm"
     shutil.copy(DEMO / "images" / other.name, other)
     Session(state).open(other)
     assert state.ground_truth.filter(source=Source.MODEL).boxes == ()
