@@ -5,6 +5,11 @@ Qt-free. Ground truth for a folder comes from, in order: the annotation file the
 or ``train-rle.csv`` (SIIM) found in the folder or its parent. Boxes are matched to an image by
 :func:`engine.annotations.image_key` (file name without extension) or SOP Instance UID.
 
+Boxes from DICOM SRs (TID 1500) in the image's folder, its direct subfolders or its sibling folders
+(the study's other series) that reference the
+image's SOP Instance UID join the ground truth, as another annotator's (the observer, or "RadLens
+<model>" for algorithm results).
+
 The user's boxes live in the image's sidecar (``<image>.radlens.json``): read on open (boxes with
 ``source == "user"``; other boxes in the sidecar join the ground truth and are written back
 unchanged) and rewritten atomically after every edit, undo and redo.
@@ -86,6 +91,18 @@ class Session:
                 return self._gt[key]
         return AnnotationSet(image_id=image_key(path))
 
+    def sr_boxes_for(self, path: Path, image: StudyImage | None) -> AnnotationSet:
+        """Boxes that DICOM SRs near ``path`` (its folder, subfolders and sibling folders) attach to the image:
+        another reader's or RadLens's earlier results (:func:`engine.annotations.dicom_sr.sr_boxes_near`)."""
+        from engine.annotations.dicom_sr import sr_boxes_near
+
+        uid = getattr(getattr(image, "metadata", None), "sop_instance_uid", "")
+        try:
+            return sr_boxes_near(path, uid)
+        except Exception as exc:  # reading others' SRs must never stop an image from opening
+            log.warning("%s: SRs beside it could not be read (%s)", path, exc)
+            return AnnotationSet()
+
     # --- opening --------------------------------------------------------------------------------------
     def load(self, path: Path, frame: int = 0) -> StudyImage:
         """Load one frame with a plugin reader for the suffix, else :func:`engine.io.load_image`."""
@@ -104,6 +121,9 @@ class Session:
         p = Path(path)
         image = self.load(p, frame)
         gt = self.ground_truth_for(p, image)
+        from_sr = self.sr_boxes_for(p, image)
+        if from_sr.boxes:
+            gt = gt.merged(from_sr)
         user, other = self._read_sidecar(p)
         self._sidecar_other = other
         self._opening = True

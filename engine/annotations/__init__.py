@@ -10,8 +10,9 @@ covering exactly pixels rows ``r0..r1`` and columns ``c0..c1`` (inclusive) is
 give boxes by this rule.
 
 Formats read (auto-detected by :func:`read_annotations`): VinBigData ``train.csv``, NIH
-ChestX-ray14 ``BBox_List_2017.csv``, SIIM-ACR ``train-rle.csv`` and RadLens's own
-``<image>.radlens.json`` sidecar. Written: sidecars and VinBigData-style CSV.
+ChestX-ray14 ``BBox_List_2017.csv``, SIIM-ACR ``train-rle.csv``, RadLens's own
+``<image>.radlens.json`` sidecar and DICOM SRs (TID 1500 planar ROIs, keyed by the referenced SOP
+Instance UID; :mod:`engine.annotations.dicom_sr`). Written: sidecars and VinBigData-style CSV.
 """
 
 from engine.annotations.formats import (

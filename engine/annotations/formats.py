@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.annotations import nih, sidecar, siim, vinbigdata
+from engine.annotations import dicom_sr, nih, sidecar, siim, vinbigdata
 from engine.annotations.model import AnnotationSet
 from engine.errors import AnnotationError, UnknownAnnotationFormatError
 
@@ -53,6 +53,12 @@ FORMATS: tuple[AnnotationFormat, ...] = (
         "SIIM-ACR train-rle.csv (ImageId, EncodedPixels)",
         siim.sniff_siim,
         siim.read_siim,
+    ),
+    AnnotationFormat(
+        dicom_sr.FORMAT_NAME,
+        "DICOM Structured Report (TID 1500 planar ROIs; keyed by referenced SOP Instance UID)",
+        dicom_sr.sniff_sr,
+        dicom_sr.read_sr_annotations,
     ),
 )
 

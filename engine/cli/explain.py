@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame", type=int, default=0, help="frame of multi-frame images")
     parser.add_argument("--out", type=Path, default=Path("radlens-out"), help="output folder")
     parser.add_argument("--list-methods", action="store_true", help="list the methods and their parameters")
+    parser.add_argument("--dicom-out", type=Path, help="also write each DICOM image's results as DICOM into this "
+                        "folder: TID 1500 SR, parametric map, secondary captures (docs/dicom-export.md)")
+    parser.add_argument("--deidentify", action="store_true",
+                        help="with --dicom-out: de-identify the DICOM objects as radlens report --deidentify does")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,12 +85,14 @@ def _explain_images(args: argparse.Namespace) -> int:
                 out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
                 render_overlay(image, result, name, loc[name], annotations, out_png, args.colormap)
                 overlays[name] = out_png.name
+            dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
                 "explanation": result.to_dict(),
                 "localisation": {k: v.to_dict() for k, v in loc.items()},
                 "regions": region_descriptions(image, result, loc, annotations),
                 "overlays": overlays,
+                **({"dicom": [str(p) for p in dicom_files]} if args.dicom_out else {}),
             })
             top = sorted(zip(result.probabilities, result.class_names, strict=True), reverse=True)[:3]
             print(f"{path}: " + ", ".join(f"{n} {p:.3f}" for p, n in top) + f"  ({result.elapsed_s * 1000:.0f} ms)")
@@ -114,6 +120,16 @@ def _explain_images(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1))
     print(f"wrote {args.out / 'results.json'}")
     return 1 if failures else 0
+
+
+def _dicom_out(args: argparse.Namespace, image: Any, result: Any, loc: Any, annotations: Any) -> list[Path]:
+    """``--dicom-out``: the image's SR, parametric map and secondary captures (nothing without the flag)."""
+    if not getattr(args, "dicom_out", None):
+        return []
+    from engine.dicom_out import write_results
+
+    return write_results(args.dicom_out, image, result, localisation=loc, user_boxes=annotations,
+                         annotations=annotations, deidentify=args.deidentify, colormap=args.colormap)
 
 
 def _annotations_for(path: Path, image: Any, gt_all: dict[str, Any]) -> Any:

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--colormap", default="jet", help="matplotlib colour map for the heatmaps")
     parser.add_argument("--frame", type=int, default=0, help="frame of multi-frame images")
     parser.add_argument("--out", type=Path, default=Path("report.pdf"), help="the PDF to write (default report.pdf)")
+    parser.add_argument("--dicom-out", type=Path, help="also write the results as DICOM into this folder: TID 1500 SR, "
+                        "parametric map, secondary captures and the report as Encapsulated PDF (docs/dicom-export.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     top = ", ".join(f"{c} {fmt_prob(result.probability(c))}" for c in chosen)
     print(f"{args.image}: {top}")
     print(f"wrote {path}")
+    if args.dicom_out:
+        from engine.dicom_out import write_results
+
+        files = write_results(args.dicom_out, image, result, classes=list(chosen), localisation=locs,
+                              user_boxes=user, annotations=merged, pdf=path, deidentify=args.deidentify,
+                              colormap=args.colormap)
+        print(f"wrote {len(files)} DICOM files into {args.dicom_out}")
     return 0
 
 

@@ -10,7 +10,8 @@ Conventions:
 * Images are sorted by Instance Number (files without one last, then by path); series by Series
   Number; studies by date and time.
 * Files that are neither are reported in :attr:`StudyIndex.errors` (path, reason); DICOM objects
-  without pixels (SR, RT plans, presentation states, DICOMDIR) in :attr:`StudyIndex.skipped`.
+  without pixels (SR, Encapsulated PDF, RT plans, presentation states, DICOMDIR) and Parametric
+  Maps / Segmentations (:data:`NOT_VIEWED_SOP_CLASSES`) in :attr:`StudyIndex.skipped`.
   Hidden files are ignored.
 * A DICOMDIR is recognised: the files it lists are found by the walk; listed files that are
   missing are reported as errors.
@@ -31,6 +32,13 @@ from engine.errors import CancelledError, UnreadableFileError
 NON_DICOM_PATIENT = "(non-DICOM images)"
 NON_DICOM_STUDY = "(files)"
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+#: SOP classes that have pixels but are not images to view on their own: Parametric Maps (a
+#: heatmap belongs over its source image) and Segmentations. SR, PDF and other objects without
+#: Rows/Columns are skipped as objects without pixels; Secondary Captures are indexed as images.
+NOT_VIEWED_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.30": "Parametric Map (a heatmap over its source image)",
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation",
+}
 _SIDECARS = (".raw", ".zraw", ".txt", ".json", ".md", ".csv", ".xml", ".html")
 
 _TAGS = [
@@ -340,6 +348,9 @@ def scan_folder(
         if h["SOPClassUID"] == DICOMDIR_SOP_CLASS or file.name.upper() == "DICOMDIR":
             skipped.append(ScanProblem(file, "DICOMDIR (its files are indexed by the walk)"))
             errors.extend(_dicomdir_missing(file))
+            continue
+        if h["SOPClassUID"] in NOT_VIEWED_SOP_CLASSES:
+            skipped.append(ScanProblem(file, f"DICOM {NOT_VIEWED_SOP_CLASSES[h['SOPClassUID']]}: not an image to view"))
             continue
         if not h["Rows"] or not h["Columns"]:
             skipped.append(ScanProblem(file, f"DICOM object without pixels ({h['SOPClassUID']})"))

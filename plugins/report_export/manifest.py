@@ -12,7 +12,8 @@ MANIFEST = PluginManifest(
     description=(
         "Export a PDF explanation report of what the viewer shows: the image with ground-truth, your and the "
         "model's boxes, the selected class's heatmap with its scale, all probabilities, the method and its "
-        "parameters, IoU/pointing tables, the perturbation run if any, and the model card."
+        "parameters, IoU/pointing tables, the perturbation run if any, and the model card. Save the results as "
+        "DICOM (TID 1500 SR, parametric map, secondary captures) for a PACS."
     ),
     builtin=True,
     contributions=(
@@ -27,6 +28,12 @@ MANIFEST = PluginManifest(
             id="report.export_deidentified",
             title="Export de-identified report…",
             callback=f"{_HERE}.export:export_deidentified_report",
+            menu="File",
+        ),
+        Command(
+            id="report.save_dicom",
+            title="Save as DICOM…",
+            callback=f"{_HERE}.dicom:save_as_dicom",
             menu="File",
         ),
     ),

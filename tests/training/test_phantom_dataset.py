@@ -39,7 +39,8 @@ def test_dicom_tags_and_pixels(dicom_set: tuple[Path, PhantomConfig]) -> None:
         assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation) == (
             16, 12, 11, 0)
         assert ds.PatientID == f"PHANTOM^{i + 1:04d}" and ds.InstanceNumber == i + 1
-        assert "ImageLaterality" not in ds and "Laterality" not in ds
+        # the header never names the burned-in letter: the chest is an unpaired region ("U")
+        assert ds.ImageLaterality == "U" and "Laterality" not in ds
         assert len(ds.WindowCenter) == 2 and list(ds.WindowCenterWidthExplanation) == [
             "STANDARD", "LUNG"]
         assert 0.2 < float(ds.PixelSpacing[0]) * ds.Columns / 10 / 1.0 < 45.0

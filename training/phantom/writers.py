@@ -19,9 +19,12 @@ from pydicom.uid import (
 from training.phantom.case import MAX_STORED, PhantomCase
 from training.phantom.config import DETECTOR_FOV_MM, GENERATOR_VERSION, MAGNIFICATION
 
-__all__ = ["DETECTOR_FOV_MM", "MAGNIFICATION", "dicom_bytes", "pixel_spacing_mm", "png_bytes"]
+__all__ = ["DETECTOR_FOV_MM", "MAGNIFICATION", "add_dx_conformance", "dicom_bytes", "pixel_spacing_mm", "png_bytes"]
 
-
+#: SNOMED CT code of the region imaged (CID 4009): Chest.
+CHEST_CODE = ("43799004", "SCT", "Chest")
+#: SNOMED CT code of the view (CID 4010): postero-anterior.
+PA_VIEW_CODE = ("399348003", "SCT", "postero-anterior")
 
 def pixel_spacing_mm(size: int) -> tuple[float, float]:
     """``(PixelSpacing, ImagerPixelSpacing)`` in mm for an image of ``size`` pixels.
@@ -117,10 +120,60 @@ def dicom_bytes(case: PhantomCase, instance_number: int = 1) -> bytes:
     ds.VOILUTFunction = "LINEAR"
     pixels = (MAX_STORED - case.stored) if inverse else case.stored
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
+    add_dx_conformance(ds)
 
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = scheme
+    item.CodeMeaning = meaning
+    return item
+
+
+def add_dx_conformance(ds: Dataset) -> Dataset:
+    """Add what the DX "For Presentation" IOD requires beyond the image itself (in place).
+
+    These are the attributes ``dciodvfy`` reported missing from the first phantom files (and from
+    ``resources/demo``, which ``scripts/conform_demo_dicom.py`` patches with this function). Pixel
+    data, UIDs and every attribute already present are left untouched. The values:
+
+    * ImageLaterality ``U`` (the chest is an unpaired region) and AnatomicRegionSequence Chest
+      (SCT 43799004); ViewCodeSequence postero-anterior (SCT 399348003) to match ViewPosition PA.
+    * PixelIntensityRelationship ``LIN``; sign -1 for MONOCHROME2 (higher stored values = denser =
+      less X-ray intensity), +1 for MONOCHROME1 (stored inverted).
+    * LossyImageCompression ``00`` (never lossy compressed).
+    * DetectorType, PositionerType and AcquisitionContextSequence: Type 2, present and empty (a
+      synthetic image has no detector or positioner).
+    * PixelSpacingCalibrationDescription: required with PixelSpacingCalibrationType ``GEOMETRY``.
+    """
+    if "ImageLaterality" not in ds:
+        ds.ImageLaterality = "U"
+    if "AnatomicRegionSequence" not in ds:
+        ds.AnatomicRegionSequence = [_code(*CHEST_CODE)]
+    if "ViewCodeSequence" not in ds and str(ds.get("ViewPosition", "")) == "PA":
+        view = _code(*PA_VIEW_CODE)
+        view.ViewModifierCodeSequence = []
+        ds.ViewCodeSequence = [view]
+    if "PixelIntensityRelationship" not in ds:
+        ds.PixelIntensityRelationship = "LIN"
+    if "PixelIntensityRelationshipSign" not in ds:
+        ds.PixelIntensityRelationshipSign = 1 if str(ds.PhotometricInterpretation) == "MONOCHROME1" else -1
+    if "LossyImageCompression" not in ds:
+        ds.LossyImageCompression = "00"
+    if "DetectorType" not in ds:
+        ds.DetectorType = None
+    if "PositionerType" not in ds:
+        ds.PositionerType = None
+    if "AcquisitionContextSequence" not in ds:
+        ds.AcquisitionContextSequence = []
+    if str(ds.get("PixelSpacingCalibrationType", "")) and "PixelSpacingCalibrationDescription" not in ds:
+        ds.PixelSpacingCalibrationDescription = "PixelSpacing = ImagerPixelSpacing / estimated magnification"
+    return ds
 
 
 def png_bytes(case: PhantomCase) -> bytes:
