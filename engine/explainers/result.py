@@ -88,6 +88,9 @@ class ExplanationResult:
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = RESULT_SCHEMA_VERSION
     _cache: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    #: Values derived from the maps that other modules keep with the result (e.g. the
+    #: localisation index of engine.analysis); never serialised.
+    derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     # --- access -----------------------------------------------------------------------
     def index(self, cls: str | int) -> int:
