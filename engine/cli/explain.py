@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from engine.cli.common import add_map_arguments, add_model_argument, parse_params, slug
 
 RUN_SCHEMA_VERSION = 1
+PNG_METADATA = {"Software": "RadLens", "Description": "research use only"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +58,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     from engine.atomic import atomic_write_text
     from engine.errors import RadLensError
     from engine.io import load_image
+    from engine.render import class_overlay, display_bytes, save_png
 
     model = engine.load_model(args.model, device=args.device)
     params = parse_params(args.param)
@@ -65,6 +69,9 @@ def _explain_images(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     failures = 0
+    # Overlays are PNG-encoded in two threads while the next class is drawn (issue #19).
+    writer = ThreadPoolExecutor(max_workers=2)
+    writes: deque[Future[Path]] = deque()
     for path in args.images:
         try:
             image = load_image(path, frame=args.frame)
@@ -77,9 +84,13 @@ def _explain_images(args: argparse.Namespace) -> int:
                     print(f"radlens explain: {path}: {note}", file=sys.stderr)
             loc = localise(result, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
             overlays = {}
+            grey = display_bytes(image)  # once per image, not per class
             for name in result.explained:
                 out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
-                render_overlay(image, result, name, loc[name], annotations, out_png, args.colormap)
+                rgb = class_overlay(grey, result, name, loc[name], annotations, cmap=args.colormap)
+                writes.append(writer.submit(save_png, rgb, out_png, PNG_METADATA, compress_level=1))
+                while len(writes) > 3:  # at most a few full-size overlays wait in memory
+                    writes.popleft().result()
                 overlays[name] = out_png.name
             entries.append({
                 "image": str(path), "image_id": image_key(path),
@@ -93,6 +104,9 @@ def _explain_images(args: argparse.Namespace) -> int:
             failures += 1
             print(f"radlens explain: {exc}", file=sys.stderr)
             entries.append({"image": str(path), "error": str(exc)})
+    writer.shutdown(wait=True)
+    for write in writes:
+        write.result()  # an overlay that could not be written is an error, not a missing file
     match = None
     if args.annotations:
         from engine.annotations import match_to_images
@@ -137,11 +151,3 @@ def _annotations_for(path: Path, image: Any, gt_all: dict[str, Any]) -> Any:
     for extra in found[1:]:
         merged = merged.merged(extra)
     return merged
-
-
-def render_overlay(image, result, name, loc, annotations, out_png, cmap) -> Path:
-    """Write one class's overlay: heatmap, boxes (GT per annotator, user, model) and a legend."""
-    from engine.render import class_overlay, save_png
-
-    rgb = class_overlay(image, result, name, loc, annotations, cmap=cmap)
-    return save_png(rgb, out_png, {"Software": "RadLens", "Description": "research use only"})
