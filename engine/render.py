@@ -140,10 +140,50 @@ def level_outline(map01: np.ndarray, level: float, width: int = 1) -> np.ndarray
     from scipy import ndimage
 
     region = np.asarray(map01) >= level
-    if not region.any():
-        return np.zeros(region.shape, bool)
-    inner = ndimage.binary_erosion(region, iterations=width, border_value=0)
-    return np.asarray(region & ~inner)
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    out = np.zeros(region.shape, bool)
+    if rows.size == 0:
+        return out
+    # Erode only the region's bounding rectangle grown by one pixel: outside it the region is empty,
+    # and the image edge (border_value=0) stays where it is, so the border is the same.
+    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, region.shape[0])
+    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, region.shape[1])
+    crop = region[r0:r1, c0:c1]
+    out[r0:r1, c0:c1] = crop & ~ndimage.binary_erosion(crop, iterations=width, border_value=0)
+    return out
+
+
+def outline_index(map01: np.ndarray, levels: Sequence[float] = OUTLINE_LEVELS) -> np.ndarray:
+    """``H x W`` uint8: 0 off the iso-lines, ``i + 1`` on the line of the i-th lowest level.
+
+    Higher levels win where lines meet (they are drawn last). ``outline_palette(...)[index]`` is
+    :func:`outline_rgba`; the viewer keeps the index and recolours through the palette alone.
+    """
+    h = np.asarray(map01, np.float32)
+    out = np.zeros(h.shape, np.uint8)
+    width = outline_width(h.shape)
+    for i, level in enumerate(sorted(levels)):
+        out[level_outline(h, level, width)] = i + 1
+    return out
+
+
+def outline_palette(colormap: str, opacity: float, levels: Sequence[float] = OUTLINE_LEVELS) -> np.ndarray:
+    """256 x 4 uint8 colours of :func:`outline_index`: entry 0 transparent, ``i + 1`` the colour
+    map's colour of the i-th lowest level at ``opacity``."""
+    lut = lut_rgba(colormap)
+    palette = np.zeros((256, 4), np.uint8)
+    for i, level in enumerate(sorted(levels)):
+        palette[i + 1] = lut[int(lut_index(np.asarray(level, np.float32)))]
+    palette[1 : len(levels) + 1, 3] = round(float(np.clip(opacity, 0.0, 1.0)) * 255)
+    return palette
+
+
+def heat_palette(colormap: str, opacity: float) -> np.ndarray:
+    """256 x 4 uint8 colours of :func:`lut_index` values at ``opacity``: ``heat_palette(...)[lut_index(m)]``
+    is :func:`heatmap_rgba`."""
+    palette = lut_rgba(colormap).copy()
+    palette[:, 3] = round(float(np.clip(opacity, 0.0, 1.0)) * 255)
+    return palette
 
 
 def outline_rgba(
@@ -153,17 +193,7 @@ def outline_rgba(
 
     Lines are :func:`outline_width` wide; higher levels are drawn last, on top.
     """
-    h = np.asarray(map01, np.float32)
-    out = np.zeros((*h.shape, 4), np.uint8)
-    lut = lut_rgba(colormap)
-    alpha = round(float(np.clip(opacity, 0.0, 1.0)) * 255)
-    width = outline_width(h.shape)
-    for level in sorted(levels):
-        line = level_outline(h, level, width)
-        colour = lut[int(lut_index(np.asarray(level, np.float32)))].copy()
-        colour[3] = alpha
-        out[line] = colour
-    return out
+    return outline_palette(colormap, opacity, levels)[outline_index(map01, levels)]
 
 
 def overlay_rgba(map01: np.ndarray, mode: DisplayMode, colormap: str, opacity: float) -> np.ndarray:
