@@ -75,20 +75,26 @@ def blend_heatmap(
     of an upsampled coarse map do not draw hard-edged blocks.
     """
     d = np.asarray(display)
-    h = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
-    index = lut_index(h).astype(np.intp)
+    heat = np.asarray(heat)
     # The per-pixel formula ran in float32 with a constant alpha and in float64 with a floor (its
     # alpha array came from np.where); each table repeats its arithmetic, byte for byte.
     table = _blend_table(cmap, float(alpha), floor is not None)
-    if d.ndim == 2:  # one grey level per pixel: one gather of the three channels
-        grey = display_bytes(d)
-        out = table.reshape(256 * 256, 3)[(grey.astype(np.intp) << 8) | index]
-    else:
-        base = to_rgb(d)
-        out = np.stack([table[base[..., c], index, c] for c in range(3)], axis=-1)
-    if floor is not None:  # alpha 0 below the floor: the image pixel itself
-        below = h <= floor
-        out[below] = to_rgb(d)[below] if d.ndim != 2 else np.repeat(grey[below][:, None], 3, axis=1)
+    flat = table.reshape(256 * 256, 3)
+    base = display_bytes(d)
+    out = np.empty((*heat.shape, 3), np.uint8)
+    step = max(1, (1 << 20) // max(1, heat.shape[1]))  # about a million pixels a block: bounded temporaries
+    for r in range(0, heat.shape[0], step):
+        h = np.clip(np.nan_to_num(heat[r : r + step], nan=0.0), 0.0, 1.0)
+        index = lut_index(h).astype(np.intp)
+        b = base[r : r + step]
+        if b.ndim == 2:  # one grey level per pixel: one gather of the three channels
+            block = flat[(b.astype(np.intp) << 8) | index]
+        else:
+            block = np.stack([table[b[..., c], index, c] for c in range(3)], axis=-1)
+        if floor is not None:  # alpha 0 below the floor: the image pixel itself
+            below = h <= floor
+            block[below] = b[below][:, None] if b.ndim == 2 else b[below]
+        out[r : r + step] = block
     return out
 
 

@@ -70,3 +70,11 @@ def test_palettes_give_the_rgba_layers() -> None:
     np.testing.assert_array_equal(rgba, expected)
     np.testing.assert_array_equal(outline_rgba(smooth, "jet", 0.9), expected)
     assert (rgba[..., 3] > 0).sum() > 0
+
+
+@pytest.mark.parametrize("floor", [None, 0.5])
+def test_blend_in_blocks_equals_the_formula(floor: float | None) -> None:
+    rng = np.random.default_rng(8)
+    display = rng.random((45, 40_000)).astype(np.float32)  # wide: the blend runs in several row blocks
+    heat = rng.random((45, 40_000)).astype(np.float32)
+    np.testing.assert_array_equal(blend_heatmap(display, heat, floor=floor), _formula(display, heat, "jet", 0.45, floor))
