@@ -19,6 +19,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("engine.cli.explain", "explain a model's decision on images (headless)"),
     "layers": ("engine.cli.layers", "list the layers of a model that CAM methods can use"),
+    "bundle": ("engine.cli.bundle", "build a model bundle from a checkpoint (create) or check one (check)"),
     "info": ("engine.cli.info", "print what RadLens sees in an image file"),
     "perturb": ("engine.cli.perturb", "replace the pixels an explanation points at: deletion/insertion curves, Δp"),
     "report": ("engine.cli.report", "write a PDF explanation report"),

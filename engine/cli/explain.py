@@ -82,20 +82,24 @@ def _explain_images(args: argparse.Namespace) -> int:
             for note in result.notes:
                 if note.startswith("WARNING"):
                     print(f"radlens explain: {path}: {note}", file=sys.stderr)
-            loc = localise(result, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
-            overlays = {}
+            loc, regions, overlays = {}, {}, {}
             grey = display_bytes(image)  # once per image, not per class
-            for name in result.explained:
+            for name in result.explained:  # one class at a time: its full-size arrays go before the next
+                loc.update(localise(result, args.threshold, annotations, box_mode=args.box_mode,
+                                    min_area=args.min_area, classes=[name]))
+                regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
                 out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
                 rgb = class_overlay(grey, result, name, loc[name], annotations, cmap=args.colormap)
                 writes.append(writer.submit(save_png, rgb, out_png, PNG_METADATA, compress_level=1))
-                while len(writes) > 3:  # at most a few full-size overlays wait in memory
+                while len(writes) > 1:  # at most one full-size overlay waits while the next is drawn
                     writes.popleft().result()
                 overlays[name] = out_png.name
+                result.release(name)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
                 "explanation": result.to_dict(),
                 "localisation": {k: v.to_dict() for k, v in loc.items()},
+                "regions": regions,
                 "overlays": overlays,
             })
             top = sorted(zip(result.probabilities, result.class_names, strict=True), reverse=True)[:3]
@@ -151,3 +155,16 @@ def _annotations_for(path: Path, image: Any, gt_all: dict[str, Any]) -> Any:
     for extra in found[1:]:
         merged = merged.merged(extra)
     return merged
+
+
+def region_descriptions(
+    image: Any, result: Any, loc: dict[str, Any], annotations: Any
+) -> dict[str, list[dict[str, Any]]]:
+    """Each box in words (side, zone, size, shape, IoU; :mod:`engine.localise.describe`), by class."""
+    from engine.analysis import boxes_by_annotator, map_index
+    from engine.localise.describe import describe_regions, frame_of
+
+    frame = frame_of(image)
+    return {name: [d.to_dict() for d in describe_regions(
+        c.boxes, map_index(result, name).mask(c.threshold), frame, class_name=name,
+        ground_truth=boxes_by_annotator(annotations, name, "ground_truth"))] for name, c in loc.items()}

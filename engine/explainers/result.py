@@ -138,6 +138,15 @@ class ExplanationResult:
             self._cache[key] = result
         return result
 
+    def release(self, cls: str | int) -> None:
+        """Drop what was computed and kept for ``cls`` (its maps at image size, derived values):
+        at clinical resolution that is tens of MB per class; it is computed again when asked."""
+        name = self.explained[self.index(cls)]
+        for key in [k for k in self._cache if k[0] == name]:
+            del self._cache[key]
+        for key in [k for k in self.derived if len(k) > 1 and k[1] == name]:
+            del self.derived[key]
+
     @property
     def maps(self) -> dict[str, np.ndarray]:
         """Every explained class's map in image pixels (computed on first use)."""

@@ -25,6 +25,7 @@ _GROUP_OF = {
     "WindowCenterWidthExplanation": "FrameVOILUTSequence",
     "VOILUTFunction": "FrameVOILUTSequence",
     "PixelSpacing": "PixelMeasuresSequence",
+    "ImageOrientationPatient": "PlaneOrientationSequence",
 }
 
 
@@ -90,7 +91,19 @@ def read_metadata(ds: Dataset, frame: int = 0) -> ImageMetadata:
         instance_number=_int(g("InstanceNumber")),
         rescale_type=_text(frame_attr(ds, "RescaleType", frame)),
         dicom_units=_text(g("Units")),
+        patient_orientation=tuple(_text(g("PatientOrientation")).upper().split("\\"))
+        if g("PatientOrientation") else (),
+        image_orientation=_floats(frame_attr(ds, "ImageOrientationPatient", frame), 6),
     )
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...]:
+    """``n`` finite numbers from a multi-valued element, or () when absent or malformed."""
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return ()
+    return out if len(out) == n and all(np.isfinite(out)) else ()
 
 
 def _pair(value: Any) -> tuple[float, float] | None:

@@ -129,6 +129,10 @@ class ImageMetadata:
     instance_number: int | None = None
     rescale_type: str = ""
     dicom_units: str = ""
+    #: PatientOrientation (direction of the rows, then of the columns: e.g. ("L", "F")), () when absent.
+    patient_orientation: tuple[str, ...] = ()
+    #: ImageOrientationPatient (row then column direction cosines, LPS), () when absent.
+    image_orientation: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

@@ -95,10 +95,8 @@ class MapIndex:
             self._buckets_desc = np.zeros(0, dtype=np.int64)
             self._counts_desc = np.zeros(0, dtype=np.int64)
         h, w = m.shape
-        bh, bw = -(-h // BLOCK), -(-w // BLOCK)
-        padded = np.full((bh * BLOCK, bw * BLOCK), -np.inf, dtype=m.dtype)
-        padded[:h, :w] = m
-        self._block_max = padded.reshape(bh, BLOCK, bw, BLOCK).max(axis=(1, 3))
+        rows = np.maximum.reduceat(m, np.arange(0, h, BLOCK), axis=0)  # (blocks down, w): small
+        self._block_max = np.maximum.reduceat(rows, np.arange(0, w, BLOCK), axis=1)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -132,6 +130,14 @@ class MapIndex:
         if self._otsu is None:
             self._otsu = math.inf if float(self._map.min()) == self._max else max(float(threshold_otsu(self._map)), 0.0)
         return self._otsu
+
+    def mask(self, spec: Threshold | str) -> npt.NDArray[np.bool_]:
+        """What :func:`engine.localise.threshold_mask` gives for ``spec`` on this map."""
+        t = as_threshold(spec)
+        cut = self.cut(t)
+        if math.isinf(cut):
+            return np.zeros(self.shape, dtype=bool)
+        return self._map > cut if t.kind == "otsu" else self._map >= cut
 
     # --- boxes -----------------------------------------------------------------------------
     def components(

@@ -146,7 +146,21 @@ def _class_page(inp: ReportInput, name: str, st: dict) -> list[Any]:
         CondPageBreak(28 * mm),
         Paragraph("Model boxes (image pixels, pixel-edge coordinates)", st["h2"]),
         table(tables.model_box_rows(loc), [0.08 * w, 0.15 * w, 0.15 * w, 0.15 * w, 0.15 * w, 0.32 * w]),
+        *_region_paragraphs(inp, name, st),
     ]
+
+
+def _region_paragraphs(inp: ReportInput, name: str, st: dict) -> list[Any]:
+    """The model boxes in words: the patient's side from the image orientation, zone, size, shape, IoU."""
+    texts = tables.region_texts(inp, name)
+    if not texts:
+        return []
+    return [Spacer(1, 2 * mm), KeepTogether([
+        Paragraph("Model boxes in words", st["h2"]),
+        Paragraph("Side is the patient's (PatientOrientation, ImageOrientationPatient or ImageLaterality), not the "
+                  "page's; zones are thirds along the head-foot axis; sizes count the highlighted pixels in each box.",
+                  st["small"]),
+        *[Paragraph("• " + esc(t), st["small"]) for t in texts]])]
 
 
 def _perturbation_pages(inp: ReportInput, st: dict) -> list[Any]:

@@ -216,6 +216,24 @@ def model_box_rows(loc: Any, limit: int = 8) -> Rows:
     return rows
 
 
+def region_texts(inp: ReportInput, name: str, limit: int = 8) -> list[str]:
+    """The model boxes of ``name`` in words (:mod:`engine.localise.describe`), numbered as in :func:`model_box_rows`.
+
+    Side and zone come from the image's orientation (the patient's side, or "image left" when unknown),
+    the size from its pixel spacing; the IoU is with the best ground-truth box of the class.
+    """
+    from engine.analysis import boxes_by_annotator
+    from engine.localise.describe import describe_map, frame_of
+
+    loc = inp.localisation[name]
+    boxes = sorted((tuple(float(v) for v in b) for b in loc.boxes), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+    if not boxes:
+        return []
+    regions = describe_map(inp.explanation.map(name, "image"), loc.threshold, boxes[:limit], frame_of(inp.image),
+                           class_name=name, ground_truth=boxes_by_annotator(inp.ground_truth, name, "ground_truth"))
+    return [r.text for r in regions]
+
+
 CURVE_CONVENTION_TEXT = {
     "radlens": "radlens: deletion fills the image mean, insertion from a 21×21 blur (research protocol)",
     "rise": "rise: deletion fills normalised-input zeros, insertion from an 11×11 σ = 5 blur (Petsiuk et al. 2018)",

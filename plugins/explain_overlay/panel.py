@@ -42,6 +42,7 @@ from plugins.explain_overlay.method_chooser import MethodChooser, available_meth
 from plugins.explain_overlay.model_chooser import DEFAULT, ModelChooser
 from plugins.explain_overlay.presenter import BOXES_LAYER, HEATMAP_LAYER, MapPresenter
 from plugins.explain_overlay.probability_table import ProbabilityTable
+from plugins.explain_overlay.regions import RegionList
 from plugins.explain_overlay.threshold_control import ThresholdControl
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class ExplanationPanel(QWidget):
         self.score_label.setWordWrap(True)
         self.threshold_control = ThresholdControl(self.host.state.threshold or "top:0.05")
         self.iou_table = IouTable()
+        self.region_list = RegionList()
         self.compare_button = QPushButton("Compare side by side…")
 
         # what a reader needs first sits on top: run, scores, map; the method's details below
@@ -173,6 +175,7 @@ class ExplanationPanel(QWidget):
         lb = QVBoxLayout(loc_box)
         lb.addWidget(self.threshold_control)
         lb.addWidget(self.iou_table)
+        lb.addWidget(self.region_list)
         method_box = QGroupBox("Method")
         mb = QVBoxLayout(method_box)
         mb.addWidget(self.method_chooser)
@@ -192,7 +195,7 @@ class ExplanationPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
         self.presenter = MapPresenter(self.host, self.runner, self.display_controls, self.iou_table,
-                                      self.score_label)
+                                      self.score_label, regions=self.region_list)
 
     def _restore(self) -> None:
         params = self._setting("params", {})

@@ -25,6 +25,7 @@ from plugins.api import BoxStyle, JobRunner, OverlayDisplay, StyledBox, ViewerHo
 from plugins.explain_overlay import scores
 from plugins.explain_overlay.display_controls import DisplayControls
 from plugins.explain_overlay.iou_table import IouTable
+from plugins.explain_overlay.regions import RegionList
 from plugins.explain_overlay.rendering import (
     ColourScale,
     colour_scale,
@@ -110,13 +111,15 @@ class MapPresenter(QObject):
         display: The display controls (their legend shows the scale).
         iou_table: The localisation table.
         score_label: A label showing the selected class's probability against its threshold.
+        regions: The list of the boxes in words (optional).
     """
 
     def __init__(self, host: ViewerHost, runner: JobRunner, display: DisplayControls, iou_table: IouTable,
-                 score_label: QLabel) -> None:
+                 score_label: QLabel, regions: RegionList | None = None) -> None:
         super().__init__(display)
         self.host, self.runner, self.display, self.iou_table, self.score_label = (
             host, runner, display, iou_table, score_label)
+        self.regions = regions
         self.look = host.state.overlay
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -166,6 +169,7 @@ class MapPresenter(QObject):
         self._remove_map()
         self.host.canvas.set_boxes(BOXES_LAYER, None)
         self.iou_table.set_rows([])
+        self._describe(None, None)
         self.display.legend.set_scale(None)
         self.score_label.setText("")
 
@@ -240,6 +244,7 @@ class MapPresenter(QObject):
         if shown is None:
             self.runner.cancel("localise")
             self.iou_table.set_rows([])
+            self._describe(None, None)
             self.host.canvas.set_boxes(BOXES_LAYER, None)
             state.update(localisation=None)
             return
@@ -269,9 +274,39 @@ class MapPresenter(QObject):
                                   for i, b in enumerate(loc.boxes)]
         self.host.canvas.set_boxes(BOXES_LAYER, boxes)
         state.update(localisation=loc)
+        self._describe(loc, args[0])
+
+    def _describe(self, loc: ClassLocalisation | None, result: ExplanationResult | None) -> None:
+        """Fill the region list (on the GUI thread for a small image, else on the runner, key ``describe``)."""
+        if self.regions is None:
+            return
+        regions = self.regions
+        if loc is None or result is None or self.host.state.image is None:
+            self.runner.cancel("describe")
+            regions.set_regions([])
+            return
+        args = (result, loc, self.host.state.image, self.host.state.ground_truth)
+
+        def show(texts: list[str]) -> None:
+            if self.host.state.localisation is loc:  # not superseded meanwhile
+                regions.set_regions(texts)
+
+        def failed(exc: BaseException) -> None:
+            log.warning("region descriptions failed: %s", exc)
+            regions.set_regions([])
+
+        if inline(result):
+            self.runner.cancel("describe")
+            try:
+                show(scores.describe_class(*args))
+            except Exception as exc:  # never let the words break the boxes
+                failed(exc)
+        else:
+            self.runner.submit("describe", lambda _c, _p: scores.describe_class(*args), show, failed)
 
     def _failed(self, exc: BaseException) -> None:
         log.warning("localisation failed: %s", exc)
+        self._describe(None, None)
         self.iou_table.set_rows([])
         self.host.canvas.set_boxes(BOXES_LAYER, None)
         self.host.state.update(localisation=None)

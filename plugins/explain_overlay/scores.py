@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from engine.analysis import ClassLocalisation, localise
 from engine.annotations.model import AnnotationSet
@@ -54,6 +55,18 @@ def localise_class(
     annotations = merged_annotations(ground_truth, user_boxes)
     loc = localise(result, threshold, annotations, box_mode=box_mode, min_area=min_area, classes=[class_name])
     return dataclasses.replace(loc[class_name], extra={"box_mode": box_mode, "min_area": int(min_area)})
+
+
+def describe_class(result: ExplanationResult, loc: ClassLocalisation, image: Any,
+                   ground_truth: AnnotationSet | None) -> list[str]:
+    """The class's boxes in words (:mod:`engine.localise.describe`): patient's side, zone, size, shape, IoU."""
+    from engine.analysis import boxes_by_annotator
+    from engine.localise.describe import describe_map, frame_of
+
+    regions = describe_map(result.map(loc.class_name, "image"), loc.threshold, loc.boxes, frame_of(image),
+                           class_name=loc.class_name,
+                           ground_truth=boxes_by_annotator(ground_truth, loc.class_name, "ground_truth"))
+    return [r.text for r in regions]
 
 
 def _fmt(value: float | None) -> str:

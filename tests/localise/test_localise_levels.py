@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.localise import map_to_boxes, threshold_value
+from engine.localise import map_to_boxes, threshold_mask, threshold_value
 from engine.localise.levels import BLOCK, MapIndex
 
 SPECS = ["top:0.001", "top:0.01", "top:0.05", "top:0.2", "top:0.6", "top:1", "max:0.15", "max:0.5", "max:0.9", "max:1",
@@ -55,6 +55,7 @@ def test_cut_and_boxes_equal_the_full_resolution_functions(name: str, heat: np.n
         expected = threshold_value(heat, spec)
         got = index.cut(spec)
         assert got == expected or (math.isinf(got) and math.isinf(expected)), (name, spec)
+        np.testing.assert_array_equal(index.mask(spec), threshold_mask(heat, spec))
         for connectivity in (1, 2):
             want = map_to_boxes(heat, spec, connectivity=connectivity)
             np.testing.assert_array_equal(index.boxes(spec, connectivity=connectivity), want, err_msg=f"{name} {spec}")
