@@ -20,10 +20,10 @@ from engine.localise import (
     as_threshold,
     diff_inside_outside,
     energy_pointing_game,
-    map_to_boxes,
     pointing_game,
     score_boxes,
 )
+from engine.localise.levels import MapIndex
 
 
 @dataclass(frozen=True)
@@ -106,18 +106,48 @@ def localise(
     spec = as_threshold(threshold)
     out = {}
     for name in classes or list(result.explained):
-        heat = result.map(name, "image")
-        boxes = map_to_boxes(heat, spec, mode=box_mode, min_area=min_area)  # type: ignore[arg-type]
+        boxes = map_index(result, name).boxes(spec, mode=box_mode, min_area=min_area)  # type: ignore[arg-type]
         gt = boxes_by_annotator(annotations, name, "ground_truth")
         user = boxes_by_annotator(annotations, name, "user")
         gt_score = score_boxes(boxes, gt) if gt else None
         user_score = score_boxes(boxes, user) if user else None
-        all_gt = np.concatenate(list(gt.values())) if gt else None
-        raw = result.map(name, "image", normalisation="raw") if all_gt is not None else None
+        hit, energy, diff = _gt_metrics(result, name, np.concatenate(list(gt.values())) if gt else None)
         out[name] = ClassLocalisation(
             class_name=name, threshold=str(spec), boxes=boxes, gt=gt_score, user=user_score,
-            pointing_hit=bool(pointing_game(heat, all_gt)) if all_gt is not None else None,
-            energy=float(energy_pointing_game(raw, all_gt)) if raw is not None and all_gt is not None else None,
-            diff=float(diff_inside_outside(heat, all_gt)) if all_gt is not None else None,
+            pointing_hit=hit, energy=energy, diff=diff,
         )
     return out
+
+
+def map_index(result: ExplanationResult, class_name: str) -> MapIndex:
+    """The :class:`MapIndex` of a class's map in image pixels, built once per result and class.
+
+    Every later threshold on that map (a slider move) costs what the area near the kept pixels
+    costs, not the image (issue #19); the boxes are those of ``map_to_boxes`` on the full map.
+    """
+    key = ("localise.index", class_name)
+    index = result.derived.get(key)
+    if index is None:
+        index = result.derived[key] = MapIndex(result.map(class_name, "image"))
+    return index
+
+
+def _gt_metrics(
+    result: ExplanationResult, name: str, all_gt: np.ndarray | None
+) -> tuple[bool | None, float | None, float | None]:
+    """Pointing game, energy pointing game and Diff of a class against its GT boxes.
+
+    They do not depend on the threshold, so they are computed once per class and set of boxes.
+    """
+    if all_gt is None:
+        return None, None, None
+    key = ("localise.gt", name, all_gt.tobytes())
+    cached = result.derived.get(key)
+    if cached is None:
+        heat = result.map(name, "image")
+        raw = result.map(name, "image", normalisation="raw")
+        cached = result.derived[key] = (
+            bool(pointing_game(heat, all_gt)), float(energy_pointing_game(raw, all_gt)),
+            float(diff_inside_outside(heat, all_gt)),
+        )
+    return cached

@@ -277,6 +277,11 @@ class CanvasLayers(Protocol):
     def set_image_overlay(self, key: str, rgba: np.ndarray | None, z: float = 10.0) -> None:
         """Draw an ``H x W x 4`` uint8 RGBA image over the study image (same pixel grid)."""
 
+    def set_indexed_overlay(self, key: str, index: np.ndarray | None, palette: np.ndarray, z: float = 10.0) -> None:
+        """Draw an ``H x W`` uint8 index image coloured by a ``256 x 4`` uint8 RGBA ``palette``
+        (``palette[index]`` is what shows). Setting the same ``index`` array again with another
+        palette only recolours: at 3000 x 3000 that costs what 256 colours cost, not the image."""
+
     def set_boxes(self, key: str, boxes: list[StyledBox] | None) -> None:
         """Draw read-only boxes ``((x0, y0, x1, y1), style)``; labels are placed so that they do not overlap."""
 

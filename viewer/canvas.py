@@ -310,6 +310,28 @@ class Canvas(pg.GraphicsView):
         item.setZValue(z)
         self._overlays[key] = item
 
+    def set_indexed_overlay(self, key: str, index: np.ndarray | None, palette: np.ndarray, z: float = 10.0) -> None:
+        """Draw a uint8 index image through a 256 x 4 RGBA palette (Qt's indexed 8-bit image, no
+        RGBA copy); the same ``index`` array again with a new palette only swaps the colour table."""
+        old = self._overlays.get(key)
+        if index is None:
+            if old is not None:
+                self.scene().removeItem(self._overlays.pop(key))
+            return
+        lut = np.ascontiguousarray(palette, dtype=np.uint8)
+        if old is not None and getattr(old, "radlens_index", None) is index:
+            old.setLookupTable(lut)
+            old.setZValue(z)
+            return
+        if old is not None:
+            self.scene().removeItem(self._overlays.pop(key))
+        item = pg.ImageItem(axisOrder="row-major")
+        item.setImage(np.ascontiguousarray(index, dtype=np.uint8), autoLevels=False, levels=None, lut=lut)
+        item.radlens_index = index
+        item.setParentItem(self.group)
+        item.setZValue(z)
+        self._overlays[key] = item
+
     def set_boxes(self, key: str, boxes: list[tuple[tuple[float, float, float, float], BoxStyle]] | None) -> None:
         """Draw read-only boxes; None (or an empty list) removes the layer.
 

@@ -77,6 +77,12 @@ def take_screenshot(path: str | None, out: str, size: tuple[int, int], timeout_s
             return _fail(f"no explanation after {timeout_s:.0f} s (state.explanation was never set).")
         if window.state.explanation is None:
             return _fail(f"the explanation failed: {window.errors[-1][1]}")
+        # A large image's map and boxes are drawn by background jobs: wait for their layers.
+        def drawn(key: str) -> bool:
+            return any(key in keys for keys in window.canvas.layer_keys().values())
+
+        wait_until(lambda: drawn("explanation.heatmap"), 60)
+        wait_until(lambda: drawn("explanation.boxes"), 10)  # none when the map has no positive pixel
         wait_until(lambda: False, 0.8)  # let docks, tables and the overlay render
         grab_png(window, Path(out))
         print(f"screenshot written to {out}", file=sys.stderr)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from engine.cli.common import add_map_arguments, add_model_argument, parse_params, slug
 
 RUN_SCHEMA_VERSION = 1
+PNG_METADATA = {"Software": "RadLens", "Description": "research use only"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +62,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     from engine.atomic import atomic_write_text
     from engine.errors import RadLensError
     from engine.io import load_image
+    from engine.render import class_overlay, display_bytes, save_png
 
     model = engine.load_model(args.model, device=args.device)
     params = parse_params(args.param)
@@ -69,6 +73,9 @@ def _explain_images(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     failures = 0
+    # Overlays are PNG-encoded in two threads while the next class is drawn (issue #19).
+    writer = ThreadPoolExecutor(max_workers=2)
+    writes: deque[Future[Path]] = deque()
     for path in args.images:
         try:
             image = load_image(path, frame=args.frame)
@@ -79,18 +86,26 @@ def _explain_images(args: argparse.Namespace) -> int:
             for note in result.notes:
                 if note.startswith("WARNING"):
                     print(f"radlens explain: {path}: {note}", file=sys.stderr)
-            loc = localise(result, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
-            overlays = {}
-            for name in result.explained:
+            loc, regions, overlays = {}, {}, {}
+            grey = display_bytes(image)  # once per image, not per class
+            for name in result.explained:  # one class at a time: its full-size arrays go before the next
+                loc.update(localise(result, args.threshold, annotations, box_mode=args.box_mode,
+                                    min_area=args.min_area, classes=[name]))
+                regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
                 out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
-                render_overlay(image, result, name, loc[name], annotations, out_png, args.colormap)
+                rgb = class_overlay(grey, result, name, loc[name], annotations, cmap=args.colormap)
+                writes.append(writer.submit(save_png, rgb, out_png, PNG_METADATA, compress_level=1))
+                while len(writes) > 1:  # at most one full-size overlay waits while the next is drawn
+                    writes.popleft().result()
                 overlays[name] = out_png.name
+                if not args.dicom_out:  # the DICOM objects below need every class's map
+                    result.release(name)
             dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
                 "explanation": result.to_dict(),
                 "localisation": {k: v.to_dict() for k, v in loc.items()},
-                "regions": region_descriptions(image, result, loc, annotations),
+                "regions": regions,
                 "overlays": overlays,
                 **({"dicom": [str(p) for p in dicom_files]} if args.dicom_out else {}),
             })
@@ -100,6 +115,9 @@ def _explain_images(args: argparse.Namespace) -> int:
             failures += 1
             print(f"radlens explain: {exc}", file=sys.stderr)
             entries.append({"image": str(path), "error": str(exc)})
+    writer.shutdown(wait=True)
+    for write in writes:
+        write.result()  # an overlay that could not be written is an error, not a missing file
     match = None
     if args.annotations:
         from engine.annotations import match_to_images
@@ -160,18 +178,10 @@ def region_descriptions(
     image: Any, result: Any, loc: dict[str, Any], annotations: Any
 ) -> dict[str, list[dict[str, Any]]]:
     """Each box in words (side, zone, size, shape, IoU; :mod:`engine.localise.describe`), by class."""
-    from engine.analysis import boxes_by_annotator
-    from engine.localise.describe import describe_map, frame_of
+    from engine.analysis import boxes_by_annotator, map_index
+    from engine.localise.describe import describe_regions, frame_of
 
     frame = frame_of(image)
-    return {name: [d.to_dict() for d in describe_map(
-        result.map(name, "image"), c.threshold, c.boxes, frame, class_name=name,
+    return {name: [d.to_dict() for d in describe_regions(
+        c.boxes, map_index(result, name).mask(c.threshold), frame, class_name=name,
         ground_truth=boxes_by_annotator(annotations, name, "ground_truth"))] for name, c in loc.items()}
-
-
-def render_overlay(image, result, name, loc, annotations, out_png, cmap) -> Path:
-    """Write one class's overlay: heatmap, boxes (GT per annotator, user, model) and a legend."""
-    from engine.render import class_overlay, save_png
-
-    rgb = class_overlay(image, result, name, loc, annotations, cmap=cmap)
-    return save_png(rgb, out_png, {"Software": "RadLens", "Description": "research use only"})

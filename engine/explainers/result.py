@@ -88,6 +88,9 @@ class ExplanationResult:
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = RESULT_SCHEMA_VERSION
     _cache: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    #: Values derived from the maps that other modules keep with the result (e.g. the
+    #: localisation index of engine.analysis); never serialised.
+    derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
 
     # --- access -----------------------------------------------------------------------
     def index(self, cls: str | int) -> int:
@@ -134,6 +137,15 @@ class ExplanationResult:
         if size is None:  # figures drawn at other sizes are not kept
             self._cache[key] = result
         return result
+
+    def release(self, cls: str | int) -> None:
+        """Drop what was computed and kept for ``cls`` (its maps at image size, derived values):
+        at clinical resolution that is tens of MB per class; it is computed again when asked."""
+        name = self.explained[self.index(cls)]
+        for key in [k for k in self._cache if k[0] == name]:
+            del self._cache[key]
+        for key in [k for k in self.derived if len(k) > 1 and k[1] == name]:
+            del self.derived[key]
 
     @property
     def maps(self) -> dict[str, np.ndarray]:

@@ -64,7 +64,7 @@ def mask_to_boxes(
     Args:
         mask: 2-D mask; non-zero pixels are foreground.
         mode: ``"all"``: one box per component, ordered by pixel count descending (ties by top
-            edge, then left edge); ``"largest"``: only the component with most pixels (ties:
+            edge, then left, right and bottom edge); ``"largest"``: only the component with most pixels (ties:
             first in that order); ``"union"``: one box enclosing all kept components.
         min_area: Components with fewer pixels than this are dropped before ``mode`` applies.
         connectivity: 1 (4-neighbourhood) or 2 (8-neighbourhood).
@@ -85,11 +85,19 @@ def mask_to_boxes(
     if n == 0:
         return np.zeros((0, 4), dtype=np.float64)
     boxes, areas = _component_boxes(labels, n)
+    return order_and_select(boxes, areas, mode, min_area)
+
+
+def order_and_select(
+    boxes: npt.NDArray[np.float64], areas: npt.NDArray[np.int64], mode: BoxMode, min_area: int
+) -> npt.NDArray[np.float64]:
+    """Drop components under ``min_area``, order by pixel count descending (ties: top, then left
+    edge, then right and bottom edge) and apply ``mode`` (see :func:`mask_to_boxes`)."""
     keep = areas >= min_area
     boxes, areas = boxes[keep], areas[keep]
     if boxes.shape[0] == 0:
         return np.zeros((0, 4), dtype=np.float64)
-    order = np.lexsort((boxes[:, 0], boxes[:, 1], -areas))
+    order = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 0], boxes[:, 1], -areas))
     boxes = boxes[order]
     if mode == "largest":
         return boxes[:1]

@@ -131,11 +131,16 @@ def threshold_value(heatmap: npt.ArrayLike, spec: Threshold | str) -> float:
         return math.inf
     if t.kind == "top_fraction":
         assert t.value is not None
-        flat = m.ravel()
         # round() absorbs float noise such as 0.07 * 100 = 7.000000000000001.
-        k = min(flat.size, max(1, math.ceil(round(t.value * flat.size, 6))))
-        kth = float(np.partition(flat, flat.size - k)[flat.size - k])
-        return kth if kth > 0 else float(flat[flat > 0].min())
+        k = min(m.size, max(1, math.ceil(round(t.value * m.size, 6))))
+        # Select among the positive pixels only: the k-th largest of the whole map is the k-th
+        # largest positive value when there are at least k of them, else the rule keeps every
+        # positive pixel. Leaving the zeros out also keeps np.partition fast on a focal map that
+        # is mostly exact zeros (it degrades on many equal values, issue #19).
+        positive = m[m > 0]
+        if k > positive.size:
+            return float(positive.min())
+        return float(np.partition(positive, positive.size - k)[positive.size - k])
     if t.kind == "fraction_of_max":
         assert t.value is not None
         return t.value * top

@@ -19,18 +19,28 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QLabel
 
-from engine.analysis import ClassLocalisation
+from engine.analysis import ClassLocalisation, map_index
 from engine.explainers import ExplanationResult
 from plugins.api import BoxStyle, JobRunner, OverlayDisplay, StyledBox, ViewerHost
 from plugins.explain_overlay import scores
 from plugins.explain_overlay.display_controls import DisplayControls
 from plugins.explain_overlay.iou_table import IouTable
 from plugins.explain_overlay.regions import RegionList
-from plugins.explain_overlay.rendering import ColourScale, display_map, overlay_rgba
+from plugins.explain_overlay.rendering import (
+    ColourScale,
+    colour_scale,
+    display_map,
+    heat_palette,
+    lut_index,
+    outline_index,
+    outline_palette,
+    overlay_rgba,
+)
 
 log = logging.getLogger(__name__)
 
 HEATMAP_LAYER = "explanation.heatmap"
+OUTLINE_LAYER = "explanation.outline"  # the outline over the heatmap in "both" mode
 BOXES_LAYER = "explanation.boxes"
 BOX_COLOUR = (255, 255, 0)
 
@@ -43,6 +53,42 @@ def render(result: ExplanationResult, name: str, mode: str, cmap: str, opacity: 
     """The RGBA layer of ``name``'s map and its colour scale (pure; safe off the GUI thread)."""
     heat, scale = display_map(result, name)
     return overlay_rgba(heat, mode, cmap, opacity), scale  # type: ignore[arg-type]
+
+
+#: A class's map as the canvas takes it: heat index image (or None), outline index image (or
+#: None), and the colour scale. Colour map, opacity and display mode are palettes over these.
+Indexed = tuple[np.ndarray | None, np.ndarray | None, ColourScale]
+
+
+def indexed(result: ExplanationResult, name: str, mode: str) -> Indexed:
+    """The index images ``mode`` needs for ``name``'s map (pure; safe off the GUI thread).
+
+    They depend on neither the colour map nor the opacity and are kept with the result
+    (``result.derived``), so recolouring, switching mode and coming back to a class are palette
+    changes, not image computations (issue #19: 1-2 s per redraw at 3000 x 3000 before).
+    """
+    def cached(kind: str, make: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        key = ("overlay." + kind, name)
+        if key not in result.derived:
+            result.derived[key] = make(display_map(result, name)[0])
+        return result.derived[key]
+
+    heat = cached("heat", lut_index) if mode in ("heatmap", "both") else None
+    lines = cached("outline", outline_index) if mode in ("outline", "both") else None
+    return heat, lines, colour_scale(result, name)
+
+
+def draw_indexed(canvas: Any, layers: Indexed, mode: str, cmap: str, opacity: float) -> None:
+    """Put ``layers`` on the canvas as ``mode`` shows them (``overlay_rgba``'s look: the outline
+    at twice the opacity, at most opaque, over the heatmap in ``both`` mode)."""
+    heat, lines, _scale = layers
+    line_palette = outline_palette(cmap, min(1.0, 2.0 * opacity))
+    if mode == "outline":
+        canvas.set_indexed_overlay(HEATMAP_LAYER, lines, line_palette)
+        canvas.set_indexed_overlay(OUTLINE_LAYER, None, line_palette)
+        return
+    canvas.set_indexed_overlay(HEATMAP_LAYER, heat, heat_palette(cmap, opacity))
+    canvas.set_indexed_overlay(OUTLINE_LAYER, lines if mode == "both" else None, line_palette, 10.5)
 
 
 def render_args(result: ExplanationResult, name: str, look: OverlayDisplay) -> RenderArgs:
@@ -79,6 +125,7 @@ class MapPresenter(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(30)  # coalesce slider drags
         self._timer.timeout.connect(self.refresh_overlay)
+        self._prefetched: ExplanationResult | None = None
 
     def box_options(self) -> tuple[str, int]:
         """(box mode, minimum component area) for cutting boxes, from ``state.overlay``."""
@@ -119,12 +166,16 @@ class MapPresenter(QObject):
     def clear(self) -> None:
         self.runner.cancel("localise")
         self.runner.cancel("overlay")
-        self.host.canvas.set_image_overlay(HEATMAP_LAYER, None)
+        self._remove_map()
         self.host.canvas.set_boxes(BOXES_LAYER, None)
         self.iou_table.set_rows([])
         self._describe(None, None)
         self.display.legend.set_scale(None)
         self.score_label.setText("")
+
+    def _remove_map(self) -> None:
+        for key in (HEATMAP_LAYER, OUTLINE_LAYER):
+            self.host.canvas.set_indexed_overlay(key, None, _EMPTY_PALETTE)
 
     # --- the map ------------------------------------------------------------------------------------
     def refresh_overlay(self) -> None:
@@ -132,23 +183,52 @@ class MapPresenter(QObject):
         shown = self.shown()
         if shown is None:
             self.runner.cancel("overlay")
-            self.host.canvas.set_image_overlay(HEATMAP_LAYER, None)
+            self._remove_map()
             self.display.legend.set_scale(None)
             self.score_label.setText("")
             return
         result, name = shown
         self._show_score(result, name)
-        self.render_async("overlay", result, name, self._draw,
-                          lambda exc: self.host.show_status(f"The map could not be drawn: {exc}"))
+        mode = str(self.look.mode)
+        if inline(result) or _ready(result, name, mode):
+            self.runner.cancel("overlay")
+            self._draw(result, name, indexed(result, name, mode))
+            return
+        self.runner.submit("overlay", lambda _c, _p: indexed(result, name, mode),
+                           lambda layers: self._draw(result, name, layers),
+                           lambda exc: self.host.show_status(f"The map could not be drawn: {exc}"))
 
-    def _draw(self, args: RenderArgs, out: Rendered) -> None:
+    def prefetch(self, result: ExplanationResult) -> None:
+        """Compute every explained class's index images and localisation index in the background
+        (large images only, once per result), so that switching class shows its map and boxes at
+        once. Started after the first class is drawn, so it never delays that one."""
+        if inline(result) or self._prefetched is result:
+            return
+        self._prefetched = result
+        mode = str(self.look.mode)
+        names = list(result.explained)
+
+        def work(cancelled: Callable[[], bool], _progress: Any) -> None:
+            for n in names:
+                if cancelled():
+                    return
+                indexed(result, n, mode)
+                map_index(result, n)
+
+        self.runner.submit("overlay.prefetch", work, lambda _out: None,
+                           lambda exc: log.warning("overlay prefetch failed: %s", exc))
+
+    def _draw(self, result: ExplanationResult, name: str, layers: Indexed) -> None:
         state = self.host.state
-        current = self.current_look(state.explanation, state.selected_class)
-        if current is None or current[0] is not args[0] or current[1:] != args[1:]:
-            return  # superseded while it was drawn
-        rgba, scale = out
-        self.host.canvas.set_image_overlay(HEATMAP_LAYER, rgba)
-        self.display.legend.set_scale(scale)
+        if state.explanation is not result or state.selected_class != name:
+            return  # superseded while it was computed
+        mode = str(self.look.mode)
+        if (mode in ("heatmap", "both") and layers[0] is None) or (mode in ("outline", "both") and layers[1] is None):
+            self.refresh_overlay()  # the mode changed while these were computed
+            return
+        draw_indexed(self.host.canvas, layers, mode, str(self.look.colormap), float(self.look.opacity))
+        self.display.legend.set_scale(layers[2])
+        self.prefetch(result)
 
     def _show_score(self, result: ExplanationResult, name: str) -> None:
         i = result.class_names.index(name)
@@ -231,3 +311,12 @@ class MapPresenter(QObject):
         self.host.canvas.set_boxes(BOXES_LAYER, None)
         self.host.state.update(localisation=None)
         self.host.show_status(f"Boxes could not be cut from the map: {exc}")
+
+
+_EMPTY_PALETTE = np.zeros((256, 4), np.uint8)
+
+
+def _ready(result: ExplanationResult, name: str, mode: str) -> bool:
+    """Whether the index images ``mode`` needs for ``name`` are already computed."""
+    need = {"heatmap": ("heat",), "outline": ("outline",), "both": ("heat", "outline")}.get(mode, ("heat",))
+    return all(("overlay." + kind, name) in result.derived for kind in need)

@@ -23,18 +23,22 @@ from engine.render import (
     DISPLAY_MODES,
     OUTLINE_LEVELS,
     DisplayMode,
+    heat_palette,
     heatmap_rgba,
     level_outline,
     lut_index,
     lut_rgba,
+    outline_index,
+    outline_palette,
     outline_rgba,
     outline_width,
     overlay_rgba,
 )
 
 __all__ = [
-    "COLORMAPS", "DISPLAY_MODES", "OUTLINE_LEVELS", "ColourScale", "DisplayMode", "display_map", "heatmap_rgba",
-    "level_outline", "lut_index", "lut_rgba", "outline_rgba", "outline_width", "overlay_rgba",
+    "COLORMAPS", "DISPLAY_MODES", "OUTLINE_LEVELS", "ColourScale", "DisplayMode", "colour_scale", "display_map",
+    "heat_palette", "heatmap_rgba", "level_outline", "lut_index", "lut_rgba", "outline_index", "outline_palette",
+    "outline_rgba", "outline_width", "overlay_rgba",
 ]
 
 COLORMAPS: tuple[str, ...] = ("jet", "turbo", "inferno", "viridis", "magma", "hot", "gray")
@@ -72,11 +76,15 @@ def display_map(result: ExplanationResult, class_name: str) -> tuple[np.ndarray,
     ``raw`` the map's value range is stretched over the colours and the legend says so.
     """
     heat = np.asarray(result.map(class_name, "image"), dtype=np.float32)
+    scale = colour_scale(result, class_name)
+    if scale.normalisation == "raw":
+        span = scale.high - scale.low
+        heat = (heat - scale.low) / span if span > 0 else np.zeros_like(heat)
+    return np.clip(heat, 0.0, 1.0), scale
+
+
+def colour_scale(result: ExplanationResult, class_name: str) -> ColourScale:
+    """What the colours of ``class_name``'s map mean (see :func:`display_map`), without the map."""
     mode = result.normalisation
-    if mode == "raw":
-        low, high = result.value_ranges[class_name]
-        span = high - low
-        heat = (heat - low) / span if span > 0 else np.zeros_like(heat)
-    else:
-        low, high = result.scale(class_name)
-    return np.clip(heat, 0.0, 1.0), ColourScale(mode, float(low), float(high))
+    low, high = result.value_ranges[class_name] if mode == "raw" else result.scale(class_name)
+    return ColourScale(mode, float(low), float(high))

@@ -33,6 +33,14 @@ class FakeCanvas:
         else:
             self.overlays[key] = np.array(rgba, copy=True)
 
+    def set_indexed_overlay(self, key: str, index: np.ndarray | None, palette: np.ndarray, z: float = 10.0) -> None:
+        """Recorded as the RGBA image it shows, ``palette[index]``."""
+        self.calls.append(("indexed", key))
+        if index is None:
+            self.overlays.pop(key, None)
+        else:
+            self.overlays[key] = np.asarray(palette, np.uint8)[index]
+
     def set_boxes(self, key: str, boxes: list[Any] | None) -> None:
         self.calls.append(("boxes", key))
         if boxes is None:

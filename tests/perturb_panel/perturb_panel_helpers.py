@@ -21,6 +21,9 @@ class RecordingCanvas:
     def set_image_overlay(self, key: str, rgba: Any, z: float = 10.0) -> None:
         self.calls.append(("overlay", key, rgba is not None))
 
+    def set_indexed_overlay(self, key: str, index: Any, palette: Any, z: float = 10.0) -> None:
+        self.calls.append(("indexed", key, index is not None))
+
     def set_boxes(self, key: str, boxes: Any) -> None:
         self.calls.append(("boxes", key, boxes is not None))
 

@@ -71,6 +71,31 @@ def test_layers_and_display_override(canvas):
     assert canvas.image_item.image.dtype == np.uint16  # back to the windowed study image
 
 
+def test_indexed_overlay_recolours_through_its_palette(canvas):
+    from PySide6 import QtGui
+
+    index = np.zeros((1500, 1200), np.uint8)
+    index[:, 600:] = 200
+    red, blue = np.zeros((256, 4), np.uint8), np.zeros((256, 4), np.uint8)
+    red[200] = (255, 0, 0, 255)
+    blue[200] = (0, 0, 255, 255)
+    canvas.set_indexed_overlay("p:heat", index, red)
+    item = canvas._overlays["p:heat"]
+    item.render()
+    assert item.qimage.format() == QtGui.QImage.Format.Format_Indexed8  # no RGBA copy of the image
+    assert QtGui.QColor(item.qimage.pixel(900, 10)).getRgb() == (255, 0, 0, 255)
+    assert QtGui.QColor.fromRgba(item.qimage.pixel(10, 10)).alpha() == 0
+    canvas.set_indexed_overlay("p:heat", index, blue)  # same index: only the colour table changes
+    assert canvas._overlays["p:heat"] is item
+    item.render()
+    assert QtGui.QColor(item.qimage.pixel(900, 10)).getRgb() == (0, 0, 255, 255)
+    other = index.copy()
+    canvas.set_indexed_overlay("p:heat", other, blue)  # another index image: a new layer
+    assert canvas._overlays["p:heat"] is not item
+    canvas.set_indexed_overlay("p:heat", None, blue)
+    assert canvas.layer_keys()["overlays"] == []
+
+
 def test_pixel_value_and_orientation_mapping(canvas):
     assert canvas.pixel_value(10.5, 3.2) == float(canvas.image.raw[3, 10])
     assert canvas.pixel_value(-1, 0) is None and canvas.pixel_value(1200, 0) is None
