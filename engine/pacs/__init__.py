@@ -172,10 +172,15 @@ def retrieve(spec: NodeSpec, study_uid: str, series_uid: str | None = None, *, o
                 dimse.retrieve_cmove(node, config.storage_scp, study_uid, series_uid, sink, None, progress, stop)
         if stop():
             raise CancelledError(f"the retrieval of study {study_uid} was cancelled.")
-    except BaseException as exc:
+    except PacsError as exc:
         removed = sink.discard()
-        if isinstance(exc, PacsError) and removed:
-            exc.args = (f"{exc.args[0]} The {removed} instance(s) already received were removed.",)
+        if not removed:
+            raise
+        raise RetrieveError(f"the retrieval of study {study_uid} from {node.name!r} ({method}) stopped after {removed} "
+                            f"instance(s): {exc.problem} The {removed} instance(s) already received were removed.",
+                            fix=exc.fix or "retry when the PACS is reachable.") from exc
+    except BaseException:
+        sink.discard()
         raise
     if not sink.files:
         raise RetrieveError(f"PACS node {node.name!r} sent no instance of study {study_uid}"

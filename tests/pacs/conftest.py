@@ -1,0 +1,115 @@
+"""Fixtures of the PACS tests: an in-memory keyring, a real Orthanc on 127.0.0.1 (one per session,
+plus a function-scoped one for destructive cases), the demo study and a 3-series study in it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import pydicom
+import pytest
+from orthanc_server import ORTHANC_AET, OUR_AET, PASSWORD, USER, OrthancServer, free_port
+from pydicom.uid import generate_uid
+
+from engine import pacs
+from engine.pacs import secrets
+from engine.pacs.dimse import StorageServer
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "images"
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring backend that keeps secrets in a dict (tests never touch the user's keyring)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture(scope="session")
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(previous)
+
+
+def make_series_study(folder: Path, n_series: int = 3, per_series: int = 4) -> list[Path]:
+    """The demo images rewritten as one study of ``n_series`` series (new UIDs, one patient)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(DEMO.glob("*.dcm"))
+    study = generate_uid()
+    out = []
+    for s in range(n_series):
+        series = generate_uid()
+        for i in range(per_series):
+            ds = pydicom.dcmread(sources[(s * per_series + i) % len(sources)])
+            ds.PatientID, ds.PatientName, ds.StudyDate, ds.AccessionNumber = "SERIES3", "SERIES^THREE", "20190315", "ACC42"
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = study, series, s + 1
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.InstanceNumber = i + 1
+            path = folder / f"s{s}_{i}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            out.append(path)
+    return out
+
+
+def make_config(server: OrthancServer, folder: Path) -> pacs.PacsConfig:
+    """A configuration with a DICOMweb node (basic auth, password in the keyring) and a DIMSE node."""
+    config = pacs.PacsConfig(path=folder / "pacs.json",
+                             storage_scp=pacs.StorageScp(ae_title=OUR_AET, host="127.0.0.1", port=server.scp_port))
+    config.add(pacs.PacsNode(name="orthanc-web", kind="dicomweb", base_url=server.dicomweb_url, auth="basic",
+                             username=USER, secret="keyring", timeout_s=5))
+    config.add(pacs.PacsNode(name="orthanc", kind="dimse", ae_title=ORTHANC_AET, host="127.0.0.1",
+                             port=server.dicom_port, our_ae_title=OUR_AET, timeout_s=5))
+    secrets.store_in_keyring("orthanc-web", PASSWORD)
+    return config
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, memory_keyring: MemoryKeyring) -> Iterator[OrthancServer]:
+    """One Orthanc for the session with the demo study and a 3-series study uploaded."""
+    folder = tmp_path_factory.mktemp("orthanc")
+    server = OrthancServer(folder / "server", free_port())
+    server.start()
+    server.series_files = make_series_study(folder / "series-study")  # type: ignore[attr-defined]
+    server.upload(sorted(DEMO.glob("*.dcm")) + server.series_files)  # type: ignore[attr-defined]
+    yield server
+    server.kill()
+    StorageServer.shutdown_all()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def config(orthanc: OrthancServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pacs.PacsConfig:
+    monkeypatch.setenv("RADLENS_SETTINGS", str(tmp_path / "settings.json"))
+    monkeypatch.setenv("RADLENS_CACHE", str(tmp_path / "cache"))
+    cfg = make_config(orthanc, tmp_path)
+    cfg.save()
+    return cfg
+
+
+@pytest.fixture()
+def fresh_orthanc(tmp_path: Path, memory_keyring: MemoryKeyring) -> Iterator[OrthancServer]:
+    """An Orthanc of its own for destructive cases (stopped, killed), with the 3-series study."""
+    server = OrthancServer(tmp_path / "fresh", free_port())
+    server.start()
+    server.series_files = make_series_study(tmp_path / "fresh-study")  # type: ignore[attr-defined]
+    server.upload(server.series_files)  # type: ignore[attr-defined]
+    yield server
+    server.kill()
