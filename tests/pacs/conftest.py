@@ -24,7 +24,7 @@ DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "images"
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring backend that keeps secrets in a dict (tests never touch the user's keyring)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,7 +59,8 @@ def make_series_study(folder: Path, n_series: int = 3, per_series: int = 4) -> l
         series = generate_uid()
         for i in range(per_series):
             ds = pydicom.dcmread(sources[(s * per_series + i) % len(sources)])
-            ds.PatientID, ds.PatientName, ds.StudyDate, ds.AccessionNumber = "SERIES3", "SERIES^THREE", "20190315", "ACC42"
+            ds.PatientID, ds.PatientName, ds.StudyDate = "SERIES3", "SERIES^THREE", "20190315"
+            ds.AccessionNumber = "ACC42"
             ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = study, series, s + 1
             ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
             ds.InstanceNumber = i + 1
@@ -87,8 +88,8 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory, memory_keyring: MemoryKeyr
     folder = tmp_path_factory.mktemp("orthanc")
     server = OrthancServer(folder / "server", free_port())
     server.start()
-    server.series_files = make_series_study(folder / "series-study")  # type: ignore[attr-defined]
-    server.upload(sorted(DEMO.glob("*.dcm")) + server.series_files)  # type: ignore[attr-defined]
+    server.series_files = make_series_study(folder / "series-study")
+    server.upload(sorted(DEMO.glob("*.dcm")) + server.series_files)
     yield server
     server.kill()
     StorageServer.shutdown_all()
@@ -109,7 +110,7 @@ def fresh_orthanc(tmp_path: Path, memory_keyring: MemoryKeyring) -> Iterator[Ort
     """An Orthanc of its own for destructive cases (stopped, killed), with the 3-series study."""
     server = OrthancServer(tmp_path / "fresh", free_port())
     server.start()
-    server.series_files = make_series_study(tmp_path / "fresh-study")  # type: ignore[attr-defined]
-    server.upload(server.series_files)  # type: ignore[attr-defined]
+    server.series_files = make_series_study(tmp_path / "fresh-study")
+    server.upload(server.series_files)
     yield server
     server.kill()

@@ -44,6 +44,7 @@ class OrthancServer:
         self.folder = folder
         self.http_port, self.dicom_port, self.scp_port = free_port(), free_port(), scp_port
         self.proc: subprocess.Popen[bytes] | None = None
+        self.series_files: list[Path] = []  # what the fixtures uploaded
         config = {
             "Name": "radlens-test",
             "HttpPort": self.http_port,

@@ -8,6 +8,7 @@ import pydicom
 import pytest
 from conftest import make_config
 from orthanc_server import OrthancServer
+from pydicom.uid import UID
 
 from engine import pacs
 
@@ -16,7 +17,7 @@ from engine import pacs
 def test_orthanc_killed_mid_retrieve(fresh_orthanc: OrthancServer, tmp_path: Path, node: str,
                                      method: pacs.config.Method) -> None:
     config = make_config(fresh_orthanc, tmp_path)
-    study = str(pydicom.dcmread(fresh_orthanc.series_files[0]).StudyInstanceUID)  # type: ignore[attr-defined]
+    study = str(pydicom.dcmread(fresh_orthanc.series_files[0]).StudyInstanceUID)
     out = tmp_path / "out"
     keep = out / study / "1.2.3" / "1.2.3.4.dcm"  # a file already there from an earlier retrieval stays
     keep.parent.mkdir(parents=True)
@@ -41,10 +42,10 @@ def test_send_while_down_goes_out_when_back(fresh_orthanc: OrthancServer, tmp_pa
     config = make_config(fresh_orthanc, tmp_path)
     box = pacs.Outbox(tmp_path / "outbox")
     files = []
-    for i, src in enumerate(fresh_orthanc.series_files[:3]):  # type: ignore[attr-defined]
+    for i, src in enumerate(fresh_orthanc.series_files[:3]):
         ds = pydicom.dcmread(src)
-        ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.777"
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.8.498.777.{i + 1}"
+        ds.SeriesInstanceUID = UID("1.2.826.0.1.3680043.8.498.777")
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = UID(f"1.2.826.0.1.3680043.8.498.777.{i + 1}")
         files.append(tmp_path / f"result{i}.dcm")
         ds.save_as(files[-1], enforce_file_format=True)
     before = fresh_orthanc.instance_count()

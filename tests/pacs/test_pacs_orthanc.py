@@ -60,7 +60,7 @@ def test_find_by_patient_id_and_date(config: pacs.PacsConfig) -> None:
 
 
 def test_series_with_image_counts(config: pacs.PacsConfig, orthanc: OrthancServer) -> None:
-    study = str(pydicom.dcmread(orthanc.series_files[0]).StudyInstanceUID)  # type: ignore[attr-defined]
+    study = str(pydicom.dcmread(orthanc.series_files[0]).StudyInstanceUID)
     for node in ("orthanc", "orthanc-web"):
         hits = pacs.find_studies(node, pacs.StudyQuery(accession="ACC42"), config)
         assert [h.study_uid for h in hits] == [study] and hits[0].n_instances == 12
@@ -71,7 +71,7 @@ def test_series_with_image_counts(config: pacs.PacsConfig, orthanc: OrthancServe
 @pytest.mark.parametrize(("node", "method"), [("orthanc-web", "wadors"), ("orthanc", "cget"), ("orthanc", "cmove")])
 def test_retrieve_equals_the_originals(config: pacs.PacsConfig, orthanc: OrthancServer, tmp_path: Path,
                                        node: str, method: pacs.config.Method) -> None:
-    sources = orthanc.series_files  # type: ignore[attr-defined]
+    sources = orthanc.series_files
     study = str(pydicom.dcmread(sources[0]).StudyInstanceUID)
     arrived: list[tuple[Path, bool]] = []
     result = pacs.retrieve(node, study, out=tmp_path / "out", method=method, config=config,
@@ -90,12 +90,17 @@ def test_retrieve_equals_the_originals(config: pacs.PacsConfig, orthanc: Orthanc
 
 
 def test_cancelled_retrieval_leaves_nothing(config: pacs.PacsConfig, orthanc: OrthancServer, tmp_path: Path) -> None:
-    study = str(pydicom.dcmread(orthanc.series_files[0]).StudyInstanceUID)  # type: ignore[attr-defined]
-    for node, method in (("orthanc-web", "wadors"), ("orthanc", "cget")):
+    study = str(pydicom.dcmread(orthanc.series_files[0]).StudyInstanceUID)
+    methods: list[tuple[str, pacs.config.Method]] = [("orthanc-web", "wadors"), ("orthanc", "cget")]
+    for node, method in methods:
         seen: list[Path] = []
+
+        def stop(seen: list[Path] = seen) -> bool:
+            return len(seen) >= 2
+
         with pytest.raises(CancelledError):
-            pacs.retrieve(node, study, out=tmp_path / method, method=method, config=config,  # type: ignore[arg-type]
-                          on_file=seen.append, cancelled=lambda seen=seen: len(seen) >= 2)
+            pacs.retrieve(node, study, out=tmp_path / method, method=method, config=config, on_file=seen.append,
+                          cancelled=stop)
         assert seen and not [p for p in (tmp_path / method).rglob("*") if p.is_file()]
 
 
