@@ -59,9 +59,9 @@ __all__ = [
     "AssociationRejectedError", "AuthenticationError", "CertificateError", "ConnectionRefusedPacsError",
     "NodeConfigError", "Outbox", "PacsConfig", "PacsConnectionError", "PacsError", "PacsNode", "PacsTimeoutError",
     "PendingItem", "RetrieveError", "RetrieveResult", "SecretError", "SendError", "SendReport", "SeriesHit",
-    "StorageScp", "StudyHit", "StudyQuery", "cache_dir", "config_dir", "echo", "find_series", "find_studies",
-    "parse_date_range", "parse_node_spec", "raise_if_pending", "resolve_node", "retrieve", "retry_outbox",
-    "send_files",
+    "StorageScp", "StudyHit", "StudyQuery", "cache_dir", "config_dir", "default_method", "echo", "find_series",
+    "find_studies", "parse_date_range", "parse_node_spec", "raise_if_pending", "resolve_node", "retrieve",
+    "retry_outbox", "send_files",
 ]
 
 NodeSpec = str | PacsNode

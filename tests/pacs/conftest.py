@@ -75,9 +75,9 @@ def make_config(server: OrthancServer, folder: Path) -> pacs.PacsConfig:
     config = pacs.PacsConfig(path=folder / "pacs.json",
                              storage_scp=pacs.StorageScp(ae_title=OUR_AET, host="127.0.0.1", port=server.scp_port))
     config.add(pacs.PacsNode(name="orthanc-web", kind="dicomweb", base_url=server.dicomweb_url, auth="basic",
-                             username=USER, secret="keyring", timeout_s=5))
+                             username=USER, secret="keyring", timeout_s=20))
     config.add(pacs.PacsNode(name="orthanc", kind="dimse", ae_title=ORTHANC_AET, host="127.0.0.1",
-                             port=server.dicom_port, our_ae_title=OUR_AET, timeout_s=5))
+                             port=server.dicom_port, our_ae_title=OUR_AET, timeout_s=20))
     secrets.store_in_keyring("orthanc-web", PASSWORD)
     return config
 

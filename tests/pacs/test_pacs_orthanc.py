@@ -137,6 +137,8 @@ def test_bad_password_and_no_secret_in_file_or_log(config: pacs.PacsConfig, orth
 
 def test_send_by_stow_and_cstore(config: pacs.PacsConfig, orthanc: OrthancServer, tmp_path: Path) -> None:
     src = pydicom.dcmread(sorted(DEMO.glob("*.dcm"))[3])
+    # a study of its own, outside every search the other tests make
+    src.StudyInstanceUID, src.StudyDate, src.PatientID = pydicom.uid.generate_uid(), "20250102", "SENT-1"
     made = []
     for i, node in enumerate(("orthanc-web", "orthanc")):
         src.SOPInstanceUID = src.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
