@@ -9,16 +9,14 @@ from pathlib import Path
 
 import keyring
 import keyring.backend
-import pydicom
 import pytest
-from orthanc_server import ORTHANC_AET, OUR_AET, PASSWORD, USER, OrthancServer, free_port
-from pydicom.uid import generate_uid
+from orthanc_server import DEMO, ORTHANC_AET, OUR_AET, PASSWORD, USER, OrthancServer, free_port, make_series_study
 
 from engine import pacs
 from engine.pacs import secrets
 from engine.pacs.dimse import StorageServer
 
-DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "images"
+__all__ = ["DEMO", "MemoryKeyring", "make_config"]
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -47,27 +45,6 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(ring)
     yield ring
     keyring.set_keyring(previous)
-
-
-def make_series_study(folder: Path, n_series: int = 3, per_series: int = 4) -> list[Path]:
-    """The demo images rewritten as one study of ``n_series`` series (new UIDs, one patient)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted(DEMO.glob("*.dcm"))
-    study = generate_uid()
-    out = []
-    for s in range(n_series):
-        series = generate_uid()
-        for i in range(per_series):
-            ds = pydicom.dcmread(sources[(s * per_series + i) % len(sources)])
-            ds.PatientID, ds.PatientName, ds.StudyDate = "SERIES3", "SERIES^THREE", "20190315"
-            ds.AccessionNumber = "ACC42"
-            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = study, series, s + 1
-            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-            ds.InstanceNumber = i + 1
-            path = folder / f"s{s}_{i}.dcm"
-            ds.save_as(path, enforce_file_format=True)
-            out.append(path)
-    return out
 
 
 def make_config(server: OrthancServer, folder: Path) -> pacs.PacsConfig:

@@ -15,8 +15,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pydicom
 import requests
+from pydicom.uid import generate_uid
 
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "images"
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 PLUGIN_DIRS = (Path("/usr/share/orthanc/plugins"), Path("/usr/lib/orthanc"))
 USER, PASSWORD = "radlens", "s3cret-Pa55word-for-tests"
@@ -144,3 +147,24 @@ class OrthancServer:
         r = requests.get(f"{self.web_url}/statistics", auth=(USER, PASSWORD), timeout=5)
         r.raise_for_status()
         return int(r.json()["CountInstances"])
+
+
+def make_series_study(folder: Path, n_series: int = 3, per_series: int = 4) -> list[Path]:
+    """The demo images rewritten as one study of ``n_series`` series (new UIDs, one patient)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(DEMO.glob("*.dcm"))
+    study = generate_uid()
+    out = []
+    for s in range(n_series):
+        series = generate_uid()
+        for i in range(per_series):
+            ds = pydicom.dcmread(sources[(s * per_series + i) % len(sources)])
+            ds.PatientID, ds.PatientName, ds.StudyDate = "SERIES3", "SERIES^THREE", "20190315"
+            ds.AccessionNumber = "ACC42"
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = study, series, s + 1
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.InstanceNumber = i + 1
+            path = folder / f"s{s}_{i}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            out.append(path)
+    return out
