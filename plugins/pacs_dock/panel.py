@@ -19,6 +19,7 @@ from plugins.api import CancelledFn, FileHost, JobRunner, ProgressFn, ViewerHost
 
 ROLE = QtCore.Qt.ItemDataRole.UserRole
 METHODS = {"dicomweb": [("WADO-RS", "wadors")], "dimse": [("C-GET", "cget"), ("C-MOVE", "cmove")]}
+LABELS = {key: label for pairs in METHODS.values() for label, key in pairs}
 RETRIEVE = "pacs.retrieve"
 
 
@@ -42,9 +43,27 @@ class PacsPanel(QtWidgets.QWidget):
         self.opened_first = False
         self.retrieved: list[Path] = []
         self.last_result: pacs.RetrieveResult | None = None
+        self._placed = False
         self._build()
         self.reload_nodes()
         self.refresh_outbox()
+
+    def showEvent(self, event: Any) -> None:
+        """The first time the dock is shown, make it a tab of the right-hand column (not a sliver under it)."""
+        super().showEvent(event)
+        if self._placed:
+            return
+        self._placed = True
+        dock, window = self.parentWidget(), self.host.main_window()
+        if not isinstance(dock, QtWidgets.QDockWidget) or window is None or dock.isFloating():
+            return
+        area = window.dockWidgetArea(dock)
+        others = [d for d in window.findChildren(QtWidgets.QDockWidget)
+                  if d is not dock and d.parent() is window and not d.isHidden() and not d.isFloating()
+                  and window.dockWidgetArea(d) == area]
+        if others:
+            window.tabifyDockWidget(others[0], dock)
+            QtCore.QTimer.singleShot(0, dock.raise_)
 
     # --- building ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -363,8 +382,8 @@ class PacsPanel(QtWidgets.QWidget):
         self.progress.setFormat(f"{len(result.files)} images")
         self.cancel_button.setEnabled(False)
         self._selection_changed()
-        self.set_status(f"Retrieved {len(result.files)} images by {result.method} in {result.seconds:.1f} s "
-                        f"into {result.folder}")
+        self.set_status(f"Retrieved {len(result.files)} images by {LABELS.get(result.method, result.method)} in "
+                        f"{result.seconds:.1f} s into {result.folder}")
         if isinstance(self.host, FileHost):
             if not self.opened_first and result.files:
                 self.host.open_path(result.files[0])

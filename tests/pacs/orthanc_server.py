@@ -70,6 +70,7 @@ class OrthancServer:
             "DicomCheckModalityHost": False,
             "DicomScuTimeout": 5,
             "DicomScpTimeout": 10,
+            "MaximumPduLength": 131072,  # the largest Orthanc accepts (default 16 kB)
             "SaveJobs": False,
             "StorageCompression": False,
             "HttpThreadsCount": 4,
