@@ -42,8 +42,17 @@ def session_for(node: PacsNode) -> requests.Session:
         session.auth = (node.username, secret)
     elif node.auth == "bearer" and secret is not None:
         session.headers["Authorization"] = f"Bearer {secret}"
-    session.verify = node.ca_bundle if (node.verify_tls and node.ca_bundle) else node.verify_tls
+    session.verify = verify_setting(node)
     return session
+
+
+def verify_setting(node: PacsNode) -> bool | str:
+    """requests' ``verify``: the node's CA bundle, True (system CAs) or False (test servers only).
+
+    It is passed with every request too: a session's own ``verify`` loses against
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` in the environment, a request's does not.
+    """
+    return node.ca_bundle if (node.verify_tls and node.ca_bundle) else node.verify_tls
 
 
 def classify(node: PacsNode, exc: BaseException, doing: str) -> PacsError:
@@ -90,7 +99,8 @@ class WebClient:
 
     def _get(self, path: str, doing: str, **kwargs: Any) -> requests.Response:
         try:
-            response = self.session.get(f"{self.base}{path}", timeout=self.node.timeout_s, **kwargs)
+            response = self.session.get(f"{self.base}{path}", timeout=self.node.timeout_s,
+                                        verify=verify_setting(self.node), **kwargs)
         except requests.RequestException as exc:
             raise classify(self.node, exc, doing) from None
         check(self.node, response, doing)
@@ -160,7 +170,8 @@ class WebClient:
                    "Accept": "application/dicom+json"}
         doing = f"sending {len(files)} object(s)"
         try:
-            response = self.session.post(url, data=bytes(body), headers=headers, timeout=max(self.node.timeout_s, 60))
+            response = self.session.post(url, data=bytes(body), headers=headers, timeout=max(self.node.timeout_s, 60),
+                                         verify=verify_setting(self.node))
         except requests.RequestException as exc:
             raise classify(self.node, exc, doing) from None
         if response.status_code in (401, 403):
