@@ -153,16 +153,18 @@ class NodesDialog(QtWidgets.QDialog):
         self.message.setText("")
 
     def node_from_form(self) -> pacs.PacsNode:
-        kind = self.kind.currentData()
+        name, kind, timeout = self.name.text().strip(), self.kind.currentData(), self.timeout.value()
+        if kind == "dimse":
+            return pacs.PacsNode(name=name, kind="dimse", ae_title=self.ae_title.text().strip(),
+                                 host=self.host_edit.text().strip(), port=self.port.value(),
+                                 our_ae_title=self.our_ae.text().strip(), timeout_s=timeout)
         env = self.env_var.text().strip()
-        auth = self.auth.currentText() if kind == "dicomweb" else "none"
+        auth = self.auth.currentText()
         secret = "" if auth == "none" else (f"env:{env}" if env else "keyring")
-        return pacs.PacsNode(name=self.name.text().strip(), kind=kind, ae_title=self.ae_title.text().strip(),
-                             host=self.host_edit.text().strip(), port=self.port.value(),
-                             our_ae_title=self.our_ae.text().strip(), base_url=self.base_url.text().strip(),
+        return pacs.PacsNode(name=name, kind="dicomweb", base_url=self.base_url.text().strip(),
                              auth=auth, username=self.username.text().strip(), secret=secret,  # type: ignore[arg-type]
                              verify_tls=self.verify.isChecked(), ca_bundle=self.ca_bundle.text().strip() or None,
-                             timeout_s=self.timeout.value())
+                             timeout_s=timeout)
 
     def save_node(self) -> bool:
         """Validate and save the node (its password to the keyring) and the storage SCP."""

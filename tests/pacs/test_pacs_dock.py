@@ -9,6 +9,7 @@ import pydicom
 import pytest
 from fake_host import FakeHost
 from orthanc_server import OrthancServer, free_port
+from PySide6 import QtCore
 from pytestqt.qtbot import QtBot
 
 from engine import pacs
@@ -187,3 +188,41 @@ def test_the_viewer_hosts_the_dock_and_its_file_services(qtbot: QtBot, config: p
     assert Path(str(window.state.image_path)) == files[1]  # listing the folder kept the image shown
     assert context.send_files_to_pacs([])  # nothing to send: the command returns at once
     window.shutdown()
+
+
+def test_nodes_dialog_saves_the_password_to_the_keyring(qtbot: QtBot, config: pacs.PacsConfig,
+                                                        orthanc: OrthancServer, memory_keyring: object) -> None:
+    from orthanc_server import PASSWORD, USER
+
+    from engine.pacs import secrets
+    from plugins.pacs_dock.nodes_dialog import NodesDialog
+
+    dialog = NodesDialog(FilesFakeHost(), config)
+    qtbot.addWidget(dialog)
+    assert dialog.list.count() == 2
+    dialog.new_node()
+    dialog.name.setText("dialog-web")
+    dialog.kind.setCurrentIndex(1)
+    assert dialog.base_url.isVisibleTo(dialog) and not dialog.ae_title.isVisibleTo(dialog)
+    dialog.base_url.setText(orthanc.dicomweb_url)
+    dialog.auth.setCurrentText("basic")
+    dialog.username.setText(USER)
+    dialog.password.setText(PASSWORD)
+    dialog.test_node()  # saves, then tests
+    assert "Connection OK" in dialog.message.text(), dialog.message.text()
+    assert dialog.password.text() == ""
+    saved = config.path.read_text()
+    assert "dialog-web" in saved and PASSWORD not in saved
+    assert secrets.secret_of(pacs.PacsConfig.load(config.path).nodes["dialog-web"]) == PASSWORD
+    dialog.port.setValue(4242)
+    dialog.kind.setCurrentIndex(0)
+    dialog.name.setText("bad")
+    dialog.ae_title.setText("A\\B")
+    assert not dialog.save_node() and "not a valid AE title" in dialog.message.text()
+    dialog.list.setCurrentItem(dialog.list.findItems("dialog-web", QtCore.Qt.MatchFlag.MatchExactly)[0])
+    assert dialog.name.text() == "dialog-web" and dialog.kind.currentData() == "dicomweb"
+    dialog.remove_node()
+    assert sorted(pacs.PacsConfig.load(config.path).nodes) == ["orthanc", "orthanc-web"]
+    with pytest.raises(pacs.SecretError):  # its password left the keyring with it
+        secrets.secret_of(pacs.PacsNode(name="dialog-web", kind="dicomweb", base_url="http://x/dw", auth="basic",
+                                        username=USER, secret="keyring"))

@@ -54,6 +54,8 @@ def test_find_by_patient_id_and_date(config: pacs.PacsConfig) -> None:
     query = pacs.StudyQuery(date_from="20200101", date_to="20201231", modality="DX")
     for node in ("orthanc", "orthanc-web"):
         assert {h.study_uid for h in pacs.find_studies(node, query, config)} == inside
+    by_name = pacs.find_studies("orthanc", pacs.StudyQuery(patient_name="SERIES^THR*"), config)
+    assert [h.patient_name for h in by_name] == ["SERIES^THREE"]
     web = pacs.find_studies("orthanc-web", pacs.StudyQuery(date_from=str(ref.StudyDate), date_to=str(ref.StudyDate)),
                             config)
     assert [(h.study_uid, h.patient_id) for h in web] == [(ref.StudyInstanceUID, ref.PatientID)]
@@ -74,8 +76,12 @@ def test_retrieve_equals_the_originals(config: pacs.PacsConfig, orthanc: Orthanc
     sources = orthanc.series_files
     study = str(pydicom.dcmread(sources[0]).StudyInstanceUID)
     arrived: list[tuple[Path, bool]] = []
+    reports: list[tuple[int, int | None]] = []
     result = pacs.retrieve(node, study, out=tmp_path / "out", method=method, config=config,
-                           on_file=lambda p: arrived.append((p, p.is_file())))
+                           on_file=lambda p: arrived.append((p, p.is_file())),
+                           progress=lambda done, total, _msg: reports.append((done, total)))
+    assert reports[-1] == (12, 12) and len(reports) >= 3  # progress while it ran, then the end
+    assert [d for d, _ in reports] == sorted(d for d, _ in reports)
     assert result.method == method and result.folder == tmp_path / "out" / study
     assert [p for p, _ in arrived] == list(result.files) and all(ok for _, ok in arrived)  # each complete on arrival
     assert_same_instances(list(result.files), sources)
@@ -176,3 +182,28 @@ def test_cli_echo_find_get_send(config: pacs.PacsConfig, orthanc: OrthancServer,
     assert "1 object(s) sent" in capsys.readouterr().out
     assert radlens([*cfg, "echo", "no-such-node"]) == 1
     assert "no PACS node is named" in capsys.readouterr().err
+
+
+def test_cli_nodes_keep_the_password_in_the_keyring(config: pacs.PacsConfig, orthanc: OrthancServer,
+                                                    memory_keyring: object, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    cfg = ["pacs", "--config", str(config.path)]
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert radlens([*cfg, "nodes", "add", "cli-web", f"dicomweb+http://127.0.0.1:{orthanc.http_port}/dicom-web",
+                    "--username", "radlens", "--password-stdin"]) == 0
+    assert PASSWORD not in config.path.read_text() and '"cli-web"' in config.path.read_text()
+    assert radlens([*cfg, "echo", "cli-web"]) == 0
+    assert radlens([*cfg, "nodes", "add", "cli-dimse", f"dimse://ORTHANC@127.0.0.1:{orthanc.dicom_port}"]) == 0
+    assert radlens([*cfg, "nodes", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "cli-web: DICOMweb" in out and "cli-dimse: DIMSE ORTHANC@127.0.0.1" in out and PASSWORD not in out
+    assert radlens([*cfg, "nodes", "remove", "cli-web"]) == 0
+    from engine.pacs import secrets
+
+    with pytest.raises(pacs.SecretError):
+        secrets.secret_of(pacs.PacsNode(name="cli-web", kind="dicomweb", base_url="http://x/dw", auth="basic",
+                                        username="radlens", secret="keyring"))
+    assert radlens([*cfg, "scp", "--port", "11999"]) == 0
+    assert pacs.PacsConfig.load(config.path).storage_scp.port == 11999
