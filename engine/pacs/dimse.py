@@ -113,7 +113,12 @@ def _find(node: PacsNode, query: Dataset) -> list[Dataset]:
     out: list[Dataset] = []
     with associate(node, [build_context(StudyRootQueryRetrieveInformationModelFind)]) as assoc:
         for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
-            code = int(status.get("Status", -1)) if status else -1
+            if not status:  # no answer: the PACS aborted the association
+                raise AssociationRejectedError(
+                    f"PACS node {node.name!r} aborted the association instead of answering the C-FIND "
+                    f"(our AE title {node.our_ae_title!r}).",
+                    fix="ask the PACS administrator to allow queries from our AE title (and host).")
+            code = int(status.get("Status", -1))
             if code in (0xFF00, 0xFF01) and identifier is not None:
                 out.append(identifier)
             elif code != 0:

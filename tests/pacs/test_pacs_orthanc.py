@@ -111,8 +111,12 @@ def test_cancelled_retrieval_leaves_nothing(config: pacs.PacsConfig, orthanc: Or
 
 
 def test_wrong_ae_title_is_named(config: pacs.PacsConfig, orthanc: OrthancServer) -> None:
+    wrong = pacs.parse_node_spec(f"dimse://WRONG_AE@127.0.0.1:{orthanc.dicom_port}")
     with pytest.raises(pacs.AssociationRejectedError, match="WRONG_AE"):
-        pacs.echo(f"dimse://WRONG_AE@127.0.0.1:{orthanc.dicom_port}", config)
+        pacs.echo(pacs.config.with_changes(wrong, timeout_s=30), config)  # generous: CI machines are loaded
+    unknown_caller = pacs.config.with_changes(config.nodes["orthanc"], our_ae_title="STRANGER")
+    with pytest.raises(pacs.AssociationRejectedError, match="STRANGER"):  # C-FIND from an AE Orthanc does not know
+        pacs.find_studies(unknown_caller, pacs.StudyQuery(), config)
     with pytest.raises(pacs.ConnectionRefusedPacsError, match="refused"):
         pacs.echo(f"dimse://ORTHANC@127.0.0.1:{free_port()}", config)
     with pytest.raises(pacs.ConnectionRefusedPacsError):
