@@ -171,7 +171,9 @@ def main() -> None:
         f"(`radlens phantom`, 512 × 512, {size_mb:.0f} MB) on a local Orthanc 1.10 with the DICOMweb plugin "
         f"(127.0.0.1, basic auth), each way run {args.repeats} times alternating order after a warm-up; "
         "medians. RadLens writes one atomic file per instance into a fresh folder; \"first image\" is the "
-        "time until the first file is complete (the viewer opens it then).",
+        "time until the first file is complete (the viewer opens it then). RadLens writes each instance's bytes "
+        "as received (only the header is parsed, for the UIDs); dicomweb-client parses every instance with "
+        "pydicom. Orthanc's `MaximumPduLength` is 131072 (its largest).",
         "",
         f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} (shared machine).",
         "",
