@@ -131,6 +131,7 @@ def test_dock_outbox_lists_and_retries(panel: PacsPanel, qtbot: QtBot, config: p
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
     ds.StudyInstanceUID, ds.SeriesInstanceUID = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
     ds.StudyDate, ds.PatientID, ds.AccessionNumber = "20250103", "SENT-2", "ACC43"  # outside the other searches
+    ds.PatientName = "SENT^TWO"
     path = tmp_path / "result.dcm"
     ds.save_as(path, enforce_file_format=True)
     # a node that is down: the send lands in the outbox, the dock lists it
