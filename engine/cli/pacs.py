@@ -145,7 +145,8 @@ def _get(args: argparse.Namespace, config: Any) -> int:
 
     result = pacs.retrieve(args.node, args.study, args.series, out=args.out, method=args.method,
                            progress=progress, config=config)
-    print(f"{len(result.files)} instance(s) retrieved by {result.method} in {result.seconds:.1f} s "
+    label = {"wadors": "WADO-RS", "cget": "C-GET", "cmove": "C-MOVE"}.get(result.method, result.method)
+    print(f"{len(result.files)} instance(s) retrieved by {label} in {result.seconds:.1f} s "
           f"into {result.folder}")
     return 0
 
