@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +68,7 @@ def main() -> int:
         return _shoot(args.out, args.timeout)
     finally:
         server.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _shoot(out: Path, timeout: float) -> int:
