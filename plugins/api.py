@@ -407,6 +407,29 @@ class ViewerHost(Protocol):
         ...
 
 
+@runtime_checkable
+class FileHost(Protocol):
+    """Files a plugin brought in or wants sent (the PACS dock; an "Export to PACS…" exporter).
+
+    The viewer's host implements it besides :class:`ViewerHost`; test for it with
+    ``isinstance(host, FileHost)``.
+    """
+
+    def open_path(self, path: Path) -> None:
+        """Open a file (shown at once, its folder listed in the study browser) or a folder, as File › Open does."""
+        ...
+
+    def show_folder(self, folder: Path) -> None:
+        """List ``folder`` in the study browser (scanned in the background), keeping the image shown."""
+        ...
+
+    def send_files_to_pacs(self, paths: list[Path]) -> bool:
+        """"Send files to PACS…": ask for the node, send ``paths`` through the outbox (see docs/pacs.md).
+
+        False when no plugin provides the ``pacs.send_files`` command or it failed (the error is shown)."""
+        ...
+
+
 @dataclass
 class LoadedPlugin:
     """A discovered plugin: its manifest, or the error that stopped it."""

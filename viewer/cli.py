@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.train_cli", "train a classifier from a YAML config and export a model bundle"),
     "evaluate": ("training.evaluate_cli", "evaluate a model bundle: AUC/F1 and localisation tables"),
     "study": ("training.study.cli", "run a data-set study (protocol) on Ray, resumable; presets; report"),
+    "pacs": ("engine.cli.pacs", "PACS: test a connection, find, retrieve (WADO-RS, C-GET, C-MOVE), send via an outbox"),
     "view": ("viewer.app_cli", "open the desktop viewer"),
 }
 

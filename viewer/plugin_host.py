@@ -34,6 +34,7 @@ from plugins.api import (
     Contribution,
     Explainer,
     Exporter,
+    FileHost,
     HostState,
     JobRunner,
     LoadedPlugin,
@@ -156,6 +157,18 @@ class PluginContext:
 
     def register_explainers(self) -> None:
         self._host.register_explainers()
+
+    # --- plugins.api.FileHost ---------------------------------------------------------------------
+    def open_path(self, path: Path) -> None:
+        self._host.window.open_path(path)
+
+    def show_folder(self, folder: Path) -> None:
+        window = self._host.window
+        window.opening.pending_open = False  # keep the image shown; the scan only lists the folder
+        window.browser.scan(Path(folder))
+
+    def send_files_to_pacs(self, paths: list[Path]) -> bool:
+        return self._host.run_command("pacs.send_files", [Path(p) for p in paths])
 
 
 class PluginHost(QtCore.QObject):
@@ -284,8 +297,8 @@ class PluginHost(QtCore.QObject):
         dock.setWidget(widget)
         return widget
 
-    def run_command(self, command_id: str) -> bool:
-        """Run a plugin command by id; False (and an error shown) when it fails.
+    def run_command(self, command_id: str, *args: Any) -> bool:
+        """Run a plugin command by id (``args`` follow the host); False (and an error shown) when it fails.
 
         Raises:
             PluginError: No loaded plugin contributes ``command_id``.
@@ -295,7 +308,7 @@ class PluginHost(QtCore.QObject):
         plugin, command, _action = self.commands[command_id]
         try:
             self.register_explainers()
-            self._resolve(plugin, command.id, command.callback)(self.context(plugin))
+            self._resolve(plugin, command.id, command.callback)(self.context(plugin), *args)
         except Exception as exc:
             message = self._fail(plugin, command.id, exc)
             self.window.show_error(f"{command.title} failed", message)
@@ -352,6 +365,7 @@ class PluginHost(QtCore.QObject):
 
 if TYPE_CHECKING:  # mypy checks here that the viewer implements the plugin API's protocols
     _host: type[ViewerHost] = PluginContext
+    _files: type[FileHost] = PluginContext
     _state: type[HostState] = ViewerState
     _jobs: type[JobRunner] = TaskRunner
     _canvas: type[CanvasLayers] = Canvas

@@ -1,0 +1,132 @@
+"""Screenshot of the PACS dock with a found study (how ``docs/pacs-dock.png`` is made).
+
+    QT_QPA_PLATFORM=offscreen HOME=$(mktemp -d) .venv/bin/python scripts/screenshot_pacs.py docs/pacs-dock.png
+
+Starts an Orthanc on 127.0.0.1 (the tests' launcher) holding the demo study and a 3-series study,
+configures a DICOMweb node for it in a temporary config folder (password in an in-memory keyring),
+opens the viewer with the PACS dock, searches, expands the study, retrieves it (the first image
+opens on arrival, the study is listed in the study browser) and saves the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "pacs"))
+
+import keyring  # noqa: E402
+import keyring.backend  # noqa: E402
+from orthanc_server import DEMO, OUR_AET, PASSWORD, USER, OrthancServer, free_port, make_series_study  # noqa: E402
+
+from engine import pacs  # noqa: E402
+from engine.pacs import secrets  # noqa: E402
+
+
+class _MemoryKeyring(keyring.backend.KeyringBackend):
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="PNG to write")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="radlens-pacs-shot-"))
+    os.environ["RADLENS_SETTINGS"] = str(tmp / "config" / "settings.json")
+    os.environ["RADLENS_CACHE"] = str(tmp / "cache")
+    keyring.set_keyring(_MemoryKeyring())
+    server = OrthancServer(tmp / "orthanc", free_port())
+    server.start()
+    try:
+        server.upload(sorted(DEMO.glob("*.dcm")) + make_series_study(tmp / "study"))
+        config = pacs.PacsConfig.load()
+        config.storage_scp = pacs.StorageScp(ae_title=OUR_AET, host="127.0.0.1", port=server.scp_port)
+        config.add(pacs.PacsNode(name="orthanc-local", kind="dicomweb", base_url=server.dicomweb_url, auth="basic",
+                                 username=USER, secret="keyring"))
+        config.save()
+        secrets.store_in_keyring("orthanc-local", PASSWORD)
+        return _shoot(args.out, args.timeout)
+    finally:
+        server.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _shoot(out: Path, timeout: float) -> int:
+    from PySide6 import QtWidgets
+
+    from plugins.api import LoadedPlugin
+    from plugins.discovery import discover
+    from plugins.pacs_dock.manifest import MANIFEST
+    from plugins.pacs_dock.panel import PacsPanel
+    from viewer.app import application, create_window
+    from viewer.screenshot import grab_png, wait_until
+    from viewer.settings import Settings
+
+    application()
+    plugins = [p for p in discover() if not (p.manifest and p.manifest.name == "pacs")]
+    plugins.append(LoadedPlugin(entry_point="pacs = plugins.pacs_dock.manifest:MANIFEST", manifest=MANIFEST))
+    window = create_window(str(sorted(DEMO.glob("*.dcm"))[0]), settings=Settings(persist=False), plugins=plugins,
+                           load_model=False)
+    try:
+        window.resize(1600, 1000)
+        window.show()
+        QtWidgets.QApplication.processEvents()
+        window.reset_layout()
+        dock = window.host.docks["pacs.dock"]
+        dock.show()
+        dock.raise_()
+        panel = window.host.panel_widget("pacs.dock")
+        if not isinstance(panel, PacsPanel):
+            print("the PACS panel could not be created", file=sys.stderr)
+            return 1
+        panel.node.setCurrentText("orthanc-local")
+        panel.test_connection()
+        wait_until(lambda: "Connection OK" in panel.status.text(), timeout)
+        panel.date_from.setText("20190101")
+        panel.date_to.setText("20191231")
+        panel.modality.setCurrentText("DX")
+        panel.search()
+        if not wait_until(lambda: panel.results.topLevelItemCount() > 0, timeout):
+            print(f"no study found: {panel.status.text()}", file=sys.stderr)
+            return 1
+        item = panel.results.topLevelItem(0)
+        assert item is not None
+        item.setExpanded(True)
+        wait_until(lambda: item.childCount() > 0, timeout)
+        panel.results.setCurrentItem(item)
+        panel.retrieve()
+        if not wait_until(lambda: panel.last_result is not None, timeout):
+            print(f"no retrieval: {panel.status.text()}", file=sys.stderr)
+            return 1
+        wait_until(lambda: len(window.browser.image_paths()) >= 12, timeout)
+        wait_until(lambda: False, 1.0)
+        grab_png(window, out)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    finally:
+        window.close()
+        window.shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
