@@ -9,8 +9,8 @@ from typing import Any
 
 import pydicom
 import pytest
-from conftest import DEMO, DEMO_IMAGE
 from dciodvfy_helpers import assert_valid
+from dicom_out_helpers import DEMO, DEMO_IMAGE
 from test_dicom_out_objects import ALLOWED_WARNINGS
 
 from viewer.cli import main

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from conftest import DEMO_IMAGE, FIXED_TIME, PDF, Export
 from dciodvfy_helpers import assert_valid
+from dicom_out_helpers import DEMO_IMAGE, FIXED_TIME, PDF, Export
 
 #: dciodvfy warnings that are expected (docs/dicom-export.md explains each)
 ALLOWED_WARNINGS = ("99RADLENS", "<QUANTITY>", "attribute <Laterality>")

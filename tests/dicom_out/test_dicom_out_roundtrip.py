@@ -7,7 +7,7 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom
-from conftest import DEMO_IMAGE, Export
+from dicom_out_helpers import DEMO_IMAGE, Export
 from pydicom.sr.codedict import codes
 
 from engine.annotations import Source, read_annotations

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import DEMO, DEMO_IMAGE, FIXED_TIME, PDF, Export
 from dciodvfy_helpers import assert_valid
+from dicom_out_helpers import DEMO, DEMO_IMAGE, FIXED_TIME, PDF, Export
 from test_dicom_out_objects import ALLOWED_WARNINGS
 
 from engine.annotations import Source

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_IMAGE, Export
+from dicom_out_helpers import DEMO_IMAGE, Export
 from fake_host import FakeHost
 
 from engine.annotations import AnnotationSet, BoxAnnotation, Source

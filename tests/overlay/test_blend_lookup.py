@@ -77,4 +77,5 @@ def test_blend_in_blocks_equals_the_formula(floor: float | None) -> None:
     rng = np.random.default_rng(8)
     display = rng.random((45, 40_000)).astype(np.float32)  # wide: the blend runs in several row blocks
     heat = rng.random((45, 40_000)).astype(np.float32)
-    np.testing.assert_array_equal(blend_heatmap(display, heat, floor=floor), _formula(display, heat, "jet", 0.45, floor))
+    got = blend_heatmap(display, heat, floor=floor)
+    np.testing.assert_array_equal(got, _formula(display, heat, "jet", 0.45, floor))

@@ -161,7 +161,7 @@ def test_the_viewer_hosts_the_dock_and_its_file_services(qtbot: QtBot, config: p
     FileHost methods open a retrieved file and list its folder in the study browser."""
     import shutil
 
-    from conftest import DEMO
+    from pacs_helpers import DEMO
 
     from plugins.api import LoadedPlugin
     from viewer.app import create_window

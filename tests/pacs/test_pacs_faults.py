@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from conftest import make_config
 from orthanc_server import OrthancServer
+from pacs_helpers import make_config
 from pydicom.uid import UID
 
 from engine import pacs

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import DEMO
 from orthanc_server import PASSWORD, OrthancServer, free_port
+from pacs_helpers import DEMO
 
 from engine import pacs
 from engine.errors import CancelledError
