@@ -285,7 +285,9 @@ def _layer_alignment(model: LoadedModel, name: str, x: torch.Tensor) -> GridAlig
     lay = layer_layout(model, name)
     if lay is not None and lay.is_patch_grid:
         return lay.alignment((int(x.shape[-2]), int(x.shape[-1])))
-    return measure_alignment(model.module, name, x, disk_key=model.weights_sha256)
+    # bundles read from disk keep the probe's answer on disk (keyed by their weights' SHA-256)
+    disk_key = model.weights_sha256 if model.path is not None else None
+    return measure_alignment(model.module, name, x, disk_key=disk_key)
 
 
 def _alignment_note(mode: str, ctx: Context, layers: Sequence[str]) -> str:
