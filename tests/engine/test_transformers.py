@@ -186,7 +186,7 @@ def test_patch_grid_alignment_needs_no_probe(image, monkeypatch):
 
 
 # --- timm bundles ----------------------------------------------------------------------------------
-def test_timm_bundle_loads_and_explains(tmp_path, image):
+def test_timm_bundle_loads_and_explains(tmp_path, image, capsys):
     man = manifest("timm:test_vit", (64, 96), classes=2, channels=1)
     from engine.models.architectures import build_architecture
 
@@ -200,6 +200,13 @@ def test_timm_bundle_loads_and_explains(tmp_path, image):
     result = explain(model, image, "gradcam")
     assert result.native_maps.shape == (2, 4, 6) and result.layers == ("blocks.5.norm1",)
     assert result.model["architecture"] == "timm:test_vit"
+    from engine.cli.layers import add_arguments, run
+
+    parser = __import__("argparse").ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args(["--model", str(tmp_path / "b"), "--device", "cpu"])) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("blocks.5.norm1 ")]
+    assert len(rows) == 1 and "tokens 1+24 → 4×6 grid" in rows[0] and rows[0].endswith("<- default")
 
 
 def test_position_embedding_is_resampled_for_another_input_size(image):
