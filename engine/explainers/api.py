@@ -259,7 +259,8 @@ def explain(
     if convention:
         notes.append(str(convention))
     if layer_list:
-        notes.append(_alignment_note(alignment, ctx, layer_list))
+        patches = {n for n in layer_list if (lay := layer_layout(model, n)) is not None and lay.is_patch_grid}
+        notes.append(_alignment_note(alignment, ctx, layer_list, patches))
     if not np.all(np.isfinite(native)):
         raise ExplainError(f"{cls.label} produced non-finite values; try precision='fp32'.")
     names = tuple(model.class_names[i] for i in idx)
@@ -290,14 +291,15 @@ def _layer_alignment(model: LoadedModel, name: str, x: torch.Tensor) -> GridAlig
     return measure_alignment(model.module, name, x, disk_key=disk_key)
 
 
-def _alignment_note(mode: str, ctx: Context, layers: Sequence[str]) -> str:
+def _alignment_note(mode: str, ctx: Context, layers: Sequence[str], patches: set[str] | None = None) -> str:
     if mode == "resize":
         return "grid cells placed at the centres of their tiles (plain resizing, alignment='resize')"
     measured = ctx.alignments or {}
     parts = []
     for name in layers:
         a = measured.get(name)
-        parts.append(f"{name}: cell (i, j) centred at input ({a.ay:g}i{a.by:+g}, {a.ax:g}j{a.bx:+g})" if a else
+        what = "token (i, j) at its patch centre" if name in (patches or ()) else "cell (i, j) centred at input"
+        parts.append(f"{name}: {what} ({a.ay:g}i{a.by:+g}, {a.ax:g}j{a.bx:+g})" if a else
                      f"{name}: receptive fields wider than the input, cells placed at tile centres")
     return ("grid cells placed at their receptive-field centres (" + "; ".join(parts) + "); RadLens's default, "
             "pytorch-grad-cam and torchcam resize to tile centres (alignment='resize')")

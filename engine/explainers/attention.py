@@ -76,7 +76,7 @@ class AttentionCapture:
         try:
             for m in self.timm:
                 self._fused.append((m, m.fused_attn))
-                m.fused_attn = False
+                setattr(m, "fused_attn", False)  # noqa: B010 - a Final-annotated attribute in timm
                 drop = m.attn_drop
                 assert isinstance(drop, nn.Module)
                 self._handles.append(drop.register_forward_hook(grab))
@@ -99,7 +99,7 @@ class AttentionCapture:
             h.remove()
         self._handles.clear()
         for m, flag in self._fused:
-            m.fused_attn = flag
+            setattr(m, "fused_attn", flag)  # noqa: B010
         self._fused.clear()
 
 

@@ -9,6 +9,7 @@ out by hand (explicit attention tensors, no hooks, no fused kernel) and the rule
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def check_against_peer(model, peer, image, method, layer, reshape, peer_cls=None
                 assert result.value_ranges[f"c{c}"][1] == 0
                 continue
             first = minmax(result.map(c, space="native"))
-            ours = minmax(resample_maps(torch.from_numpy(first)[None], tuple(x.shape[-2:]))[0].numpy())
+            ours = minmax(resample_maps(torch.from_numpy(first)[None], (int(x.shape[-2]), int(x.shape[-1])))[0].numpy())
             np.testing.assert_allclose(ours, ref, atol=1e-4, err_msg=f"{method} {layer} class {c}")
     return result
 
@@ -254,7 +255,8 @@ def _np_softmax(z: np.ndarray) -> np.ndarray:
 
 def test_rollout_equals_numpy_from_q_and_k(image):
     net = small_vit(reg_tokens=2)  # class token + 2 registers
-    model, peer = pair(net)
+    model, peer_module = pair(net)
+    peer: Any = peer_module
     result = explain(model, image, "rollout", normalisation="raw")
     # each block's attention recomputed in numpy from the input of its attention (norm1's output)
     x, _, _ = to_model_input(image, model.manifest)
@@ -279,7 +281,7 @@ def test_rollout_equals_numpy_from_q_and_k(image):
         np.testing.assert_allclose(result.native_maps[c], expected, rtol=1e-5, atol=1e-8)
 
 
-def _manual_vit(net: VisionTransformer, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _manual_vit(net: Any, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The ViT forward written out: explicit attention probabilities, each kept for its gradient."""
     pe = net.patch_embed.proj(x).flatten(2).transpose(1, 2)
     t = torch.cat([net.cls_token.expand(1, -1, -1), pe], 1) + net.pos_embed
