@@ -71,7 +71,8 @@ def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tu
 
     def hook_for(name: str):
         def hook(mod: nn.Module, _i: object, out: object) -> None:
-            if isinstance(out, torch.Tensor):
+            # a batch other than the input's (Swin's windows: batch x windows) is no image grid
+            if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == x.shape[0]:
                 seen.append((name, type(mod).__name__, tuple(out.shape[1:])))
         return hook
 

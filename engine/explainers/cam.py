@@ -48,7 +48,7 @@ def tapped_output(
         raise UnknownLayerError(f"layer '{name}' did not run in the forward pass.")
     a = outputs[name]
     lay = layout_of(ctx.module, tuple(a.shape[1:]), (int(x.shape[-2]), int(x.shape[-1])))
-    if lay is None:
+    if lay is None or a.shape[0] != x.shape[0]:
         raise UnknownLayerError(
             f"layer '{name}' has output shape {tuple(a.shape)}; CAM methods need a grid (N, C, H, W), "
             "a channels-last Swin stage (N, H, W, C) or ViT tokens (N, prefix + H*W, C).",

@@ -134,8 +134,11 @@ def test_swin_stage_layout_and_peer(image):
     model, peer = pair(net, size=(32, 64))
     layer = default_layer(model)
     assert layer == "layers.1.blocks.1.norm1"  # pytorch-grad-cam's documented Swin layer
-    info = {la.name: la for la in list_layers(model)}[layer]
+    listed = {la.name: la for la in list_layers(model)}
+    info = listed[layer]
     assert info.output_shape == (4, 8, 32) and "channels-last 4\u00d78\u00d732" in info.layout
+    assert "layers.1.blocks.1.attn" not in listed  # windows x batch: no image grid
+    assert listed["layers.0.blocks.1.norm2"].layout == "tokens 0+128 \u2192 8\u00d716 grid"  # flattened stage
     result = check_against_peer(model, peer, image, "gradcam", layer, nhwc_reshape)
     a = result.alignment
     assert a is not None and (a.ay, a.by, a.ax, a.bx) == (8.0, 3.5, 8.0, 3.5)  # stage stride 8: patch centres
