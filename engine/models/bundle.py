@@ -145,7 +145,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
 
     Raises:
         BundleManifestError: ``model.json`` is missing or invalid.
-        UnknownArchitectureError: the architecture cannot be built.
+        UnknownArchitectureError: the architecture cannot be built (unknown torchvision or timm name,
+            or a ``timm:`` name that would read from a hub).
         WeightsMismatchError: the weights do not fit the architecture or the class list.
         UnsafeModelFileError: the weights file would need unpickling arbitrary objects.
     """
@@ -178,6 +179,13 @@ def build_architecture(manifest: ModelManifest, *, path: Path | None = None) -> 
     from engine.models.architectures import build_architecture as build
 
     return build(manifest, path=path)
+
+
+def _set_input_channels(module: nn.Module, channels: int) -> None:
+    """Replace the first convolution so the network takes ``channels`` input channels (kept for callers)."""
+    from engine.models.architectures import set_input_channels
+
+    set_input_channels(module, channels)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
