@@ -328,5 +328,12 @@ def test_rollout_refuses_models_without_global_attention(tiny_pair, chest_like):
         explain(model, chest_like, "rollout")
 
 
-def test_timm_registered_names_exist():
-    assert timm.is_model("test_vit")  # the bundle test's architecture stays in timm
+def test_timm_pretrained_tag_selects_nothing_and_methods_are_listed():
+    from engine.explainers import list_methods
+    from engine.models.architectures import build_architecture
+
+    net = build_architecture(manifest("timm:test_vit.r160_in1k", (32, 32), channels=1))
+    assert isinstance(net, VisionTransformer) and net.patch_embed.proj.in_channels == 1
+    families = {m.name: m.family for m in list_methods()}
+    assert families["rollout"] == families["gradrollout"] == "attention"
+    assert timm.is_model("test_vit")
