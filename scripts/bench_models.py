@@ -28,9 +28,10 @@ NETS = ("resnet50", "efficientnet_b0", "convnext_tiny", "densenet121")
 
 
 def _timed(fn: Any) -> tuple[Any, float]:
-    t = time.perf_counter()
+    """The result and the CPU seconds of this process (fair on a shared machine; one torch thread)."""
+    t = time.process_time()
     out = fn()
-    return out, time.perf_counter() - t
+    return out, time.process_time() - t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
     import torchvision
+
+    torch.set_num_threads(1)
 
     from engine.explainers import alignment as al
     from engine.explainers import explain
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Model loading: receptive-field alignment of a new model, and ViT CAMs",
         "",
         f"Machine: {machine()}; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-        "(the machine is shared: times scale with the load).",
+        "(the machine is shared, so every time below is CPU seconds of this process, one torch thread).",
         "Untrained torchvision networks, 224 x 224, 3 channels, default CAM layer. *original*: the probe before "
         "this change (two backward passes per input size, up to 1x, 2x and 4x inputs); *first start*: the fast "
         "probe (one backward per size, global-pooling shortcut) whose answer is then written to the user's "
