@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_report.py --write
 	$(BIN)/python scripts/bench_localise.py --write
 	$(BIN)/python scripts/bench_pacs.py --write
+	$(BIN)/python scripts/bench_models.py --write
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# caches the engine keeps under the user's cache folder (measured CAM alignments) go to a temporary folder
+os.environ.setdefault("RADLENS_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="radlens-test-cache-"))
 
 import numpy as np
 import pytest

@@ -21,11 +21,12 @@ def run(args: argparse.Namespace) -> int:
     layers = list_layers(model)
     if args.json:
         print(json.dumps([{"name": la.name, "type": la.type, "output_shape": list(la.output_shape),
-                           "default": la.is_default} for la in layers], indent=1))
+                           "layout": la.layout, "default": la.is_default} for la in layers], indent=1))
         return 0
     print(f"{model.name} {model.version} ({model.manifest.architecture}), input {model.manifest.input_size}")
-    print(f"{'layer':<32} {'type':<20} {'output (C, H, W)':<18}")
+    width = max([32, *(len(la.name) + 1 for la in layers)])
+    print(f"{'layer':<{width}} {'type':<20} {'output shape':<18} {'layout':<30}")
     for la in layers:
         mark = "  <- default" if la.is_default else ""
-        print(f"{la.name:<32} {la.type:<20} {la.output_shape!s:<18}{mark}")
+        print(f"{la.name:<{width}} {la.type:<20} {la.output_shape!s:<18} {la.layout:<30}{mark}")
     return 0

@@ -14,19 +14,30 @@ the support of ``d(sum_k A_k[i, j]) / dx`` (the cell's theoretical receptive fie
 and the last cell of each axis gives ``centre = a*i + b`` (the midpoint of the two fields' inner
 edges). Where the field is wider than the input, the probe is repeated on a 2x and 4x larger input
 (the offset ``b`` of a convolutional trunk does not depend on the input size). The result is cached
-per module, layer and input shape.
+per module, layer and input shape, and (with ``disk_key``, the weights' SHA-256) on disk under the user's
+cache folder (:func:`cache_dir`), so a second start of the same bundle pays nothing.
+
+Cost (scripts/bench_models.py): one forward and one backward of a batch of two per input size (each
+sample of the batch carries one of the two probed cells); a network with a global pooling that runs
+before the layer (squeeze-and-excitation in EfficientNet) has fields as wide as any input, so it gets
+tile centres at once without a probe, as the probe would conclude after trying 1x, 2x and 4x inputs.
 
 The alignment type and the sampling itself live in :mod:`engine.sampling` (re-exported here).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import weakref
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from engine.atomic import atomic_write_text
 from engine.errors import ExplainError
 from engine.models.lock import model_lock
 from engine.sampling import GridAlignment, regrid, resize_alignment
@@ -40,34 +51,87 @@ ALIGNMENTS = ("receptive_field", "resize")
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], GridAlignment | None]] = weakref.WeakKeyDictionary()
 
 
-def measure_alignment(module: nn.Module, layer: str, x: torch.Tensor, seed: int = 0) -> GridAlignment | None:
+#: Part of the disk cache key: bump when the probe's answer could change.
+PROBE_VERSION = 2
+
+
+def cache_dir() -> Path:
+    """Where measured alignments are kept: ``$RADLENS_CACHE_DIR``, else ``$XDG_CACHE_HOME/radlens``
+    (``~/.cache/radlens``), subfolder ``alignment``."""
+    root = os.environ.get("RADLENS_CACHE_DIR")
+    if root:
+        return Path(root) / "alignment"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "radlens" / "alignment"
+
+
+def _disk_file(disk_key: str, layer: str, shape: tuple[int, ...]) -> Path:
+    text = json.dumps([PROBE_VERSION, disk_key, layer, list(shape)])
+    return cache_dir() / (hashlib.sha256(text.encode()).hexdigest()[:40] + ".json")
+
+
+def _read_disk(path: Path) -> tuple[bool, GridAlignment | None]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return True, (GridAlignment.from_dict(data["alignment"]) if data.get("alignment") else None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, None  # absent or damaged: measure again (and rewrite it)
+
+
+def _write_disk(path: Path, disk_key: str, layer: str, shape: tuple[int, ...], value: GridAlignment | None) -> None:
+    payload = {"probe_version": PROBE_VERSION, "weights_sha256": disk_key, "layer": layer, "input_shape": list(shape),
+               "alignment": value.to_dict() if value is not None else None}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
+    except OSError:
+        pass  # a read-only cache folder costs a probe next time, nothing else
+
+
+def measure_alignment(
+    module: nn.Module, layer: str, x: torch.Tensor, seed: int = 0, *, disk_key: str | None = None
+) -> GridAlignment | None:
     """Receptive-field centres of ``layer``'s grid cells for inputs shaped like ``x``.
 
     Falls back to :func:`resize_alignment` when the layer has no 2-D grid, when the fields stay
     wider than a 4x input, or when the probe's grid does not scale with the input; None when the
-    layer has no 2-D grid (the method then reports that).
+    layer has no 2-D grid (the method then reports that). With ``disk_key`` (the weights'
+    SHA-256) the answer is also kept on disk, keyed by weights, layer and input shape.
     """
     key = (layer, tuple(x.shape[1:]), str(x.device))
     cached = _CACHE.setdefault(module, {})
     if key not in cached:
-        with model_lock(module):  # the probe hooks the layer and runs the network
-            cached[key] = _measure(module, layer, x, seed)
+        path = _disk_file(disk_key, layer, tuple(x.shape[1:])) if disk_key else None
+        found, value = _read_disk(path) if path is not None else (False, None)
+        if not found:
+            with model_lock(module):  # the probe hooks the layer and runs the network
+                value = _measure(module, layer, x, seed)
+            if path is not None and disk_key:
+                _write_disk(path, disk_key, layer, tuple(x.shape[1:]), value)
+        cached[key] = value
     return cached[key]
 
 
-def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int) -> GridAlignment | None:
+def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int, *, fast: bool = True) -> GridAlignment | None:
+    """The probe. ``fast=False`` is the original probe (two backward passes per input size, no
+    shortcut); kept as the reference the fast one is tested against."""
     target = dict(module.named_modules()).get(layer)
     if target is None:
         raise ExplainError(f"layer '{layer}' not found in the model.")
     big_h, big_w = int(x.shape[-2]), int(x.shape[-1])
     grid: tuple[int, int] | None = None
+    state: dict[str, Any] = {}
     for k in (1, 2, 4):
-        edges = _field_edges(module, target, x, (big_h * k, big_w * k), seed)
+        size = (big_h * k, big_w * k)
+        edges = _field_edges_fast(module, target, x, size, seed, state) if fast else \
+            _field_edges(module, target, x, size, seed)
         if edges is None:
             break
         (h, w), fy, fx = edges
         if grid is None:
             grid = (h, w)
+        if state.get("global_pool"):
+            break  # fields as wide as any input: tile centres, as three probes would conclude
         if fy is not None and fx is not None:
             # stride of the grid on this input, then the offset of cell 0's centre
             ay, ax = big_h * k / h, big_w * k / w
@@ -78,6 +142,73 @@ def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int) -> GridA
     if grid is None:
         return None
     return resize_alignment(grid, (big_h, big_w))
+
+
+class _Stop(Exception):
+    """Raised by the probe's hook once the target layer has run: the rest of the network is not needed."""
+
+
+def _field_edges_fast(
+    module: nn.Module, target: nn.Module, x: torch.Tensor, size: tuple[int, int], seed: int, state: dict[str, Any]
+) -> tuple[tuple[int, int], float | None, float | None] | None:
+    """As :func:`_field_edges`, with one backward: sample 0 of the probe batch carries cell 0's
+    gradient, sample 1 the last cell's. The forward stops after the target layer when the first
+    forward showed it runs once; that first forward also notes whether a global pooling (a 1x1
+    output of a larger grid, e.g. squeeze-and-excitation) completes before the target does."""
+    seen: dict[str, Any] = {"calls": 0}
+    stop_early = state.get("calls") == 1
+    first = "calls" not in state
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+        seen["a"] = out[0] if isinstance(out, (tuple, list)) else out
+        seen["calls"] += 1
+        if stop_early:
+            raise _Stop
+
+    def pool_hook(_m: nn.Module, inp: Any, out: Any) -> None:
+        if "a" in seen or not isinstance(out, torch.Tensor) or out.ndim != 4 or not inp:
+            return
+        src = inp[0]
+        if isinstance(src, torch.Tensor) and src.ndim == 4 and src.shape[-2] * src.shape[-1] > 1 \
+                and out.shape[-2] * out.shape[-1] == 1:
+            seen["global_pool"] = True
+
+    gen = torch.Generator().manual_seed(seed)
+    probe = torch.randn((2, x.shape[1], *size), generator=gen).to(x.device, x.dtype).requires_grad_(True)
+    handles = [target.register_forward_hook(hook)]
+    if first:
+        handles += [m.register_forward_hook(pool_hook) for m in module.modules() if m is not target]
+    try:
+        with torch.enable_grad():
+            try:
+                module(probe)
+            except _Stop:
+                pass
+            if first:
+                state["calls"] = seen["calls"]
+                state["global_pool"] = bool(seen.get("global_pool"))
+            a = seen.get("a")
+            if a is None or a.ndim != 4:
+                return None
+            h, w = int(a.shape[-2]), int(a.shape[-1])
+            if state["global_pool"]:
+                return (h, w), None, None
+            (g,) = torch.autograd.grad(a[0, :, 0, 0].sum() + a[1, :, h - 1, w - 1].sum(), probe)
+            fields = []
+            for sample in (0, 1):
+                support = g[sample].detach().abs().sum(0) > 0
+                rows = torch.nonzero(support.any(1)).flatten()
+                cols = torch.nonzero(support.any(0)).flatten()
+                if rows.numel() == 0 or cols.numel() == 0:
+                    return None
+                fields.append((int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())))
+    finally:
+        for handle in handles:
+            handle.remove()
+    (_, r0_hi, _, c0_hi), (r1_lo, _, c1_lo, _) = fields
+    fy = float(r0_hi + r1_lo) if (r0_hi < size[0] - 1 and r1_lo > 0 and h > 1) else None
+    fx = float(c0_hi + c1_lo) if (c0_hi < size[1] - 1 and c1_lo > 0 and w > 1) else None
+    return (h, w), fy, fx
 
 
 def _field_edges(

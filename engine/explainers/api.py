@@ -15,12 +15,13 @@ import torch
 from torch import nn
 
 from engine.errors import ExplainError, UnknownClassError, UnknownLayerError
-from engine.explainers import cam, gradients, scorecam  # noqa: F401 - registers the methods
+from engine.explainers import attention, cam, gradients, scorecam  # noqa: F401 - registers the methods
 from engine.explainers.alignment import ALIGNMENTS, GridAlignment, measure_alignment
 from engine.explainers.base import CancelFn, Context, ProgressFn, get_method, registered
 from engine.explainers.hooks import logits_of, module_by_name
 from engine.explainers.normalise import check_mode
 from engine.explainers.result import ExplanationResult
+from engine.explainers.tokens import TokenLayout, family_default_layer, layout_of
 from engine.models.bundle import LoadedModel, load_model
 from engine.models.lock import model_lock
 from engine.preprocess import HasDisplay, to_model_input
@@ -46,6 +47,8 @@ class LayerInfo:
     type: str
     output_shape: tuple[int, ...]
     is_default: bool
+    #: How the output maps to a grid, e.g. ``tokens 1+196 -> 14x14 grid`` (:mod:`engine.explainers.tokens`).
+    layout: str = ""
 
 
 def list_methods() -> list[MethodInfo]:
@@ -68,7 +71,8 @@ def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tu
 
     def hook_for(name: str):
         def hook(mod: nn.Module, _i: object, out: object) -> None:
-            if isinstance(out, torch.Tensor):
+            # a batch other than the input's (Swin's windows: batch x windows) is no image grid
+            if isinstance(out, torch.Tensor) and out.ndim >= 1 and out.shape[0] == x.shape[0]:
                 seen.append((name, type(mod).__name__, tuple(out.shape[1:])))
         return hook
 
@@ -89,12 +93,13 @@ def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tu
 
 
 # Per-module caches hold the module weakly: an id() key could be reused by a new model.
-_LAYER_CACHE: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, str, tuple[int, ...]]]] = (
+_LAYER_CACHE: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, str, tuple[int, ...], TokenLayout]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...]]]:
+def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...], TokenLayout]]:
+    """(name, type, output shape, layout) of every layer whose output is a grid or a token sequence."""
     if model.is_torchscript:
         raise UnknownLayerError(
             "TorchScript models do not support layer hooks, so CAM methods cannot run on them.",
@@ -107,25 +112,45 @@ def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...]]
         m = model.manifest
         x = torch.zeros((1, m.in_channels, *m.input_size), device=model.device)
         with model_lock(model):
-            _LAYER_CACHE[key] = [e for e in _probe_shapes(model.module, x) if len(e[2]) == 3]
+            shapes = _probe_shapes(model.module, x)
+        size = (int(m.input_size[0]), int(m.input_size[1]))
+        rows = []
+        for name, kind, shape in shapes:
+            lay = layout_of(model.module, shape, size) if len(shape) in (2, 3) else None
+            if lay is not None:
+                rows.append((name, kind, shape, lay))
+        _LAYER_CACHE[key] = rows
     return _LAYER_CACHE[key]
 
 
+def layer_layout(model: LoadedModel, name: str) -> TokenLayout | None:
+    """The layout of layer ``name`` at the bundle's input size (None if it is not a listed layer)."""
+    for n, _t, _s, lay in _spatial_layers(model):
+        if n == name:
+            return lay
+    return None
+
+
 def default_layer(model: LoadedModel) -> str:
-    """The bundle's target layer, else the last module with a spatial output larger than 1x1."""
+    """The bundle's target layer; for transformers the field's layer (``tokens.family_default_layer``);
+    else the last module with a spatial output larger than 1x1."""
     if model.manifest.target_layer:
         return model.manifest.target_layer
-    for name, _type, shape in reversed(_spatial_layers(model)):
-        if shape[1] * shape[2] > 1:
+    rows = _spatial_layers(model)
+    family = None if model.is_torchscript else family_default_layer(model.module)
+    if family is not None and any(r[0] == family for r in rows):
+        return family
+    for name, _type, _shape, lay in reversed(rows):
+        if lay.grid[0] * lay.grid[1] > 1:
             return name
     raise UnknownLayerError("the model has no layer with a spatial output.", path=model.path)
 
 
 def list_layers(model: LoadedModel | str | Path) -> list[LayerInfo]:
-    """Modules with a (C, H, W) output, in forward order, marking the default layer."""
+    """Modules with a grid output ((C, H, W), Swin's (H, W, C), ViT tokens), in forward order, marking the default."""
     model = model if isinstance(model, LoadedModel) else load_model(model)
     default = default_layer(model)
-    return [LayerInfo(n, t, s, n == default) for n, t, s in _spatial_layers(model)]
+    return [LayerInfo(n, t, s, n == default, lay.describe()) for n, t, s, lay in _spatial_layers(model)]
 
 
 def _class_indices(model: LoadedModel, classes: Sequence[str | int] | str | int | None) -> list[int]:
@@ -221,7 +246,7 @@ def explain(
     with model_lock(model):  # hooks are per module: no other thread's forward may interleave
         _check_head(model, ctx)
         if layer_list and alignment == "receptive_field":
-            measured = {name: measure_alignment(model.module, name, ctx.x) for name in layer_list}
+            measured = {name: _layer_alignment(model, name, ctx.x) for name in layer_list}
             ctx.alignments = {k: a for k, a in measured.items()
                               if a is not None and a.source == "receptive_field"} or None
         start = time.perf_counter()
@@ -235,7 +260,8 @@ def explain(
     if convention:
         notes.append(str(convention))
     if layer_list:
-        notes.append(_alignment_note(alignment, ctx, layer_list))
+        patches = {n for n in layer_list if (lay := layer_layout(model, n)) is not None and lay.is_patch_grid}
+        notes.append(_alignment_note(alignment, ctx, layer_list, patches))
     if not np.all(np.isfinite(native)):
         raise ExplainError(f"{cls.label} produced non-finite values; try precision='fp32'.")
     names = tuple(model.class_names[i] for i in idx)
@@ -256,14 +282,25 @@ def explain(
     )
 
 
-def _alignment_note(mode: str, ctx: Context, layers: Sequence[str]) -> str:
+def _layer_alignment(model: LoadedModel, name: str, x: torch.Tensor) -> GridAlignment | None:
+    """Patch grids (ViT tokens, Swin stages): patch centres, no probe; CNN grids: the measured fields."""
+    lay = layer_layout(model, name)
+    if lay is not None and lay.is_patch_grid:
+        return lay.alignment((int(x.shape[-2]), int(x.shape[-1])))
+    # bundles read from disk keep the probe's answer on disk (keyed by their weights' SHA-256)
+    disk_key = model.weights_sha256 if model.path is not None else None
+    return measure_alignment(model.module, name, x, disk_key=disk_key)
+
+
+def _alignment_note(mode: str, ctx: Context, layers: Sequence[str], patches: set[str] | None = None) -> str:
     if mode == "resize":
         return "grid cells placed at the centres of their tiles (plain resizing, alignment='resize')"
     measured = ctx.alignments or {}
     parts = []
     for name in layers:
         a = measured.get(name)
-        parts.append(f"{name}: cell (i, j) centred at input ({a.ay:g}i{a.by:+g}, {a.ax:g}j{a.bx:+g})" if a else
+        what = "token (i, j) at its patch centre" if name in (patches or ()) else "cell (i, j) centred at input"
+        parts.append(f"{name}: {what} ({a.ay:g}i{a.by:+g}, {a.ax:g}j{a.bx:+g})" if a else
                      f"{name}: receptive fields wider than the input, cells placed at tile centres")
     return ("grid cells placed at their receptive-field centres (" + "; ".join(parts) + "); RadLens's default, "
             "pytorch-grad-cam and torchcam resize to tile centres (alignment='resize')")

@@ -18,6 +18,7 @@ from engine.explainers.alignment import regrid
 from engine.explainers.base import Context, Explainer, MethodOutput, Param, auto_batch_size, register
 from engine.explainers.gradients import gaussian_noise
 from engine.explainers.hooks import LayerTap, class_vjp, logits_of
+from engine.explainers.tokens import TokenLayout, layout_of
 
 FUSIONS = ("mean", "max", "layercam")
 
@@ -27,23 +28,33 @@ def layer_gradients(
 ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """Scores ``(B, C)``, activations ``[(B, K, h, w)]`` and gradients ``[(len(classes), B, K, h, w)]``.
 
-    Autograd records only what follows the first tapped layer (see ``LayerTap``).
+    Autograd records only what follows the first tapped layer (see ``LayerTap``). Token and
+    channels-last outputs (ViT, Swin) are differentiated as they are, then activations and
+    gradients get the same reshape to ``(K, h, w)`` (:mod:`engine.explainers.tokens`).
     """
     with LayerTap(ctx.module, layers, cut=True) as tap, torch.enable_grad(), ctx.amp():
         scores = logits_of(ctx.module(x))
-    acts = []
-    for name in layers:
-        if name not in tap.outputs:
-            raise UnknownLayerError(f"layer '{name}' did not run in the forward pass.")
-        a = tap.outputs[name]
-        if a.ndim != 4:
-            raise UnknownLayerError(
-                f"layer '{name}' has output shape {tuple(a.shape)}; CAM methods need (N, C, H, W).",
-                fix="choose a convolutional layer (see `radlens layers`).",
-            )
-        acts.append(a)
-    grads = class_vjp(scores, acts, classes)
-    return scores.detach().float(), [a.detach().float() for a in acts], [g.float() for g in grads]
+    raw = [tapped_output(ctx, tap.outputs, name, x) for name in layers]
+    grads = class_vjp(scores, [r for r, _ in raw], classes)
+    acts = [lay.to_grid(r.detach().float()) for r, lay in raw]
+    return scores.detach().float(), acts, [lay.to_grid(g.float()) for g, (_, lay) in zip(grads, raw, strict=True)]
+
+
+def tapped_output(
+    ctx: Context, outputs: Mapping[str, torch.Tensor], name: str, x: torch.Tensor
+) -> tuple[torch.Tensor, TokenLayout]:
+    """A tapped layer's raw output and its layout, or a clear error if it is no grid."""
+    if name not in outputs:
+        raise UnknownLayerError(f"layer '{name}' did not run in the forward pass.")
+    a = outputs[name]
+    lay = layout_of(ctx.module, tuple(a.shape[1:]), (int(x.shape[-2]), int(x.shape[-1])))
+    if lay is None or a.shape[0] != x.shape[0]:
+        raise UnknownLayerError(
+            f"layer '{name}' has output shape {tuple(a.shape)}; CAM methods need a grid (N, C, H, W), "
+            "a channels-last Swin stage (N, H, W, C) or ViT tokens (N, prefix + H*W, C).",
+            fix="choose a layer listed by `radlens layers`.",
+        )
+    return a, lay
 
 
 def fuse_layers(maps: list[torch.Tensor], how: str, alignments: list[Any] | None = None) -> torch.Tensor:

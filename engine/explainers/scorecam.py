@@ -8,9 +8,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.errors import UnknownLayerError
 from engine.explainers.base import Context, Explainer, MethodOutput, Param, auto_batch_size, register
-from engine.explainers.cam import FUSIONS, _output
+from engine.explainers.cam import FUSIONS, _output, tapped_output
 from engine.explainers.hooks import LayerTap, logits_of
 
 
@@ -43,12 +42,14 @@ class ScoreCAM(Explainer):
             logits = logits_of(ctx.module(ctx.x))[0].float()
         cls_idx = torch.as_tensor(list(classes), device=ctx.x.device)
         per_layer: dict[str, torch.Tensor] = {}
-        total = sum(tap.outputs[n].shape[1] for n in layers if n in tap.outputs)
+        grids = {}
+        for name in layers:
+            raw, lay = tapped_output(ctx, tap.outputs, name, ctx.x)
+            grids[name] = lay.to_grid(raw)[0].float()  # (K, h, w); tokens and Swin stages reshaped
+        total = sum(g.shape[0] for g in grids.values())
         done = 0
         for name in layers:
-            if name not in tap.outputs or tap.outputs[name].ndim != 4:
-                raise UnknownLayerError(f"layer '{name}' gives no (N, C, H, W) activation for Score-CAM.")
-            a = tap.outputs[name][0].float()  # (K, h, w)
+            a = grids[name]
             masks = F.interpolate(a[None], size=ctx.x.shape[-2:], mode="bilinear",
                                   align_corners=bool(params["align_corners"]))[0]
             flat = masks.flatten(1)

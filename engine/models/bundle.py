@@ -13,7 +13,6 @@ require gradients; explainers never mutate it.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import pickle
@@ -29,7 +28,6 @@ from engine.atomic import atomic_open, atomic_write_text
 from engine.errors import (
     BundleManifestError,
     ModelError,
-    UnknownArchitectureError,
     UnsafeModelFileError,
     WeightsMismatchError,
 )
@@ -147,7 +145,8 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
 
     Raises:
         BundleManifestError: ``model.json`` is missing or invalid.
-        UnknownArchitectureError: the architecture cannot be built.
+        UnknownArchitectureError: the architecture cannot be built (unknown torchvision or timm name,
+            or a ``timm:`` name that would read from a hub).
         WeightsMismatchError: the weights do not fit the architecture or the class list.
         UnsafeModelFileError: the weights file would need unpickling arbitrary objects.
     """
@@ -166,7 +165,9 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
     else:
         state = _read_state_dict(weights_path)
         module = build_architecture(manifest, path=bundle)
-        _load_checked(module, state, manifest, weights_path)
+        from engine.models.architectures import adapt_state_dict
+
+        _load_checked(module, adapt_state_dict(module, state), manifest, weights_path)
     module = module.to(dev).eval()
     for p in module.parameters():
         p.requires_grad_(False)
@@ -174,44 +175,17 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
 
 
 def build_architecture(manifest: ModelManifest, *, path: Path | None = None) -> nn.Module:
-    """Build the untrained torchvision network the manifest names, sized to its classes."""
-    import torchvision
+    """Build the untrained network the manifest names (torchvision or ``timm:NAME``), sized to its classes."""
+    from engine.models.architectures import build_architecture as build
 
-    available = sorted(torchvision.models.list_models(module=torchvision.models))
-    if manifest.architecture not in available:
-        close = difflib.get_close_matches(manifest.architecture, available, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownArchitectureError(
-            f"unknown architecture '{manifest.architecture}'.{hint}", path=path,
-            fix=f"use a torchvision classification model name ({', '.join(available[:6])}, ...) "
-            "or 'torchscript'.",
-        )
-    kwargs: dict[str, Any] = {"weights": None, "num_classes": manifest.num_classes}
-    if manifest.architecture.startswith(("inception", "googlenet")):
-        kwargs["aux_logits"] = False
-        kwargs["init_weights"] = False
-    module = torchvision.models.get_model(manifest.architecture, **kwargs)
-    if manifest.in_channels != 3:
-        _set_input_channels(module, manifest.in_channels)
-    return module
+    return build(manifest, path=path)
 
 
 def _set_input_channels(module: nn.Module, channels: int) -> None:
-    """Replace the first convolution so the network takes ``channels`` input channels."""
-    for name, child in module.named_modules():
-        if isinstance(child, nn.Conv2d):
-            new = nn.Conv2d(
-                channels, child.out_channels, child.kernel_size,  # type: ignore[arg-type]
-                stride=child.stride,  # type: ignore[arg-type]
-                padding=child.padding,  # type: ignore[arg-type]
-                dilation=child.dilation,  # type: ignore[arg-type]
-                groups=1, bias=child.bias is not None, padding_mode=child.padding_mode,
-            )
-            parent_name, _, attr = name.rpartition(".")
-            parent = module.get_submodule(parent_name) if parent_name else module
-            setattr(parent, attr, new)
-            return
-    raise UnknownArchitectureError("the architecture has no Conv2d to adapt to in_channels.")
+    """Replace the first convolution so the network takes ``channels`` input channels (kept for callers)."""
+    from engine.models.architectures import set_input_channels
+
+    set_input_channels(module, channels)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

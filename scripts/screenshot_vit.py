@@ -1,0 +1,89 @@
+"""Screenshot of a ViT explanation in the viewer (how ``docs/vit.png`` is made).
+
+    QT_QPA_PLATFORM=offscreen HOME=$(mktemp -d) .venv/bin/python scripts/screenshot_vit.py docs/vit.png
+
+Builds a bundle from a seeded, untrained ``timm:vit_tiny_patch16_224`` (one input channel, 224 x 224,
+the default model's phantom classes) in a temporary folder, opens a demo phantom with it as the
+viewer's model, runs the default explanation (Grad-CAM at the ViT's default layer ``blocks.11.norm1``)
+and saves the window. The user's settings file is not changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PySide6 import QtWidgets  # noqa: E402
+
+from viewer.app import application, create_window  # noqa: E402
+from viewer.screenshot import COMMAND, grab_png, wait_until  # noqa: E402
+from viewer.settings import Settings  # noqa: E402
+
+DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00003.dcm"
+
+
+def make_bundle(folder: Path, seed: int) -> Path:
+    import torch
+
+    from engine.models.architectures import build_architecture
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+
+    default = ModelManifest.from_bundle("default")
+    manifest = ModelManifest(
+        name="Untrained ViT-Tiny (screenshot)", version="0", architecture="timm:vit_tiny_patch16_224",
+        class_names=default.class_names, in_channels=1, input_size=(224, 224), mean=(0.5,), std=(0.25,),
+        description=f"timm vit_tiny_patch16_224 with seeded random weights (torch.manual_seed({seed})); untrained.",
+        provenance={"trained_by": "nobody: untrained", "seed": seed},
+    )
+    torch.manual_seed(seed)
+    return save_bundle(folder, build_architecture(manifest), manifest, overwrite=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path, help="PNG to write")
+    parser.add_argument("--image", type=Path, default=DEMO_IMAGE)
+    parser.add_argument("--bundle", type=Path, default=None, help="use this ViT bundle instead of a seeded one")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args()
+
+    bundle = args.bundle or make_bundle(Path(tempfile.mkdtemp(prefix="radlens-vit-")) / "vit", args.seed)
+    application()
+    settings = Settings(persist=False)
+    settings["model"] = str(bundle)
+    settings.plugin("explanation-overlay")["model"] = str(bundle)  # the overlay panel's own model choice
+    window = create_window(str(args.image), settings=settings)
+    try:
+        window.resize(1600, 1000)
+        window.show()
+        QtWidgets.QApplication.processEvents()
+        window.reset_layout()
+        if not wait_until(lambda: window.state.image is not None, 60):
+            print("no image opened", file=sys.stderr)
+            return 1
+        wait_until(lambda: not window.model_loading, args.timeout)
+        window.host.run_command(COMMAND)
+        if not wait_until(lambda: window.state.explanation is not None, args.timeout):
+            print("no explanation", file=sys.stderr)
+            return 1
+        ex = window.state.explanation
+        assert ex is not None
+        print(f"explained with {ex.method} at {ex.layers} on {ex.model.get('architecture')}", file=sys.stderr)
+        wait_until(lambda: False, 1.5)  # let the canvas render
+        grab_png(window, args.out)
+        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
+    finally:
+        window.close()
+        window.shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
