@@ -177,7 +177,8 @@ def bench_overlay(image: Any, result: Any) -> dict[str, Any]:
     canvas.set_indexed_overlay(HEATMAP_LAYER, None, np.zeros((256, 4), np.uint8))
     for mode, cmap, opacity in looks[:3]:  # the former path: a new RGBA layer each time
         t = time.perf_counter()
-        canvas.set_image_overlay("old", overlay_rgba(display_map(result, names[0])[0], mode, cmap, opacity))
+        rgba = overlay_rgba(display_map(result, names[0])[0], mode, cmap, opacity)  # type: ignore[arg-type]
+        canvas.set_image_overlay("old", rgba)
         paint()
         old.append(time.perf_counter() - t)
     canvas.set_image_overlay("old", None)
