@@ -170,7 +170,7 @@ def run_regression(cfg: TrainConfig, device: torch.device, out: Path, command: s
         raw = predict_logits(module, cache.pixels, val_idx, manifest, device, cfg.train.batch_size, amp).double()
         val_loss = float(criterion(raw.float(), targets[val_idx]))
         pred = raw.numpy() * std + mean
-        report = regression_report(y[val_idx], pred, data.classes)
+        report = regression_report(y[val_idx], pred, manifest.class_names)
         r2 = float(report["mean_r2"])
         improved = math.isfinite(r2) and r2 > best["metric"] + cfg.train.min_delta
         if improved or best["model"] is None:
@@ -180,7 +180,7 @@ def run_regression(cfg: TrainConfig, device: torch.device, out: Path, command: s
         else:
             bad += 1
         seconds = time.perf_counter() - start
-        first = data.classes[0]
+        first = manifest.class_names[0]
         entry = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "val_mean_r2": r2,
                  "val_mae": report["per_output"][first]["mae"], "lr": scheduler.get_last_lr()[0],
                  "seconds": seconds, "best_epoch": best["epoch"] + 1}
@@ -202,7 +202,7 @@ def run_regression(cfg: TrainConfig, device: torch.device, out: Path, command: s
 
     metrics = _export(cfg, best["model"], manifest, mean, std, out, data, patient_note, split, history, best,
                       command, None, cache=cache, val_idx=val_idx, test_idx=test_idx, y=y)
-    v = metrics["val"]["per_output"][data.classes[0]]
+    v = metrics["val"]["per_output"][manifest.class_names[0]]
     log(f"bundle written to {out / 'bundle'}  (val MAE {v['mae']:.4f}, R2 {v['r2']:.4f}, r {v['pearson_r']:.4f})")
     return out / "bundle", metrics, epochs_run
 
@@ -220,10 +220,10 @@ def _export(cfg: TrainConfig, state: dict[str, torch.Tensor], manifest: Any, mea
     if metrics is None:
         assert cache is not None and val_idx is not None and y is not None
         metrics = {"val": regression_report(y[val_idx], predict_logits(module, cache.pixels, val_idx, manifest, cpu,
-                                                                       cfg.train.batch_size).numpy(), data.classes)}
+                                                                       cfg.train.batch_size).numpy(), manifest.class_names)}
         if test_idx:
             metrics["test"] = regression_report(y[test_idx], predict_logits(
-                module, cache.pixels, test_idx, manifest, cpu, cfg.train.batch_size).numpy(), data.classes)
+                module, cache.pixels, test_idx, manifest, cpu, cfg.train.batch_size).numpy(), manifest.class_names)
     metrics = {**metrics, "loss": cfg.train.loss if cfg.train.loss != "auto" else "mse",
                "target_standardisation": {"mean": mean.tolist(), "std": std.tolist(),
                                           "folded": "into the last Linear layer: output = std * y + mean"}}
