@@ -111,7 +111,7 @@ def test_tables_from_synthetic_rows_and_validation(tiny_bundle: Path) -> None:
     assert float(row["pearson_r"]) == pytest.approx(pearsonr(t, p)[0], abs=1e-6)
     assert float(row["mae"]) == pytest.approx(mean_absolute_error(t, p), abs=1e-6)
     assert default_column("Cardiothoracic ratio") == "cardiothoracic_ratio"
-    with pytest.raises(StudyConfigError, match="regression.columns"):
+    with pytest.raises(StudyConfigError, match=r"regression\.columns"):
         parse_study(_yaml(tiny_bundle, "regression:\n  columns: [a]"))
     with pytest.raises(StudyConfigError, match="needs a model with task 'regression'"):
         from training.study.plan import plan_models
