@@ -147,6 +147,12 @@ class MapPresenter(QObject):
         self.display.legend.set_scale(scale)
 
     def _show_score(self, result: ExplanationResult, name: str) -> None:
+        if result.is_regression:  # a value, no probability or threshold
+            unit = result.unit(name)
+            direction = result.direction or "raises"
+            self.score_label.setText(f"<b>{name}</b> = {result.value(name):.4g}{' ' + unit if unit else ''} "
+                                     f"(predicted); the map shows what <b>{direction}</b> it")
+            return
         i = result.class_names.index(name)
         p, t = result.probability(name), result.thresholds[i] if result.thresholds else 0.5
         call = "positive" if p >= t else "negative"
