@@ -49,7 +49,8 @@ def test_panel_shows_the_value_and_switches_direction(qtbot: Any, host: Any, mak
     panel.direction_switch.buttons["lowers"].setChecked(True)
     assert state.explanation.direction == "lowers" and "lowers" in panel.score_label.text()
     qtbot.waitUntil(lambda: state.localisation is not None and state.localisation is not raised_loc, timeout=10000)
-    name, box_mode, min_area = "Cardiothoracic ratio", *panel.presenter.box_options()
+    name = "Cardiothoracic ratio"
+    box_mode, min_area = panel.presenter.box_options()
     expected = scores.localise_class(result.directed("lowers"), name, state.threshold, state.ground_truth,
                                      state.user_boxes, box_mode, min_area)
     np.testing.assert_array_equal(np.asarray(state.localisation.boxes), np.asarray(expected.boxes))
