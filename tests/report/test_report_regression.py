@@ -1,0 +1,44 @@
+"""A PDF report of a regression model's explanation: value with unit, and both direction maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torchvision
+from report_helpers import demo_annotations, flat, pdf_pages_text
+
+from engine.models.bundle import LoadedModel
+from engine.models.manifest import ModelManifest
+
+
+@pytest.fixture(scope="module")
+def ctr_model() -> LoadedModel:
+    torch.manual_seed(1)
+    net = torchvision.models.resnet18(num_classes=1)
+    net.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    manifest = ModelManifest.from_dict({
+        "name": "ctr-report", "version": "2", "architecture": "resnet18", "task": "regression",
+        "outputs": [{"name": "Cardiothoracic ratio", "unit": "ratio"}], "in_channels": 1, "input_size": [96, 96],
+        "mean": [0.5], "std": [0.25], "target_layer": "layer3"})
+    return LoadedModel.from_module(net, manifest)
+
+
+def test_report_carries_value_unit_and_both_directions(tmp_path: Path, ctr_model: LoadedModel,
+                                                       demo_image: Any) -> None:
+    import engine
+    from engine.report import build_report_input, write_report
+
+    result = engine.explain(ctr_model, demo_image, "gradcam").directed("lowers")
+    inp = build_report_input(demo_image, ctr_model, result, None, threshold="top:0.05",
+                             ground_truth=demo_annotations())
+    assert inp.classes == ("Cardiothoracic ratio",)
+    path = tmp_path / "ctr.pdf"
+    write_report(inp, path)
+    text = flat(" ".join(pdf_pages_text(path)))
+    value = f"{result.value(0):.4g}"
+    assert "Predicted value" in text and f"{value} ratio" in text
+    assert "map: what lowers it" in text and "What raises the value" in text
+    assert "raises and lowers" in text and "Probability" not in text.split("Model output")[1].split("Explanation")[0]
