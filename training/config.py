@@ -110,6 +110,9 @@ class ModelConfig:
         output_names: Regression only: the outputs' names in the bundle (empty = the target
             columns).
         output_units: Regression only: one unit per output (e.g. ``ratio``, ``mm``).
+        init_from: Regression only: a bundle folder whose weights initialise the network (same
+            architecture and input channels; tensors whose shape differs, such as the head, keep
+            their fresh initialisation). Empty = random initialisation.
     """
 
     architecture: str = "resnet18"
@@ -122,6 +125,7 @@ class ModelConfig:
     target_layer: str = ""
     output_names: tuple[str, ...] = ()
     output_units: tuple[str, ...] = ()
+    init_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,8 @@ class TrainSettings:
         huber_delta: Huber loss threshold, in standardised target units.
         standardise_targets: Regression: train on (y - mean) / std of the training split; the
             affine is folded into the last Linear layer, so the bundle outputs raw values.
+        freeze: Regression only: module names (prefixes, e.g. ``conv1``, ``layer1``) whose
+            parameters are not trained and whose BatchNorm statistics stay fixed.
     """
 
     epochs: int = 10
@@ -212,6 +218,7 @@ class TrainSettings:
     loss: str = "auto"
     huber_delta: float = 1.0
     standardise_targets: bool = True
+    freeze: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -420,6 +427,8 @@ def _validate(c: TrainConfig, path: Path | None) -> None:
         (c.train.loss in LOSSES, "train.loss", f"must be one of {LOSSES}"),
         (regression or c.train.loss == "auto", "train.loss", "is only for task regression (classifiers: auto)"),
         (c.train.huber_delta > 0, "train.huber_delta", "must be > 0"),
+        (regression or not (c.model.init_from or c.train.freeze), "model.init_from",
+         "and train.freeze are only for task regression"),
     ]
     for ok, key, problem in checks:
         if not ok:

@@ -96,6 +96,60 @@ def read_regression_data(cfg: DataConfig) -> LabelledData:
     return LabelledData(examples, tuple(columns), description)
 
 
+def initialise_from(module: nn.Module, bundle: str | Path) -> str:
+    """Copy every tensor of ``bundle``'s weights whose name and shape match into ``module``.
+
+    Returns:
+        A log line saying how many tensors were copied and which were left fresh.
+
+    Raises:
+        TrainDataError: The bundle's architecture or input channels differ, or nothing matched.
+    """
+    from engine.models.bundle import load_model
+
+    source = load_model(bundle)
+    own = module.state_dict()
+    theirs = source.module.state_dict()
+    copied = {k: v for k, v in theirs.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if len(copied) < len(own) // 2:
+        raise TrainDataError(f"only {len(copied)} of {len(own)} tensors of {bundle} fit this network.",
+                             path=bundle, fix="model.init_from must be a bundle of the same architecture.")
+    module.load_state_dict({**own, **{k: v.to(own[k].dtype) for k, v in copied.items()}})
+    fresh = sorted(set(own) - set(copied))
+    return (f"initialised from {source.name} {source.version} ({len(copied)} tensors; fresh: "
+            f"{', '.join(fresh) or 'none'})")
+
+
+def freeze(module: nn.Module, prefixes: tuple[str, ...]) -> int:
+    """Stop training the parameters under ``prefixes``; returns how many tensors were frozen."""
+    count = 0
+    for name, p in module.named_parameters():
+        if any(name == q or name.startswith(q + ".") for q in prefixes):
+            p.requires_grad_(False)
+            count += 1
+    return count
+
+
+class _FrozenBN(nn.Module):
+    """The network whose ``train()`` keeps the frozen modules (BatchNorm statistics) in eval mode."""
+
+    def __init__(self, module: nn.Module, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.module = module
+        self.prefixes = prefixes
+
+    def train(self, mode: bool = True) -> _FrozenBN:
+        self.module.train(mode)
+        for name, sub in self.module.named_modules():
+            if any(name == q or name.startswith(q + ".") for q in self.prefixes):
+                sub.eval()
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
 def regression_loss(cfg: TrainConfig) -> nn.Module:
     """MSE (``loss: mse`` or ``auto``) or Huber with ``huber_delta`` (in standardised units)."""
     if cfg.train.loss == "huber":
@@ -149,11 +203,17 @@ def run_regression(cfg: TrainConfig, device: torch.device, out: Path, command: s
         mean, std = np.zeros(y.shape[1]), np.ones(y.shape[1])
     targets = torch.from_numpy(((y - mean) / std).astype(np.float32))
 
-    module = build_architecture(manifest).to(device)
+    module = build_architecture(manifest)
+    if cfg.model.init_from:
+        log(initialise_from(module, cfg.model.init_from))
+    frozen = freeze(module, cfg.train.freeze)
+    if frozen:
+        log(f"frozen: {', '.join(cfg.train.freeze)} ({frozen} parameter tensors)")
+    module = module.to(device)
     criterion = regression_loss(cfg)
     dataset = CachedDataset(cache.pixels, targets, train_idx, build_augment(cfg.augment))
     steps = max(1, -(-len(dataset) // cfg.train.batch_size))
-    optimizer = build_optimizer(module.parameters(), cfg.optim)
+    optimizer = build_optimizer([p for p in module.parameters() if p.requires_grad], cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, steps, cfg.train.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16 and device.type == "cuda")
     best: dict[str, Any] = {"metric": -math.inf, "epoch": -1, "model": None}
@@ -165,7 +225,7 @@ def run_regression(cfg: TrainConfig, device: torch.device, out: Path, command: s
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=True, generator=generator,
                             num_workers=cfg.train.num_workers, drop_last=len(dataset) > cfg.train.batch_size)
-        train_loss = train_one_epoch(module, loader, criterion, optimizer, scheduler, scaler, manifest, device, amp,
+        train_loss = train_one_epoch(_FrozenBN(module, cfg.train.freeze), loader, criterion, optimizer, scheduler, scaler, manifest, device, amp,
                                      show_progress=show, desc=f"epoch {epoch + 1}/{cfg.train.epochs}")
         raw = predict_logits(module, cache.pixels, val_idx, manifest, device, cfg.train.batch_size, amp).double()
         val_loss = float(criterion(raw.float(), targets[val_idx]))
@@ -219,8 +279,8 @@ def _export(cfg: TrainConfig, state: dict[str, torch.Tensor], manifest: Any, mea
     cpu = torch.device("cpu")
     if metrics is None:
         assert cache is not None and val_idx is not None and y is not None
-        metrics = {"val": regression_report(y[val_idx], predict_logits(module, cache.pixels, val_idx, manifest, cpu,
-                                                                       cfg.train.batch_size).numpy(), manifest.class_names)}
+        val_pred = predict_logits(module, cache.pixels, val_idx, manifest, cpu, cfg.train.batch_size).numpy()
+        metrics = {"val": regression_report(y[val_idx], val_pred, manifest.class_names)}
         if test_idx:
             metrics["test"] = regression_report(y[test_idx], predict_logits(
                 module, cache.pixels, test_idx, manifest, cpu, cfg.train.batch_size).numpy(), manifest.class_names)

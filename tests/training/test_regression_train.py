@@ -153,3 +153,28 @@ def test_missing_targets_column_is_a_clear_error(bright_set: Path) -> None:
     bad = dataclasses.replace(cfg.data, target_columns=("ctr",))
     with pytest.raises(TrainDataError, match=r"no column\(s\) \['ctr'\]"):
         read_regression_data(bad)
+
+
+def test_init_from_a_bundle_and_freeze(tmp_path: Path) -> None:
+    import torchvision
+
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+    from training.regression import _FrozenBN, freeze, initialise_from
+
+    torch.manual_seed(0)
+    source = torchvision.models.resnet18(num_classes=5)
+    save_bundle(tmp_path / "src", source, ModelManifest(name="src", version="1", architecture="resnet18",
+                                                         class_names=tuple("abcde")))
+    target = torchvision.models.resnet18(num_classes=1)
+    line = initialise_from(target, tmp_path / "src")
+    assert "fresh: fc.bias, fc.weight" in line
+    torch.testing.assert_close(target.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    assert target.fc.weight.shape == (1, 512)
+    assert freeze(target, ("conv1", "bn1", "layer1")) == 1 + 2 + 2 * 6  # conv1, bn1 (w, b), two blocks of 6
+    assert not target.layer1[1].bn2.weight.requires_grad and target.layer2[0].conv1.weight.requires_grad
+    wrapped = _FrozenBN(target, ("conv1", "bn1", "layer1"))
+    wrapped.train()
+    assert not target.bn1.training and not target.layer1[0].bn1.training and target.layer2[0].bn1.training
+    with pytest.raises(TrainDataError, match="same architecture"):
+        initialise_from(torchvision.models.shufflenet_v2_x0_5(num_classes=1), tmp_path / "src")
