@@ -225,7 +225,8 @@ def run_regression(cfg: TrainConfig, device: torch.device, out: Path, command: s
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=True, generator=generator,
                             num_workers=cfg.train.num_workers, drop_last=len(dataset) > cfg.train.batch_size)
-        train_loss = train_one_epoch(_FrozenBN(module, cfg.train.freeze), loader, criterion, optimizer, scheduler, scaler, manifest, device, amp,
+        train_loss = train_one_epoch(_FrozenBN(module, cfg.train.freeze), loader, criterion, optimizer, scheduler,
+                                     scaler, manifest, device, amp,
                                      show_progress=show, desc=f"epoch {epoch + 1}/{cfg.train.epochs}")
         raw = predict_logits(module, cache.pixels, val_idx, manifest, device, cfg.train.batch_size, amp).double()
         val_loss = float(criterion(raw.float(), targets[val_idx]))
