@@ -188,7 +188,8 @@ class MapPresenter(QObject):
         current = (state.explanation, state.selected_class, state.threshold, state.ground_truth, state.user_boxes)
         if any(a is not b for a, b in zip(args[:5], current, strict=True)) or args[5:] != self.box_options():
             return  # superseded while it was computed
-        self.iou_table.set_rows(scores.score_rows(loc, positive=loc.class_name in args[0].predicted()))
+        call = None if args[0].is_regression else loc.class_name in args[0].predicted()  # a value has no call
+        self.iou_table.set_rows(scores.score_rows(loc, positive=call))
         plain = BoxStyle(color=BOX_COLOUR, width=2.0, dashed=True)
         labelled = BoxStyle(color=BOX_COLOUR, width=2.0, dashed=True, label=f"map: {loc.class_name} @ {loc.threshold}")
         boxes: list[StyledBox] = [((float(b[0]), float(b[1]), float(b[2]), float(b[3])), labelled if i == 0 else plain)
