@@ -34,6 +34,7 @@ def test_panel_shows_the_value_and_switches_direction(qtbot: Any, host: Any, mak
     open_demo(host, "phantom_00002")
     panel = make_panel()
     qtbot.waitUntil(lambda: panel.method_chooser.layers.count() > 0, timeout=10000)
+    assert not panel.direction_switch.isVisibleTo(panel) and panel.prob_box.title() == "Probabilities"
     result = explained(qtbot, panel)
     state = host.state
     assert result.is_regression and result.direction == "raises" and state.selected_class == "Cardiothoracic ratio"
@@ -62,10 +63,9 @@ def test_panel_shows_the_value_and_switches_direction(qtbot: Any, host: Any, mak
     assert again.direction == "lowers"
     panel.direction_switch.buttons["raises"].setChecked(True)
     assert state.explanation.direction == "raises"
+    qtbot.waitUntil(lambda: bool(panel.iou_table.rows()), timeout=10000)
+    assert not any(row.key == "call" for row in panel.iou_table.rows())  # a value has no positive/negative call
+    state.update(explanation=None)  # a classifier's result or none: the switch goes
+    assert not panel.direction_switch.isVisibleTo(panel) and table.horizontalHeaderItem(1).text() == "p"
     assert host.errors == []
 
-
-def test_classifier_hides_the_switch(qtbot: Any, ready: Any) -> None:
-    explained(qtbot, ready)
-    assert not ready.direction_switch.isVisibleTo(ready) and ready.prob_box.title() == "Probabilities"
-    assert ready.probability_table.horizontalHeaderItem(1).text() == "p"
