@@ -9,11 +9,11 @@ adds to its provenance:
 
 * ``held_out``: MAE, RMSE, R² and Pearson r of the predicted ratio on every test image;
 * ``map_location``: where Grad-CAM's "raises" and "lowers" maps (layer3, per-map min-max, image
-  pixels) put their mass on the first ``--maps`` test images, against the anatomy the generator drew
-  (re-rendered from each case's seed): the share of map mass in the heart-border band (pixels within
-  ``BAND`` of the heart outline), the heart interior, the thorax's lateral borders (within ``BAND``
-  of the cavity's left/right edges) and the rest; each band's share of the image area is the chance
-  level a map spread evenly would reach.
+  pixels) put their mass, their top 5 % pixels and their maximum on the first ``--maps`` test
+  images, against the anatomy the generator drew (re-rendered from each case's seed): the
+  heart-border band (pixels within ``BAND`` of the heart outline), the heart interior, the thorax's
+  lateral borders (within ``BAND`` of the cavity's left/right edges) and the rest; each region's
+  share of the image area is the chance level a map spread evenly would reach.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ TARGET = ROOT / "resources" / "models" / "phantom-ctr-resnet18"
 #: Half-width of the border bands, as a fraction of the image side (12 px on a 512 px film).
 BAND = 12 / 512
 REGIONS = ("heart_border", "heart_interior", "thorax_lateral_border", "elsewhere")
+#: Share of a map's highest pixels counted by ``top5_share`` (the panel's default boxes, top:0.05).
+TOP = 0.05
 
 
 def _anatomy(seed: int, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +89,8 @@ def evaluate(model: Any, test: Path, n_maps: int) -> dict[str, Any]:
     seed, size = int(truth["seed"]), int(truth["config"]["size"])
     preds: list[float] = []
     shares: dict[str, dict[str, list[float]]] = {d: {k: [] for k in REGIONS} for d in ("raises", "lowers")}
+    top_shares: dict[str, dict[str, list[float]]] = {d: {k: [] for k in REGIONS} for d in ("raises", "lowers")}
+    peaks: dict[str, dict[str, list[float]]] = {d: {k: [] for k in REGIONS} for d in ("raises", "lowers")}
     chance: dict[str, list[float]] = {k: [] for k in REGIONS}
     for n, example in enumerate(data.examples):
         image = load_image(example.path)
@@ -99,8 +103,12 @@ def evaluate(model: Any, test: Path, n_maps: int) -> dict[str, Any]:
             for d in ("raises", "lowers"):
                 heat = np.clip(result.map(0, "image", direction=d), 0.0, None)
                 total = float(heat.sum()) or 1.0
+                top = heat >= np.quantile(heat, 1.0 - TOP)  # the pixels boxes are cut from at top:0.05
+                peak = np.unravel_index(int(np.argmax(heat)), heat.shape)
                 for k, m in masks.items():
                     shares[d][k].append(float(heat[m].sum()) / total)
+                    top_shares[d][k].append(float(m[top].mean()))
+                    peaks[d][k].append(float(m[peak]))
         else:
             x, _, _ = to_model_input(image.display, model.manifest)
             with torch.no_grad():
@@ -112,9 +120,13 @@ def evaluate(model: Any, test: Path, n_maps: int) -> dict[str, Any]:
     location = {
         "method": "gradcam", "layer": model.manifest.target_layer, "images": min(n_maps, len(data.examples)),
         "band_px_at_512": round(BAND * 512), "chance_share": {k: float(np.mean(v)) for k, v in chance.items()},
-        **{d: {k: float(np.mean(v)) for k, v in s.items()} for d, s in shares.items()},
-        "definition": "share of the per-map min-max normalised map's mass (image pixels) in each region; "
-                      "regions re-rendered from the case seeds; chance_share = the region's share of the image",
+        "mass_share": {d: {k: float(np.mean(v)) for k, v in s.items()} for d, s in shares.items()},
+        "top5_share": {d: {k: float(np.mean(v)) for k, v in s.items()} for d, s in top_shares.items()},
+        "peak_in": {d: {k: float(np.mean(v)) for k, v in s.items()} for d, s in peaks.items()},
+        "definition": "mass_share: share of the per-map min-max normalised map's mass (image pixels) in each "
+                      "region; top5_share: share of the map's top 5 % pixels (what top:0.05 boxes are cut from); "
+                      "peak_in: share of images whose map maximum lies in the region; regions re-rendered from the "
+                      "case seeds; chance_share = the region's share of the image",
     }
     return {"held_out": {"data": str(test), "seed": seed, "n_images": len(data.examples), **report},
             "map_location": location}
