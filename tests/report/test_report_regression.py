@@ -42,3 +42,16 @@ def test_report_carries_value_unit_and_both_directions(tmp_path: Path, ctr_model
     assert "Predicted value" in text and f"{value} ratio" in text
     assert "map: what lowers it" in text and "What raises the value" in text
     assert "raises and lowers" in text and "Probability" not in text.split("Model output")[1].split("Explanation")[0]
+
+
+def test_model_card_of_the_bundled_ctr_model_lists_its_held_out_figures() -> None:
+    from engine.models.manifest import DEFAULT_BUNDLE_DIR
+    from engine.report.model import _regression_rows
+
+    manifest = ModelManifest.read(DEFAULT_BUNDLE_DIR / "phantom-ctr-resnet18" / "model.json")
+    held = manifest.provenance["held_out"]["per_output"]["Cardiothoracic ratio"]
+    rows = dict(_regression_rows(manifest.provenance))
+    assert rows["Cardiothoracic ratio (held-out, n = 300)"] == (
+        f"MAE {held['mae']:.4f}, R² {held['r2']:.3f}, Pearson r {held['pearson_r']:.3f}")
+    assert held["n"] == 300 and held["mae"] < 0.03 and held["r2"] > 0.8
+    assert "Cardiothoracic ratio (validation, n = 196)" in rows
