@@ -101,9 +101,10 @@ def test_tables_from_synthetic_rows_and_validation(tiny_bundle: Path) -> None:
     rng = np.random.default_rng(2)
     t = rng.normal(0.5, 0.07, 30)
     p = 0.8 * t + 0.12 + rng.normal(0, 0.02, 30)
-    rows = [{"model": "m", "model_name": "M", "class": "CTR", "image": f"i{i}", "method": meth, "layer": "",
-             "params_hash": meth, "value": float(p[i]), "target": float(t[i]), "unit": "ratio"}
-            for i in range(30) for meth in ("a", "b")]
+    base = {"model": "m", "model_name": "M", "class": "CTR", "layer": "", "unit": "ratio"}
+    rows: list[dict[str, Any]] = [
+        {**base, "image": f"i{i}", "method": meth, "params_hash": meth, "value": float(p[i]), "target": float(t[i])}
+        for i in range(30) for meth in ("a", "b")]
     rows.append({**rows[0], "image": "no-target", "target": None})
     row = next(csv.DictReader(io.StringIO(RegressionBlock().tables(rows, {})["regression.csv"])))
     assert int(row["n"]) == 30
