@@ -4,7 +4,8 @@
 
 Opens a demo image (default ``phantom_00005``, cardiomegaly, true ratio 0.624), loads the bundled
 cardiothoracic-ratio model (``--model``) in the Explanation panel, runs its default explanation
-(Grad-CAM at layer3) and saves the window with the map of ``--direction`` (``raises`` by default).
+(Grad-CAM at layer3) and saves the window with the map of ``--direction`` (``raises`` by default)
+drawn as ``--mode`` (outline and heatmap by default).
 The user's settings file is not changed.
 """
 
@@ -33,6 +34,8 @@ def main() -> int:
     parser.add_argument("--image", type=Path, default=DEMO_IMAGE)
     parser.add_argument("--model", type=Path, default=MODEL)
     parser.add_argument("--direction", choices=("raises", "lowers"), default="raises")
+    parser.add_argument("--mode", choices=("outline", "heatmap", "both"), default="both",
+                        help="how the map is drawn (the panel's Show choice)")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
 
@@ -57,6 +60,7 @@ def main() -> int:
             print("the regression model did not load", file=sys.stderr)
             return 1
         panel.direction_switch.buttons[args.direction].setChecked(True)  # type: ignore[attr-defined]
+        window.state.overlay.update(mode=args.mode)
         window.host.run_command(COMMAND)
         if not wait_until(lambda: window.state.explanation is not None
                           and window.state.explanation.is_regression, args.timeout):
