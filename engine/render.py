@@ -468,6 +468,16 @@ def annotation_boxes(annotations: Any, class_name: str | None) -> list[BoxDrawin
     return out
 
 
+def _score_line(result: Any, i: int) -> str:
+    """``p = ... (threshold ...)``; for a regression output its value, unit and the map's direction."""
+    if getattr(result, "is_regression", False):
+        unit = result.unit(i)
+        direction = getattr(result, "direction", "")
+        return f"value = {result.value(i):.4g}{' ' + unit if unit else ''}" + (
+            f"; map: what {direction} it" if direction else "")
+    return f"p = {result.probabilities[i]:.3f} (threshold {result.thresholds[i]:.2f})"
+
+
 def class_overlay(
     image: Any, result: Any, name: str, loc: Any = None, annotations: Any = None, *,
     cmap: str = "jet", alpha: float = 0.45, min_height: int = 512,
@@ -490,7 +500,7 @@ def class_overlay(
     raw_lo, raw_hi = result.value_ranges[name]
     i = result.class_names.index(name)
     lines = [
-        f"{name}", f"p = {result.probabilities[i]:.3f} (threshold {result.thresholds[i]:.2f})",
+        f"{name}", _score_line(result, i),
         f"{result.method}  {', '.join(result.layers) or 'input gradient'}",
         f"normalisation: {result.normalisation}", f"raw range [{raw_lo:.3g}, {raw_hi:.3g}]",
     ]

@@ -33,7 +33,8 @@ DATA_FORMATS = ("phantom", "vinbigdata", "nih", "siim")
 PATIENT_SOURCES = ("auto", "dicom", "csv", "nih_prefix", "image")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "linear", "constant")
-TASKS = ("multilabel", "multiclass")
+TASKS = ("multilabel", "multiclass", "regression")
+LOSSES = ("auto", "mse", "huber")
 AMP_MODES = ("auto", "on", "off")
 
 
@@ -67,6 +68,10 @@ class DataConfig:
         test_fraction: Share of patients in the test split.
         limit: Use only the first N images (sorted by id); 0 = all.
         siim_size: Image side SIIM RLE offsets refer to (1024 in the challenge).
+        targets: Regression only: CSV of continuous targets relative to ``root`` (empty =
+            ``targets.csv``, what ``radlens phantom`` writes); one row per image, the image id in
+            ``image_column``.
+        target_columns: Regression only: the CSV columns to predict, in output order.
     """
 
     format: str = "phantom"
@@ -84,6 +89,8 @@ class DataConfig:
     test_fraction: float = 0.15
     limit: int = 0
     siim_size: int = 1024
+    targets: str = ""
+    target_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,12 @@ class ModelConfig:
         std: Normalisation std per channel.
         target_layer: Default CAM layer written into the bundle; empty = ``layer4`` for
             ResNets, else the engine's automatic choice.
+        output_names: Regression only: the outputs' names in the bundle (empty = the target
+            columns).
+        output_units: Regression only: one unit per output (e.g. ``ratio``, ``mm``).
+        init_from: Regression only: a bundle folder whose weights initialise the network (same
+            architecture and input channels; tensors whose shape differs, such as the head, keep
+            their fresh initialisation). Empty = random initialisation.
     """
 
     architecture: str = "resnet18"
@@ -110,6 +123,9 @@ class ModelConfig:
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.25,)
     target_layer: str = ""
+    output_names: tuple[str, ...] = ()
+    output_units: tuple[str, ...] = ()
+    init_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +196,12 @@ class TrainSettings:
         calibrate: Fit temperature scaling on validation and fold it into the head.
         cache_workers: Threads decoding images into the cache.
         deterministic: Ask PyTorch for deterministic algorithms where it can.
+        loss: Regression only: ``mse``, ``huber`` (``auto`` = mse); classifiers use BCE / CE.
+        huber_delta: Huber loss threshold, in standardised target units.
+        standardise_targets: Regression: train on (y - mean) / std of the training split; the
+            affine is folded into the last Linear layer, so the bundle outputs raw values.
+        freeze: Regression only: module names (prefixes, e.g. ``conv1``, ``layer1``) whose
+            parameters are not trained and whose BatchNorm statistics stay fixed.
     """
 
     epochs: int = 10
@@ -193,6 +215,10 @@ class TrainSettings:
     calibrate: bool = True
     cache_workers: int = 2
     deterministic: bool = False
+    loss: str = "auto"
+    huber_delta: float = 1.0
+    standardise_targets: bool = True
+    freeze: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -388,6 +414,21 @@ def _validate(c: TrainConfig, path: Path | None) -> None:
         (c.train.num_workers >= 0, "train.num_workers", "must be >= 0"),
         (c.train.device in ("auto", "cpu", "cuda") or c.train.device.startswith("cuda:"), "train.device",
          "must be auto, cpu or cuda"),
+    ]
+    regression = c.model.task == "regression"
+    k = len(c.data.target_columns)
+    checks += [
+        (not regression or k > 0, "data.target_columns", "must name the CSV column(s) to predict for task regression"),
+        (regression or k == 0, "data.target_columns", "is only for task regression"),
+        (not c.model.output_names or len(c.model.output_names) == k, "model.output_names",
+         "must have one name per data.target_columns entry"),
+        (not c.model.output_units or len(c.model.output_units) == k, "model.output_units",
+         "must have one unit per data.target_columns entry"),
+        (c.train.loss in LOSSES, "train.loss", f"must be one of {LOSSES}"),
+        (regression or c.train.loss == "auto", "train.loss", "is only for task regression (classifiers: auto)"),
+        (c.train.huber_delta > 0, "train.huber_delta", "must be > 0"),
+        (regression or not (c.model.init_from or c.train.freeze), "model.init_from",
+         "and train.freeze are only for task regression"),
     ]
     for ok, key, problem in checks:
         if not ok:

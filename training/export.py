@@ -19,13 +19,18 @@ DISCLAIMER = "Research use - not for diagnostic use."
 def manifest_from_config(cfg: TrainConfig, classes: Sequence[str]) -> ModelManifest:
     """The bundle manifest (without thresholds and provenance) that training and inference share."""
     m = cfg.model
+    outputs: tuple[dict[str, str], ...] = ()
+    if m.task == "regression":
+        classes = m.output_names or cfg.data.target_columns
+        outputs = tuple({"name": n, **({"unit": m.output_units[i]} if m.output_units else {})}
+                        for i, n in enumerate(classes))
     target = m.target_layer or ("layer4" if m.architecture.startswith(("resnet", "resnext", "wide_resnet")) else None)
     return ModelManifest(
         name=cfg.name, version=cfg.version, architecture=m.architecture, class_names=tuple(classes),
         task=m.task, in_channels=m.in_channels, input_size=(int(m.input_size[0]), int(m.input_size[1])),
         resize=m.resize, mean=tuple(m.mean) * (m.in_channels if len(m.mean) == 1 else 1),
         std=tuple(m.std) * (m.in_channels if len(m.std) == 1 else 1), target_layer=target,
-        description=cfg.description,
+        description=cfg.description, outputs=outputs,
     )
 
 
@@ -47,9 +52,9 @@ def export_bundle(
     """Write the engine bundle (safetensors + model.json) with thresholds and provenance."""
     import dataclasses
 
+    kind = "regressor" if base.task == "regression" else f"{base.task} classifier"
     description = base.description or (
-        f"{base.architecture} {base.task} classifier of {', '.join(base.class_names)}, trained by "
-        f"radlens train. {DISCLAIMER}"
+        f"{base.architecture} {kind} of {', '.join(base.class_names)}, trained by radlens train. {DISCLAIMER}"
     )
     manifest = dataclasses.replace(
         base, thresholds=tuple(float(min(max(t, 0.0), 1.0)) for t in thresholds),

@@ -336,3 +336,40 @@ def calibration_report(
 
     return {"task": task, "bins": bins, "pooled": block(None),
             "per_class": {name: block(c) for c, name in enumerate(classes)}}
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, R² (1 - SS_res / SS_tot) and Pearson r of one output.
+
+    R² is NaN when the targets are constant (SS_tot = 0), Pearson r when either side is; ``n`` is
+    the number of rows.
+
+    Raises:
+        MetricInputError: Shapes differ, or there are no rows.
+    """
+    t = np.asarray(y_true, dtype=np.float64).ravel()
+    p = np.asarray(y_pred, dtype=np.float64).ravel()
+    if t.shape != p.shape or t.size == 0:
+        raise MetricInputError(f"regression metrics need equal, non-empty vectors (got {t.shape} and {p.shape}).")
+    err = p - t
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    dt, dp = t - t.mean(), p - p.mean()
+    denom = math.sqrt(float((dt**2).sum()) * float((dp**2).sum()))
+    return {
+        "n": int(t.size),
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(math.sqrt(float((err**2).mean()))),
+        "r2": 1.0 - float((err**2).sum()) / ss_tot if ss_tot > 0 else float("nan"),
+        "pearson_r": float((dt * dp).sum()) / denom if denom > 0 else float("nan"),
+    }
+
+
+def regression_report(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    """Per output (columns of ``(N, K)`` arrays) :func:`regression_metrics`, plus the mean R²."""
+    t = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    p = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    if t.shape != p.shape or t.shape[1] != len(names):
+        raise MetricInputError(f"targets {t.shape}, predictions {p.shape} and {len(names)} output names disagree.")
+    per = {n: regression_metrics(t[:, i], p[:, i]) for i, n in enumerate(names)}
+    r2 = [v["r2"] for v in per.values() if math.isfinite(v["r2"])]
+    return {"per_output": per, "mean_r2": float(np.mean(r2)) if r2 else float("nan"), "n": int(t.shape[0])}

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {NO_FINDING:<{width}}  {summary.normals:5d}  ({100.0 * summary.normals / summary.n:4.1f} %)")
     if args.shortcut:
         print(f"  shortcut token ({args.shortcut}): {summary.shortcuts} images")
-    print("  files: train.csv (VinBigData), truth.json (exact boxes and masks), images/")
+    print("  files: train.csv (VinBigData), truth.json (exact boxes and masks), targets.csv (cardiothoracic "
+          "ratio), images/")
     if args.gaze:
         print("  gaze: images/<id>.gaze.npz (simulated fixations and density; see docs/gaze.md)")
     return 0

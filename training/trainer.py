@@ -94,6 +94,8 @@ def run_training(
     device = resolve_device(cfg.train.device if not (info.enabled and cfg.train.device == "auto"
                                                      and torch.cuda.is_available())
                             else f"cuda:{info.local_rank}")
+    if cfg.model.task == "regression":
+        return _run_regression(cfg, info, device, Path(out_dir or cfg.output.dir), resume, command, log, stop_after)
     dd.setup(info, device)
     try:
         return _run(cfg, info, device, Path(out_dir or cfg.output.dir), resume, command,
@@ -216,6 +218,20 @@ def _run(cfg: TrainConfig, info: dd.DistInfo, device: torch.device, out: Path, r
             f"T = {metrics['temperature']:.3f}, ECE {metrics['ece_val_before']:.4f} -> {metrics['ece_val_after']:.4f})")
     dd.barrier(info)
     return TrainResult(out, bundle, metrics, epochs_run)
+
+
+def _run_regression(cfg: TrainConfig, info: dd.DistInfo, device: torch.device, out: Path,
+                    resume: str | Path | None, command: str, log: LogFn, stop_after: int | None) -> TrainResult:
+    """``model.task: regression`` (:mod:`training.regression`): one process, no resume yet."""
+    from training.config import TrainConfigError
+    from training.regression import run_regression
+
+    if info.enabled or resume:
+        raise TrainConfigError("regression training runs in one process and cannot resume yet.",
+                               fix="run `radlens train` without torchrun and without --resume.")
+    seed_everything(cfg.seed)
+    bundle, metrics, epochs = run_regression(cfg, device, out, command, log, stop_after)
+    return TrainResult(out, bundle, metrics, epochs)
 
 
 def _cache(data: LabelledData, manifest: Any, cfg: TrainConfig, show: bool) -> ImageCache:

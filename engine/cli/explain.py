@@ -86,6 +86,9 @@ def _explain_images(args: argparse.Namespace) -> int:
             for note in result.notes:
                 if note.startswith("WARNING"):
                     print(f"radlens explain: {path}: {note}", file=sys.stderr)
+            if result.is_regression:
+                entries.append(_regression_entry(path, image, result, annotations, args))
+                continue
             loc, regions, overlays = {}, {}, {}
             grey = display_bytes(image)  # once per image, not per class
             for name in result.explained:  # one class at a time: its full-size arrays go before the next
@@ -148,6 +151,33 @@ def _dicom_out(args: argparse.Namespace, image: Any, result: Any, loc: Any, anno
 
     return write_results(args.dicom_out, image, result, localisation=loc, user_boxes=annotations,
                          annotations=annotations, deidentify=args.deidentify, colormap=args.colormap)
+
+
+def _regression_entry(path: Path, image: Any, result: Any, annotations: Any,
+                      args: argparse.Namespace) -> dict[str, Any]:
+    """A regression model's entry: per output its value and unit, and per direction ("raises",
+    "lowers") the boxes/IoU cut from that direction's map and its overlay PNG
+    (``<image>.<output>.raises.png``)."""
+    from engine.analysis import localise
+    from engine.annotations import image_key
+    from engine.render import class_overlay, display_bytes, save_png
+
+    outputs: dict[str, Any] = {}
+    for name in result.explained:
+        per: dict[str, Any] = {"value": result.value(name), "unit": result.unit(name)}
+        for direction in result.directions:
+            directed = result.directed(direction)
+            loc = localise(directed, args.threshold, annotations, box_mode=args.box_mode, min_area=args.min_area)
+            out_png = args.out / f"{Path(path).name}.{slug(name)}.{direction}.png"
+            save_png(class_overlay(display_bytes(image), directed, name, loc[name], annotations, cmap=args.colormap),
+                     out_png, PNG_METADATA, compress_level=1)
+            per[direction] = {"localisation": loc[name].to_dict(), "overlay": out_png.name}
+        outputs[name] = per
+    print(f"{path}: " + ", ".join(f"{n} {v['value']:.4g}{' ' + v['unit'] if v['unit'] else ''}"
+                                  for n, v in outputs.items()) + f"  ({result.elapsed_s * 1000:.0f} ms)")
+    return {"image": str(path), "image_id": image_key(path), "task": "regression",
+            "explanation": result.to_dict(), "regression": outputs,
+            "direction_convention": "raises = the map of +y, lowers = the map of -y (docs/regression.md)"}
 
 
 def _annotations_for(path: Path, image: Any, gt_all: dict[str, Any]) -> Any:

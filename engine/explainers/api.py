@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from engine.errors import ExplainError, UnknownClassError, UnknownLayerError
-from engine.explainers import attention, cam, gradients, scorecam  # noqa: F401 - registers the methods
+from engine.explainers import attention, cam, gradients, gradinput, scorecam  # noqa: F401 - registers the methods
 from engine.explainers.alignment import ALIGNMENTS, GridAlignment, measure_alignment
 from engine.explainers.base import CancelFn, Context, ProgressFn, get_method, registered
 from engine.explainers.hooks import logits_of, module_by_name
@@ -213,12 +213,20 @@ def explain(
         **params: Method parameters (see ``list_methods``); research defaults otherwise.
 
     Returns:
-        A frozen :class:`ExplanationResult`.
+        A frozen :class:`ExplanationResult`. For a regression model (``task: regression``) it
+        holds both directions of every output, "raises" and "lowers"
+        (:mod:`engine.explainers.direction`: ``result.map(name, direction=...)``, ``result.values``).
     """
     if not isinstance(model, LoadedModel):
         model = load_model(model, device=device or "cpu")
     elif device is not None and resolve_device(device) != model.device:
         model = model.to(device)
+    if model.manifest.task == "regression":  # both directions per output (engine.explainers.direction)
+        from engine.explainers.direction import explain_directions
+
+        return explain_directions(model, image, method, classes, layers, normalisation=normalisation,
+                                  alignment=alignment, precision=precision, progress=progress, cancel=cancel,
+                                  **params)
     cls = get_method(method)
     resolved = cls.resolve_params(params)
     mode = check_mode(normalisation)

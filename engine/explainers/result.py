@@ -59,6 +59,15 @@ class ExplanationResult:
         alignment: Where the native grid's cells sit on the model input, or None (tile centres).
         diagnostics: JSON-ready checks of the result, e.g. Integrated Gradients' ``completeness``
             (per explained class: attribution sum, ``f(x) - f(baseline)``, gap, relative gap).
+        units: Regression models: the unit of each output (``class_names`` order).
+        direction: Regression (direction) results: which direction ``native_maps`` holds,
+            ``"raises"`` or ``"lowers"`` (:mod:`engine.explainers.direction`); "" otherwise.
+        direction_maps: Raw native maps of both directions, ``{"raises": (K, h, w), "lowers": ...}``;
+            :meth:`map` with ``direction=`` and :meth:`directed` read them.
+
+    For a regression model (``model["task"] == "regression"``) ``logits`` are the predicted values
+    (:attr:`values`), ``probabilities`` repeats them (no sigmoid/softmax; kept so score readers
+    work) and ``thresholds`` is empty.
     """
 
     method: str
@@ -87,6 +96,10 @@ class ExplanationResult:
     alignment: GridAlignment | None = None
     diagnostics: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = RESULT_SCHEMA_VERSION
+    units: tuple[str, ...] = ()
+    direction: str = ""
+    direction_maps: Mapping[str, np.ndarray] = field(default_factory=dict)
+    _directed: dict[str, ExplanationResult] = field(default_factory=dict, repr=False, compare=False)
     _cache: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     #: Values derived from the maps that other modules keep with the result (e.g. the
     #: localisation index of engine.analysis); never serialised.
@@ -111,15 +124,69 @@ class ExplanationResult:
         mode = normalisation or self.normalisation
         return scale_for(self.native_maps, mode)[self.index(cls)]
 
+    # --- regression values and directions -----------------------------------------------
+    @property
+    def is_regression(self) -> bool:
+        """Whether the model predicts continuous values (its task is ``regression``)."""
+        return self.model.get("task") == "regression"
+
+    @property
+    def values(self) -> np.ndarray:
+        """The model's raw outputs: the predicted values of a regression model."""
+        return self.logits
+
+    def value(self, cls: str | int) -> float:
+        """Predicted value of output ``cls`` (name or index)."""
+        i = self.class_names.index(cls) if isinstance(cls, str) else int(cls)
+        return float(self.logits[i])
+
+    def unit(self, cls: str | int) -> str:
+        """Unit of output ``cls`` ("" when the bundle gives none)."""
+        i = self.class_names.index(cls) if isinstance(cls, str) else int(cls)
+        return self.units[i] if i < len(self.units) else ""
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The directions this result holds maps for (empty for a plain explanation)."""
+        return tuple(self.direction_maps)
+
+    def directed(self, direction: str) -> ExplanationResult:
+        """This result with ``native_maps`` (and value ranges) of ``direction``.
+
+        Everything that reads ``native_maps`` (boxes, IoU, rendering) then works on that
+        direction. Per-layer maps are kept only for the direction computed first (raises).
+
+        Raises:
+            UnknownClassError: The result has no map of that direction.
+        """
+        if direction == self.direction:
+            return self
+        if direction not in self.direction_maps:
+            raise UnknownClassError(f"this result has no '{direction}' maps (it has: "
+                                    f"{', '.join(self.direction_maps) or 'none: not a direction result'}).")
+        if direction not in self._directed:
+            import dataclasses
+
+            native = self.direction_maps[direction]
+            self._directed[direction] = dataclasses.replace(
+                self, native_maps=native, direction=direction, _cache={}, _directed={},
+                value_ranges={n: (float(m.min()), float(m.max())) for n, m in zip(self.explained, native, strict=True)},
+                layer_maps=self.layer_maps if direction == "raises" else {},
+            )
+        return self._directed[direction]
+
     def map(
         self, cls: str | int, space: str = "image", normalisation: str | None = None,
-        *, size: tuple[int, int] | None = None,
+        *, size: tuple[int, int] | None = None, direction: str | None = None,
     ) -> np.ndarray:
         """The map of ``cls`` as float32, in ``image``, ``model`` or ``native`` pixels, normalised.
 
         ``size`` = (H, W) draws ``image`` or ``model`` space at another size (e.g. a printed
         figure) straight from the native grid (:func:`engine.sampling.grid_to_pixels`).
+        ``direction`` (``"raises"``/``"lowers"``, direction results only) picks that direction's map.
         """
+        if direction is not None and direction != self.direction:
+            return self.directed(direction).map(cls, space, normalisation, size=size)
         mode = normalisation or self.normalisation
         i = self.index(cls)
         key = (self.explained[i], space, mode)
@@ -158,7 +225,9 @@ class ExplanationResult:
         return {c: self.map(c, "model") for c in self.explained}
 
     def predicted(self) -> tuple[str, ...]:
-        """Classes whose probability reaches their decision threshold."""
+        """Classes whose probability reaches their decision threshold (none for regression)."""
+        if self.is_regression:
+            return ()
         return tuple(
             c for i, c in enumerate(self.class_names)
             if self.probabilities[i] >= (self.thresholds[i] if self.thresholds else 0.5)
@@ -194,6 +263,10 @@ class ExplanationResult:
             "layer_maps": {k: _encode(v) for k, v in self.layer_maps.items()},
             "alignment": self.alignment.to_dict() if self.alignment is not None else None,
             "diagnostics": dict(self.diagnostics),
+            **({"units": list(self.units)} if self.units else {}),
+            **({"direction": self.direction,
+                "direction_maps": {k: _encode(v) for k, v in self.direction_maps.items()}}
+               if self.direction_maps else {}),
         }
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -223,6 +296,8 @@ class ExplanationResult:
             layer_maps={k: _decode(v) for k, v in d.get("layer_maps", {}).items()},
             alignment=GridAlignment.from_dict(d["alignment"]) if d.get("alignment") else None,
             diagnostics=dict(d.get("diagnostics") or {}),
+            units=tuple(d.get("units") or ()), direction=str(d.get("direction") or ""),
+            direction_maps={k: _decode(v) for k, v in (d.get("direction_maps") or {}).items()},
         )
 
     @classmethod

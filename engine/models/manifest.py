@@ -14,7 +14,9 @@ from engine.errors import BundleManifestError, ModelError
 SCHEMA_VERSION = 1
 #: Where the bundled default model lives (the first bundle folder in it is the default).
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
-TASKS = ("multilabel", "multiclass")
+TASKS = ("multilabel", "multiclass", "regression")
+#: Keys of one entry of a regression bundle's ``outputs`` list (``name`` required).
+OUTPUT_KEYS = ("name", "unit", "description")
 RESIZE_POLICIES = ("stretch", "letterbox")
 
 
@@ -27,8 +29,10 @@ class ModelManifest:
         version: The model's own version string.
         architecture: A torchvision classification model name (``resnet18``...) or
             ``"torchscript"``.
-        class_names: One name per output of the classifier head, in output order.
-        task: ``"multilabel"`` (sigmoid per class) or ``"multiclass"`` (softmax).
+        class_names: One name per output of the classifier head, in output order. Regression
+            bundles may leave it out: it is then the ``outputs``' names.
+        task: ``"multilabel"`` (sigmoid per class), ``"multiclass"`` (softmax) or
+            ``"regression"`` (the raw outputs are the predicted values, no sigmoid/softmax).
         in_channels: Channels the network takes (1 or 3).
         input_size: ``(height, width)`` of the network input.
         resize: ``"stretch"`` (the image fills the input) or ``"letterbox"`` (aspect kept,
@@ -41,6 +45,10 @@ class ModelManifest:
         provenance: Free-form record of training data, metrics and recipe.
         description: One paragraph for the model card.
         schema_version: Version of this manifest format.
+        outputs: Regression only: one ``{"name", "unit", "description"}`` object per network
+            output, in output order (``unit`` and ``description`` optional, e.g.
+            ``{"name": "Cardiothoracic ratio", "unit": "ratio"}``); the network's raw output is
+            the value in that unit (fold any target standardisation into the last layer).
     """
 
     name: str
@@ -59,10 +67,20 @@ class ModelManifest:
     provenance: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     schema_version: int = SCHEMA_VERSION
+    outputs: tuple[Mapping[str, str], ...] = ()
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the outputs are continuous values (``task: regression``)."""
+        return self.task == "regression"
+
+    def unit(self, index: int) -> str:
+        """Unit of regression output ``index`` ("" when none is given or for classifiers)."""
+        return str(self.outputs[index].get("unit", "")) if index < len(self.outputs) else ""
 
     def threshold(self, index: int) -> float:
         """Decision threshold of class ``index`` (0.5 when the manifest gives none)."""
@@ -76,6 +94,9 @@ class ModelManifest:
         data["std"] = list(self.std)
         data["thresholds"] = list(self.thresholds)
         data["provenance"] = dict(self.provenance)
+        data["outputs"] = [dict(o) for o in self.outputs]
+        if not self.outputs:
+            del data["outputs"]  # classifiers' model.json stays as it was
         return data
 
     @classmethod
@@ -86,7 +107,8 @@ class ModelManifest:
         unknown = sorted(set(data) - known)
         if unknown:
             problems.append(f"unknown keys {unknown} (known: {sorted(known)})")
-        for required in ("name", "version", "architecture", "class_names"):
+        regression = data.get("task") == "regression"
+        for required in ("name", "version", "architecture", "outputs" if regression else "class_names"):
             if required not in data:
                 problems.append(f"missing required key '{required}'")
         if problems:
@@ -95,6 +117,9 @@ class ModelManifest:
         def _get(key: str, default: Any) -> Any:
             return data.get(key, default)
 
+        outputs = _check_outputs(data, problems) if regression or "outputs" in data else []
+        if regression and "class_names" not in data:
+            data = {**data, "class_names": [o["name"] for o in outputs] or [""]}
         schema = _get("schema_version", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
             problems.append(f"schema_version {schema!r} is not supported (this RadLens reads {SCHEMA_VERSION})")
@@ -109,6 +134,8 @@ class ModelManifest:
         task = _get("task", "multilabel")
         if task not in TASKS:
             problems.append(f"task must be one of {TASKS}, not {task!r}")
+        if regression and outputs and list(class_names) != [o["name"] for o in outputs]:
+            problems.append("class_names of a regression bundle must equal the outputs' names (or be left out)")
         in_channels = _get("in_channels", 3)
         if in_channels not in (1, 3):
             problems.append(f"in_channels must be 1 or 3, not {in_channels!r}")
@@ -133,6 +160,8 @@ class ModelManifest:
         if isinstance(std, list | tuple) and any(not isinstance(s, int | float) or s <= 0 for s in std):
             problems.append("std values must be positive numbers")
         thresholds = _get("thresholds", [])
+        if regression and thresholds:
+            problems.append("a regression bundle has no decision thresholds (remove 'thresholds')")
         if isinstance(thresholds, Mapping):
             missing = [c for c in class_names if c not in thresholds]
             if missing:
@@ -173,6 +202,7 @@ class ModelManifest:
             provenance=dict(provenance),
             description=_get("description", ""),
             schema_version=schema,
+            outputs=tuple(outputs),
         )
 
     @classmethod
@@ -208,20 +238,31 @@ class ModelManifest:
 
 
 def default_bundle_path() -> Path:
-    """The bundled default model (the first bundle under ``resources/models``).
+    """The bundled default model (the first classifier bundle under ``resources/models``).
+
+    Regression bundles there (``phantom-ctr-resnet18``) are passed over: the default explains
+    classes.
 
     Raises:
         ModelError: No bundle is installed there.
     """
     if DEFAULT_BUNDLE_DIR.is_dir():
         for candidate in sorted(DEFAULT_BUNDLE_DIR.iterdir()):
-            if (candidate / "model.json").is_file():
+            if (candidate / "model.json").is_file() and not _is_regression_bundle(candidate):
                 return candidate
     raise ModelError(
         "no bundled default model is installed.",
         path=DEFAULT_BUNDLE_DIR,
         fix="pass --model PATH to a bundle folder, or reinstall RadLens with its resources.",
     )
+
+
+def _is_regression_bundle(folder: Path) -> bool:
+    try:
+        data = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("task") == "regression"
 
 
 def bundle_folder(path: str | Path) -> Path:
@@ -240,6 +281,33 @@ def bundle_folder(path: str | Path) -> Path:
             fix="pass the folder that holds model.json, or 'default'.",
         )
     return bundle
+
+
+def _check_outputs(data: Mapping[str, Any], problems: list[str]) -> list[dict[str, str]]:
+    """Validate a regression bundle's ``outputs``; appends problems, returns the clean list."""
+    raw = data.get("outputs")
+    if data.get("task") != "regression":
+        problems.append("'outputs' is only for task 'regression' (classifiers list class_names)")
+        return []
+    if not isinstance(raw, list | tuple) or not raw:
+        problems.append('outputs must be a non-empty list like [{"name": "Cardiothoracic ratio", "unit": "ratio"}]')
+        return []
+    clean: list[dict[str, str]] = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            problems.append(f"outputs[{i}] must be an object with a non-empty string 'name'")
+            continue
+        extra = sorted(set(entry) - set(OUTPUT_KEYS))
+        if extra:
+            problems.append(f"outputs[{i}] has unknown keys {extra} (known: {list(OUTPUT_KEYS)})")
+        if any(not isinstance(entry.get(k, ""), str) for k in OUTPUT_KEYS):
+            problems.append(f"outputs[{i}]: 'unit' and 'description' must be strings")
+            continue
+        clean.append({k: str(entry[k]) for k in OUTPUT_KEYS if k in entry})
+    names = [o["name"] for o in clean]
+    if len(set(names)) != len(names):
+        problems.append("outputs has duplicate names")
+    return clean
 
 
 def _manifest_error(problems: list[str], path: Path | None) -> BundleManifestError:

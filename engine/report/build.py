@@ -64,6 +64,8 @@ def resolve_classes(explanation: Any, classes: str | Iterable[str] | None) -> tu
         ReportInputError: A named class is not one of the model's, or has no map.
     """
     explained = tuple(explanation.explained)
+    if getattr(explanation, "is_regression", False) and (classes is None or classes == "predicted"):
+        return explained  # a regression model has values, not positive calls: every output gets a page
     if classes is None or classes == "predicted":
         chosen = tuple(c for c in explanation.predicted() if c in explained)
         if not chosen:

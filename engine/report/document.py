@@ -89,9 +89,13 @@ def _results_page(inp: ReportInput, st: dict, label: str, helps: dict[str, str])
     w = FRAME_WIDTH
     probs = tables.probability_rows(inp)
     positive = [i for i, row in enumerate(probs[1:]) if row[3] == "POSITIVE"]
+    regression = getattr(inp.explanation, "is_regression", False)
     out = [
         Paragraph("Model output", st["h1"]),
-        Paragraph("Probabilities of every class with the model's decision thresholds (a class is positive when its "
+        Paragraph("Predicted value of every output of the regression model, in its unit. Each output has two maps: "
+                  "what raises the value (the map of +y) and what lowers it (the map of −y); boxes and IoU are cut "
+                  f"from the “{esc(inp.explanation.direction or 'raises')}” map." if regression else
+                  "Probabilities of every class with the model's decision thresholds (a class is positive when its "
                   "probability reaches its threshold; positive rows in bold).", st["small"]),
         Spacer(1, 1.5 * mm),
         table(probs, [0.34 * w, 0.16 * w, 0.16 * w, 0.18 * w, 0.16 * w], emphasise=positive),
@@ -135,12 +139,20 @@ def _class_page(inp: ReportInput, name: str, st: dict) -> list[Any]:
              f"{esc(tables.NORMALISATION_TEXT.get(r.normalisation, r.normalisation))}; colour 0 is raw {lo:.4g}, "
              f"colour 1 is raw {hi:.4g}; raw map range [{raw_lo:.4g}, {raw_hi:.4g}].")
     w = FRAME_WIDTH
+    regression = getattr(r, "is_regression", False)
+    if regression:
+        unit = r.unit(name)
+        headline = (f"Predicted value <b>{r.value(name):.4g}{' ' + esc(unit) if unit else ''}</b> · map: what "
+                    f"<b>{esc(r.direction or 'raises')}</b> it · model boxes at {esc(loc.threshold)}: {len(loc.boxes)}")
+    else:
+        headline = (f"Probability <b>{tables.fmt_prob(p)}</b> · threshold {t:.3f} · <b>{verdict}</b> · "
+                    f"model boxes at {esc(loc.threshold)}: {len(loc.boxes)}")
     return [
         Paragraph(f"{esc(name)}", st["h1"]),
-        Paragraph(f"Probability <b>{tables.fmt_prob(p)}</b> · threshold {t:.3f} · <b>{verdict}</b> · "
-                  f"model boxes at {esc(loc.threshold)}: {len(loc.boxes)}", st["body"]),
+        Paragraph(headline, st["body"]),
         Spacer(1, 2 * mm), row, Spacer(1, 1.5 * mm),
         Paragraph(scale, st["small"]),
+        *(_other_direction(inp, name, st) if regression and len(r.directions) > 1 else []),
         KeepTogether([Paragraph("Agreement with ground truth and your boxes", st["h2"]),
                       table(tables.class_score_rows(loc), [0.55 * w, 0.25 * w, 0.2 * w])]),
         CondPageBreak(28 * mm),
@@ -161,6 +173,27 @@ def _region_paragraphs(inp: ReportInput, name: str, st: dict) -> list[Any]:
                   "page's; zones are thirds along the head-foot axis; sizes count the highlighted pixels in each box.",
                   st["small"]),
         *[Paragraph("• " + esc(t), st["small"]) for t in texts]])]
+
+
+def _other_direction(inp: ReportInput, name: str, st: dict) -> list[Any]:
+    """A regression output's other direction's map (no model boxes: those are cut from the map above)."""
+    from types import SimpleNamespace
+
+    r = inp.explanation
+    other = "lowers" if (r.direction or "raises") == "raises" else "raises"
+    flipped = SimpleNamespace(image=inp.image, explanation=r.directed(other), localisation={}, colormap=inp.colormap,
+                              alpha=inp.alpha, ground_truth=inp.ground_truth, user_boxes=inp.user_boxes)
+    rgb, _legend = figures.class_image(flipped, name, CLASS_WIDTH_IN * 0.6)
+    lo, hi = flipped.explanation.scale(name)
+    return [
+        CondPageBreak(70 * mm),
+        Paragraph(f"What {other} the value", st["h2"]),
+        bitmap(rgb, CLASS_WIDTH_IN * 0.6 * inch),
+        Paragraph(f"The map of {'−y' if other == 'lowers' else '+y'} by the same method ({esc(r.method)}), "
+                  f"normalised {esc(tables.NORMALISATION_TEXT.get(r.normalisation, r.normalisation))} (colour 0 is "
+                  f"raw {lo:.4g}, colour 1 raw {hi:.4g}); ground-truth boxes drawn, model boxes only on the map above.",
+                  st["small"]),
+    ]
 
 
 def _perturbation_pages(inp: ReportInput, st: dict) -> list[Any]:

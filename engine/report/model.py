@@ -99,6 +99,7 @@ def _metric_rows(prov: Mapping[str, Any], classes: tuple[str, ...]) -> tuple[tup
                 if isinstance(m, Mapping):
                     parts = [f"{k.upper()} {m[k]:.3f}" for k in ("auc", "f1") if isinstance(m.get(k), int | float)]
                     rows.append((f"{name}", ", ".join(parts)))
+    rows += _regression_rows(prov)
     metrics = prov.get("metrics")
     if isinstance(metrics, Mapping):
         for k, v in metrics.items():
@@ -110,6 +111,23 @@ def _metric_rows(prov: Mapping[str, Any], classes: tuple[str, ...]) -> tuple[tup
             elif isinstance(v, bool | str | int | float):
                 rows.append((str(k).replace("_", " "), f"{v:.3f}" if isinstance(v, float) else str(v)))
     return tuple(rows)
+
+
+def _regression_rows(prov: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A regression bundle's figures: per output MAE, R² and Pearson r on held-out data and validation."""
+    rows: list[tuple[str, str]] = []
+    metrics = prov.get("metrics")
+    sources = [("held-out", prov.get("held_out")), ("validation", metrics.get("val") if isinstance(metrics, Mapping)
+                                                    else None)]
+    for label, block in sources:
+        per = block.get("per_output") if isinstance(block, Mapping) else None
+        if not isinstance(per, Mapping):
+            continue
+        for name, m in per.items():
+            if isinstance(m, Mapping) and all(isinstance(m.get(k), int | float) for k in ("mae", "r2", "pearson_r")):
+                rows.append((f"{name} ({label}, n = {m.get('n', '?')})",
+                             f"MAE {m['mae']:.4f}, R² {m['r2']:.3f}, Pearson r {m['pearson_r']:.3f}"))
+    return rows
 
 
 @dataclass(frozen=True, eq=False)

@@ -114,12 +114,24 @@ def _dicom_time(t: str) -> str:
 def probability_rows(inp: ReportInput) -> Rows:
     """Header + one row per class: probability, decision threshold, result, whether it has a page."""
     r = inp.explanation
+    if getattr(r, "is_regression", False):
+        return value_rows(inp)
     rows = [["Class", "Probability", "Threshold", "Result", "In report"]]
     for i, name in enumerate(r.class_names):
         t = r.thresholds[i] if r.thresholds else 0.5
         p = float(r.probabilities[i])
         rows.append([name, fmt_prob(p), f"{t:.3f}", "POSITIVE" if p >= t else "negative",
                      "page" if name in inp.classes else ""])
+    return rows
+
+
+def value_rows(inp: ReportInput) -> Rows:
+    """A regression model's outputs: predicted value, unit, the map direction shown, whether it has a page."""
+    r = inp.explanation
+    rows = [["Output", "Predicted value", "Unit", "Maps", "In report"]]
+    for i, name in enumerate(r.class_names):
+        rows.append([name, f"{r.value(i):.4g}", r.unit(i) or MISSING,
+                     "raises and lowers" if r.directions else MISSING, "page" if name in inp.classes else ""])
     return rows
 
 

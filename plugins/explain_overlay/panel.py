@@ -36,6 +36,7 @@ from engine.errors import CancelledError
 from engine.explainers import ExplanationResult, LayerInfo, explain, list_layers
 from engine.models.bundle import LoadedModel, default_bundle_path, load_model
 from plugins.api import CancelledFn, ProgressFn, ViewerHost
+from plugins.explain_overlay.direction_switch import DirectionSwitch
 from plugins.explain_overlay.display_controls import DisplayControls
 from plugins.explain_overlay.iou_table import IouTable
 from plugins.explain_overlay.method_chooser import MethodChooser, available_methods
@@ -153,6 +154,7 @@ class ExplanationPanel(QWidget):
         self.iou_table = IouTable()
         self.region_list = RegionList()
         self.compare_button = QPushButton("Compare side by side…")
+        self.direction_switch = DirectionSwitch()  # regression models only
 
         # what a reader needs first sits on top: run, scores, map; the method's details below
         run_box = QWidget()
@@ -164,12 +166,13 @@ class ExplanationPanel(QWidget):
         rb.addLayout(run_row)
         rb.addWidget(self.progress_bar)
         rb.addWidget(self.status)
-        prob_box = QGroupBox("Probabilities")
+        prob_box = self.prob_box = QGroupBox("Probabilities")
         prob_box.setToolTip("A class is positive when its probability reaches its threshold (from the model bundle)")
         QVBoxLayout(prob_box).addWidget(self.probability_table)
         map_box = QGroupBox("Map")
         map_layout = QVBoxLayout(map_box)
         map_layout.addWidget(self.score_label)
+        map_layout.addWidget(self.direction_switch)
         map_layout.addWidget(self.display_controls)
         loc_box = QGroupBox("Boxes from the map")
         lb = QVBoxLayout(loc_box)
@@ -232,6 +235,7 @@ class ExplanationPanel(QWidget):
         self.compare_button.clicked.connect(self.open_comparison)
         self.model_chooser.requested.connect(self.load_model)
         self.method_chooser.changed.connect(self._method_changed)
+        self.direction_switch.directionChanged.connect(self._direction_changed)
         self.probability_table.classSelected.connect(lambda name: self.host.state.update(selected_class=name))
         self.threshold_control.changed.connect(self._threshold_changed)
         self.threshold_control.optionsChanged.connect(
@@ -367,6 +371,11 @@ class ExplanationPanel(QWidget):
         self.progress_bar.setFormat("done")
         self.status.setText(f"{result.method} on {', '.join(result.layers) or 'the input'} in "
                             f"{result.elapsed_s:.2f} s ({result.device}); {len(result.predicted())} positive")
+        if result.is_regression:
+            result = result.directed(self.direction_switch.direction())
+            self.status.setText(f"{result.method} on {', '.join(result.layers) or 'the input'} in "
+                                f"{result.elapsed_s:.2f} s ({result.device}); predicted values and what raises "
+                                "and lowers them")
         selected = state.selected_class if state.selected_class in result.explained else best_class(result)
         state.update(explanation=result, selected_class=selected)
 
@@ -398,7 +407,18 @@ class ExplanationPanel(QWidget):
         if image is not None and self.auto_run.isChecked():
             self.run()
 
+    def _direction_changed(self, direction: str) -> None:
+        """The raises/lowers switch moved: show that direction's view of the regression result."""
+        result = self.host.state.explanation
+        if result is not None and direction in result.directions:
+            self.host.state.update(explanation=result.directed(direction))
+
     def _on_explanation(self, result: ExplanationResult | None) -> None:
+        regression = result is not None and result.is_regression
+        self.direction_switch.setVisible(regression and bool(result and result.directions))
+        if result is not None and result.direction:
+            self.direction_switch.set_direction(result.direction)
+        self.prob_box.setTitle("Predicted values" if regression else "Probabilities")
         self.probability_table.set_result(result)
         if result is None:
             self.presenter.clear()

@@ -231,6 +231,12 @@ class MapPresenter(QObject):
         self.prefetch(result)
 
     def _show_score(self, result: ExplanationResult, name: str) -> None:
+        if result.is_regression:  # a value, no probability or threshold
+            unit = result.unit(name)
+            direction = result.direction or "raises"
+            self.score_label.setText(f"<b>{name}</b> = {result.value(name):.4g}{' ' + unit if unit else ''} "
+                                     f"(predicted); the map shows what <b>{direction}</b> it")
+            return
         i = result.class_names.index(name)
         p, t = result.probability(name), result.thresholds[i] if result.thresholds else 0.5
         call = "positive" if p >= t else "negative"
@@ -267,7 +273,8 @@ class MapPresenter(QObject):
         current = (state.explanation, state.selected_class, state.threshold, state.ground_truth, state.user_boxes)
         if any(a is not b for a, b in zip(args[:5], current, strict=True)) or args[5:] != self.box_options():
             return  # superseded while it was computed
-        self.iou_table.set_rows(scores.score_rows(loc, positive=loc.class_name in args[0].predicted()))
+        call = None if args[0].is_regression else loc.class_name in args[0].predicted()  # a value has no call
+        self.iou_table.set_rows(scores.score_rows(loc, positive=call))
         plain = BoxStyle(color=BOX_COLOUR, width=2.0, dashed=True)
         labelled = BoxStyle(color=BOX_COLOUR, width=2.0, dashed=True, label=f"map: {loc.class_name} @ {loc.threshold}")
         boxes: list[StyledBox] = [((float(b[0]), float(b[1]), float(b[2]), float(b[3])), labelled if i == 0 else plain)

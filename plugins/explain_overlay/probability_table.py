@@ -19,6 +19,8 @@ HEADER_TIPS = (
     "positive when p ≥ threshold",
 )
 _POSITIVE_BG = QColor(255, 236, 179)
+#: Header of a regression model's rows (its predicted values; no threshold or call).
+_REGRESSION_HEADER = ["Output", "Value", "Unit", ""]
 
 
 class _Item(QTableWidgetItem):
@@ -70,7 +72,15 @@ class ProbabilityTable(QTableWidget):
             self.setSortingEnabled(False)
             self.clearSelection()
             self.setRowCount(0)
-            if result is not None:
+            regression = result is not None and result.is_regression
+            self.setHorizontalHeaderLabels(_REGRESSION_HEADER if regression else list(COLUMNS))
+            for col, tip in enumerate(HEADER_TIPS):
+                header_item = self.horizontalHeaderItem(col)
+                if header_item is not None:
+                    header_item.setToolTip("" if regression else tip)
+            if result is not None and result.is_regression:
+                self._fill_values(result)
+            elif result is not None:
                 names = list(result.class_names)
                 thresholds = list(result.thresholds) or [0.5] * len(names)
                 self.setRowCount(len(names))
@@ -103,6 +113,22 @@ class ProbabilityTable(QTableWidget):
             fit_height(self)
         finally:
             self._quiet = False
+
+    def _fill_values(self, result: ExplanationResult) -> None:
+        """A regression model's rows: output, predicted value, unit (no threshold, no call)."""
+        names = list(result.class_names)
+        self.setRowCount(len(names))
+        for row, name in enumerate(names):
+            value = result.value(row)
+            for col, (text, number) in enumerate([(name, None), (f"{value:.4g}", value), (result.unit(row), None),
+                                                  ("", None)]):
+                item = _Item(text)
+                item.setData(Qt.ItemDataRole.UserRole, number)
+                if col > 0:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if name not in result.explained:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+                self.setItem(row, col, item)
 
     def _cell(self, row: int, col: int) -> QTableWidgetItem:
         item = self.item(row, col)

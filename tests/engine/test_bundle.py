@@ -99,7 +99,8 @@ def test_unknown_architecture_suggests_names(tmp_path, net):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"task": "regression"}, "task must be one of"),
+        ({"task": "segmentation"}, "task must be one of"),
+        ({"task": "regression"}, "missing required key .outputs."),
         ({"colour": 1}, "unknown keys"),
         ({"thresholds": [0.5]}, "thresholds must hold one probability"),
         ({"class_names": ["a", "a", "b"]}, "duplicates"),

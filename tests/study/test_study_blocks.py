@@ -38,7 +38,8 @@ def _table(path: Path) -> list[dict[str, str]]:
 
 
 def test_registry_and_presets() -> None:
-    assert list(BLOCKS) == ["localisation", "perturbation", "robustness", "sanity", "classification", "gaze"]
+    assert list(BLOCKS) == ["localisation", "perturbation", "robustness", "sanity", "classification", "gaze",
+                           "regression"]
     rob = load_study("preset:robustness")
     assert rob.metrics == ("robustness",) and [m.name for m in rob.methods] == ["gradcampp"]
     assert rob.methods[0].layers == tuple(f"layer{i}.{j}" for i in (1, 2, 3, 4) for j in (0, 1))

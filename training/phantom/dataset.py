@@ -1,4 +1,5 @@
-"""Write a phantom dataset: images, a VinBigData-format ``train.csv`` and an exact ``truth.json``."""
+"""Write a phantom dataset: images, a VinBigData-format ``train.csv``, an exact ``truth.json`` and
+``targets.csv`` (continuous targets per image: the cardiothoracic ratio and the widths it is made of)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from training.phantom.config import (
     PhantomConfig,
 )
 from training.phantom.gaze import GazeConfig, simulate_gaze
-from training.phantom.geometry import encode_rle
+from training.phantom.geometry import encode_rle, mask_width, thorax_width
 from training.phantom.writers import dicom_bytes, pixel_spacing_mm, png_bytes
 
 #: Schema version of ``truth.json``.
@@ -42,6 +43,13 @@ CSV_HEADER = ("image_id", "class_name", "class_id", "rad_id", "x_min", "y_min", 
 IMAGE_DIR = "images"
 
 FORMATS = {"dicom": ".dcm", "png": ".png"}
+
+#: File, inside the output folder, of the continuous (regression) targets, one row per image.
+TARGETS_CSV = "targets.csv"
+#: Its header: the cardiothoracic ratio as a radiologist measures it on a PA film (widest
+#: horizontal extent of the heart over the widest inner width of the thorax, both measured on
+#: the rendered masks) and the two widths in pixels.
+TARGETS_HEADER = ("image_id", "cardiothoracic_ratio", "heart_width_px", "thorax_width_px")
 
 
 class PhantomDatasetError(RadLensError):
@@ -93,6 +101,12 @@ def csv_rows(image: str, case: PhantomCase) -> list[list[str]]:
                  *(f"{v:.1f}" for v in a.box)]
             )
     return rows
+
+
+def target_row(image: str, case: PhantomCase) -> list[str]:
+    """The ``targets.csv`` row of one image (see :data:`TARGETS_HEADER`)."""
+    heart, thorax = mask_width(case.heart_mask), thorax_width(case.thorax_mask)
+    return [image, f"{heart / thorax if thorax else 0.0:.6f}", str(heart), str(thorax)]
 
 
 def truth_record(image: str, file_name: str, index: int, case: PhantomCase) -> dict[str, Any]:
@@ -150,6 +164,7 @@ def _make_one(job: tuple[int, int, dict[str, Any], str, str, dict[str, Any] | No
     return {
         "truth": truth,
         "rows": csv_rows(ident, case),
+        "target": target_row(ident, case),
         "classes": list(case.class_names),
         "shortcut": case.shortcut,
     }
@@ -167,8 +182,9 @@ def generate_dataset(
 ) -> DatasetSummary:
     """Generate ``n`` phantom images into ``out_dir``.
 
-    Writes ``images/phantom_NNNNN.dcm`` (or ``.png``), ``train.csv`` in VinBigData format and
-    ``truth.json`` with the exact boxes and masks, the configuration, seed and generator version.
+    Writes ``images/phantom_NNNNN.dcm`` (or ``.png``), ``train.csv`` in VinBigData format,
+    ``truth.json`` with the exact boxes and masks, the configuration, seed and generator version,
+    and ``targets.csv`` with each image's cardiothoracic ratio (:data:`TARGETS_HEADER`).
     Every file is written atomically. The output depends only on ``n``, ``seed`` and ``config``,
     not on ``workers``. With ``gaze``, each image also gets ``images/<id>.gaze.npz`` (simulated
     fixations and density, :mod:`training.gaze`), drawn from a separate random stream: the
@@ -219,6 +235,11 @@ def generate_dataset(
     for res in results:
         writer.writerows(res["rows"])
     atomic_write_text(out / "train.csv", buffer.getvalue())
+    targets = io.StringIO()
+    target_writer = csv.writer(targets, lineterminator="\n")
+    target_writer.writerow(TARGETS_HEADER)
+    target_writer.writerows(res["target"] for res in results)
+    atomic_write_text(out / TARGETS_CSV, targets.getvalue())
 
     spacing, imager = pixel_spacing_mm(config.size)
     truth = {

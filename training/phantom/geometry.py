@@ -66,8 +66,13 @@ def cardiothoracic_ratio(heart: BoolArray, thorax: BoolArray) -> float:
         heart: Mask of the rendered heart silhouette.
         thorax: Mask of the thoracic cavity (inside the inner rib margins, above the diaphragm).
     """
-    tw = max(int(row_width) for row_width in _row_widths(thorax))
+    tw = thorax_width(thorax)
     return mask_width(heart) / tw if tw else 0.0
+
+
+def thorax_width(thorax: BoolArray) -> int:
+    """Widest inner width of the thorax in pixels: the longest row of the cavity mask."""
+    return max((int(row_width) for row_width in _row_widths(thorax)), default=0)
 
 
 def _row_widths(mask: BoolArray) -> NDArray[np.int64]:

@@ -13,12 +13,14 @@ from training.study.blocks.classification import ClassificationBlock
 from training.study.blocks.gaze import GazeBlock
 from training.study.blocks.localisation import LocalisationBlock
 from training.study.blocks.perturbation import PerturbationBlock
+from training.study.blocks.regression import RegressionBlock
 from training.study.blocks.robustness import RobustnessBlock
 from training.study.blocks.sanity import SanityBlock
 
 #: Registered blocks by name, in the order their tables are rendered.
 BLOCKS: dict[str, Block] = {b.name: b for b in (
     LocalisationBlock(), PerturbationBlock(), RobustnessBlock(), SanityBlock(), ClassificationBlock(), GazeBlock(),
+    RegressionBlock(),
 )}
 
 
