@@ -103,7 +103,9 @@ class ExplanationResult:
     _cache: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
     #: Values derived from the maps that other modules keep with the result (e.g. the
     #: localisation index of engine.analysis); never serialised.
-    derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False, compare=False)
+    #: (``init=False``: a copy made by ``dataclasses.replace`` starts with an empty one, so a result
+    #: with other maps never sees this one's.)
+    derived: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # --- access -----------------------------------------------------------------------
     def index(self, cls: str | int) -> int:
