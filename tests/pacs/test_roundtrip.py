@@ -1,0 +1,267 @@
+"""Results to the PACS and back, against a real Orthanc: export SR, parametric map, secondary capture and
+encapsulated PDF of a demo image; each passes ``dciodvfy``; send them (STOW-RS and C-STORE); retrieve
+the study (WADO-RS and C-GET); same Study Instance UID, new series; the retrieved SR gives the same
+boxes and probabilities; the retrieved study, scanned and opened, shows the SR's boxes on the image.
+And File › Export to PACS… in the viewer (the report plugin's command) sending to that Orthanc.
+
+The test has an Orthanc of its own (module-scoped) so that the results it files with the demo study
+never change what the other PACS tests see in the session's server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydicom
+import pytest
+import torch
+import torchvision
+from conftest import MemoryKeyring, make_config
+from fake_host import FakeHost
+from orthanc_server import DEMO, OrthancServer, free_port
+
+from engine import pacs
+from engine.annotations import AnnotationSet, BoxAnnotation, Source
+
+DEMO_IMAGE = DEMO / "phantom_00002.dcm"
+CLASSES = ("Cardiomegaly", "Pleural effusion", "Pneumothorax")
+#: a minimal PDF (one empty page); the real report's bytes are encapsulated in tests/dicom_out
+PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
+       b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+SOP_CLASSES = {"sr": "1.2.840.10008.5.1.4.1.1.88.33", "pm": "1.2.840.10008.5.1.4.1.1.30",
+               "sc": "1.2.840.10008.5.1.4.1.1.7", "pdf": "1.2.840.10008.5.1.4.1.1.104.1"}
+WAIT_MS = 30000
+
+
+@dataclass
+class Explained:
+    image: Any
+    result: Any
+    localisation: dict[str, Any]
+    user: AnnotationSet
+    gt: AnnotationSet
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, memory_keyring: MemoryKeyring) -> Iterator[OrthancServer]:
+    """An Orthanc of this module's own, holding only the demo image's study."""
+    folder = tmp_path_factory.mktemp("orthanc-roundtrip")
+    srv = OrthancServer(folder / "server", free_port())
+    srv.start()
+    srv.upload([DEMO_IMAGE])
+    yield srv
+    srv.kill()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory: pytest.TempPathFactory) -> Explained:
+    """The demo image explained by a small ResNet-18 (three of the demo's classes), a reader's box."""
+    import engine
+    from engine.analysis import localise
+    from engine.io import load_image
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=len(CLASSES)).eval()
+    bundle = tmp_path_factory.mktemp("bundle") / "small"
+    save_bundle(bundle, net, ModelManifest(name="roundtrip-test", version="1.0", architecture="resnet18",
+                                           class_names=CLASSES, input_size=(64, 64)))
+    image = load_image(DEMO_IMAGE)
+    result = engine.explain(engine.load_model(bundle), image, "gradcam", alignment="resize")
+    user = AnnotationSet((BoxAnnotation("Cardiomegaly", 150.0, 210.5, 331.0, 402.25, annotator="Jane Reader",
+                                        source=Source.USER),), image_id="phantom_00002")
+    return Explained(image, result, localise(result, "top:0.05", user), user, AnnotationSet())
+
+
+def _dciodvfy_errors(path: Path) -> list[str]:
+    exe = shutil.which("dciodvfy")
+    assert exe is not None, "dciodvfy missing: install the Debian package dicom3tools (.ci/run does)"
+    proc = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60, check=False)
+    return [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("Error")]
+
+
+def _kind(path: Path) -> str:
+    return path.name.split(".")[-3] if path.name.split(".")[-2].isdigit() else path.name.split(".")[-2]
+
+
+def test_results_round_trip_through_orthanc(server: OrthancServer, explained: Explained, tmp_path: Path) -> None:
+    from engine.annotations.dicom_sr import read_sr
+    from engine.dicom_out import write_results
+    from engine.io.study import scan_folder
+    from viewer.session import Session
+    from viewer.state import ViewerState
+
+    config = make_config(server, tmp_path)
+    paths = write_results(tmp_path / "export", explained.image, explained.result,
+                          localisation=explained.localisation, user_boxes=explained.user,
+                          annotations=explained.user, pdf=PDF)
+    by_kind: dict[str, list[Path]] = {}
+    for p in paths:
+        by_kind.setdefault(_kind(p), []).append(p)
+    assert sorted(by_kind) == ["pdf", "pm", "sc", "sr"] and len(by_kind["sc"]) == len(CLASSES)
+    for p in paths:
+        assert _dciodvfy_errors(p) == [], p.name
+
+    # send: SR and PDF by STOW-RS, parametric map and captures by C-STORE
+    web = [*by_kind["sr"], *by_kind["pdf"]]
+    dimse = [*by_kind["pm"], *by_kind["sc"]]
+    outbox = pacs.Outbox(tmp_path / "outbox")
+    for node, files in (("orthanc-web", web), ("orthanc", dimse)):
+        report = pacs.send_files(node, files, outbox=outbox, config=config)
+        assert report.ok and len(report.sent) == len(files), report.error
+    assert outbox.pending() == []
+
+    src = pydicom.dcmread(DEMO_IMAGE, stop_before_pixels=True)
+    study = str(src.StudyInstanceUID)
+    exported = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in paths}
+    methods: tuple[tuple[str, Literal["wadors", "cget"]], ...] = (("orthanc-web", "wadors"), ("orthanc", "cget"))
+    for node, method in methods:
+        got = pacs.retrieve(node, study, out=tmp_path / method, method=method, config=config)
+        back = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): f for f in got.files}
+        assert set(back) == {*exported, str(src.SOPInstanceUID)}, method
+        for uid, original in exported.items():
+            ds, orig = pydicom.dcmread(back[uid]), pydicom.dcmread(original)
+            assert ds.StudyInstanceUID == study and ds.SOPClassUID == SOP_CLASSES[_kind(original)]
+            assert ds.SeriesInstanceUID not in (src.SeriesInstanceUID, "")
+            if "PixelData" in orig:
+                assert ds.PixelData == orig.PixelData
+        series = {str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in got.files}
+        assert len(series) == 1 + 4  # the image's series and one new series per object kind
+        assert pydicom.dcmread(back[next(u for u, p in exported.items() if _kind(p) == "pdf")]
+                               ).EncapsulatedDocument.rstrip(b"\0") == PDF.rstrip(b"\0")
+
+    # the retrieved SR: the same boxes, to the pixel, and the same probabilities
+    sr_uid = next(u for u, p in exported.items() if _kind(p) == "sr")
+    retrieved_sr = tmp_path / "wadors" / study
+    sr_file = next(f for f in retrieved_sr.rglob("*.dcm") if f.stem == sr_uid)
+    content = read_sr(sr_file)
+    boxes = content.annotations[str(src.SOPInstanceUID)].boxes
+    result = explained.result
+    for cls in result.explained:
+        model = [b.as_tuple() for b in boxes if b.class_name == cls and b.source == Source.MODEL]
+        np.testing.assert_array_equal(np.array(model).reshape(-1, 4),
+                                      explained.localisation[cls].boxes.reshape(-1, 4))
+        assert abs(content.probabilities[cls] - result.probability(cls)) < 1e-12
+    assert sum(b.source == Source.MODEL for b in boxes) > 0
+    assert [(b.as_tuple(), b.annotator) for b in boxes if b.source != Source.MODEL] == [
+        ((150.0, 210.5, 331.0, 402.25), "Jane Reader")]
+
+    # the retrieved study folder: scanned, the image and the captures are listed; opened, the SR's boxes
+    # are an annotator's boxes on the referenced image (never the user's own)
+    index = scan_folder(retrieved_sr)
+    images = [img.path for s in index.iter_series() for img in s.images]
+    assert len(list(index.iter_studies())) == 1 and len(images) == 1 + len(CLASSES)
+    image_file = next(f for f in images if f.stem == str(src.SOPInstanceUID))
+    state = ViewerState()
+    Session(state).open(image_file)
+    gt = state.ground_truth
+    assert sorted((b.class_name, b.as_tuple(), b.annotator) for b in gt.boxes) == sorted(
+        (b.class_name, b.as_tuple(), b.annotator) for b in boxes)
+    assert gt.filter(source=Source.MODEL).annotators == ("RadLens roundtrip-test",)
+    assert state.user_boxes.boxes == ()
+
+
+# --- File › Export to PACS… ------------------------------------------------------------------------------
+@pytest.fixture()
+def host(qtbot: Any, explained: Explained, server: OrthancServer, tmp_path: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHost]:
+    from PySide6.QtWidgets import QMainWindow
+
+    monkeypatch.setenv("RADLENS_SETTINGS", str(tmp_path / "settings.json"))
+    config = make_config(server, tmp_path)
+    config.add(pacs.PacsNode(name="down", kind="dicomweb", base_url=f"http://127.0.0.1:{free_port()}/dicom-web",
+                             timeout_s=5))
+    config.save()
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    h = FakeHost(window)
+    h.state.open_image(explained.image, DEMO_IMAGE, AnnotationSet(), AnnotationSet())
+    h.state.edit_user_boxes(explained.user, "draw")
+    h.state.update(explanation=explained.result, threshold="top:0.05")
+    yield h
+    from plugins.report_export import export as plugin
+
+    runner = plugin.runner()
+    if runner is not None:
+        runner.shutdown()
+    assert not [t for t in threading.enumerate() if t.name.startswith("radlens-task-report")]
+
+
+def _instances_of(server: OrthancServer, study: str) -> dict[str, str]:
+    """SOP Instance UID -> SOP Class UID of the study's instances on the server (QIDO-RS)."""
+    import requests
+    from orthanc_server import PASSWORD, USER
+
+    r = requests.get(f"{server.dicomweb_url}/studies/{study}/instances", auth=(USER, PASSWORD), timeout=10)
+    r.raise_for_status()
+    return {item["00080018"]["Value"][0]: item["00080016"]["Value"][0] for item in r.json()}
+
+
+def test_export_to_pacs_sends_the_objects(qtbot: Any, host: FakeHost, server: OrthancServer, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugins.api import Command
+    from plugins.report_export import export as report_export
+    from plugins.report_export import to_pacs
+    from plugins.report_export.manifest import MANIFEST
+
+    assert any(isinstance(c, Command) and c.id == "report.export_pacs" and c.title == "Export to PACS…"
+               and c.menu == "File" for c in MANIFEST.contributions)
+    pdf = tmp_path / "report.pdf"  # a report exported earlier for this image is added as Encapsulated PDF
+    pdf.write_bytes(PDF)
+    monkeypatch.setitem(report_export.exported_reports, str(DEMO_IMAGE), pdf)
+    asked: list[tuple[list[str], bool]] = []
+
+    def choose(h: Any, names: list[str], pdf_default: bool) -> tuple[str, bool]:
+        asked.append((names, pdf_default))
+        return "orthanc", pdf_default
+
+    monkeypatch.setattr(to_pacs, "ask_target", choose)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    study = str(host.state.image.metadata.study_instance_uid)
+    before = _instances_of(server, study)
+    to_pacs.export_to_pacs(host)
+    qtbot.waitUntil(lambda: any(s.startswith("Exported to PACS") for s in host.statuses) or bool(host.errors),
+                    timeout=WAIT_MS)
+    assert host.errors == [] and asked == [(["down", "orthanc", "orthanc-web"], True)]
+    assert any("% building DICOM objects" in s for s in host.statuses)  # progress
+    n = len(CLASSES)
+    assert host.statuses[-1] == (f"Exported to PACS orthanc: SR, parametric map, {n} secondary captures, "
+                                 f"encapsulated PDF report ({3 + n} objects sent)")
+    new = {uid: cls for uid, cls in _instances_of(server, study).items() if uid not in before}
+    assert sorted(new.values()) == sorted([SOP_CLASSES["sr"], SOP_CLASSES["pm"], SOP_CLASSES["pdf"]]
+                                          + [SOP_CLASSES["sc"]] * n)
+    assert pacs.Outbox().pending() == [] and host.settings.get("send_node") == "orthanc"
+    assert list((tmp_path / "tmp").iterdir()) == []  # the temporary folder is gone
+
+    # a PACS that is down: nothing is lost, the message names what waits in the outbox
+    host.statuses.clear()
+    to_pacs.export_to_pacs_node(host, "down")
+    qtbot.waitUntil(lambda: bool(host.errors), timeout=WAIT_MS)
+    title, text = host.errors[-1]
+    assert "not everything was sent" in title
+    assert f"0 of {2 + n} objects sent to down" in text
+    assert f"Waiting in the outbox: SR, parametric map, {n} secondary captures." in text and "Retry" in text
+    waiting = pacs.Outbox().pending("down")
+    assert len(waiting) == 2 + n and all(pydicom.dcmread(i.path).StudyInstanceUID == study for i in waiting)
+
+
+def test_export_to_pacs_without_a_node_or_an_explanation_says_what_to_do(host: FakeHost, tmp_path: Path) -> None:
+    from plugins.report_export import to_pacs
+
+    (tmp_path / "pacs.json").unlink()
+    to_pacs.export_to_pacs(host)
+    assert host.errors[-1] == ("Export to PACS", "No PACS node is configured. Fix: add one in Tools › PACS nodes….")
+    host.state.update(explanation=None)
+    to_pacs.export_to_pacs(host)
+    assert "Fix:" in host.errors[-1][1] and len(host.errors) == 2
