@@ -94,15 +94,22 @@ def _kind(path: Path) -> str:
     return path.name.split(".")[-3] if path.name.split(".")[-2].isdigit() else path.name.split(".")[-2]
 
 
-def test_results_round_trip_through_orthanc(server: OrthancServer, explained: Explained, tmp_path: Path) -> None:
-    from engine.annotations.dicom_sr import read_sr
-    from engine.dicom_out import write_results
-    from engine.io.study import scan_folder
-    from viewer.session import Session
-    from viewer.state import ViewerState
+@dataclass
+class Sent:
+    config: pacs.PacsConfig
+    paths: list[Path]
+    by_kind: dict[str, list[Path]]
 
-    config = make_config(server, tmp_path)
-    paths = write_results(tmp_path / "export", explained.image, explained.result,
+
+@pytest.fixture(scope="module")
+def sent(server: OrthancServer, explained: Explained, tmp_path_factory: pytest.TempPathFactory) -> Sent:
+    """SR, parametric map, captures and encapsulated PDF of the demo image, checked by dciodvfy, then sent:
+    SR and PDF by STOW-RS, parametric map and captures by C-STORE."""
+    from engine.dicom_out import write_results
+
+    folder = tmp_path_factory.mktemp("sent")
+    config = make_config(server, folder)
+    paths = write_results(folder / "export", explained.image, explained.result,
                           localisation=explained.localisation, user_boxes=explained.user,
                           annotations=explained.user, pdf=PDF)
     by_kind: dict[str, list[Path]] = {}
@@ -111,16 +118,22 @@ def test_results_round_trip_through_orthanc(server: OrthancServer, explained: Ex
     assert sorted(by_kind) == ["pdf", "pm", "sc", "sr"] and len(by_kind["sc"]) == len(CLASSES)
     for p in paths:
         assert _dciodvfy_errors(p) == [], p.name
-
-    # send: SR and PDF by STOW-RS, parametric map and captures by C-STORE
-    web = [*by_kind["sr"], *by_kind["pdf"]]
-    dimse = [*by_kind["pm"], *by_kind["sc"]]
-    outbox = pacs.Outbox(tmp_path / "outbox")
-    for node, files in (("orthanc-web", web), ("orthanc", dimse)):
+    outbox = pacs.Outbox(folder / "outbox")
+    for node, files in (("orthanc-web", [*by_kind["sr"], *by_kind["pdf"]]),
+                        ("orthanc", [*by_kind["pm"], *by_kind["sc"]])):
         report = pacs.send_files(node, files, outbox=outbox, config=config)
         assert report.ok and len(report.sent) == len(files), report.error
     assert outbox.pending() == []
+    return Sent(config, paths, by_kind)
 
+
+def test_results_round_trip_through_orthanc(sent: Sent, explained: Explained, tmp_path: Path) -> None:
+    from engine.annotations.dicom_sr import read_sr
+    from engine.io.study import scan_folder
+    from viewer.session import Session
+    from viewer.state import ViewerState
+
+    config, paths = sent.config, sent.paths
     src = pydicom.dcmread(DEMO_IMAGE, stop_before_pixels=True)
     study = str(src.StudyInstanceUID)
     exported = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in paths}
@@ -128,15 +141,17 @@ def test_results_round_trip_through_orthanc(server: OrthancServer, explained: Ex
     for node, method in methods:
         got = pacs.retrieve(node, study, out=tmp_path / method, method=method, config=config)
         back = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): f for f in got.files}
-        assert set(back) == {*exported, str(src.SOPInstanceUID)}, method
+        assert {*exported, str(src.SOPInstanceUID)} <= set(back), method
         for uid, original in exported.items():
             ds, orig = pydicom.dcmread(back[uid]), pydicom.dcmread(original)
             assert ds.StudyInstanceUID == study and ds.SOPClassUID == SOP_CLASSES[_kind(original)]
             assert ds.SeriesInstanceUID not in (src.SeriesInstanceUID, "")
             if "PixelData" in orig:
                 assert ds.PixelData == orig.PixelData
-        series = {str(pydicom.dcmread(f, stop_before_pixels=True).SeriesInstanceUID) for f in got.files}
-        assert len(series) == 1 + 4  # the image's series and one new series per object kind
+        series = {_kind(p): {str(pydicom.dcmread(back[u], stop_before_pixels=True).SeriesInstanceUID)
+                             for u, q in exported.items() if _kind(q) == _kind(p)} for p in exported.values()}
+        assert all(len(v) == 1 for v in series.values())  # one new series per object kind
+        assert len({*(next(iter(v)) for v in series.values()), str(src.SeriesInstanceUID)}) == 1 + 4
         assert pydicom.dcmread(back[next(u for u, p in exported.items() if _kind(p) == "pdf")]
                                ).EncapsulatedDocument.rstrip(b"\0") == PDF.rstrip(b"\0")
 
@@ -265,3 +280,90 @@ def test_export_to_pacs_without_a_node_or_an_explanation_says_what_to_do(host: F
     host.state.update(explanation=None)
     to_pacs.export_to_pacs(host)
     assert "Fix:" in host.errors[-1][1] and len(host.errors) == 2
+
+
+# --- the PACS dock: the retrieved study opens with its SR's boxes -----------------------------------------
+class DockHost(FakeHost):
+    """The fake host plus :class:`plugins.api.FileHost`, opening files as the viewer's session does."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.opened: list[Path] = []
+        self.folders: list[Path] = []
+
+    def open_path(self, path: Path) -> None:
+        from viewer.session import Session
+
+        self.opened.append(path)
+        Session(self.state).open(path)
+
+    def show_folder(self, folder: Path) -> None:
+        self.folders.append(folder)
+
+    def send_files_to_pacs(self, paths: list[Path]) -> bool:
+        return False
+
+
+def test_dock_retrieve_opens_the_image_with_the_sr_boxes(qtbot: Any, sent: Sent, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.annotations.dicom_sr import read_sr
+    from plugins.api import FileHost
+    from plugins.pacs_dock.panel import PacsPanel
+
+    monkeypatch.setenv("RADLENS_SETTINGS", str(tmp_path / "settings.json"))
+    monkeypatch.setenv("RADLENS_CACHE", str(tmp_path / "cache"))
+    sent.config.save()
+    host = DockHost()
+    assert isinstance(host, FileHost)
+    panel = PacsPanel(host, config_path=sent.config.path)
+    qtbot.addWidget(panel)
+    src = pydicom.dcmread(DEMO_IMAGE, stop_before_pixels=True)
+    panel.node.setCurrentText("orthanc-web")
+    panel.date_from.setText(str(src.StudyDate))
+    panel.date_to.setText(str(src.StudyDate))
+    panel.search_button.click()
+    qtbot.waitUntil(lambda: panel.results.topLevelItemCount() == 1 and not panel.runner.is_busy("pacs.find"),
+                    timeout=WAIT_MS)
+    study_item = panel.results.topLevelItem(0)
+    assert study_item is not None
+    panel.results.setCurrentItem(study_item)
+    panel.retrieve_button.click()
+    qtbot.waitUntil(lambda: bool(host.folders), timeout=WAIT_MS)
+    panel.runner.shutdown()
+    assert host.errors == [] and panel.last_result is not None
+    # only the image was opened (never the SR, the PDF or the parametric map), and it shows the SR's boxes
+    assert {p.stem for p in host.opened} == {str(src.SOPInstanceUID)}
+    assert host.state.image_path == host.opened[-1]
+    # opened again at the end when the SR arrived after the image (then its boxes attach)
+    assert len(host.opened) == 1 + panel.sr_after_open, (host.opened, panel.sr_after_open)
+    sr_boxes = read_sr(sent.by_kind["sr"][0]).annotations[str(src.SOPInstanceUID)].boxes
+    shown = {(b.class_name, b.as_tuple(), b.annotator) for b in host.state.ground_truth.boxes}
+    assert {(b.class_name, b.as_tuple(), b.annotator) for b in sr_boxes} <= shown and sr_boxes
+    assert host.state.user_boxes.boxes == ()
+
+
+def test_dock_reopens_the_image_when_its_sr_arrives_later(qtbot: Any, sent: Sent, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow PACS: the image is opened on arrival, the SR lands afterwards; at the end the image is opened
+    again so the SR's boxes show (the retrieval's arrivals are fed to the dock by hand, in that order)."""
+    from plugins.pacs_dock.panel import PacsPanel
+
+    monkeypatch.setenv("RADLENS_SETTINGS", str(tmp_path / "settings.json"))
+    host = DockHost()
+    panel = PacsPanel(host, config_path=sent.config.path)
+    qtbot.addWidget(panel)
+    study = tmp_path / "cache" / "study"
+    image, capture, sr = study / "s1" / "image.dcm", study / "s3" / "capture.dcm", study / "s2" / "sr.dcm"
+    for target, source in ((capture, sent.by_kind["sc"][0]), (image, DEMO_IMAGE)):
+        target.parent.mkdir(parents=True)
+        shutil.copy(source, target)
+        panel.arrived.put((target, target == image, False))
+    panel._drain()
+    assert host.opened == [image] and host.state.ground_truth.boxes == ()  # the capture is not opened first
+    sr.parent.mkdir()
+    shutil.copy(sent.by_kind["sr"][0], sr)
+    panel.arrived.put((sr, False, True))
+    panel._retrieved(pacs.RetrieveResult(study, (capture, image, sr), "wadors", 0.1))
+    assert host.opened == [image, image] and host.folders == [study]
+    assert len(host.state.ground_truth.filter(source=Source.MODEL).boxes) > 0
+    panel.runner.shutdown()
