@@ -367,3 +367,23 @@ def test_dock_reopens_the_image_when_its_sr_arrives_later(qtbot: Any, sent: Sent
     assert host.opened == [image, image] and host.folders == [study]
     assert len(host.state.ground_truth.filter(source=Source.MODEL).boxes) > 0
     panel.runner.shutdown()
+
+
+def test_the_viewers_file_menu_offers_export_to_pacs(qtbot: Any) -> None:
+    """The real window: the report plugin's "Export to PACS…" sits in the File menu beside "Save as DICOM…"."""
+    from plugins.api import LoadedPlugin
+    from plugins.report_export.manifest import MANIFEST
+    from viewer.app import create_window
+
+    plugin = LoadedPlugin(entry_point="report = plugins.report_export.manifest:MANIFEST", manifest=MANIFEST)
+    window = create_window(str(DEMO_IMAGE), plugins=[plugin], load_model=False)
+    window.setProperty("quiet_errors", True)
+    qtbot.addWidget(window)
+    from PySide6.QtWidgets import QMenu
+
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "File")
+    assert isinstance(file_menu, QMenu)
+    titles = [a.text() for a in file_menu.actions()]
+    assert titles.index("Export to PACS…") == titles.index("Save as DICOM…") + 1
+    assert window.host.commands["report.export_pacs"][2].text() == "Export to PACS…"
+    window.shutdown()
