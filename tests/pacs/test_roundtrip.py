@@ -48,6 +48,7 @@ class Explained:
     localisation: dict[str, Any]
     user: AnnotationSet
     gt: AnnotationSet
+    model: Any
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,11 @@ def explained(tmp_path_factory: pytest.TempPathFactory) -> Explained:
     save_bundle(bundle, net, ModelManifest(name="roundtrip-test", version="1.0", architecture="resnet18",
                                            class_names=CLASSES, input_size=(64, 64)))
     image = load_image(DEMO_IMAGE)
-    result = engine.explain(engine.load_model(bundle), image, "gradcam", alignment="resize")
+    model = engine.load_model(bundle)
+    result = engine.explain(model, image, "gradcam", alignment="resize")
     user = AnnotationSet((BoxAnnotation("Cardiomegaly", 150.0, 210.5, 331.0, 402.25, annotator="Jane Reader",
                                         source=Source.USER),), image_id="phantom_00002")
-    return Explained(image, result, localise(result, "top:0.05", user), user, AnnotationSet())
+    return Explained(image, result, localise(result, "top:0.05", user), user, AnnotationSet(), model)
 
 
 def _dciodvfy_errors(path: Path) -> list[str]:
@@ -269,6 +271,54 @@ def test_export_to_pacs_sends_the_objects(qtbot: Any, host: FakeHost, server: Or
     assert f"Waiting in the outbox: SR, parametric map, {n} secondary captures." in text and "Retry" in text
     waiting = pacs.Outbox().pending("down")
     assert len(waiting) == 2 + n and all(pydicom.dcmread(i.path).StudyInstanceUID == study for i in waiting)
+
+
+def test_export_to_pacs_makes_the_pdf_report_on_request(qtbot: Any, host: FakeHost, server: OrthancServer,
+                                                        explained: Explained) -> None:
+    """No report was exported for the image: with "Add the PDF report" it is made now (it needs the model)."""
+    from plugins.report_export import to_pacs
+
+    to_pacs.export_to_pacs_node(host, "orthanc", include_pdf=True)
+    assert host.errors[-1][0] == "Export to PACS" and "needs the model" in host.errors[-1][1]
+    host.errors.clear()
+    host.state.update(model=explained.model)
+    study = str(host.state.image.metadata.study_instance_uid) if host.state.image else ""
+    before = _instances_of(server, study)
+    to_pacs.export_to_pacs_node(host, "orthanc", include_pdf=True)
+    qtbot.waitUntil(lambda: any(s.startswith("Exported to PACS") for s in host.statuses) or bool(host.errors),
+                    timeout=WAIT_MS)
+    assert host.errors == [] and "encapsulated PDF report" in host.statuses[-1]
+    assert any("% making the PDF report" in s for s in host.statuses)
+    new = [uid for uid, cls in _instances_of(server, study).items() if uid not in before and cls == SOP_CLASSES["pdf"]]
+    assert len(new) == 1
+    import requests
+    from orthanc_server import PASSWORD, USER
+
+    found = requests.post(f"{server.web_url}/tools/lookup", data=new[0], auth=(USER, PASSWORD), timeout=10).json()
+    ids = {new[0]: next(x["ID"] for x in found if x["Type"] == "Instance")}  # Orthanc's own REST API
+    pdf = requests.get(f"{server.web_url}/instances/{ids[new[0]]}/pdf", auth=(USER, PASSWORD), timeout=10)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and len(pdf.content) > 10_000
+
+
+def test_the_node_dialog_returns_the_chosen_node_and_the_pdf_choice(qtbot: Any, host: FakeHost) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QDialog
+
+    from plugins.report_export import to_pacs
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QDialog)
+        combo, box = dialog.findChild(QComboBox), dialog.findChild(QCheckBox)
+        assert combo is not None and box is not None and box.isChecked()
+        combo.setCurrentIndex(1)
+        box.setChecked(False)
+        dialog.accept()
+
+    QTimer.singleShot(50, answer)
+    assert to_pacs.ask_target(host, ["orthanc", "orthanc-web"], pdf_default=True) == ("orthanc-web", False)
+    QTimer.singleShot(50, lambda: QApplication.activeModalWidget().reject())  # type: ignore[union-attr]
+    assert to_pacs.ask_target(host, ["orthanc"], pdf_default=False) is None
 
 
 def test_export_to_pacs_without_a_node_or_an_explanation_says_what_to_do(host: FakeHost, tmp_path: Path) -> None:
