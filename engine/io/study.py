@@ -210,6 +210,31 @@ def _read_header(path: Path) -> dict[str, str] | str:
         return f"DICOM header unreadable ({type(exc).__name__}: {exc})"
 
 
+def view_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a DICOM file is not an image to view (SR, PDF, Parametric Map, DICOMDIR…), or None when it is one.
+
+    The rule :func:`scan_folder` applies to each file, for one file (e.g. one that has just arrived from a
+    PACS: open it only when it is an image).
+    """
+    file = Path(path)
+    h = _read_header(file)
+    if isinstance(h, str):
+        return h
+    if h["SOPClassUID"] == DICOMDIR_SOP_CLASS or file.name.upper() == "DICOMDIR":
+        return "DICOMDIR"
+    if h["SOPClassUID"] in NOT_VIEWED_SOP_CLASSES:
+        return f"DICOM {NOT_VIEWED_SOP_CLASSES[h['SOPClassUID']]}: not an image to view"
+    if not h["Rows"] or not h["Columns"]:
+        return f"DICOM object without pixels ({h['SOPClassUID']})"
+    return None
+
+
+def is_secondary_capture(path: str | os.PathLike[str]) -> bool:
+    """True for a DICOM Secondary Capture (a derived picture, e.g. a result's overlay, not an acquired image)."""
+    h = _read_header(Path(path))
+    return not isinstance(h, str) and h["SOPClassUID"].startswith("1.2.840.10008.5.1.4.1.1.7")
+
+
 def _dicomdir_missing(path: Path) -> list[ScanProblem]:
     """Files a DICOMDIR lists that do not exist."""
     import pydicom

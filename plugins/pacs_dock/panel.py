@@ -39,9 +39,11 @@ class PacsPanel(QtWidgets.QWidget):
         self.config_path = config_path
         self.config = self._load_config()
         self.runner: JobRunner = host.task_runner(self)
-        self.arrived: queue.Queue[Path] = queue.Queue()
+        self.arrived: queue.Queue[tuple[Path, bool, bool]] = queue.Queue()
         self.opened_first = False
         self.retrieved: list[Path] = []
+        self.opened_path: Path | None = None  # the image opened while its study arrived
+        self.sr_after_open = False  # an SR arrived after that image was opened (reopen it to show its boxes)
         self.last_result: pacs.RetrieveResult | None = None
         self._placed = False
         self._build()
@@ -328,6 +330,8 @@ class PacsPanel(QtWidgets.QWidget):
         self.arrived = queue.Queue()
         self.opened_first = False
         self.retrieved = []
+        self.opened_path = None
+        self.sr_after_open = False
         arrived = self.arrived
         config = self.config
         what = f"series {series_uid}" if series_uid else f"study {study_uid}"
@@ -346,7 +350,13 @@ class PacsPanel(QtWidgets.QWidget):
                 progress(done / tot if tot else 0.0, f"{done}/{tot if tot else '?'} images")
 
             def on_file(path: Path) -> None:
-                arrived.put(path)
+                from engine.annotations.dicom_sr import is_sr_file
+                from engine.io.study import is_secondary_capture, view_problem
+
+                # the first acquired image opens; SR, PDF and parametric-map objects are listed, never opened,
+                # and secondary captures (results' overlays) only when the study has no other image
+                viewable = view_problem(path) is None and not is_secondary_capture(path)
+                arrived.put((path, viewable, is_sr_file(path)))
                 state["n"] += 1
                 tot = state["total"]
                 progress(min(1.0, state["n"] / tot) if tot else 0.0, "image arrived")
@@ -359,12 +369,15 @@ class PacsPanel(QtWidgets.QWidget):
     def _drain(self) -> None:
         while True:
             try:
-                path = self.arrived.get_nowait()
+                path, viewable, is_sr = self.arrived.get_nowait()
             except queue.Empty:
                 return
             self.retrieved.append(path)
-            if not self.opened_first:
+            if is_sr and self.opened_first:
+                self.sr_after_open = True
+            if not self.opened_first and viewable:
                 self.opened_first = True
+                self.opened_path = path
                 if isinstance(self.host, FileHost):
                     self.host.open_path(path)
                 self.host.show_status(f"PACS: first image open ({path.name}); the rest is arriving", 5000)
@@ -385,8 +398,19 @@ class PacsPanel(QtWidgets.QWidget):
         self.set_status(f"Retrieved {len(result.files)} images by {LABELS.get(result.method, result.method)} in "
                         f"{result.seconds:.1f} s into {result.folder}")
         if isinstance(self.host, FileHost):
-            if not self.opened_first and result.files:
-                self.host.open_path(result.files[0])
+            if not self.opened_first:
+                from engine.io.study import is_secondary_capture, view_problem
+
+                images = [f for f in result.files if view_problem(f) is None]
+                first = next((f for f in images if not is_secondary_capture(f)), images[0] if images else None)
+                if first is not None:
+                    self.opened_first, self.opened_path = True, first
+                    self.host.open_path(first)
+            elif self.sr_after_open and self.opened_path is not None and self.host.state.image_path is not None \
+                    and Path(self.host.state.image_path) == self.opened_path:
+                # an SR of the study arrived after its image was opened: open it again so that the SR's boxes
+                # (another reader's or RadLens's earlier results) are shown on it
+                self.host.open_path(self.opened_path)
             self.host.show_folder(result.folder)
 
     def _retrieve_failed(self, exc: BaseException) -> None:

@@ -24,6 +24,8 @@ TASK_KEY = "report.export"
 _FIELDS = ("image", "image_path", "ground_truth", "user_boxes", "model", "explanation", "selected_class", "threshold",
            "localisation", "perturbation")
 _runner: JobRunner | None = None
+#: image path -> the PDF report last exported for it (File › Export to PACS… can add it as Encapsulated PDF)
+exported_reports: dict[str, Path] = {}
 
 
 def export_report(host: ViewerHost) -> None:
@@ -58,6 +60,8 @@ def _export(host: ViewerHost, deidentify: bool) -> None:
 
     def done(written: Path) -> None:
         host.settings.set("last_dir", str(written.parent))
+        if snapshot.image_path is not None:
+            exported_reports[str(snapshot.image_path)] = written
         host.show_status(f"Report written: {written}")
 
     def failed(exc: BaseException) -> None:

@@ -13,7 +13,7 @@ MANIFEST = PluginManifest(
         "Export a PDF explanation report of what the viewer shows: the image with ground-truth, your and the "
         "model's boxes, the selected class's heatmap with its scale, all probabilities, the method and its "
         "parameters, IoU/pointing tables, the perturbation run if any, and the model card. Save the results as "
-        "DICOM (TID 1500 SR, parametric map, secondary captures) for a PACS."
+        "DICOM (TID 1500 SR, parametric map, secondary captures) or send them to a PACS node (Export to PACS…)."
     ),
     builtin=True,
     contributions=(
@@ -34,6 +34,12 @@ MANIFEST = PluginManifest(
             id="report.save_dicom",
             title="Save as DICOM…",
             callback=f"{_HERE}.dicom:save_as_dicom",
+            menu="File",
+        ),
+        Command(
+            id="report.export_pacs",
+            title="Export to PACS…",
+            callback=f"{_HERE}.to_pacs:export_to_pacs",
             menu="File",
         ),
     ),
