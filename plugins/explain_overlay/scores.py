@@ -60,12 +60,13 @@ def localise_class(
 def describe_class(result: ExplanationResult, loc: ClassLocalisation, image: Any,
                    ground_truth: AnnotationSet | None) -> list[str]:
     """The class's boxes in words (:mod:`engine.localise.describe`): patient's side, zone, size, shape, IoU."""
-    from engine.analysis import boxes_by_annotator
-    from engine.localise.describe import describe_map, frame_of
+    from engine.analysis import boxes_by_annotator, map_index
+    from engine.localise.describe import describe_regions, frame_of
 
-    regions = describe_map(result.map(loc.class_name, "image"), loc.threshold, loc.boxes, frame_of(image),
-                           class_name=loc.class_name,
-                           ground_truth=boxes_by_annotator(ground_truth, loc.class_name, "ground_truth"))
+    # The mask from the class's MapIndex: threshold_mask's pixels without a selection over the image.
+    regions = describe_regions(loc.boxes, map_index(result, loc.class_name).mask(loc.threshold), frame_of(image),
+                               class_name=loc.class_name,
+                               ground_truth=boxes_by_annotator(ground_truth, loc.class_name, "ground_truth"))
     return [r.text for r in regions]
 
 
