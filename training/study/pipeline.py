@@ -235,6 +235,9 @@ def run_study(
     summary.seconds = time.time() - start
     render_tables(out, settings=settings)
     record("interrupted" if summary.interrupted else "complete")
+    from training.study.pdf import write_report
+
+    write_report(out)
     return summary
 
 
