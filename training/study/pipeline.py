@@ -76,10 +76,11 @@ def _scorer_args(plans: list[ModelPlan], settings: dict[str, dict[str, Any]], de
     return {"plans": [p.to_dict() for p in plans], "settings": settings, "device": device}
 
 
-def _in_process(rows: list[dict[str, Any]], scorer_args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _in_process(rows: list[dict[str, Any]], scorer_args: dict[str, Any], batch_size: int) -> Iterator[dict[str, Any]]:
+    """The decode and scoring functions of the Ray stream, here, in batches of ``batch_size``."""
     scorer = Scorer(**scorer_args)
-    for row in rows:
-        yield scorer.score_one(decode_row(row))
+    for start in range(0, len(rows), max(1, batch_size)):
+        yield from scorer.score_rows([decode_row(r) for r in rows[start:start + max(1, batch_size)]])
 
 
 def _ensure_ray(address: str | None) -> bool:
@@ -197,7 +198,7 @@ def run_study(
 
     try:
         if workers == 0 or not rows:
-            stream = _in_process(rows, _scorer_args(plans, settings, device))
+            stream = _in_process(rows, _scorer_args(plans, settings, device), cfg.batch_size)
         else:
             started_ray = _ensure_ray(address)
             stream = _on_ray(rows, _scorer_args(plans, settings, device), workers, cfg.batch_size, device)
