@@ -3,7 +3,8 @@
 One window, two tabs. *Gallery*: the study's images for a chosen model and class, filtered by
 outcome at the model's thresholds (TP/FP/FN/TN), sorted by probability, IoU (at a chosen
 threshold and annotator policy) or Δp (the class's own probability drop when the top fraction of its
-map is replaced, at a chosen mode and fraction, from the perturbation block's rows), one thumbnail per chosen explanation side by side, each with the
+map is replaced, at a chosen mode and fraction, from the perturbation block's rows), one thumbnail
+per chosen explanation side by side, each with the
 class's map drawn over it. *Tables & figures*: ``OUT/tables/*.csv`` and ``OUT/figures/*.png``.
 Clicking a thumbnail opens the image in the main viewer with that explanation and its ground
 truth (:mod:`viewer.study_gallery_open`).

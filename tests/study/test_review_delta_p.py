@@ -68,7 +68,7 @@ def test_gallery_sorts_by_the_class_own_delta_p_and_puts_non_targets_last(study:
     assert review.delta_p_grid(explanation) == (("mean", "blur"), (0.1, 0.5))
     for mode, fraction in [("mean", 0.1), ("mean", 0.5), ("blur", 0.5)]:
         entries = review.gallery("A", [explanation], sort_by="delta_p", mode=mode, fraction=fraction)
-        expected = sorted(OWN_DP, key=lambda i: -OWN_DP[i][(mode, fraction)]) + ["i3.png"]
+        expected = [*sorted(OWN_DP, key=lambda i: -OWN_DP[i][mode, fraction]), "i3.png"]
         assert [e.image for e in entries] == expected
         assert [e.delta_p(mode, fraction) for e in entries] == [OWN_DP[i][(mode, fraction)] for i in expected[:3]] \
             + [None]
@@ -80,7 +80,7 @@ def test_gallery_sorts_by_the_class_own_delta_p_and_puts_non_targets_last(study:
 
 def test_delta_p_sort_names_the_stored_grid_when_asked_for_another(study: Path) -> None:
     review = open_review(study)
-    with pytest.raises(StudyError, match="modes mean, blur and fractions 0.1, 0.5"):
+    with pytest.raises(StudyError, match=r"modes mean, blur and fractions 0\.1, 0\.5"):
         review.gallery("A", list(review.explanations), sort_by="delta_p", mode="inpaint", fraction=0.1)
 
 

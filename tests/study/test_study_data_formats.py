@@ -73,6 +73,6 @@ def test_an_unknown_class_folder_is_refused_with_the_fix(tmp_path: Path) -> None
 
 def test_a_folder_in_no_known_layout_lists_every_format(tmp_path: Path) -> None:
     _png(tmp_path / "x.png")
-    with pytest.raises(TrainDataError, match="labels.csv") as info:
+    with pytest.raises(TrainDataError, match=r"labels\.csv") as info:
         list_work(DataSpec(folder=str(tmp_path)), CLASSES)
     assert "DATA/<class>/<image>" in str(info.value)

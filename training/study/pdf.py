@@ -153,23 +153,23 @@ def explanation_labels(header: list[str], rows: list[list[str]]) -> tuple[list[s
         (header, rows, legend): ``legend`` maps each label to the parameters it stands for.
     """
     if "method" not in header or "layer" not in header:
-        h, r = _drop_model_columns(header, rows)
-        return h, r, {}
+        kept_header, kept_rows = _drop_model_columns(header, rows)
+        return kept_header, kept_rows, {}
     ix = {c: header.index(c) for c in header}
     labels: dict[tuple[str, ...], str] = {}
     plain: dict[str, set[str]] = {}
-    for r in rows:
-        base = f"{r[ix['method']]} @ {r[ix['layer']]}" if r[ix["layer"]] else r[ix["method"]]
-        plain.setdefault(base, set()).add(r[ix["params_hash"]] if "params_hash" in ix else "")
+    for row in rows:
+        base = f"{row[ix['method']]} @ {row[ix['layer']]}" if row[ix["layer"]] else row[ix["method"]]
+        plain.setdefault(base, set()).add(row[ix["params_hash"]] if "params_hash" in ix else "")
     legend: dict[str, str] = {}
-    for r in rows:
-        base = f"{r[ix['method']]} @ {r[ix['layer']]}" if r[ix["layer"]] else r[ix["method"]]
-        h = r[ix["params_hash"]] if "params_hash" in ix else ""
+    for row in rows:
+        base = f"{row[ix['method']]} @ {row[ix['layer']]}" if row[ix["layer"]] else row[ix["method"]]
+        h = row[ix["params_hash"]] if "params_hash" in ix else ""
         label = f"{base} [{h[:6]}]" if len(plain[base]) > 1 else base
-        labels[tuple(r)] = label
-        legend[label] = r[ix["params"]] if "params" in ix else ""
+        labels[tuple(row)] = label
+        legend[label] = row[ix["params"]] if "params" in ix else ""
     drop = {"model", "method", "layer", "params_hash", "params"}
-    models = {r[ix["model_name"]] for r in rows} if "model_name" in ix else set()
+    models = {row[ix["model_name"]] for row in rows} if "model_name" in ix else set()
     if len(models) <= 1:
         drop.add("model_name")
     keep = [i for i, c in enumerate(header) if c not in drop]
@@ -177,10 +177,10 @@ def explanation_labels(header: list[str], rows: list[list[str]]) -> tuple[list[s
     insert_at = sum(1 for i in keep if i < at)
     new_header = [header[i] for i in keep]
     new_header.insert(insert_at, "explanation")
-    new_rows = []
-    for r in rows:
-        cells = [r[i] for i in keep]
-        cells.insert(insert_at, labels[tuple(r)])
+    new_rows: list[list[str]] = []
+    for row in rows:
+        cells = [row[i] for i in keep]
+        cells.insert(insert_at, labels[tuple(row)])
         new_rows.append(cells)
     return new_header, new_rows, legend
 
@@ -226,6 +226,11 @@ def _key_count(header: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
     return max(1, min(k, len(header) - 1))
 
 
+def _group_of(column: str) -> str | None:
+    """``A`` of a column named ``A: metric`` (a model's column group), else None."""
+    return column.split(": ", 1)[0] if ": " in column else None
+
+
 def _column_parts(header: list[str], widths: list[float], keys: int, frame: float) -> list[list[int]]:
     """Column index lists, each part = the key columns + value columns that fit the frame.
 
@@ -237,28 +242,27 @@ def _column_parts(header: list[str], widths: list[float], keys: int, frame: floa
         return [list(range(len(header)))]
     groups: list[list[int]] = []
     for i in rest:
-        g = header[i].split(": ", 1)[0] if ": " in header[i] else None
-        if groups and g is not None and g == (header[groups[-1][0]].split(": ", 1)[0] if ": " in
-                                             header[groups[-1][0]] else None):
+        name = _group_of(header[i])
+        if groups and name is not None and name == _group_of(header[groups[-1][0]]):
             groups[-1].append(i)
         else:
             groups.append([i])
     parts: list[list[int]] = []
     current: list[int] = []
     room = frame - key_width
-    for g in groups:
-        gw = sum(widths[i] for i in g)
+    for group in groups:
+        gw = sum(widths[i] for i in group)
         if current and sum(widths[i] for i in current) + gw > room:
             parts.append(current)
             current = []
         if gw > room:  # a group wider than the page: split it column by column
-            for i in g:
+            for i in group:
                 if current and sum(widths[j] for j in current) + widths[i] > room:
                     parts.append(current)
                     current = []
                 current.append(i)
         else:
-            current.extend(g)
+            current.extend(group)
     if current:
         parts.append(current)
     return [list(range(keys)) + p for p in parts]
@@ -402,10 +406,10 @@ def _title_page(study: dict[str, Any], out: Path, st: dict[str, Any]) -> list[An
 
 
 def _figure_flowables(path: Path, st: dict[str, Any], number: int) -> list[Any]:
+    import numpy as np
     from PIL import Image as PILImage
     from reportlab.platypus import KeepTogether, Paragraph, Spacer
 
-    import numpy as np
     from engine.report.layout import FRAME_WIDTH, bitmap, esc
 
     with PILImage.open(path) as im:

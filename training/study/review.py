@@ -5,7 +5,8 @@ into a :class:`StudyReview`. :meth:`StudyReview.gallery` answers the gallery's q
 model and class, the images whose outcome at the model's thresholds (TP/FP/FN/TN) is wanted,
 sorted by probability, by the IoU of the first chosen explanation at one threshold and
 annotator policy, or by its Δp (the perturbation block's rows: the class's own probability drop when
-the top fraction of its map is replaced by one mode), with one :class:`Cell` per chosen explanation (method, layer, parameters), so
+the top fraction of its map is replaced by one mode), with one :class:`Cell` per chosen explanation
+(method, layer, parameters), so
 two or more methods are shown side by side. The viewer (``viewer/study_gallery*.py``) draws it.
 
 Outcome convention: ``label`` is the ground truth (1 = the class is present), ``predicted`` is the
