@@ -146,12 +146,25 @@ def _drop_model_columns(header: list[str], rows: list[list[str]]) -> tuple[list[
     return [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
 
 
+def _tag(row: list[str], ix: dict[str, int]) -> str:
+    """The parameters hash of a row (or a hash of its parameters' text when the table has none)."""
+    import hashlib
+
+    if "params_hash" in ix:
+        return row[ix["params_hash"]]
+    return hashlib.sha256(row[ix["params"]].encode()).hexdigest()[:6] if "params" in ix else ""
+
+
 def explanation_labels(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]], dict[str, str]]:
     """Replace the explanation key columns (model SHA, method, layer, params hash, params) by one label.
 
     Returns:
         (header, rows, legend): ``legend`` maps each label to the parameters it stands for.
     """
+    if "method" in header and "params" in header and "layer" not in header:  # architectures.csv
+        header = [*header[: header.index("method") + 1], "layer", *header[header.index("method") + 1:]]
+        at = header.index("layer")
+        rows = [[*r[:at], "", *r[at:]] for r in rows]
     if "method" not in header or "layer" not in header:
         kept_header, kept_rows = _drop_model_columns(header, rows)
         return kept_header, kept_rows, {}
@@ -160,11 +173,11 @@ def explanation_labels(header: list[str], rows: list[list[str]]) -> tuple[list[s
     plain: dict[str, set[str]] = {}
     for row in rows:
         base = f"{row[ix['method']]} @ {row[ix['layer']]}" if row[ix["layer"]] else row[ix["method"]]
-        plain.setdefault(base, set()).add(row[ix["params_hash"]] if "params_hash" in ix else "")
+        plain.setdefault(base, set()).add(_tag(row, ix))
     legend: dict[str, str] = {}
     for row in rows:
         base = f"{row[ix['method']]} @ {row[ix['layer']]}" if row[ix["layer"]] else row[ix["method"]]
-        h = row[ix["params_hash"]] if "params_hash" in ix else ""
+        h = _tag(row, ix)
         label = f"{base} [{h[:6]}]" if len(plain[base]) > 1 else base
         labels[tuple(row)] = label
         legend[label] = row[ix["params"]] if "params" in ix else ""
@@ -218,9 +231,11 @@ def _key_count(header: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
     """Leading columns that identify a row (text, or integer keys like a bin or a step)."""
     k = 0
     for j, name in enumerate(header):
+        if _group_of(name) is not None:  # a model's column group: values, never keys
+            break
         values = [r[j] for r in rows if r[j]]
         numeric = bool(values) and all(_is_number(v) for v in values)
-        if numeric and name not in ("step", "bin", "severity", "fraction"):
+        if numeric and name not in ("step", "bin", "severity", "fraction", "layer_rank"):
             break
         k = j + 1
     return max(1, min(k, len(header) - 1))
@@ -281,16 +296,20 @@ def _table_flowables(name: str, header: list[str], rows: list[list[str]], st: di
     out: list[Any] = []
     if not rows:
         return [Paragraph("No rows (the block produced no data for this study).", st["small"])]
-    widths = _widths(head, shown)
+    short = [h.split(": ", 1)[1] if ": " in h else h for h in head]  # a model group's metric names
+    widths = _widths(short, shown)
     keys = _key_count(header, rows)
     parts = _column_parts(head, widths, keys, FRAME_WIDTH)
     for pi, cols in enumerate(parts):
+        groups = list(dict.fromkeys(_group_of(head[c]) for c in cols[keys:]))
+        one_group = len(groups) == 1 and groups[0] is not None
         if len(parts) > 1:
-            out.append(Paragraph(f"Part {pi + 1} of {len(parts)} (columns {', '.join(head[c] for c in cols[keys:])})",
-                                 st["note"]))
+            what = f"model {groups[0]}" if one_group else f"columns {', '.join(head[c] for c in cols[keys:])}"
+            out.append(Paragraph(f"Part {pi + 1} of {len(parts)} ({esc(what)})", st["note"]))
+        names = [short[c] if one_group else head[c] for c in cols]
         w = [widths[c] for c in cols]
         scale = min(1.0, FRAME_WIDTH / sum(w))
-        t = _grid([[head[c] for c in cols], *([r[c] for c in cols] for r in shown)], [x * scale for x in w], st)
+        t = _grid([names, *([r[c] for c in cols] for r in shown)], [x * scale for x in w], st)
         out += [t, Spacer(1, 6)]
     if len(rows) > MAX_ROWS:
         out.append(Paragraph(f"The first {MAX_ROWS} of {len(rows)} rows are shown; the CSV holds them all.",
