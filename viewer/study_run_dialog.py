@@ -77,9 +77,14 @@ class RunStudyDialog(QtWidgets.QDialog):
         self.workers_spin = QtWidgets.QSpinBox()
         self.workers_spin.setRange(0, 256)
         self.workers_spin.setToolTip("0 runs in this process; N starts a local Ray with N scoring actors")
+        self.workers_spin.setSpecialValueText("0 (in this process)")
         self.resume_box = QtWidgets.QCheckBox("Resume the study in the output folder")
+        self.description = QtWidgets.QLabel("")
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: #555555;")
         form = QtWidgets.QFormLayout()
         form.addRow("Study", self.study_combo)
+        form.addRow("", self.description)
         form.addRow("YAML file", self._with_browse(self.yaml_edit, self._browse_yaml))
         form.addRow("Data folder", self._with_browse(self.data_edit, lambda: self._browse_folder(self.data_edit)))
         form.addRow("Output folder", self._with_browse(self.out_edit, lambda: self._browse_folder(self.out_edit)))
@@ -122,6 +127,8 @@ class RunStudyDialog(QtWidgets.QDialog):
 
     def _study_changed(self) -> None:
         self.yaml_edit.setEnabled(not self.study_combo.currentData())
+        tip = self.study_combo.itemData(self.study_combo.currentIndex(), QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.description.setText(str(tip) if self.study_combo.currentData() and tip else "")
 
     def request(self) -> StudyRunRequest:
         """The run the dialog describes (not validated)."""
