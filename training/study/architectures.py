@@ -148,23 +148,28 @@ def architectures_figure(out: Path) -> Path | None:
     if any(f"{m}: gaze_cc" in rows[0] for m in models):
         panels.append(("gaze_cc", "saliency vs gaze: CC"))
     classes = [r["class"] for r in rows]
-    fig = Figure(figsize=(3.3 * len(panels), 4.2), dpi=100)
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(3.6 * ncols, 3.2 * nrows + 0.9), dpi=100)
     FigureCanvasAgg(fig)
     width = 0.8 / max(1, len(models))
     x = np.arange(len(classes))
     for pi, (metric, title) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), pi + 1)
+        ax = fig.add_subplot(nrows, ncols, pi + 1)
         for mi, m in enumerate(models):
             vals = [float(r[f"{m}: {metric}"]) if r.get(f"{m}: {metric}") else np.nan for r in rows]
             layer = rows[0].get(f"{m}: layer", "")
             ax.bar(x + (mi - (len(models) - 1) / 2) * width, vals, width,
                    label=f"{m}{' @ ' + layer if layer else ''}")
-        ax.set_xticks(x, classes, rotation=45, ha="right", fontsize=7)
+        ax.set_xticks(x, classes, rotation=35, ha="right", fontsize=7)
         ax.set_title(title, fontsize=9)
         ax.axhline(0.0, color="grey", lw=0.6)
         ax.grid(axis="y", alpha=0.3)
         if pi == 0:
-            ax.legend(fontsize=6, loc="upper left")
-    fig.suptitle(f"{first[0]}: models side by side (images with a GT box of the class; 'all' pools them)",
-                 fontsize=9)
-    return save_figure(fig, out, FIGURE)
+            handles, names = ax.get_legend_handles_labels()
+    n = {r["class"]: r.get(f"{models[0]}: n", "") for r in rows}
+    fig.suptitle(f"{first[0]}: models side by side (images with a GT box of the class, n = "
+                 f"{', '.join(f'{c} {v}' for c, v in n.items())})", fontsize=8.5)
+    fig.legend(handles, names, loc="upper center", ncol=len(models), fontsize=7.5, bbox_to_anchor=(0.5, 0.955),
+               frameon=False)
+    return save_figure(fig, out, FIGURE, top=0.9)

@@ -34,6 +34,8 @@ MAX_ROWS = 400
 #: Failures listed one by one (the rest are counted by reason).
 MAX_FAILURES_LISTED = 60
 CELL_FONT_SIZE = 7.0
+#: A table (part) up to this many times the page's width is shrunk to fit rather than split.
+SQUEEZE = 1.12
 MONO = "RadLensMono"
 
 #: Column names shown shorter in the PDF's headers.
@@ -223,7 +225,8 @@ def _widths(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[float]
     for j, h in enumerate(header):
         longest_word = max((stringWidth(w, FONT_BOLD, CELL_FONT_SIZE) for w in h.split()), default=0.0)
         cells = max((stringWidth(r[j], FONT, CELL_FONT_SIZE) for r in rows), default=0.0)
-        out.append(min(150.0, max(26.0, longest_word, min(cells, 150.0)) + 7.0))
+        cap = 150.0 if _is_number(rows[0][j] if rows and rows[0][j] else "0") else 84.0  # text wraps
+        out.append(min(cap, max(22.0, longest_word, cells)) + 5.5)
     return out
 
 
@@ -253,7 +256,7 @@ def _column_parts(header: list[str], widths: list[float], keys: int, frame: floa
     """
     key_width = sum(widths[:keys])
     rest = list(range(keys, len(header)))
-    if key_width + sum(widths[i] for i in rest) <= frame:
+    if key_width + sum(widths[i] for i in rest) <= frame * SQUEEZE:
         return [list(range(len(header)))]
     groups: list[list[int]] = []
     for i in rest:
@@ -264,7 +267,7 @@ def _column_parts(header: list[str], widths: list[float], keys: int, frame: floa
             groups.append([i])
     parts: list[list[int]] = []
     current: list[int] = []
-    room = frame - key_width
+    room = frame * SQUEEZE - key_width  # a part up to SQUEEZE x the frame is shrunk to fit
     for group in groups:
         gw = sum(widths[i] for i in group)
         if current and sum(widths[i] for i in current) + gw > room:
@@ -276,6 +279,8 @@ def _column_parts(header: list[str], widths: list[float], keys: int, frame: floa
                     parts.append(current)
                     current = []
                 current.append(i)
+            parts.append(current)  # the next group starts a part of its own
+            current = []
         else:
             current.extend(group)
     if current:
@@ -303,8 +308,15 @@ def _table_flowables(name: str, header: list[str], rows: list[list[str]], st: di
     for pi, cols in enumerate(parts):
         groups = list(dict.fromkeys(_group_of(head[c]) for c in cols[keys:]))
         one_group = len(groups) == 1 and groups[0] is not None
-        if len(parts) > 1:
-            what = f"model {groups[0]}" if one_group else f"columns {', '.join(head[c] for c in cols[keys:])}"
+        where = ""
+        if one_group:  # a model's layer column with one value goes into the caption
+            layer_cols = [c for c in cols[keys:] if short[c] == "layer"]
+            values = {r[c] for c in layer_cols for r in shown if r[c]}
+            if layer_cols and len(values) <= 1:
+                cols = [c for c in cols if c not in layer_cols]
+                where = f" at {next(iter(values))}" if values else ""
+        if len(parts) > 1 or where:
+            what = f"model {groups[0]}{where}" if one_group else f"columns {', '.join(head[c] for c in cols[keys:])}"
             out.append(Paragraph(f"Part {pi + 1} of {len(parts)} ({esc(what)})", st["note"]))
         names = [short[c] if one_group else head[c] for c in cols]
         w = [widths[c] for c in cols]
@@ -467,6 +479,11 @@ def _failures(out: Path, st: dict[str, Any]) -> list[Any]:
     return flow
 
 
+def _models_text(study: dict[str, Any]) -> str:
+    models = study.get("models", [])
+    return str(models[0].get("name", "")) if len(models) == 1 else f"{len(models)} models"
+
+
 def render_report(out: str | Path) -> bytes:
     """The study report of ``out`` as PDF bytes (see the module docstring); reads only stored files.
 
@@ -512,7 +529,7 @@ def render_report(out: str | Path) -> bytes:
                             subject=f"Dataset study {name}. {STATEMENT}.", creator="RadLens",
                             keywords="RadLens, study", invariant=1)
     canvas = numbered_canvas(header_left=f"RadLens study: {name}", header_right=f"Run started {_created(study)}",
-                             footer_mid=", ".join(m.get("name", "") for m in study.get("models", [])),
+                             footer_mid=_models_text(study),
                              statement=STATEMENT)
     doc.build(flow, canvasmaker=canvas)
     return buf.getvalue()
