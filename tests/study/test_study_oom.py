@@ -7,9 +7,9 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import torch
-from study_helpers import N_IMAGES, tables_of
 
 from training.study import StudyConfig, run_study
 from training.study.score import Scorer, is_out_of_memory
@@ -19,7 +19,12 @@ def _oom() -> torch.OutOfMemoryError:
     return torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)")
 
 
-def test_out_of_memory_above_two_images_halves_the_batch_and_gives_the_same_results(
+def _rows(out: Path, images: set[str]) -> list[dict[str, Any]]:
+    rows = [r for r in pq.read_table(out / "results").to_pylist() if r["image"] in images]
+    return sorted(rows, key=lambda r: (r["image"], r["method"], r["class"]))
+
+
+def test_out_of_memory_above_one_image_halves_the_batch_and_gives_the_same_rows(
     study_cfg: StudyConfig, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dataclasses import replace
@@ -29,16 +34,18 @@ def test_out_of_memory_above_two_images_halves_the_batch_and_gives_the_same_resu
 
     def limited(self: Scorer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sizes.append(len(rows))
-        if len(rows) > 2:
+        if len(rows) > 1:
             raise _oom()
         return real(self, rows)
 
     monkeypatch.setattr(Scorer, "score_batch", limited)
-    summary = run_study(replace(study_cfg, batch_size=8), tmp_path, workers=0, progress=False)
-    # 8 -> 4 -> 2 for the first batch, then the rest in twos (the last batch: 2 images)
-    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) == 2 and sum(s for s in sizes if s <= 2) == N_IMAGES
-    assert summary.done == N_IMAGES - 1 and summary.failed == 1  # only the corrupt image, as in the reference
-    assert tables_of(tmp_path) == tables_of(reference_run)
+    summary = run_study(replace(study_cfg, batch_size=4).with_overrides(limit=4), tmp_path, workers=0,
+                        progress=False)
+    # 4 -> 2 -> 1, then one image at a time (the batch stays halved)
+    assert sizes == [4, 2, 1, 1, 1, 1]
+    assert summary.done == 4 and summary.failed == 0
+    images = {f"images/phantom_{i:05d}.png" for i in range(4)}
+    assert _rows(tmp_path, images) == _rows(reference_run, images)  # as scored without any error
 
 
 def test_an_image_out_of_memory_alone_is_a_failure_and_the_study_goes_on(
@@ -55,9 +62,9 @@ def test_an_image_out_of_memory_alone_is_a_failure_and_the_study_goes_on(
         return real(self, rows)
 
     monkeypatch.setattr(Scorer, "score_batch", big_image)
-    summary = run_study(replace(study_cfg, batch_size=4).with_overrides(limit=5), tmp_path, workers=0,
+    summary = run_study(replace(study_cfg, batch_size=4).with_overrides(limit=3), tmp_path, workers=0,
                         progress=False)
-    assert summary.done == 4 and summary.failed == 1  # phantom_00000..4 (the corrupt 00005 is not in)
+    assert summary.done == 2 and summary.failed == 1  # phantom_00000..2
     with (tmp_path / "failures.csv").open(newline="") as handle:
         failures = {r["file"]: r["reason"] for r in csv.DictReader(handle)}
     assert list(failures) == [big]
