@@ -30,7 +30,8 @@ TARGET = ROOT / "resources" / "models" / "phantom-resnet18"
 DEMO = ROOT / "resources" / "demo"
 
 
-def package(trained: Path, evaluation: Path | None, target: Path = TARGET) -> Path:
+def package(trained: Path, evaluation: Path | None, target: Path = TARGET,
+            name: str = "RadLens phantom ResNet-18") -> Path:
     """Write ``trained`` as a float16 bundle to ``target``, with the held-out figures if given."""
     model = load_model(trained)
     data = model.manifest.to_dict()
@@ -40,7 +41,7 @@ def package(trained: Path, evaluation: Path | None, target: Path = TARGET) -> Pa
     if evaluation is not None:
         prov["held_out_evaluation"] = json.loads(evaluation.read_text(encoding="utf-8"))
     data["provenance"] = prov
-    data["name"] = "RadLens phantom ResNet-18"
+    data["name"] = name
     manifest = ModelManifest.from_dict(data)
     if target.exists():
         shutil.rmtree(target)
@@ -68,10 +69,12 @@ def main() -> int:
     parser.add_argument("--evaluation", type=Path, help="evaluation.json from radlens evaluate (held-out set)")
     parser.add_argument("--out", type=Path, default=TARGET,
                         help="bundle folder to write (default resources/models/phantom-resnet18)")
+    parser.add_argument("--name", default="RadLens phantom ResNet-18",
+                        help="model name written into the bundle (e.g. 'RadLens phantom DenseNet-121')")
     parser.add_argument("--demo", action="store_true", help="(re)generate resources/demo")
     args = parser.parse_args()
     if args.trained:
-        package(args.trained, args.evaluation, args.out)
+        package(args.trained, args.evaluation, args.out, args.name)
     if args.demo:
         demo_study()
     return 0

@@ -35,6 +35,12 @@ def _open_study(window: Any) -> None:
     open_study_dialog(window)
 
 
+def _run_study(window: Any) -> None:
+    from viewer.study_run_dialog import run_study_dialog  # loads on first use
+
+    run_study_dialog(window)
+
+
 def _preset(n: int) -> Callable[[Any], object]:
     return lambda w: w.apply_preset(n)
 
@@ -45,6 +51,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_demo", "File", "Open the demo study", "", lambda w: w.open_demo()),
     ActionSpec("open_study", "File", "Open study… (review gallery of a radlens study OUT folder)", "",
                lambda w: _open_study(w)),
+    ActionSpec("run_study", "File", "Run study… (a radlens study preset or YAML on a data folder)", "",
+               lambda w: _run_study(w)),
     ActionSpec("import_ann", "File", "Import annotations (VinBigData/NIH/SIIM CSV, sidecar)…", "Ctrl+I",
                lambda w: w.import_annotations_dialog()),
     ActionSpec("export_csv", "File", "Export my boxes as VinBigData CSV…", "", lambda w: w.export_boxes_dialog("csv")),

@@ -1,8 +1,10 @@
 """File > Open study…: the review gallery of a ``radlens study`` output folder (issue #15).
 
 One window, two tabs. *Gallery*: the study's images for a chosen model and class, filtered by
-outcome at the model's thresholds (TP/FP/FN/TN), sorted by probability or IoU (at a chosen
-threshold and annotator policy), one thumbnail per chosen explanation side by side, each with the
+outcome at the model's thresholds (TP/FP/FN/TN), sorted by probability, IoU (at a chosen
+threshold and annotator policy) or Δp (the class's own probability drop when the top fraction of its
+map is replaced, at a chosen mode and fraction, from the perturbation block's rows), one thumbnail
+per chosen explanation side by side, each with the
 class's map drawn over it. *Tables & figures*: ``OUT/tables/*.csv`` and ``OUT/figures/*.png``.
 Clicking a thumbnail opens the image in the main viewer with that explanation and its ground
 truth (:mod:`viewer.study_gallery_open`).
@@ -33,7 +35,7 @@ from viewer.worker import CancelledFn, ProgressFn, TaskRunner
 log = logging.getLogger(__name__)
 
 OBJECT_NAME = "study_gallery"
-SORTS = (("Probability", "probability"), ("IoU", "iou"), ("Image name", "image"))
+SORTS = (("Probability", "probability"), ("IoU", "iou"), ("Δp (perturbation)", "delta_p"), ("Image name", "image"))
 Role = QtCore.Qt.ItemDataRole
 
 
@@ -56,16 +58,24 @@ class GalleryModel(QtCore.QAbstractTableModel):
         self.cls = ""
         self.threshold: str | None = None
         self.policy = "mean"
+        self.dp: tuple[str, float] | None = None
         self._pixmaps: dict[tuple[Any, ...], QtGui.QPixmap] = {}
         self._blank = QtGui.QPixmap(THUMB, THUMB)
         self._blank.fill(QtGui.QColor(40, 40, 40))
 
     def set_entries(self, entries: list[GalleryEntry], explanations: list[Explanation], cls: str,
-                    threshold: str | None, policy: str) -> None:
+                    threshold: str | None, policy: str, dp: tuple[str, float] | None = None) -> None:
         self.beginResetModel()
         self.entries, self.explanations, self.cls = entries, explanations, cls
-        self.threshold, self.policy = threshold, policy
+        self.threshold, self.policy, self.dp = threshold, policy, dp
         self.endResetModel()
+
+    def _dp_text(self, entry: GalleryEntry, index: int) -> str:
+        if self.dp is None or entry.cells[index] is None:
+            return ""
+        v = entry.delta_p(*self.dp, index=index)
+        mode, fraction = self.dp
+        return f"Δp {v:+.3f} ({mode}, {fraction:g})" if v is not None else "Δp: not a target"
 
     def rowCount(self, parent: QtCore.QModelIndex | QtCore.QPersistentModelIndex | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else len(self.entries)
@@ -103,7 +113,9 @@ class GalleryModel(QtCore.QAbstractTableModel):
             return None
         explanation = self.explanations[col - 1]
         if role == Role.DisplayRole:
-            return f"{self._iou_text(e, col - 1)}\n{self.threshold or ''} {self.policy}".strip()
+            text = f"{self._iou_text(e, col - 1)}\n{self.threshold or ''} {self.policy}".strip()
+            dp = self._dp_text(e, col - 1)
+            return f"{text}\n{dp}".strip() if dp else text
         if role == Role.DecorationRole:
             return self.pixmap(MapRequest(e.image, explanation, self.cls))
         if role == Role.ToolTipRole:
@@ -193,6 +205,10 @@ class StudyGallery(QtWidgets.QWidget):
         self.policy_combo = QtWidgets.QComboBox()
         self.policy_combo.addItems(["mean", "best", "fused"])
         self.policy_combo.setToolTip("Annotator policy of the IoU: mean over annotators, best match, fused boxes")
+        self.dp_combo = QtWidgets.QComboBox()
+        self.dp_combo.setObjectName("study_gallery.dp")
+        self.dp_combo.setToolTip("Δp sort: the replacement mode and the fraction of the class's map replaced "
+                                 "(the study's perturbation section)")
         self.descending = QtWidgets.QCheckBox("Highest first")
         self.descending.setChecked(True)
         self.summary = QtWidgets.QLabel("")
@@ -211,7 +227,7 @@ class StudyGallery(QtWidgets.QWidget):
         form.addWidget(QtWidgets.QLabel("Outcome"), 0, 4)
         form.addLayout(outcomes, 0, 5)
         sort = QtWidgets.QHBoxLayout()
-        for w in (self.sort_combo, self.threshold_combo, self.policy_combo, self.descending):
+        for w in (self.sort_combo, self.threshold_combo, self.policy_combo, self.dp_combo, self.descending):
             sort.addWidget(w)
         form.addWidget(QtWidgets.QLabel("Sort by"), 1, 4)
         form.addLayout(sort, 1, 5)
@@ -280,6 +296,16 @@ class StudyGallery(QtWidgets.QWidget):
             self.threshold_combo.addItems(list(grid))
             if current in grid:
                 self.threshold_combo.setCurrentText(current)
+        current_dp = self.dp_combo.currentText()
+        with QtCore.QSignalBlocker(self.dp_combo):
+            self.dp_combo.clear()
+            modes, fractions = self.review.delta_p_grid(chosen[0]) if chosen else ((), ())
+            for m in modes:
+                for f in fractions:
+                    self.dp_combo.addItem(f"{m}, top {f:g}", (m, f))
+            if self.dp_combo.findText(current_dp) >= 0:
+                self.dp_combo.setCurrentText(current_dp)
+            self.dp_combo.setVisible(bool(modes))
 
     def _connect(self) -> None:
         self.model_combo.currentIndexChanged.connect(self._model_changed)
@@ -287,7 +313,7 @@ class StudyGallery(QtWidgets.QWidget):
         self.explanation_list.itemChanged.connect(self._explanations_changed)
         for box in self.outcome_boxes.values():
             box.toggled.connect(lambda _on: self.refresh())
-        for combo in (self.sort_combo, self.threshold_combo, self.policy_combo):
+        for combo in (self.sort_combo, self.threshold_combo, self.policy_combo, self.dp_combo):
             combo.currentIndexChanged.connect(lambda _i: self.refresh())
         self.descending.toggled.connect(lambda _on: self.refresh())
         self.view.verticalScrollBar().valueChanged.connect(lambda _v: self._timer.start())
@@ -327,19 +353,23 @@ class StudyGallery(QtWidgets.QWidget):
         policy = self.policy_combo.currentText()
         self.last_error = ""
         self.threshold_combo.setEnabled(sort_by == "iou" or threshold is not None)
+        dp = self.dp_combo.currentData()
+        dp_choice = (str(dp[0]), float(dp[1])) if dp else None
         entries: list[GalleryEntry] = []
         if explanations and cls:
             try:
                 entries = self.review.gallery(cls, explanations, outcomes=self.chosen_outcomes(), sort_by=sort_by,
                                               threshold=threshold, policy=policy,
-                                              descending=self.descending.isChecked())
+                                              descending=self.descending.isChecked(),
+                                              mode=dp_choice[0] if dp_choice else None,
+                                              fraction=dp_choice[1] if dp_choice else None)
             except RadLensError as exc:
                 self.last_error = str(exc)
                 self.summary.setText(str(exc))
             counts = self.review.counts(cls, explanations[0])
             for o, box in self.outcome_boxes.items():
                 box.setText(f"{o} ({counts[o]})")
-        self.model.set_entries(entries, explanations, cls, threshold, policy)
+        self.model.set_entries(entries, explanations, cls, threshold, policy, dp_choice)
         if not self.last_error:
             self.summary.setText(self._summary(entries, explanations, cls))
         self.view.scrollToTop()

@@ -14,6 +14,8 @@ from engine.errors import BundleManifestError, ModelError
 SCHEMA_VERSION = 1
 #: Where the bundled default model lives (the first bundle folder in it is the default).
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
+#: The bundled default model's folder under :data:`DEFAULT_BUNDLE_DIR`.
+DEFAULT_BUNDLE_NAME = "phantom-resnet18"
 TASKS = ("multilabel", "multiclass", "regression")
 #: Keys of one entry of a regression bundle's ``outputs`` list (``name`` required).
 OUTPUT_KEYS = ("name", "unit", "description")
@@ -238,14 +240,16 @@ class ModelManifest:
 
 
 def default_bundle_path() -> Path:
-    """The bundled default model (the first classifier bundle under ``resources/models``).
-
-    Regression bundles there (``phantom-ctr-resnet18``) are passed over: the default explains
-    classes.
+    """The bundled default model: ``resources/models/phantom-resnet18`` (:data:`DEFAULT_BUNDLE_NAME`)
+    when installed, else the first classifier bundle under ``resources/models`` (other bundles
+    shipped there, e.g. the studies' ``phantom-densenet121`` or the regression
+    ``phantom-ctr-resnet18``, never become the default by their name's order).
 
     Raises:
         ModelError: No bundle is installed there.
     """
+    if (DEFAULT_BUNDLE_DIR / DEFAULT_BUNDLE_NAME / "model.json").is_file():
+        return DEFAULT_BUNDLE_DIR / DEFAULT_BUNDLE_NAME
     if DEFAULT_BUNDLE_DIR.is_dir():
         for candidate in sorted(DEFAULT_BUNDLE_DIR.iterdir()):
             if (candidate / "model.json").is_file() and not _is_regression_bundle(candidate):

@@ -150,7 +150,9 @@ def test_bad_requests_are_typed_errors(study: Path, tmp_path: Path) -> None:
     with pytest.raises(StudyError, match="no explanation"):
         review.gallery("A", [])
     with pytest.raises(StudyError, match="cannot sort"):
-        review.gallery("A", [gc], sort_by="delta_p")
+        review.gallery("A", [gc], sort_by="pointing")
+    with pytest.raises(StudyError, match="stored no Δp"):  # a study without the perturbation block
+        review.gallery("A", [gc], sort_by="delta_p", mode="mean", fraction=0.1)
     with pytest.raises(StudyError, match=r"no study\.json"):
         open_review(tmp_path / "empty")
     empty = tmp_path / "norows"

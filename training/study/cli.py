@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--resume", action="store_true", help="skip what the --out folder already holds")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("presets", help="list the built-in studies")
-    rep = sub.add_parser("report", help="re-render the tables of a study from its stored results")
+    rep = sub.add_parser("report", help="re-render the tables, figures and report.pdf from the stored results")
     rep.add_argument("out", metavar="OUT", help="the --out folder of a study run")
 
 

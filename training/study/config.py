@@ -8,7 +8,7 @@ the accepted values (:class:`~training.study.errors.StudyConfigError`). The sche
     description: ...                   # free text
     data:
       folder: null                     # data set folder; --data overrides it
-      format: auto                     # auto | phantom | vinbigdata | nih | siim
+      format: auto                     # auto | phantom | vinbigdata | nih | siim | classification_csv | class_folders
       annotations: null                # annotation file relative to the folder (format default)
       split: all                       # all | {file: split.json, subset: train|val|test}
       limit: 0                         # first N images (0 = all); --limit overrides it
@@ -51,7 +51,7 @@ from training.study.blocks.localisation import POLICY_NAMES
 from training.study.errors import ConfigProblem, StudyConfigError
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "studies"
-FORMATS = ("auto", "phantom", "vinbigdata", "nih", "siim")
+FORMATS = ("auto", "phantom", "vinbigdata", "nih", "siim", "classification_csv", "class_folders")
 SUBSETS = ("train", "val", "test")
 #: The registered metric blocks (:mod:`training.study.blocks`).
 METRIC_BLOCKS = tuple(BLOCKS)

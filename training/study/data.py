@@ -2,23 +2,41 @@
 
 Reads the formats ``radlens evaluate`` reads (phantom / VinBigData ``train.csv``, NIH
 ``BBox_List_2017.csv``, SIIM ``train-rle.csv``) through :mod:`training.datasets` and the engine's
-annotation readers; nothing here decodes an image.
+annotation readers, and two classification layouts without boxes, read here:
+
+* ``classification_csv``: a CSV (default ``labels.csv``) with an image path column (``image``,
+  ``path``, ``file``, ``filename``, ``image_path`` or ``Image Index``; relative to the data folder,
+  or absolute) and one 0/1 label column per class of the models;
+* ``class_folders``: ``DATA/<class>/<image>``: an image is positive for its folder's class and
+  negative for the others; folders named ``normal``, ``negative``, ``no_finding`` (any case) hold
+  negatives. Folder names match class names ignoring case and punctuation (``Nodule_Mass`` is
+  ``Nodule/Mass``, which cannot be a folder name).
+
+Nothing here decodes an image.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.annotations import image_key, read_nih, read_siim, read_vinbigdata
 from training.config import DataConfig
-from training.datasets import DEFAULT_ANNOTATIONS, read_labelled_data
+from training.datasets import DEFAULT_ANNOTATIONS, IMAGE_EXTENSIONS, TrainDataError, read_labelled_data
 from training.evaluate import detect_format
 from training.study.config import DataSpec
 from training.study.errors import StudyError
+
+#: The classification layouts read here (no boxes), with their default annotation file.
+CLASSIFICATION_CSV, CLASS_FOLDERS = "classification_csv", "class_folders"
+CSV_DEFAULT = "labels.csv"
+IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path", "Image Index")
+NEGATIVE_FOLDERS = ("normal", "negative", "nofinding", "negatives")
 
 #: class -> annotator -> list of (x0, y0, x1, y1) boxes in image pixels.
 BoxesByClass = dict[str, dict[str, list[list[float]]]]
@@ -82,7 +100,9 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
                          fix="pass --data DIR (e.g. a folder written by `radlens phantom --n 200 --out DIR`) "
                          "or set data.folder in the study file.")
     root = Path(spec.folder).resolve()
-    fmt = detect_format(root) if spec.format == "auto" else spec.format
+    fmt = detect_study_format(root, spec.annotations, classes) if spec.format == "auto" else spec.format
+    if fmt in (CLASSIFICATION_CSV, CLASS_FOLDERS):
+        return _classification_work(root, fmt, spec, classes)
     data = read_labelled_data(DataConfig(format=fmt, root=str(root), annotations=spec.annotations,
                                          classes=tuple(classes)))
     examples = list(data.examples)
@@ -117,9 +137,13 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
 
 
 def fingerprint(root: Path, annotations: Path, items: list[WorkItem]) -> str:
-    """SHA-256 of the annotation file and of every listed image's relative path and size."""
+    """SHA-256 of the annotation file and of every listed image's relative path and size (and of its
+    labels when the annotations are the folder layout itself)."""
     h = hashlib.sha256()
-    h.update(hashlib.sha256(annotations.read_bytes()).hexdigest().encode())
+    if annotations.is_dir():
+        h.update(json.dumps([[it.image, it.labels] for it in items], sort_keys=True).encode())
+    else:
+        h.update(hashlib.sha256(annotations.read_bytes()).hexdigest().encode())
     for it in items:
         try:
             size = (root / it.image).stat().st_size
@@ -127,3 +151,160 @@ def fingerprint(root: Path, annotations: Path, items: list[WorkItem]) -> str:
             size = -1
         h.update(f"\n{it.image}\t{size}".encode())
     return h.hexdigest()
+
+
+# --- classification layouts ---------------------------------------------------------------------------
+def _norm(name: str) -> str:
+    """A class or folder name for matching: lower case, letters and digits only."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                  and not p.name.startswith("."))
+
+
+def detect_study_format(root: Path, annotations: str, classes: tuple[str, ...]) -> str:
+    """The data-set format of ``root``: those of ``radlens evaluate`` (by annotation file), then a
+    classification CSV (``labels.csv`` or ``data.annotations`` naming a CSV), then class folders.
+
+    Raises:
+        TrainDataError: None fits (names the folder and what each format needs).
+    """
+    if annotations and (root / annotations).is_file() and annotations.lower().endswith(".csv"):
+        try:
+            with (root / annotations).open(newline="", encoding="utf-8-sig") as handle:
+                header = next(csv.reader(handle), [])
+        except OSError:
+            header = []
+        if any(_norm(h) in {_norm(c) for c in classes} for h in header):
+            return CLASSIFICATION_CSV
+    try:
+        return detect_format(root)
+    except TrainDataError:
+        pass
+    if (root / CSV_DEFAULT).is_file():
+        return CLASSIFICATION_CSV
+    wanted = {_norm(c) for c in classes}
+    if root.is_dir() and any(p.is_dir() and _norm(p.name) in wanted for p in root.iterdir()):
+        return CLASS_FOLDERS
+    raise TrainDataError(
+        "the data folder has no annotation file and no class folders.", path=root,
+        fix="expected train.csv (VinBigData/phantom), train-rle.csv (SIIM), BBox_List_2017.csv (NIH), labels.csv "
+        f"(an image column and one 0/1 column per class: {', '.join(classes)}) or one folder per class "
+        "(DATA/<class>/<image>); or set data.format and data.annotations in the study file.")
+
+
+def _classification_work(root: Path, fmt: str, spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
+    if not root.is_dir():
+        raise TrainDataError("data folder not found.", path=root, fix="pass an existing folder with --data.")
+    if fmt == CLASSIFICATION_CSV:
+        ann = root / (spec.annotations or CSV_DEFAULT)
+        labelled = read_classification_csv(ann, root, classes)
+    else:
+        ann = root
+        labelled = read_class_folders(root, classes)
+    items = []
+    for path, labels in labelled:
+        resolved = path.resolve()
+        rel = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
+        items.append(WorkItem(rel, str(resolved), labels, {}))
+    items.sort(key=lambda it: it.image)
+    if spec.split_file:
+        raise StudyError("split files are not supported for the classification layouts.", path=ann,
+                         fix="use data.split: all, or list only the images of the subset in the CSV.")
+    if spec.limit:
+        items = items[: spec.limit]
+    return WorkList(root, fmt, ann, tuple(items), fingerprint(root, ann, items))
+
+
+def read_classification_csv(path: Path, root: Path, classes: tuple[str, ...]) -> list[tuple[Path, dict[str, int]]]:
+    """(image file, class -> 0/1) for every row of a classification CSV.
+
+    Class columns match the class names ignoring case and punctuation; columns of other classes are
+    ignored. Every problem found is reported together.
+
+    Raises:
+        TrainDataError: The file is missing or unreadable, has no image column or lacks a class
+            column, a label is not 0/1, or an image file does not exist (names the file, the lines
+            and the fix).
+    """
+    if not path.is_file():
+        raise TrainDataError("classification CSV not found.", path=path,
+                             fix=f"write {path.name} with an image column and one 0/1 column per class "
+                             f"({', '.join(classes)}), or set data.annotations.")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TrainDataError(f"cannot read the classification CSV ({exc}).", path=path,
+                             fix="save it as UTF-8 CSV with a header row.") from exc
+    image_col = next((c for c in IMAGE_COLUMNS if c in header), None)
+    by_norm = {_norm(h): h for h in header}
+    missing = [c for c in classes if _norm(c) not in by_norm]
+    problems = []
+    if image_col is None:
+        problems.append(f"no image column (accepted names: {', '.join(IMAGE_COLUMNS)})")
+    if missing:
+        problems.append(f"no column for class(es) {', '.join(missing)}")
+    if problems:
+        raise TrainDataError(f"the classification CSV has {'; '.join(problems)}; its columns are: "
+                             f"{', '.join(header) or 'none'}.", path=path,
+                             fix=f"give it an image column and one 0/1 column per class of the model(s): "
+                             f"{', '.join(classes)} (Nodule_Mass also matches Nodule/Mass).")
+    assert image_col is not None
+    out: list[tuple[Path, dict[str, int]]] = []
+    bad: list[str] = []
+    for line, row in enumerate(rows, start=2):
+        name = (row.get(image_col) or "").strip()
+        if not name:
+            bad.append(f"line {line}: empty {image_col}")
+            continue
+        file = Path(name) if Path(name).is_absolute() else root / name
+        if not file.is_file():
+            bad.append(f"line {line}: image {name} not found")
+            continue
+        labels: dict[str, int] = {}
+        for c in classes:
+            value = (row.get(by_norm[_norm(c)]) or "").strip()
+            if value not in ("0", "1", "0.0", "1.0"):
+                bad.append(f"line {line}: {by_norm[_norm(c)]} = {value!r} is not 0 or 1")
+            else:
+                labels[c] = int(float(value))
+        if len(labels) == len(classes):
+            out.append((file, labels))
+    if bad:
+        shown = "; ".join(bad[:8]) + (f"; and {len(bad) - 8} more" if len(bad) > 8 else "")
+        raise TrainDataError(f"the classification CSV has {len(bad)} bad row(s): {shown}.", path=path,
+                             fix="labels are 0 or 1; image paths are relative to the data folder (or absolute) "
+                             "and must exist.")
+    if not out:
+        raise TrainDataError("the classification CSV lists no image.", path=path, fix="add one row per image.")
+    return out
+
+
+def read_class_folders(root: Path, classes: tuple[str, ...]) -> list[tuple[Path, dict[str, int]]]:
+    """(image file, class -> 0/1) for ``DATA/<class>/<image>`` (see the module docstring).
+
+    Raises:
+        TrainDataError: A folder names no class of the model(s), or no image was found (names the
+            folder and the fix).
+    """
+    by_norm = {_norm(c): c for c in classes}
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = [p.name for p in folders if _norm(p.name) not in by_norm and _norm(p.name) not in NEGATIVE_FOLDERS]
+    if unknown:
+        raise TrainDataError(f"folder(s) {', '.join(unknown)} name no class of the model(s).", path=root,
+                             fix=f"name each folder after a class ({', '.join(classes)}; Nodule_Mass for "
+                             "Nodule/Mass) or 'normal' for images without a finding, or move it out.")
+    out: list[tuple[Path, dict[str, int]]] = []
+    for folder in folders:
+        positive = by_norm.get(_norm(folder.name))
+        for file in _image_files(folder):
+            out.append((file, {c: int(c == positive) for c in classes}))
+    if not out:
+        raise TrainDataError("no image in the class folders.", path=root,
+                             fix=f"put images ({', '.join(IMAGE_EXTENSIONS)}) in DATA/<class>/.")
+    return out

@@ -67,10 +67,11 @@ def _series(r: dict[str, str], several_models: bool) -> str:
     return f"{label} [{r['model_name']}]" if several_models else label
 
 
-def save_figure(fig: Figure, out: Path, name: str) -> Path:
-    """Footer, layout, PNG written atomically to ``OUT/figures/name``."""
+def save_figure(fig: Figure, out: Path, name: str, top: float = 1.0) -> Path:
+    """Footer, layout (the axes below ``top``, a fraction of the height: room for a title and legend),
+    PNG written atomically to ``OUT/figures/name``."""
     fig.text(0.5, 0.01, "Research use - not for diagnostic use", ha="center", va="bottom", fontsize=7)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.05, 1, top))
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     path = Path(out) / FIGURES_DIR / name

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from training.study.config import DEFAULT_LAYER, StudyConfig, params_hash
 from training.study.errors import ConfigProblem, StudyConfigError
 from training.study.score import ModelPlan, Task
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def bundle_path(spec: str) -> str:
+    """A study's model entry as a loadable path: ``default``, an existing path, or a path relative to
+    the RadLens folder (the presets name shipped bundles as ``resources/models/NAME``)."""
+    if spec == "default" or Path(spec).is_absolute() or Path(spec).exists():
+        return spec
+    shipped = REPO_ROOT / spec
+    return str(shipped) if shipped.exists() else spec
 
 
 def plan_models(cfg: StudyConfig) -> list[ModelPlan]:
@@ -28,7 +40,7 @@ def plan_models(cfg: StudyConfig) -> list[ModelPlan]:
     plans: list[ModelPlan] = []
     problems: list[ConfigProblem] = []
     for mi, spec in enumerate(cfg.models):
-        model = load_model(spec, device="cpu")
+        model = load_model(bundle_path(spec), device="cpu")
         names: list[str] | None = None
         tasks: list[Task] = []
         resolved_methods: list[tuple[str, str, dict[str, Any]]] = []

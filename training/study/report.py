@@ -92,7 +92,8 @@ def write_study_json(
 
 
 def report_study(out: str | Path) -> list[Path]:
-    """Re-render ``OUT/tables`` and ``OUT/figures`` from the stored results and ``study.json`` (no model runs).
+    """Re-render ``OUT/tables``, ``OUT/figures`` and ``OUT/report.pdf`` from the stored results and
+    ``study.json`` (no model runs).
 
     Raises:
         StudyError: ``out`` holds no study.
@@ -102,7 +103,10 @@ def report_study(out: str | Path) -> list[Path]:
     if not isinstance(study, dict):
         raise StudyError("study.json is unreadable (it has no 'study' entry).", path=folder / STUDY_JSON,
                          fix="re-run the study with --resume to rewrite it.")
-    return render_tables(folder, settings=settings_of_study(study))
+    from training.study.pdf import write_report
+
+    written = render_tables(folder, settings=settings_of_study(study))
+    return [*written, write_report(folder)]
 
 
 def read_study_json(out: str | Path) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 :func:`open_review` reads ``OUT/study.json`` and the Parquet store (:mod:`training.study.store`)
 into a :class:`StudyReview`. :meth:`StudyReview.gallery` answers the gallery's question: for one
 model and class, the images whose outcome at the model's thresholds (TP/FP/FN/TN) is wanted,
-sorted by probability or by the IoU of the first chosen explanation at one threshold and
-annotator policy, with one :class:`Cell` per chosen explanation (method, layer, parameters), so
+sorted by probability, by the IoU of the first chosen explanation at one threshold and
+annotator policy, or by its Δp (the perturbation block's rows: the class's own probability drop when
+the top fraction of its map is replaced by one mode), with one :class:`Cell` per chosen explanation
+(method, layer, parameters), so
 two or more methods are shown side by side. The viewer (``viewer/study_gallery*.py``) draws it.
 
 Outcome convention: ``label`` is the ground truth (1 = the class is present), ``predicted`` is the
@@ -28,7 +30,7 @@ from training.study.store import read_results
 Outcome = Literal["TP", "FP", "FN", "TN"]
 OUTCOMES: tuple[Outcome, ...] = ("TP", "FP", "FN", "TN")
 POLICIES = ("mean", "best", "fused")
-SORT_KEYS = ("probability", "iou", "image")
+SORT_KEYS = ("probability", "iou", "delta_p", "image")
 
 
 def outcome_of(label: int, predicted: bool) -> Outcome:
@@ -105,6 +107,12 @@ class Cell:
     iou: dict[str, tuple[float | None, ...]]
     pointing: bool | None
     energy: float | None
+    delta_p: dict[tuple[str, float], float] = field(default_factory=dict, compare=False)
+
+    def delta_p_at(self, mode: str, fraction: float) -> float | None:
+        """The class's own Δp (p_original - p_replaced) when the top ``fraction`` of its map is replaced
+        by ``mode``; None when the class was not a perturbation target on this image (or no Δp was stored)."""
+        return self.delta_p.get((mode, float(fraction)))
 
     def iou_at(self, threshold: str, policy: str = "mean") -> float | None:
         """The IoU at ``threshold`` under ``policy``; None when it was not computed.
@@ -147,6 +155,11 @@ class GalleryEntry:
         cell = self.cells[index] if index < len(self.cells) else None
         return cell.iou_at(threshold, policy) if cell is not None else None
 
+    def delta_p(self, mode: str, fraction: float, index: int = 0) -> float | None:
+        """Own Δp of the ``index``-th explanation's cell (None when missing or not a target)."""
+        cell = self.cells[index] if index < len(self.cells) else None
+        return cell.delta_p_at(mode, fraction) if cell is not None else None
+
 
 def _num(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
@@ -161,13 +174,15 @@ class StudyReview:
         rows: The stored result rows (:func:`training.study.store.read_results` as Python dicts).
     """
 
-    def __init__(self, out: Path, study: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    def __init__(self, out: Path, study: dict[str, Any], rows: list[dict[str, Any]],
+                 perturbation_rows: Sequence[dict[str, Any]] = ()) -> None:
         self.out = Path(out)
         self.study = study
         data = study.get("data", {})
         self.data_folder = Path(str(data.get("folder", "")))
         ann = data.get("annotations")
-        self.annotations: Path | None = Path(str(ann)) if ann else None
+        # the class-folder layout has no annotation file (its "annotations" is the data folder)
+        self.annotations: Path | None = Path(str(ann)) if ann and not Path(str(ann)).is_dir() else None
         self.models: tuple[StudyModel, ...] = tuple(
             StudyModel(str(m["sha256"]), str(m.get("name", "")), str(m.get("version", "")), str(m.get("path", "")),
                        tuple(m.get("classes", ())), tuple(float(t) for t in m.get("thresholds", ())))
@@ -181,6 +196,24 @@ class StudyReview:
             self._rows[(*e.key, r["image"], r["class"])] = r
         self.explanations: tuple[Explanation, ...] = tuple(sorted(explanations.values(), key=lambda e: e.key))
         self.images: tuple[str, ...] = tuple(sorted({r["image"] for r in rows}))
+        # Δp from the perturbation block's rows, matched to an explanation by model, method, layer and
+        # parameters (the block's own settings make its parameters hash differ from the localisation rows')
+        self._dp: dict[tuple[str, str, str, str, str, str], dict[tuple[str, float], float]] = {}
+        self._dp_grid: dict[tuple[str, str, str, str], tuple[tuple[str, ...], tuple[float, ...]]] = {}
+        for r in perturbation_rows:
+            if r.get("dp_delta") is None:
+                continue
+            ident = (r["model"], r["method"], r["layer"] or "", _params_text(r.get("params")))
+            modes, fractions, affected = list(r["dp_modes"]), [float(f) for f in r["dp_fractions"]], \
+                list(r["dp_classes"])
+            if r["class"] not in affected:
+                continue
+            c = affected.index(r["class"])
+            flat = r["dp_delta"]
+            own = {(m, f): float(flat[(mi * len(fractions) + fi) * len(affected) + c])
+                   for mi, m in enumerate(modes) for fi, f in enumerate(fractions)}
+            self._dp[(*ident, r["image"], r["class"])] = own
+            self._dp_grid.setdefault(ident, (tuple(modes), tuple(fractions)))
         known = [c for m in self.models for c in m.classes]
         stored = sorted({r["class"] for r in rows} - set(known))
         self.classes: tuple[str, ...] = tuple(dict.fromkeys([*known, *stored]))
@@ -220,7 +253,15 @@ class StudyReview:
         if r is None:
             return None
         iou = {p: tuple(_num(v) for v in r[f"iou_{p}"]) if r.get(f"iou_{p}") is not None else () for p in POLICIES}
-        return Cell(explanation, tuple(r["thresholds"] or ()), iou, r.get("pointing"), _num(r.get("energy")))
+        dp = self._dp.get((*self._dp_ident(explanation), image, cls), {})
+        return Cell(explanation, tuple(r.get("thresholds") or ()), iou, r.get("pointing"), _num(r.get("energy")), dp)
+
+    def _dp_ident(self, explanation: Explanation) -> tuple[str, str, str, str]:
+        return (explanation.model, explanation.method, explanation.layer, _params_text(explanation.params))
+
+    def delta_p_grid(self, explanation: Explanation) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """(replacement modes, fractions) of the Δp stored for the explanation; empty without Δp rows."""
+        return self._dp_grid.get(self._dp_ident(explanation), ((), ()))
 
     # --- the gallery --------------------------------------------------------------------------------
     def gallery(
@@ -233,6 +274,8 @@ class StudyReview:
         threshold: str | None = None,
         policy: str = "mean",
         descending: bool = True,
+        mode: str | None = None,
+        fraction: float | None = None,
     ) -> list[GalleryEntry]:
         """The gallery of one class under one or more explanations of one model.
 
@@ -245,7 +288,10 @@ class StudyReview:
                 ``policy``; images without an IoU come last, in image order) or ``image``.
             threshold: Threshold for ``iou`` (from the first explanation's grid).
             policy: Annotator policy for ``iou``: ``mean``, ``best`` or ``fused``.
-            descending: Highest first (probability, IoU); ignored for ``image``.
+            descending: Highest first (probability, IoU, Δp); ignored for ``image``.
+            mode, fraction: For ``delta_p``: the replacement mode and the fraction of the class's map
+                replaced (from the first explanation's Δp grid); images where the class was not a
+                perturbation target (no Δp) come last.
 
         Raises:
             StudyError: No explanation given, explanations of several models, unknown outcome,
@@ -270,6 +316,16 @@ class StudyReview:
             if threshold not in grid:
                 raise StudyError(f"threshold {threshold!r} is not in the grid of {first.label}.",
                                  fix=f"use one of: {', '.join(grid)}.")
+        if sort_by == "delta_p":
+            modes, fractions = self.delta_p_grid(first)
+            if not modes:
+                raise StudyError(f"the study stored no Δp for {first.label}.",
+                                 fix="run the study with the perturbation block (metrics: [localisation, "
+                                 "perturbation]) or sort by probability or IoU.")
+            if mode not in modes or fraction is None or float(fraction) not in fractions:
+                raise StudyError(f"Δp was stored for modes {', '.join(modes)} and fractions "
+                                 f"{', '.join(f'{f:g}' for f in fractions)}, not {mode!r} at {fraction!r}.",
+                                 fix="choose a mode and fraction of the study's perturbation section.")
         entries = []
         for image in self.images:
             cells = tuple(self.cell(e, image, cls) for e in explanations)
@@ -283,7 +339,8 @@ class StudyReview:
             entries.append(GalleryEntry(image, self.path_of(image), cls, float(base["probability"]),
                                         int(base["label"]), bool(base["predicted"]), out,
                                         int(base.get("n_gt_boxes") or 0), cells))
-        return sort_entries(entries, sort_by, threshold=threshold, policy=policy, descending=descending)
+        return sort_entries(entries, sort_by, threshold=threshold, policy=policy, descending=descending,
+                            mode=mode, fraction=fraction)
 
     def counts(self, cls: str, explanation: Explanation) -> dict[str, int]:
         """How many images of each outcome the class has under one explanation's rows."""
@@ -302,15 +359,31 @@ class StudyReview:
         return sorted((self.out / "figures").glob("*.png"))
 
 
+def _params_text(params: Any) -> str:
+    """Method parameters in one canonical JSON text (from a dict or the rows' JSON column)."""
+    if isinstance(params, str):
+        params = json.loads(params) if params else {}
+    return json.dumps(params or {}, sort_keys=True)
+
+
 def sort_entries(
     entries: list[GalleryEntry], sort_by: str, *, threshold: str | None = None, policy: str = "mean",
-    descending: bool = True,
+    descending: bool = True, mode: str | None = None, fraction: float | None = None,
 ) -> list[GalleryEntry]:
-    """Entries sorted by ``probability``, ``iou`` (first cell; missing IoUs last) or ``image``; ties by image.
+    """Entries sorted by ``probability``, ``iou`` (first cell; missing IoUs last), ``delta_p`` (first
+    cell's own Δp at ``mode`` and ``fraction``; missing last) or ``image``; ties by image.
 
     Raises:
-        StudyError: Unknown sort key, or ``iou`` without a threshold.
+        StudyError: Unknown sort key, ``iou`` without a threshold, ``delta_p`` without mode and fraction.
     """
+    if sort_by == "delta_p":
+        if mode is None or fraction is None:
+            raise StudyError("sorting by Δp needs a replacement mode and a fraction.",
+                             fix="choose one of the study's perturbation modes and fractions.")
+        dps = [(e.delta_p(mode, fraction), e) for e in entries]
+        have_dp = sorted(((v, e) for v, e in dps if v is not None), key=lambda ve: ve[1].image)
+        have_dp.sort(key=lambda ve: ve[0], reverse=descending)
+        return [e for _v, e in have_dp] + sorted((e for v, e in dps if v is None), key=lambda e: e.image)
     if sort_by == "image":
         return sorted(entries, key=lambda e: e.image)
     if sort_by == "probability":
@@ -339,9 +412,14 @@ def open_review(out: str | Path) -> StudyReview:
         raise StudyError("study.json has no models section.", path=folder / STUDY_JSON,
                          fix="re-run the study with --resume to rewrite it.")
     # the gallery reviews localisation rows (robustness and sanity rows carry no boxes; stores written
-    # before the block registry have no ``block`` column: all their rows are localisation rows)
-    rows = [r for r in read_results(folder).to_pylist() if r.get("block") in (None, "localisation")]
+    # before the block registry have no ``block`` column: all their rows are localisation rows), with the
+    # Δp of the perturbation block's rows; a study of the perturbation block alone shows its rows
+    stored = read_results(folder).to_pylist()
+    rows = [r for r in stored if r.get("block") in (None, "localisation")]
+    perturbation = [r for r in stored if r.get("block") == "perturbation"]
+    if not rows:
+        rows = perturbation
     if not rows:
         raise StudyError("the study has no stored results yet.", path=folder / "results",
                          fix="run it (or resume it) with `radlens study run ... --resume` first.")
-    return StudyReview(folder, study, rows)
+    return StudyReview(folder, study, rows, perturbation)

@@ -253,19 +253,82 @@ class Scorer:
             for model, plan in zip(self.models, self.plans, strict=True):
                 rows += image_rows(model, plan, item, image, self.settings, todo)
         except Exception as exc:
+            if is_out_of_memory(exc):
+                raise  # score_rows halves the batch and tries again
             return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}",
                     "node": self.node}
         return {"image": item.image, "rows": json.dumps(rows), "error": "", "node": self.node}
+
+    def score_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Score decoded rows together (the call a CUDA out-of-memory error is raised from).
+
+        Raises:
+            torch.OutOfMemoryError: The device ran out of memory (:meth:`score_rows` retries).
+        """
+        return [self.score_one(r) for r in rows]
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Score decoded rows in batches; a CUDA out-of-memory halves the batch and tries again.
+
+        The batch starts at ``len(rows)`` and stays halved for the rest of the rows once it had to
+        shrink. An image that runs out of memory alone (batch 1) is a failure with the reason; the
+        study goes on.
+        """
+        out: list[dict[str, Any]] = []
+        size, i = max(1, len(rows)), 0
+        while i < len(rows):
+            chunk = rows[i:i + size]
+            try:
+                out += self.score_batch(chunk)
+                i += len(chunk)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                _free_device_memory()
+                if size > 1:
+                    size = max(1, size // 2)
+                    continue
+                image = WorkItem.from_row(chunk[0]).image
+                out.append({"image": image, "rows": "[]", "node": self.node,
+                            "error": f"model: CUDA out of memory with a batch of 1 image "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"})
+                i += 1
+        return out
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         """Score a column batch (dict of equal-length columns)."""
         n = len(batch["image"])
         out: dict[str, list[Any]] = {"image": [], "rows": [], "error": [], "node": []}
-        for i in range(n):
-            res = self.score_one({k: _plain(v[i]) for k, v in batch.items()})
+        for res in self.score_rows([{k: _plain(v[i]) for k, v in batch.items()} for i in range(n)]):
             for k in out:
                 out[k].append(res[k])
         return out
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device out-of-memory error (``torch.OutOfMemoryError`` or its message)."""
+    try:
+        import torch
+
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            return True
+    except ImportError:
+        pass
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower() and "cuda" in str(exc).lower()
+
+
+def _free_device_memory() -> None:
+    """Give cached CUDA memory back before a retry (nothing on CPU)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
 
 
 def _node_id() -> str:

@@ -142,6 +142,11 @@ def render_tables(
     for name in rendered:
         files.update(BLOCKS[name].tables(by_block.get(name, []), chosen.get(name, {})))
     files["classification.csv"] = classification(rows)
+    from training.study.architectures import TABLE, architectures_figure, architectures_table
+
+    side_by_side = architectures_table(by_block.get("localisation", []), by_block.get("gaze", []))
+    if side_by_side is not None:  # several models: one column group per model
+        files[TABLE] = side_by_side
     written = []
     for name, text in files.items():
         path = Path(out) / TABLES_DIR / name
@@ -149,4 +154,7 @@ def render_tables(
         written.append(path)
     for name in rendered:
         written += BLOCKS[name].figures(Path(out), chosen.get(name, {}))
+    if side_by_side is not None:
+        figure = architectures_figure(Path(out))
+        written += [figure] if figure is not None else []
     return written

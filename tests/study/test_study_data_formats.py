@@ -1,0 +1,78 @@
+"""The classification layouts of the study data layer: a CSV with one 0/1 column per class, and one
+folder per class; their validation errors name the file and the fix; a study runs on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.datasets import TrainDataError
+from training.study.config import DataSpec
+from training.study.data import CLASS_FOLDERS, CLASSIFICATION_CSV, list_work
+
+CLASSES = ("Nodule/Mass", "Pneumothorax")
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(path)
+
+
+@pytest.fixture
+def csv_folder(tmp_path: Path) -> Path:
+    for name in ("a.png", "sub/b.png", "c.png"):
+        _png(tmp_path / name)
+    (tmp_path / "labels.csv").write_text("path,Nodule_Mass,pneumothorax,Other\n"
+                                         "a.png,1,0,1\nsub/b.png,0,1,0\nc.png,1,1,0\n")
+    return tmp_path
+
+
+def test_classification_csv_gives_labels_per_class_and_no_boxes(csv_folder: Path) -> None:
+    work = list_work(DataSpec(folder=str(csv_folder)), CLASSES)
+    assert work.format == CLASSIFICATION_CSV and work.annotations == csv_folder.resolve() / "labels.csv"
+    got = {it.image: it.labels for it in work.items}
+    assert got == {"a.png": {"Nodule/Mass": 1, "Pneumothorax": 0}, "c.png": {"Nodule/Mass": 1, "Pneumothorax": 1},
+                   "sub/b.png": {"Nodule/Mass": 0, "Pneumothorax": 1}}
+    assert all(it.boxes == {} for it in work.items) and len(work.fingerprint) == 64
+
+
+def test_classification_csv_errors_name_the_file_the_lines_and_the_fix(csv_folder: Path) -> None:
+    (csv_folder / "labels.csv").write_text("path,Nodule_Mass,Pneumothorax\na.png,1,2\nmissing.png,0,0\n")
+    with pytest.raises(TrainDataError) as info:
+        list_work(DataSpec(folder=str(csv_folder)), CLASSES)
+    text = str(info.value)
+    assert "labels.csv" in text and "line 2: Pneumothorax = '2' is not 0 or 1" in text
+    assert "line 3: image missing.png not found" in text and "labels are 0 or 1" in text
+    (csv_folder / "labels.csv").write_text("file_name,Nodule_Mass\na.png,1\n")
+    with pytest.raises(TrainDataError, match=r"no image column .*no column for class\(es\) Pneumothorax") as info:
+        list_work(DataSpec(folder=str(csv_folder), format=CLASSIFICATION_CSV), CLASSES)
+    assert "file_name, Nodule_Mass" in str(info.value) and "one 0/1 column per class" in str(info.value)
+
+
+def test_class_folders_label_each_image_by_its_folder(tmp_path: Path) -> None:
+    for name in ("Nodule_Mass/n1.png", "pneumothorax/p1.png", "pneumothorax/p2.png", "normal/z.png"):
+        _png(tmp_path / name)
+    work = list_work(DataSpec(folder=str(tmp_path)), CLASSES)
+    assert work.format == CLASS_FOLDERS
+    got = {it.image: (it.labels["Nodule/Mass"], it.labels["Pneumothorax"]) for it in work.items}
+    assert got == {"Nodule_Mass/n1.png": (1, 0), "normal/z.png": (0, 0), "pneumothorax/p1.png": (0, 1),
+                   "pneumothorax/p2.png": (0, 1)}
+    assert list_work(DataSpec(folder=str(tmp_path), limit=2), CLASSES).items == work.items[:2]
+
+
+def test_an_unknown_class_folder_is_refused_with_the_fix(tmp_path: Path) -> None:
+    _png(tmp_path / "Pneumothorax" / "p.png")
+    _png(tmp_path / "Fracture" / "f.png")
+    with pytest.raises(TrainDataError, match=r"folder\(s\) Fracture name no class") as info:
+        list_work(DataSpec(folder=str(tmp_path), format=CLASS_FOLDERS), CLASSES)
+    assert "'normal'" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_a_folder_in_no_known_layout_lists_every_format(tmp_path: Path) -> None:
+    _png(tmp_path / "x.png")
+    with pytest.raises(TrainDataError, match=r"labels\.csv") as info:
+        list_work(DataSpec(folder=str(tmp_path)), CLASSES)
+    assert "DATA/<class>/<image>" in str(info.value)
