@@ -70,6 +70,13 @@ def _disk_file(disk_key: str, layer: str, shape: tuple[int, ...]) -> Path:
     return cache_dir() / (hashlib.sha256(text.encode()).hexdigest()[:40] + ".json")
 
 
+def write_shipped(folder: Path, disk_key: str, layer: str, shape: tuple[int, ...], value: GridAlignment | None) -> Path:
+    """Write one measured alignment into a bundle's :data:`BUNDLE_ALIGNMENT_DIR` ``folder``."""
+    path = folder / _disk_file(disk_key, layer, shape).name
+    _write_disk(path, disk_key, layer, shape, value)
+    return path
+
+
 def _read_disk(path: Path) -> tuple[bool, GridAlignment | None]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -88,21 +95,32 @@ def _write_disk(path: Path, disk_key: str, layer: str, shape: tuple[int, ...], v
         pass  # a read-only cache folder costs a probe next time, nothing else
 
 
+#: A bundle's own folder of measured alignments (files named as in the user's cache): shipped
+#: bundles carry their layers' answers, so even the first start on a new machine probes nothing.
+BUNDLE_ALIGNMENT_DIR = "alignment"
+
+
 def measure_alignment(
-    module: nn.Module, layer: str, x: torch.Tensor, seed: int = 0, *, disk_key: str | None = None
+    module: nn.Module, layer: str, x: torch.Tensor, seed: int = 0, *, disk_key: str | None = None,
+    shipped: Path | None = None,
 ) -> GridAlignment | None:
     """Receptive-field centres of ``layer``'s grid cells for inputs shaped like ``x``.
 
     Falls back to :func:`resize_alignment` when the layer has no 2-D grid, when the fields stay
     wider than a 4x input, or when the probe's grid does not scale with the input; None when the
     layer has no 2-D grid (the method then reports that). With ``disk_key`` (the weights'
-    SHA-256) the answer is also kept on disk, keyed by weights, layer and input shape.
+    SHA-256) the answer is also kept on disk, keyed by weights, layer and input shape; ``shipped``
+    (a bundle's :data:`BUNDLE_ALIGNMENT_DIR`) is read first and never written.
     """
     key = (layer, tuple(x.shape[1:]), str(x.device))
     cached = _CACHE.setdefault(module, {})
     if key not in cached:
         path = _disk_file(disk_key, layer, tuple(x.shape[1:])) if disk_key else None
-        found, value = _read_disk(path) if path is not None else (False, None)
+        found, value = False, None
+        if path is not None and shipped is not None:
+            found, value = _read_disk(shipped / path.name)
+        if not found and path is not None:
+            found, value = _read_disk(path)
         if not found:
             with model_lock(module):  # the probe hooks the layer and runs the network
                 value = _measure(module, layer, x, seed)

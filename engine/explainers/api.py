@@ -16,7 +16,7 @@ from torch import nn
 
 from engine.errors import ExplainError, UnknownClassError, UnknownLayerError
 from engine.explainers import attention, cam, gradients, gradinput, scorecam  # noqa: F401 - registers the methods
-from engine.explainers.alignment import ALIGNMENTS, GridAlignment, measure_alignment
+from engine.explainers.alignment import ALIGNMENTS, BUNDLE_ALIGNMENT_DIR, GridAlignment, measure_alignment
 from engine.explainers.base import CancelFn, Context, ProgressFn, get_method, registered
 from engine.explainers.hooks import logits_of, module_by_name
 from engine.explainers.normalise import check_mode
@@ -297,7 +297,8 @@ def _layer_alignment(model: LoadedModel, name: str, x: torch.Tensor) -> GridAlig
         return lay.alignment((int(x.shape[-2]), int(x.shape[-1])))
     # bundles read from disk keep the probe's answer on disk (keyed by their weights' SHA-256)
     disk_key = model.weights_sha256 if model.path is not None else None
-    return measure_alignment(model.module, name, x, disk_key=disk_key)
+    shipped = Path(model.path) / BUNDLE_ALIGNMENT_DIR if model.path is not None else None
+    return measure_alignment(model.module, name, x, disk_key=disk_key, shipped=shipped)
 
 
 def _alignment_note(mode: str, ctx: Context, layers: Sequence[str], patches: set[str] | None = None) -> str:

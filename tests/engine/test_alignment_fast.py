@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -90,3 +91,44 @@ def test_disk_cache_second_start_pays_nothing(tmp_path, monkeypatch):
     assert again == first and json.loads(files[0].read_text())["alignment"] == first.to_dict()
     al.measure_alignment(TinyNet().eval(), "features", torch.zeros(1, 3, 48, 32), disk_key="ab" * 32)
     assert len(list((tmp_path / "alignment").glob("*.json"))) == 2
+
+
+def test_shipped_alignment_is_read_before_probing(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADLENS_CACHE_DIR", str(tmp_path / "user-cache"))
+    x = torch.zeros(1, 3, 32, 32)
+    measured = al.measure_alignment(TinyNet().eval(), "features", x)  # no disk key: nothing written
+    shipped = tmp_path / "bundle" / al.BUNDLE_ALIGNMENT_DIR
+    al.write_shipped(shipped, "cd" * 32, "features", (3, 32, 32), measured)
+
+    def no_probe(*_a, **_k):
+        raise AssertionError("a shipped alignment must be used as it is")
+
+    with monkeypatch.context() as m:
+        m.setattr(al, "_measure", no_probe)
+        got = al.measure_alignment(TinyNet().eval(), "features", x, disk_key="cd" * 32, shipped=shipped)
+    assert got == measured
+    assert not (tmp_path / "user-cache").exists()  # read from the bundle, nothing copied to the user's cache
+
+
+def test_bundled_models_ship_their_default_layers_alignment(monkeypatch, tmp_path):
+    """The bundled models explain on a new machine without a probe (issue #19: first explanation)."""
+    import engine
+    from engine.explainers.api import default_layer
+    from engine.models.manifest import DEFAULT_BUNDLE_DIR
+
+    monkeypatch.setenv("RADLENS_CACHE_DIR", str(tmp_path))
+
+    def no_probe(*_a, **_k):
+        raise AssertionError("the bundle's shipped alignment must be used")
+
+    monkeypatch.setattr(al, "_measure", no_probe)
+    bundles = sorted(p.parent for p in DEFAULT_BUNDLE_DIR.glob("*/model.json"))
+    assert len(bundles) >= 3
+    for bundle in bundles:
+        model = engine.load_model(bundle)
+        size = tuple(model.manifest.input_size)
+        result = engine.explain(model, np.zeros(size, np.float32), "gradcam", classes=[0],
+                                layers=[default_layer(model)])
+        assert result.explained, bundle.name  # explained without a probe (no_probe would have raised)
+        if bundle.name == "phantom-resnet18":
+            assert result.alignment is not None and result.alignment.source == "receptive_field"
