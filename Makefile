@@ -32,6 +32,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/bench_perturb.py --write
 	$(BIN)/python scripts/bench_report.py --write
 	$(BIN)/python scripts/bench_localise.py --write
+	$(BIN)/python scripts/bench_study.py --write
 
 clean-venv:
 	rm -rf $(VENV)
