@@ -102,8 +102,11 @@ def copies(src: Path, n: int, cache: Path) -> Path:
     return out
 
 
-def study_file(cache: Path, model: str, smoothgrad: bool) -> Path:
-    """The localisation preset without Δp (and without SmoothGrad unless asked), for ``model``."""
+def study_file(cache: Path, model: str, smoothgrad: bool, batch_size: int = 0) -> Path:
+    """The localisation preset without Δp (and without SmoothGrad unless asked), for ``model``.
+
+    ``batch_size`` (0 = the preset's) sets ``run.batch_size``: images per Ray batch and Parquet part.
+    """
     import yaml
 
     doc = yaml.safe_load(PRESET.read_text(encoding="utf-8"))
@@ -112,7 +115,9 @@ def study_file(cache: Path, model: str, smoothgrad: bool) -> Path:
     doc["metrics"] = ["localisation"]
     if not smoothgrad:
         doc["methods"] = [m for m in doc["methods"] if m["name"] != "smoothgrad"]
-    path = cache / f"bench-localisation-{abs(hash((model, smoothgrad))) % 10**8}.yaml"
+    if batch_size:
+        doc.setdefault("run", {})["batch_size"] = batch_size
+    path = cache / f"bench-localisation-{abs(hash((model, smoothgrad, batch_size))) % 10**8}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 
@@ -412,7 +417,7 @@ def measure(args: argparse.Namespace, parts: set[str]) -> tuple[dict[str, Any], 
         small, large = (int(v) for v in args.mem.split(","))
         tiny = tiny_bundle(args.cache)
         mdata = phantoms(args.cache, min(small, 200), seed=11, size=128)
-        mstudy = study_file(args.cache, str(tiny), False)
+        mstudy = study_file(args.cache, str(tiny), False, args.mem_batch)
         step("memory.small", lambda: cli_study(mstudy, copies(mdata, small, args.cache), out / "mem-small", 2, "cpu",
                                                1, memory=True))
         step("memory.large", lambda: cli_study(mstudy, copies(mdata, large, args.cache), out / "mem-large", 2, "cpu",
@@ -429,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-pgc", type=int, default=60, help="images of the pytorch-grad-cam subset (d)")
     p.add_argument("--n-cluster", type=int, default=120, help="images of the two-node comparison")
     p.add_argument("--mem", default="200,2000", help="image counts of the memory pair")
+    p.add_argument("--mem-batch", type=int, default=50, help="run.batch_size of the memory pair (fewer Ray batches)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of (a), (c), (d)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device of (a)-(c)")
     p.add_argument("--smoothgrad", action="store_true", help="keep the preset's SmoothGrad (n = 30)")
@@ -544,7 +550,9 @@ def report(args: argparse.Namespace, parts: set[str], meta: dict[str, Any], res:
         lines += ["", "Peak memory (summed RSS of the `radlens study run` process and every descendant: Ray's "
                   "GCS, raylet, workers; sampled every 0.2 s; shared pages count once per process). Cheaper "
                   "method: a seeded MobileNetV3-small bundle (64 px) instead of the bundled model, on symlinked "
-                  "copies of 200 phantoms of 128 px, local Ray, `--workers 2`:", "",
+                  "copies of 200 phantoms of 128 px, local Ray, `--workers 2`, "
+                  f"`run.batch_size: {args.mem_batch}` (fewer Ray batches; the same per-batch memory at both sizes):",
+                  "",
                   "| images | s | peak tree RSS MiB | peak driver RSS MiB | processes |", "|---|---|---|---|---|"]
         for r in (sm, lg):
             lines.append(f"| {r['done']} | {r['wall']:.1f} | {r['peak'] / 2**20:.0f} | {r['peak_root'] / 2**20:.0f} "
