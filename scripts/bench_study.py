@@ -126,6 +126,9 @@ def _env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env["OMP_NUM_THREADS"] = str(threads)
+    # a fresh local Ray even while another Ray (e.g. the Cluster pair) runs on this machine: without an
+    # address the study's ray.init(num_cpus=...) joins the newest local cluster and fails (see docs/benchmarks.md)
+    env.setdefault("RAY_ADDRESS", "local")
     return env
 
 
@@ -444,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=Path("/tmp/radlens-bench-study"))
     p.add_argument("--quick", action="store_true", help="smoke run: 6 images, small subsets, 12 vs 24 for memory")
     p.add_argument("--write", action="store_true", help="write the section into docs/benchmarks.md")
-    p.add_argument("--render", type=Path, default=None, help="only render a saved bench-results.json")
+    p.add_argument("--render", type=Path, nargs="+", default=None,
+                   help="only render saved bench-results.json files (parts measured by concurrent processes merged)")
     p.add_argument("--note", default="", help="a sentence on the run's conditions, written under the tables")
     args = p.parse_args(argv)
     if args.quick:
@@ -453,8 +457,18 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(args.parts.split(","))
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.render:
-        saved = json.loads(args.render.read_text())
-        meta, res = saved["meta"], saved["res"]
+        meta, res = {}, {}
+        for i, path in enumerate(args.render):
+            saved = json.loads(path.read_text())
+            res.update(saved["res"])
+            if i == 0:
+                meta = saved["meta"]
+            else:
+                m = saved["meta"]
+                done = ", ".join(sorted({k.split(".")[0] for k in saved["res"]}))
+                meta.setdefault("others", []).append(
+                    f"{done}: a second process run at the same time, load average at start {m['load_start']}, "
+                    f"at end {m['load_end']}, {m['minutes']:.1f} min")
     else:
         meta, res = measure(args, parts)
     text = report(args, parts, meta, res)
@@ -471,7 +485,8 @@ def report(args: argparse.Namespace, parts: set[str], meta: dict[str, Any], res:
     methods = f"Grad-CAM (layer {meta['layer']})" + (" + SmoothGrad (n = 30, noise 0.1)" if args.smoothgrad else "")
     lines = ["## Dataset studies (`radlens study`, scripts/bench_study.py)", "",
              f"Machine: {meta['machine']}. Device: {args.device}. Load average (1/5/15 min) at start "
-             f"{meta['load_start']}, at end {meta['load_end']}; the whole run took {meta['minutes']:.1f} min.", "",
+             f"{meta['load_start']}, at end {meta['load_end']}; the whole run took {meta['minutes']:.1f} min"
+             + "".join(f"; {o}" for o in meta.get("others", [])) + ".", "",
              f"Workload: the `localisation` preset without Δp: {methods}; "
              + ("" if args.smoothgrad else "SmoothGrad (n = 30) left out, as it makes the run infeasible here; ")
              + f"threshold grid of the preset ({meta['thresholds']} thresholds) x policies mean/best/fused, "
