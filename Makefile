@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_pacs.py --write
 	$(BIN)/python scripts/bench_models.py --write
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/bench_live.py --write
+	$(BIN)/python scripts/bench_study.py --write
 
 clean-venv:
 	rm -rf $(VENV)
