@@ -96,7 +96,9 @@ def _ensure_ray(address: str | None) -> bool:
         if address:
             ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, runtime_env=env,
+            # address="local": a new Ray of this machine's cores, even when another Ray runs here
+            # (without it, ray.init joins that one; --address or RAY_ADDRESS is how to join).
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, runtime_env=env,
                      logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise StudyError(f"cannot start or join Ray ({exc}).",
