@@ -49,14 +49,14 @@ def dark_palette() -> QtGui.QPalette:
 
 def first_path(settings: Settings, path: str | None) -> Path:
     """What to open: the argument, else the last path if it still exists, else the demo study."""
-    from viewer.opening import DEMO_IMAGES
+    from engine.resources import demo_images
 
     if path:
         return Path(path)
     last = settings["last_path"]
     if last and Path(last).exists():
         return Path(last)
-    return DEMO_IMAGES
+    return demo_images()
 
 
 def create_window(path: str | None = None, settings: Settings | None = None, **kwargs: object) -> MainWindow:

@@ -24,7 +24,6 @@ version) is never overwritten blindly: it is first copied to ``<sidecar>.bak`` (
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 from engine.annotations.model import AnnotationSet, BoxAnnotation, ImageLabel
 from engine.atomic import atomic_write_text
 from engine.errors import AnnotationError, AnnotationParseError
+from engine.version import version
 
 FORMAT_NAME = "radlens"
 FORMAT_TAG = "radlens.annotations"
@@ -47,11 +47,8 @@ BOX_CONVENTION = (
 
 
 def app_version() -> str:
-    """Return the installed RadLens version, or ``"unknown"``."""
-    try:
-        return importlib.metadata.version("radlens")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    """Return the RadLens version (:func:`engine.version.version`), or ``"unknown"``."""
+    return version()
 
 
 @dataclass(frozen=True)
