@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from install_helpers import ROOT, build_wheel, clean_env, copy_sources, fresh_venv, pip_install
+from install_helpers import ROOT, clean_env, fresh_venv, pip_install
 from PIL import Image
 
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -27,10 +27,9 @@ def _resource_files() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory, built: dict[str, Path]) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("wheel")
-    src = copy_sources(base / "src")
-    wheel = build_wheel(src, base / "dist")
+    src, wheel = built["src"], built["wheel"]
     python = fresh_venv(base / "venv")
     pip_install(python, str(wheel))
     work, home = base / "work", base / "home"
