@@ -81,7 +81,10 @@ CPU_NOTICE = "No GPU found: explanations run on the CPU (a few seconds each; Sco
 
 def cpu_notice(window: MainWindow, settings: Settings, gpu: bool | None = None) -> bool:
     """On the first start on a machine without a GPU, say once in the status bar that explanations run
-    on the CPU (settings ``cpu_notice_shown``); returns whether it was shown."""
+    on the CPU (settings ``cpu_notice_shown``); returns whether it was shown. Not with settings that are
+    not saved (the screenshot mode), where "once" could not be kept."""
+    if not settings.persist:
+        return False
     if gpu is None:
         import torch
 

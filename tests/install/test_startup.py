@@ -126,6 +126,7 @@ def test_cpu_notice_once(tmp_path: Path) -> None:
     assert cpu_notice(window, Settings(path), gpu=False)  # type: ignore[arg-type]
     assert not cpu_notice(window, Settings(path), gpu=False)  # type: ignore[arg-type]  # next start: not again
     assert messages == [CPU_NOTICE]
+    assert not cpu_notice(window, Settings(tmp_path / "other.json", persist=False), gpu=False)  # type: ignore[arg-type]
 
 
 def test_version_from_pyproject_everywhere(qapp: object) -> None:
