@@ -1,5 +1,5 @@
-"""Helpers of the install tests: build RadLens's wheel from a copy of the checkout, and a fresh virtual
-environment outside the checkout that reuses the dependencies already installed (no downloads)."""
+"""Helpers of the install tests: build RadLens's wheel from a copy of the checkout; an environment that
+cannot find the checkout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,27 +37,14 @@ def build_wheel(src: Path, out: Path) -> Path:
 
 
 def shared_site_packages() -> Path:
-    """The site-packages of the environment running the tests (RadLens's dependencies)."""
-    return Path(sysconfig.get_paths()["purelib"])
+    """The folder RadLens's dependencies are installed in (where this process finds torch and PySide6)."""
+    import importlib.util
 
-
-def fresh_venv(where: Path) -> Path:
-    """A new venv (no pip of its own) whose .pth reaches the shared dependencies; returns its python."""
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--without-pip", str(where)], check=True, timeout=60)
-    python = where / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    # appended after the venv's own site-packages, so what is installed into the venv wins
-    Path(purelib, "zz-shared-deps.pth").write_text(f"{shared_site_packages()}\n", encoding="utf-8")
-    return python
-
-
-def pip_install(python: Path, *args: str) -> None:
-    """Install into the venv of ``python`` with the shared pip (``pip --python``), no downloads."""
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                    "--no-compile", "-q", "--disable-pip-version-check", *args],
-                   check=True, capture_output=True, timeout=120)
+    spec = importlib.util.find_spec("torch")
+    assert spec is not None and spec.origin is not None, "the dependencies (torch) are not installed"
+    folder = Path(spec.origin).resolve().parents[1]
+    assert importlib.util.find_spec("PySide6") is not None
+    return folder
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -72,4 +58,4 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-__all__ = ["ROOT", "build_wheel", "clean_env", "copy_sources", "fresh_venv", "pip_install", "shared_site_packages"]
+__all__ = ["ROOT", "build_wheel", "clean_env", "copy_sources", "shared_site_packages"]

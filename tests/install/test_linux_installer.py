@@ -1,8 +1,10 @@
 """installer/linux/install.sh (issue #18), run as CI runs it: into a temporary prefix, RadLens from a
 wheelhouse holding the freshly built wheel, the dependencies reused from this environment
-(--reuse-site-packages, the developer/test option: no PyTorch download). The installed launcher takes
-a screenshot offscreen, the desktop entry validates, .dcm opens in RadLens, a re-run upgrades in place
-and keeps the user's settings, and --uninstall removes everything it added and nothing else."""
+(--reuse-site-packages, the developer/test option: a fresh venv outside the checkout whose .pth
+reaches them; no PyTorch download). The installed launcher, run from a temporary folder, explains the
+installed demo study and takes a screenshot offscreen (so the wheel carries its resources); the
+desktop entry validates, .dcm opens in RadLens, a re-run upgrades in place and keeps the user's
+settings, and --uninstall removes everything it added and nothing else."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from install_helpers import ROOT, clean_env, shared_site_packages
 from PIL import Image
 
 INSTALL_SH = ROOT / "installer" / "linux" / "install.sh"
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 def _tree(folder: Path) -> dict[str, str | None]:
@@ -30,6 +34,42 @@ def _tree(folder: Path) -> dict[str, str | None]:
 def _install(prefix: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", str(INSTALL_SH), "--prefix", str(prefix), *extra], env=env, cwd=prefix.parent,
                           capture_output=True, text=True, timeout=300)
+
+
+def check_installed_radlens(prefix: Path, env: dict[str, str], work: Path) -> None:
+    venv, radlens = prefix / "lib" / "radlens" / "venv", str(prefix / "bin" / "radlens")
+    work.mkdir()
+    env = {**env, "QT_QPA_PLATFORM": "offscreen", "RADLENS_SETTINGS": str(work / "settings.json")}
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import engine, json; from engine.resources import "
+                            "demo_dir, bundle_dirs; from engine.version import version; print(json.dumps("
+                            "[engine.__file__, str(demo_dir()), [str(b) for b in bundle_dirs()], version()]))"],
+                           cwd=work, env=env, check=True, capture_output=True, text=True, timeout=60)
+    engine_file, demo, bundles, version = json.loads(where.stdout)
+    for path in (engine_file, demo, *bundles):
+        assert Path(path).is_relative_to(venv), path  # the installed copy, not the checkout
+    assert bundles and version == VERSION
+
+    image = Path(demo) / "images" / "phantom_00003.dcm"
+    before = sorted(p.name for p in image.parent.iterdir())
+    explain = subprocess.Popen([radlens, "explain", str(image), "--annotations", str(Path(demo) / "train.csv"),
+                                "--classes", "Pneumothorax", "--out", "out"], cwd=work, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shot = subprocess.Popen([radlens, "view", "--screenshot", "shot.png", "--size", "1000x700"],
+                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    explain_out, _ = explain.communicate(timeout=240)
+    shot_out, _ = shot.communicate(timeout=240)
+    assert explain.returncode == 0, explain_out
+    assert shot.returncode == 0, shot_out
+
+    doc = json.loads((work / "out" / "results.json").read_text())
+    assert Path(doc["model"]["path"]).is_relative_to(venv)
+    (entry,) = doc["images"]
+    assert entry["explanation"]["versions"]["radlens"] == VERSION
+    assert [p.name for p in (work / "out").glob("phantom_00003.dcm.*.png")] == ["phantom_00003.dcm.pneumothorax.png"]
+    with Image.open(work / "shot.png") as png:
+        assert png.size == (1000, 700)
+        assert len(png.convert("L").resize((100, 70)).getcolors(7000) or []) > 20  # a rendered window, not blank
+    assert sorted(p.name for p in image.parent.iterdir()) == before  # nothing written into the installation
 
 
 def test_install_upgrade_uninstall(tmp_path: Path, built: dict[str, Path]) -> None:
@@ -77,20 +117,9 @@ def test_install_upgrade_uninstall(tmp_path: Path, built: dict[str, Path]) -> No
     assert "text/plain=mine.desktop" in (apps / "mimeapps.list").read_text()
     assert (prefix / "share" / "mime" / "application" / "dicom.xml").is_file()  # update-mime-database's output
 
-    # the launcher on PREFIX/bin starts the installed RadLens and takes a screenshot offscreen
-    work = tmp_path / "work"
-    work.mkdir()
-    shot_env = {**env, "QT_QPA_PLATFORM": "offscreen", "RADLENS_SETTINGS": str(work / "s.json")}
-    shot = subprocess.run([str(prefix / "bin" / "radlens"), "view", "--screenshot", "shot.png", "--size", "1000x700"],
-                          cwd=work, env=shot_env,
-                          capture_output=True, text=True, timeout=240)
-    assert shot.returncode == 0, shot.stdout + shot.stderr
-    with Image.open(work / "shot.png") as png:
-        assert png.size == (1000, 700)
-    where = subprocess.run([str(prefix / "lib" / "radlens" / "venv" / "bin" / "python"), "-c",
-                            "import engine; print(engine.__file__)"], cwd=work, env=env, capture_output=True,
-                           text=True, check=True).stdout.strip()
-    assert Path(where).is_relative_to(prefix)
+    # the installed wheel, from outside the checkout: the launcher on PREFIX/bin runs `radlens explain` on the
+    # installed demo study with the installed default model, and `radlens view --screenshot` offscreen
+    check_installed_radlens(prefix, env, tmp_path / "work")
 
     # a re-run upgrades in place: same files, the user's settings untouched
     manifest = json.loads((prefix / "lib" / "radlens" / "install-manifest.json").read_text())
