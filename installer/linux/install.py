@@ -365,7 +365,7 @@ def uninstall(args: argparse.Namespace) -> int:
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="install.sh", description="Install RadLens on a Linux workstation.")
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
-    default_prefix = Path("/opt/radlens") if root else Path.home() / ".local"
+    default_prefix = Path("/usr/local") if root else Path.home() / ".local"
     ap.add_argument("--prefix", type=Path, default=default_prefix,
                     help=f"where to install (default {default_prefix}); launcher in PREFIX/bin, desktop files in "
                          "PREFIX/share")
