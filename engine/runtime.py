@@ -9,6 +9,7 @@ import platform
 import torch
 
 from engine.errors import RadLensError
+from engine.version import version
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -36,8 +37,8 @@ def library_versions() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=1)
 def _library_versions() -> tuple[tuple[str, str], ...]:
-    versions = {"python": platform.python_version()}
-    for dist in ("radlens", "torch", "torchvision", "numpy", "scikit-image", "pydicom"):
+    versions = {"python": platform.python_version(), "radlens": version()}
+    for dist in ("torch", "torchvision", "numpy", "scikit-image", "pydicom"):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

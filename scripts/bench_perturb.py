@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication([])
     model = engine.load_model("default")
-    path = ROOT / "resources" / "demo" / "images" / "phantom_00002.dcm"
+    from engine.resources import demo_images
+
+    path = demo_images() / "phantom_00002.dcm"
     image = load_image(path)
     ex = engine.explain(model, image, "gradcam")
     cls = ex.predicted()[0] if ex.predicted() else ex.class_names[0]

@@ -43,8 +43,9 @@ def main() -> None:
     from engine.io import load_image
     from engine.report import build_report_input, write_report
     from engine.report.figures import DPI
+    from engine.resources import demo_dir
 
-    root = Path(__file__).resolve().parents[1] / "resources" / "demo"
+    root = demo_dir()
     model = engine.load_model("default", device="cpu")
     image = load_image(root / "images" / "phantom_00000.dcm")
     gt = read_annotations(root / "train.csv")["phantom_00000"]

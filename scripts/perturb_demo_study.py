@@ -22,6 +22,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 DOC = ROOT / "docs" / "perturbation.md"
 JSON_OUT = ROOT / "docs" / "perturbation-demo.json"
+
+from engine.resources import demo_images  # noqa: E402
+
 MODES = {"mean": {}, "blur": {"ksize": 11}, "inpaint": {}}
 MODE_LABELS = {"mean": "image mean", "blur": "blur 11×11", "inpaint": "inpainting"}
 
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default")
-    ap.add_argument("--images", type=Path, default=ROOT / "resources" / "demo" / "images")
+    ap.add_argument("--images", type=Path, default=demo_images())
     ap.add_argument("--method", default="gradcam")
     ap.add_argument("--steps", type=int, default=11, help="fractions 0..1 in this many steps")
     ap.add_argument("--seeds", type=int, default=3, help="random orders in the band")

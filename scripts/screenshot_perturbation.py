@@ -19,11 +19,12 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6 import QtWidgets  # noqa: E402
 
+from engine.resources import demo_images  # noqa: E402
 from viewer.app import application, create_window  # noqa: E402
 from viewer.screenshot import COMMAND, grab_png, wait_until  # noqa: E402
 from viewer.settings import Settings  # noqa: E402
 
-DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00003.dcm"
+DEMO_IMAGE = demo_images() / "phantom_00003.dcm"
 
 
 def main() -> int:

@@ -99,6 +99,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("reset_layout", "View", "Default panel layout", "", lambda w: w.reset_layout()),
     ActionSpec("help", "Help", "Keyboard shortcuts…", "F1", lambda w: w.show_help()),
     ActionSpec("plugins", "Help", "Plugins…", "", lambda w: w.show_plugins()),
+    ActionSpec("about", "Help", "About RadLens…", "", lambda w: w.show_about()),
 )
 
 MOUSE_HELP = (

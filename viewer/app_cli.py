@@ -1,13 +1,19 @@
 """``radlens view [PATH]`` (and ``radlens`` with no arguments): the desktop viewer.
 
 Qt is imported only inside :func:`run`, so ``radlens --help`` and the headless subcommands work
-without a display.
+without a display. Before Qt is imported, :func:`viewer.startup.check_display` checks that Qt can
+start here; when it cannot (no display, missing xcb libraries) the user is told why and which
+packages to install, and the exit code is 3 (no Qt abort). ``--screenshot`` without a display uses
+Qt's offscreen platform. A crash writes a log (:func:`viewer.startup.report_crash`), exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sys
+from pathlib import Path
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -28,10 +34,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.screenshot:
-        from viewer.screenshot import take_screenshot
+    from engine.errors import RadLensError
+    from viewer.startup import EXIT_NO_DISPLAY, check_display, report_crash
 
-        return take_screenshot(args.path, args.screenshot, args.size, args.timeout)
-    from viewer.app import run as run_app
+    env = os.environ
+    if args.screenshot and not env.get("QT_QPA_PLATFORM") and not env.get("DISPLAY") \
+            and not env.get("WAYLAND_DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    probe = check_display(env)
+    if not probe.ok:
+        print(probe.message(), file=sys.stderr)
+        return EXIT_NO_DISPLAY
+    try:
+        if args.screenshot:
+            from viewer.screenshot import take_screenshot
 
-    return run_app(args.path)
+            return take_screenshot(args.path, args.screenshot, args.size, args.timeout)
+        from viewer.app import run as run_app
+
+        return run_app(args.path)
+    except RadLensError:
+        raise  # the CLI prints it with its fix
+    except Exception as exc:
+        report_crash(type(exc), exc, exc.__traceback__, show_box=crash_box)
+        return 1
+
+
+def crash_box(path: Path, summary: str) -> None:
+    """Tell the user where the crash log is, in a message box, when Qt is up and on a screen."""
+    from PySide6 import QtWidgets
+
+    if QtWidgets.QApplication.instance() is None or os.environ.get("QT_QPA_PLATFORM") in ("offscreen", "minimal"):
+        return
+    QtWidgets.QMessageBox.critical(None, "RadLens crashed",
+                                   f"RadLens hit an error it did not expect:\n{summary}\n\n"
+                                   f"The log with the details is at\n{path}\n\n"
+                                   "Please attach it when you report the problem.")

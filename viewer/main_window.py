@@ -315,6 +315,13 @@ class MainWindow(QtWidgets.QMainWindow):
         dialog.show()
         return dialog
 
+    def show_about(self) -> QtWidgets.QDialog:
+        from viewer.about import about_dialog
+
+        dialog = about_dialog(self)
+        dialog.show()
+        return dialog
+
     # --- opening (see viewer/opening.py) -----------------------------------------------------------------------
     def open_path(self, path: str | Path) -> None:
         self.opening.open_path(Path(path))

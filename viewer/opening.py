@@ -19,6 +19,7 @@ from engine.annotations import AnnotationSet, Source, find_sidecar, image_key, r
 from engine.annotations.vinbigdata import write_vinbigdata_csv
 from engine.errors import RadLensError
 from engine.io.study import StudyIndex
+from engine.resources import demo_images
 from viewer.corner_labels import CornerLabels
 from viewer.session import Session, find_ground_truth
 from viewer.settings import Settings
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_IMAGES = ROOT / "resources" / "demo" / "images"
 TITLE = "{name} — RadLens (research use, not for diagnostic use)"
 _default_classes: tuple[str, ...] | None = None
 
@@ -128,7 +127,7 @@ class OpeningController:
         self.save_settings()
 
     def open_demo(self) -> None:
-        self.open_path(DEMO_IMAGES)
+        self.open_path(demo_images())
 
     def on_scanned(self, _index: StudyIndex) -> None:
         """The browser finished a scan: open the folder's image, or refresh "image i of n"."""

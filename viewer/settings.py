@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "hidden_annotators": [],
     "window_geometry": None,  # hex of QMainWindow.saveGeometry()
     "window_state": None,  # hex of QMainWindow.saveState()
+    "cpu_notice_shown": False,  # the once-only "explanations run on the CPU" status message was shown
     "plugins": {},  # plugin name -> its own namespace (JSON values): method, colour map, opacity...
 }
 

@@ -16,6 +16,15 @@
                  "note": ""}]
     }
 
+Where it goes: beside the image when RadLens may write there. Images in places RadLens must not or
+cannot write (the bundled demo study and anything else inside the installation, RadLens's own cache
+folder such as the PACS retrieve cache, a read-only folder, share or CD) keep their sidecar in the
+user's data folder instead (:func:`engine.resources.user_data_dir`, ``$RADLENS_DATA`` in tests):
+``<data>/annotations/uid-<SOP Instance UID>.radlens.json`` for DICOM, ``sha256-<file hash>.radlens.json``
+otherwise, so the same image opened again from anywhere (another copy, another folder) finds its
+boxes. :func:`find_sidecar` looks in the store first for such images and beside the image first for
+the others; existing sidecars beside writable images keep working unchanged.
+
 Writes are atomic. An existing sidecar that cannot be read (corrupt JSON, unknown schema
 version) is never overwritten blindly: it is first copied to ``<sidecar>.bak`` (or
 ``<sidecar>.1.bak``, ...).
@@ -24,9 +33,11 @@ version) is never overwritten blindly: it is first copied to ``<sidecar>.bak`` (
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
+import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +46,17 @@ from typing import Any
 from engine.annotations.model import AnnotationSet, BoxAnnotation, ImageLabel
 from engine.atomic import atomic_write_text
 from engine.errors import AnnotationError, AnnotationParseError
+from engine.resources import is_bundled, user_cache_dir, user_data_dir
+from engine.version import version
 
 FORMAT_NAME = "radlens"
 FORMAT_TAG = "radlens.annotations"
 SCHEMA_VERSION = 1
 SIDECAR_SUFFIX = ".radlens.json"
+#: The store's folder under the user's data folder.
+STORE_FOLDER = "annotations"
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 BOX_CONVENTION = (
     "pixel edges in the original image; x right, y down; origin at the top-left corner of the "
     "top-left pixel; pixel (row i, col j) covers [j, j+1) x [i, i+1)"
@@ -47,11 +64,8 @@ BOX_CONVENTION = (
 
 
 def app_version() -> str:
-    """Return the installed RadLens version, or ``"unknown"``."""
-    try:
-        return importlib.metadata.version("radlens")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    """Return the RadLens version (:func:`engine.version.version`), or ``"unknown"``."""
+    return version()
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,92 @@ def sidecar_path(image_path: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def store_dir() -> Path:
+    """The user's sidecar store (``<user data>/annotations``)."""
+    return user_data_dir() / STORE_FOLDER
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def must_store_elsewhere(image_path: str | os.PathLike[str]) -> bool:
+    """True when the sidecar of ``image_path`` must not go beside it: the image is inside RadLens's
+    installation (the bundled demo study), inside RadLens's cache folder (the PACS cache), or its
+    folder (or an existing sidecar) is not writable."""
+    path = Path(image_path)
+    if is_bundled(path) or _inside(path, user_cache_dir()):
+        return True
+    beside = sidecar_path(path)
+    if beside.exists():
+        return not os.access(beside, os.W_OK)
+    return path.parent.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _dicom_uid(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            if handle.read(4) != b"DICM":
+                return None
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        uid = str(ds.get("SOPInstanceUID", "") or "").strip()
+    except Exception:  # any unreadable header: fall back to the file hash
+        return None
+    return uid or None
+
+
+def store_key(image_path: str | os.PathLike[str], sop_instance_uid: str | None = None) -> str | None:
+    """The image's key in the store: ``uid-<SOP Instance UID>`` (given, or read from the DICOM
+    header), else ``sha256-<hash of the file>``; None when neither can be had (no UID, no file)."""
+    path = Path(image_path)
+    uid = sop_instance_uid or _dicom_uid(path)
+    if uid and _UID.fullmatch(uid) and len(uid) <= 64:
+        return f"uid-{uid}"
+    if uid:  # not a valid UID string: still one key per UID, a safe file name
+        return "uid-sha256-" + hashlib.sha256(uid.encode("utf-8")).hexdigest()
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return f"sha256-{digest.hexdigest()}"
+
+
+def stored_sidecar_path(image_path: str | os.PathLike[str], sop_instance_uid: str | None = None) -> Path | None:
+    """Where the store keeps the sidecar of ``image_path`` (whether or not it exists)."""
+    key = store_key(image_path, sop_instance_uid)
+    return None if key is None else store_dir() / f"{key}{SIDECAR_SUFFIX}"
+
+
+def _stored_existing(path: Path) -> Path | None:
+    folder = store_dir()
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None  # nothing stored: no header read or hash needed
+    stored = stored_sidecar_path(path)
+    return stored if stored is not None and stored.is_file() else None
+
+
 def find_sidecar(image_path: str | os.PathLike[str]) -> Path | None:
-    """Return the sidecar beside ``image_path`` if it exists, else None."""
-    path = sidecar_path(image_path)
-    return path if path.is_file() else None
+    """Return the sidecar of ``image_path`` if one exists, else None: for images whose sidecar must
+    not go beside them, the store first, then beside; for the others, beside first, then the store
+    (boxes drawn on the bundled demo are found on a copy of it too)."""
+    path = Path(image_path)
+    if path.name.endswith(SIDECAR_SUFFIX):
+        return path if path.is_file() else None
+    beside = sidecar_path(path)
+    if must_store_elsewhere(path):
+        stored = _stored_existing(path)
+        return stored if stored is not None else (beside if beside.is_file() else None)
+    return beside if beside.is_file() else _stored_existing(path)
 
 
 def sniff_sidecar(path: str | os.PathLike[str]) -> bool:
@@ -257,7 +353,7 @@ def read_sidecar(image_path: str | os.PathLike[str]) -> Sidecar:
         AnnotationError: No sidecar, it cannot be read, or its schema version is unknown.
         AnnotationParseError: The sidecar is corrupt (bad JSON, missing or mistyped fields).
     """
-    path = sidecar_path(image_path)
+    path = find_sidecar(image_path) or sidecar_path(image_path)
     if not path.is_file():
         raise AnnotationError(
             "No RadLens sidecar found.",
@@ -290,13 +386,15 @@ def write_sidecar(
     sop_instance_uid: str | None = None,
     image_shape: tuple[int, int] | None = None,
 ) -> Path:
-    """Write the sidecar of ``image_path`` atomically.
+    """Write the sidecar of ``image_path`` atomically: beside the image, or into the user's store
+    when RadLens must not or cannot write there (:func:`must_store_elsewhere`, or the write beside
+    is refused by the file system).
 
     If a sidecar already exists but cannot be read (corrupt, or written by an unknown schema
     version), it is first copied to ``*.bak`` so nothing is lost.
 
     Args:
-        image_path: The image file; the sidecar goes beside it.
+        image_path: The image file.
         annotations: What to store.
         sop_instance_uid: The DICOM SOP Instance UID, if any.
         image_shape: ``(rows, columns)`` of the image, if known.
@@ -307,8 +405,8 @@ def write_sidecar(
     Raises:
         AnnotationError: The file could not be written (the previous sidecar is left intact).
     """
-    path = sidecar_path(image_path)
-    image_name = path.name[: -len(SIDECAR_SUFFIX)]
+    beside = sidecar_path(image_path)
+    image_name = beside.name[: -len(SIDECAR_SUFFIX)]
     rows, columns = image_shape if image_shape is not None else (None, None)
     doc = {
         "format": FORMAT_TAG,
@@ -329,17 +427,38 @@ def write_sidecar(
         "boxes": [box.to_dict() for box in annotations.boxes],
     }
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    stored = None
+    if not Path(image_path).name.endswith(SIDECAR_SUFFIX) and must_store_elsewhere(image_path):
+        stored = stored_sidecar_path(image_path, sop_instance_uid)
+    path = stored or beside
     try:
-        if path.exists():
-            try:
-                _load_document(path)
-            except AnnotationError:
-                _backup(path)
-        atomic_write_text(path, text)
+        _write(path, text)
     except OSError as exc:
-        raise AnnotationError(
-            f"Cannot write the sidecar ({exc.strerror or exc}); any previous version is intact.",
-            path=path,
-            fix="Check free disk space and write permission on the image's folder.",
-        ) from exc
+        fallback = None
+        if path == beside and exc.errno in _NOT_WRITABLE and not Path(image_path).name.endswith(SIDECAR_SUFFIX):
+            fallback = stored_sidecar_path(image_path, sop_instance_uid)
+        if fallback is None:
+            raise _write_error(path, exc) from exc
+        try:
+            _write(fallback, text)
+        except OSError as exc2:
+            raise _write_error(fallback, exc2) from exc2
+        path = fallback
     return path
+
+
+def _write(path: Path, text: str) -> None:
+    if path.exists():
+        try:
+            _load_document(path)
+        except AnnotationError:
+            _backup(path)
+    atomic_write_text(path, text)
+
+
+def _write_error(path: Path, exc: OSError) -> AnnotationError:
+    return AnnotationError(
+        f"Cannot write the sidecar ({exc.strerror or exc}); any previous version is intact.",
+        path=path,
+        fix="Check free disk space and write permission on the image's folder.",
+    )

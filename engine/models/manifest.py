@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BundleManifestError, ModelError
+from engine.errors import BundleManifestError, ModelError, RadLensError
 
 SCHEMA_VERSION = 1
-#: Where the bundled default model lives (the first bundle folder in it is the default).
+#: The source checkout's model folder, kept for old callers; the bundled models are found with
+#: :func:`engine.resources.models_dir` (:data:`DEFAULT_BUNDLE_NAME` in it is the default).
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
 #: The bundled default model's folder under :data:`DEFAULT_BUNDLE_DIR`.
 DEFAULT_BUNDLE_NAME = "phantom-resnet18"
@@ -248,15 +249,22 @@ def default_bundle_path() -> Path:
     Raises:
         ModelError: No bundle is installed there.
     """
-    if (DEFAULT_BUNDLE_DIR / DEFAULT_BUNDLE_NAME / "model.json").is_file():
-        return DEFAULT_BUNDLE_DIR / DEFAULT_BUNDLE_NAME
-    if DEFAULT_BUNDLE_DIR.is_dir():
-        for candidate in sorted(DEFAULT_BUNDLE_DIR.iterdir()):
-            if (candidate / "model.json").is_file() and not _is_regression_bundle(candidate):
-                return candidate
+    from engine.resources import bundle_dirs, models_dir
+
+    try:
+        bundles, folder = bundle_dirs(), models_dir()
+    except RadLensError as exc:
+        raise ModelError("no bundled default model is installed.", path=exc.path,
+                         fix="pass --model PATH to a bundle folder, or reinstall RadLens with its resources.") from exc
+    for bundle in bundles:
+        if bundle.name == DEFAULT_BUNDLE_NAME:
+            return bundle
+    for bundle in bundles:
+        if not _is_regression_bundle(bundle):
+            return bundle
     raise ModelError(
         "no bundled default model is installed.",
-        path=DEFAULT_BUNDLE_DIR,
+        path=folder,
         fix="pass --model PATH to a bundle folder, or reinstall RadLens with its resources.",
     )
 

@@ -169,8 +169,16 @@ def test_failed_serialisation_keeps_previous_sidecar(
 def test_app_version_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.metadata
 
+    import engine.version as version_module
+
     def missing(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(sidecar_module.importlib.metadata, "version", missing)
-    assert sidecar_module.app_version() == "unknown"
+    # neither a source tree's pyproject.toml nor installed metadata: "unknown"
+    monkeypatch.setattr(version_module, "_from_source_tree", lambda: None)
+    monkeypatch.setattr(version_module.importlib.metadata, "version", missing)
+    version_module.version.cache_clear()
+    try:
+        assert sidecar_module.app_version() == "unknown"
+    finally:
+        version_module.version.cache_clear()

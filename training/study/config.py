@@ -46,11 +46,11 @@ from typing import Any
 
 import yaml
 
+from engine.resources import presets_dir
 from training.study.blocks import BLOCKS
 from training.study.blocks.localisation import POLICY_NAMES
 from training.study.errors import ConfigProblem, StudyConfigError
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "resources" / "studies"
 FORMATS = ("auto", "phantom", "vinbigdata", "nih", "siim", "classification_csv", "class_folders")
 SUBSETS = ("train", "val", "test")
 #: The registered metric blocks (:mod:`training.study.blocks`).
@@ -156,7 +156,7 @@ def params_hash(method: str, layer: str, params: dict[str, Any], scoring: dict[s
 def list_presets() -> dict[str, str]:
     """Preset name -> its one-line description, from ``resources/studies/*.yaml``."""
     out: dict[str, str] = {}
-    for path in sorted(PRESET_DIR.glob("*.yaml")):
+    for path in sorted(presets_dir().glob("*.yaml")):
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
@@ -173,7 +173,7 @@ def study_source(spec: str) -> Path:
     """
     if spec.startswith("preset:"):
         name = spec.partition(":")[2].strip()
-        path = PRESET_DIR / f"{name}.yaml"
+        path = presets_dir() / f"{name}.yaml"
         if not path.is_file():
             raise StudyConfigError([ConfigProblem(0, "preset", f"unknown preset {name!r}",
                                                   ", ".join(list_presets()) or "none installed")], path=spec)

@@ -9,16 +9,17 @@ from training.study.config import DEFAULT_LAYER, StudyConfig, params_hash
 from training.study.errors import ConfigProblem, StudyConfigError
 from training.study.score import ModelPlan, Task
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
 def bundle_path(spec: str) -> str:
     """A study's model entry as a loadable path: ``default``, an existing path, or a path relative to
-    the RadLens folder (the presets name shipped bundles as ``resources/models/NAME``)."""
+    RadLens's installed resources (the presets name shipped bundles as ``resources/models/NAME``)."""
     if spec == "default" or Path(spec).is_absolute() or Path(spec).exists():
         return spec
-    shipped = REPO_ROOT / spec
-    return str(shipped) if shipped.exists() else spec
+    if spec.startswith("resources/models/"):  # a bundle shipped with RadLens, wherever it is installed
+        from engine.resources import models_dir
+
+        shipped = models_dir() / spec.removeprefix("resources/models/")
+        return str(shipped) if shipped.exists() else spec
+    return spec
 
 
 def plan_models(cfg: StudyConfig) -> list[ModelPlan]:
