@@ -9,6 +9,7 @@ from training.study.config import DEFAULT_LAYER, StudyConfig, params_hash
 from training.study.errors import ConfigProblem, StudyConfigError
 from training.study.score import ModelPlan, Task
 
+
 def bundle_path(spec: str) -> str:
     """A study's model entry as a loadable path: ``default``, an existing path, or a path relative to
     RadLens's installed resources (the presets name shipped bundles as ``resources/models/NAME``)."""
