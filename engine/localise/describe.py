@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from skimage.measure import label
 
-from engine.localise.boxes import BoxesLike, as_boxes, boxes_to_mask
+from engine.localise.boxes import BoxesLike, as_boxes
 from engine.localise.iou import iou_matrix
 from engine.localise.threshold import Threshold, threshold_mask
 
@@ -257,7 +257,7 @@ def describe_regions(
     Returns:
         One :class:`RegionDescription` per box, in the order given.
     """
-    m = np.asarray(mask).astype(bool)
+    m = np.asarray(mask)
     shape = (int(m.shape[0]), int(m.shape[1]))
     arr = as_boxes(boxes)
     gt = _gt_array(ground_truth)
@@ -266,7 +266,12 @@ def describe_regions(
     unit = "mm" if frame.spacing else "px"
     out = []
     for i, box in enumerate(arr):
-        inside = m & boxes_to_mask(box, shape)
+        # The box's pixels are a rectangle (boxes_to_mask's rule: pixel centres inside, half-open):
+        # work on that crop, not on a mask of the whole image (issue #19: 3000 x 3000 images).
+        x0, y0, x1, y1 = np.ceil(box - 0.5).tolist()
+        c0, c1 = int(min(max(x0, 0), shape[1])), int(min(max(x1, 0), shape[1]))
+        r0, r1 = int(min(max(y0, 0), shape[0])), int(min(max(y1, 0), shape[0]))
+        inside = m[r0:max(r0, r1), c0:max(c0, c1)] != 0
         n_pix = int(inside.sum())
         _, n_comp = label(inside, connectivity=2, return_num=True)
         side, side_frame, vertical, horizontal = _position(frame, box, shape, view)
