@@ -85,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("scp", help="show or set our storage SCP (the C-MOVE destination)")
     p.add_argument("--ae-title")
-    p.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; for a PACS elsewhere, this machine's "
+                   "own address)")
     p.add_argument("--port", type=int)
 
 

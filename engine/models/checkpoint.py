@@ -28,8 +28,8 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "we
 PREFIXES = ("module.", "model.", "backbone.", "net.", "_orig_mod.")
 _SAVE_HINT = (
     "save only the weights: torch.save(model.state_dict(), 'weights.pth') (for a Lightning checkpoint: "
-    "torch.save(torch.load(path, weights_only=False)['state_dict'], 'weights.pth') on a machine where you "
-    "trust the file), or better safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')."
+    "in the training environment that wrote it, load the LightningModule with its load_from_checkpoint "
+    "and save its state_dict), or better safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')."
 )
 
 

@@ -6,11 +6,11 @@ and holds no password or token: a node names where its secret is (the OS keyring
 environment variable by *name*), see :mod:`engine.pacs.secrets`. Document::
 
     {"schema_version": 1,
-     "nodes": {"hospital": {"kind": "dimse", "ae_title": "PACS", "host": "10.0.0.5", "port": 104,
+     "nodes": {"hospital": {"kind": "dimse", "ae_title": "PACS", "host": "127.0.0.1", "port": 4242,
                             "our_ae_title": "RADLENS"},
-               "orthanc-web": {"kind": "dicomweb", "base_url": "https://pacs/dicom-web",
+               "orthanc-web": {"kind": "dicomweb", "base_url": "https://127.0.0.1:8443/dicom-web",
                                "auth": "basic", "username": "reader", "secret": "keyring"}},
-     "storage_scp": {"ae_title": "RADLENS", "host": "0.0.0.0", "port": 11112}}
+     "storage_scp": {"ae_title": "RADLENS", "host": "127.0.0.1", "port": 11112}}
 
 A node spec on the command line is a configured name or a URL: ``dicomweb+https://HOST:PORT/PATH``
 (``dicomweb+http://…`` too) or ``dimse://AET@HOST:PORT``.
@@ -72,7 +72,7 @@ class PacsNode:
         host: DIMSE: host name or address.
         port: DIMSE: port (104 or 11112 usually).
         our_ae_title: DIMSE: RadLens's (calling) AE title; the PACS must know it for C-MOVE/C-GET.
-        base_url: DICOMweb: the service root, e.g. ``https://pacs.example.org/dicom-web``.
+        base_url: DICOMweb: the service root, e.g. ``https://HOST:PORT/dicom-web``.
         auth: DICOMweb: ``"none"``, ``"basic"`` (username + password) or ``"bearer"`` (token).
         username: DICOMweb basic auth user name (not a secret).
         secret: Where the password/token is: ``"keyring"`` or ``"env:VARIABLE_NAME"``; never the value.
@@ -109,7 +109,7 @@ class PacsNode:
             scheme = urlsplit(self.base_url).scheme
             if scheme not in ("http", "https") or not urlsplit(self.base_url).hostname:
                 raise NodeConfigError(f"{where}: base URL {self.base_url!r} is not an http(s) URL.",
-                                      fix="give the service root, e.g. https://pacs/dicom-web.")
+                                      fix="give the service root, e.g. https://HOST:PORT/dicom-web.")
             if urlsplit(self.base_url).password:
                 raise NodeConfigError(f"{where}: the base URL carries a password.",
                                       fix="remove it from the URL; store it with --password-keyring or --password-env.")
@@ -147,10 +147,14 @@ class PacsNode:
 
 @dataclass(frozen=True)
 class StorageScp:
-    """RadLens's own storage SCP, the destination of C-MOVE (the PACS must know ae_title, host and port)."""
+    """RadLens's own storage SCP, the destination of C-MOVE (the PACS must know ae_title, host and port).
+
+    It listens on loopback unless configured otherwise: a PACS on another machine needs ``host`` set
+    to the workstation's own address (``radlens pacs scp --host ADDR``, *Nodes…*), a deliberate choice.
+    """
 
     ae_title: str = DEFAULT_AE_TITLE
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = DEFAULT_SCP_PORT
 
 

@@ -49,7 +49,7 @@ class NodesDialog(QtWidgets.QDialog):
         self.port.setValue(104)
         self.our_ae = QtWidgets.QLineEdit(config.storage_scp.ae_title)
         self.base_url = QtWidgets.QLineEdit()
-        self.base_url.setPlaceholderText("https://pacs.example.org/dicom-web")
+        self.base_url.setPlaceholderText("https://HOST:PORT/dicom-web")
         self.auth = QtWidgets.QComboBox()
         self.auth.addItems(["none", "basic", "bearer"])
         self.username = QtWidgets.QLineEdit()
@@ -173,7 +173,7 @@ class NodesDialog(QtWidgets.QDialog):
                 raise pacs.NodeConfigError("the node needs a name.")
             node = self.node_from_form()
             scp = replace(self.config.storage_scp, ae_title=self.scp_ae.text().strip() or pacs.config.DEFAULT_AE_TITLE,
-                          host=self.scp_host.text().strip() or "0.0.0.0", port=self.scp_port.value())
+                          host=self.scp_host.text().strip() or "127.0.0.1", port=self.scp_port.value())
             if self.password.text() and node.secret == "keyring":
                 secrets.store_in_keyring(node.name, self.password.text())
             self.password.clear()

@@ -12,19 +12,19 @@ from engine.pacs import secrets
 
 
 def test_node_specs_parse_to_nodes() -> None:
-    web = pacs.parse_node_spec("dicomweb+https://pacs.example.org:8443/dicom-web/")
-    assert (web.kind, web.base_url, web.auth, web.verify_tls) == ("dicomweb", "https://pacs.example.org:8443/dicom-web",
+    web = pacs.parse_node_spec("dicomweb+https://127.0.0.1:8443/dicom-web/")
+    assert (web.kind, web.base_url, web.auth, web.verify_tls) == ("dicomweb", "https://127.0.0.1:8443/dicom-web",
                                                                  "none", True)
     assert pacs.parse_node_spec("dicomweb+http://127.0.0.1:8042/dicom-web").base_url == "http://127.0.0.1:8042/dicom-web"
-    user = pacs.parse_node_spec("dicomweb+https://reader@pacs/dicom-web")
+    user = pacs.parse_node_spec("dicomweb+https://reader@127.0.0.1:8443/dicom-web")
     assert (user.auth, user.username, user.secret) == ("basic", "reader", "env:RADLENS_PACS_PASSWORD")
-    dimse = pacs.parse_node_spec("dimse://ORTHANC@10.1.2.3:4242", our_ae_title="MYWS")
+    dimse = pacs.parse_node_spec("dimse://ORTHANC@127.0.0.1:4242", our_ae_title="MYWS")
     assert (dimse.kind, dimse.ae_title, dimse.host, dimse.port, dimse.our_ae_title) == \
-        ("dimse", "ORTHANC", "10.1.2.3", 4242, "MYWS")
+        ("dimse", "ORTHANC", "127.0.0.1", 4242, "MYWS")
 
 
-@pytest.mark.parametrize("spec", ["http://pacs/dicom-web", "dimse://10.0.0.1:104", "dimse://AET@host",
-                                  "dicomweb+https://user:pw@pacs/dicom-web", "dimse://THIS_AE_TITLE_IS_TOO_LONG@h:104",
+@pytest.mark.parametrize("spec", ["http://127.0.0.1/dicom-web", "dimse://127.0.0.1:104", "dimse://AET@127.0.0.1",
+                                  "dicomweb+https://user:pw@127.0.0.1/dicom-web", "dimse://THIS_AE_TITLE_IS_TOO_LONG@127.0.0.1:104",
                                   "nonexistent-node"])
 def test_bad_specs_are_refused_with_a_fix(spec: str, tmp_path: Path) -> None:
     with pytest.raises(pacs.NodeConfigError) as info:
@@ -35,9 +35,9 @@ def test_bad_specs_are_refused_with_a_fix(spec: str, tmp_path: Path) -> None:
 
 def test_config_round_trips_and_holds_no_secret(tmp_path: Path, memory_keyring: object) -> None:
     config = pacs.PacsConfig(path=tmp_path / "sub" / "pacs.json", storage_scp=pacs.StorageScp(port=11113))
-    config.add(pacs.PacsNode(name="web", kind="dicomweb", base_url="https://pacs/dicom-web", auth="basic",
+    config.add(pacs.PacsNode(name="web", kind="dicomweb", base_url="https://127.0.0.1:8443/dicom-web", auth="basic",
                              username="reader", secret="keyring", ca_bundle="/etc/ssl/hospital.pem"))
-    config.add(pacs.PacsNode(name="dimse", kind="dimse", ae_title="PACS", host="pacs", port=104))
+    config.add(pacs.PacsNode(name="dimse", kind="dimse", ae_title="PACS", host="127.0.0.1", port=4242))
     secrets.store_in_keyring("web", "top-secret-value")
     config.save()
     text = config.path.read_text()
