@@ -17,11 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6 import QtWidgets  # noqa: E402
 
 from engine.resources import demo_images  # noqa: E402
 from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import COMMAND, grab_png, wait_until  # noqa: E402
+from viewer.screenshot import grab_png, open_and_explain, show_window, wait_until  # noqa: E402
 from viewer.settings import Settings  # noqa: E402
 
 DEMO_IMAGE = demo_images() / "phantom_00003.dcm"
@@ -39,17 +38,10 @@ def main() -> int:
     application()
     window = create_window(str(args.image), settings=Settings(persist=False))
     try:
-        window.resize(1600, 1000)
-        window.show()
-        QtWidgets.QApplication.processEvents()
-        window.reset_layout()
-        if not wait_until(lambda: window.state.image is not None, 60):
-            print("no image opened", file=sys.stderr)
-            return 1
-        wait_until(lambda: not window.model_loading, args.timeout)
-        window.host.run_command(COMMAND)
-        if not wait_until(lambda: window.state.explanation is not None, args.timeout):
-            print("no explanation", file=sys.stderr)
+        show_window(window)
+        problem = open_and_explain(window, args.timeout)
+        if problem:
+            print(problem, file=sys.stderr)
             return 1
         dock = window.host.docks["perturbation"]
         dock.show()

@@ -18,10 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from PySide6 import QtWidgets  # noqa: E402
 
 from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import COMMAND, grab_png, wait_until  # noqa: E402
+from viewer.screenshot import COMMAND, grab_png, show_window, wait_until  # noqa: E402
 from viewer.settings import Settings  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00005.dcm"
@@ -42,10 +41,7 @@ def main() -> int:
     application()
     window = create_window(str(args.image), settings=Settings(persist=False))
     try:
-        window.resize(1600, 1000)
-        window.show()
-        QtWidgets.QApplication.processEvents()
-        window.reset_layout()
+        show_window(window)
         if not wait_until(lambda: window.state.image is not None, 60):
             print("no image opened", file=sys.stderr)
             return 1

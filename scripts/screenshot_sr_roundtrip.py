@@ -53,19 +53,15 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="radlens-sr-"))
     export(folder)
 
-    from PySide6 import QtWidgets
 
     from viewer.app import application, create_window
-    from viewer.screenshot import grab_png, wait_until
+    from viewer.screenshot import grab_png, show_window, wait_until
     from viewer.settings import Settings
 
     application()
     window = create_window(str(folder), settings=Settings(persist=False))
     try:
-        window.resize(1500, 950)
-        window.show()
-        QtWidgets.QApplication.processEvents()
-        window.reset_layout()
+        show_window(window, (1500, 950))
         if not wait_until(lambda: window.state.image is not None and len(window.state.ground_truth.boxes) > 0,
                           args.timeout):
             print("the image did not open with the SR's boxes", file=sys.stderr)

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
@@ -46,6 +47,36 @@ def grab_png(widget: QtWidgets.QWidget, out: Path) -> Path:
     return out
 
 
+def show_window(window: QtWidgets.QMainWindow, size: tuple[int, int] = (1600, 1000)) -> None:
+    """Show ``window`` at ``size`` with the default dock layout, whatever the user's settings hold."""
+    window.resize(*size)
+    window.show()
+    QtWidgets.QApplication.processEvents()
+    window.reset_layout()  # type: ignore[attr-defined]
+
+
+def open_and_explain(window: Any, timeout_s: float) -> str | None:
+    """Wait for the first image and the start-up model, run ``explanation.run`` and wait for the
+    explanation; None when it is there, else what went wrong (for the screenshot scripts too)."""
+    if not wait_until(lambda: window.state.image is not None or bool(window.errors), 60):
+        return "no image was opened within 60 s."
+    if window.state.image is None:
+        return f"no image could be opened: {window.errors[-1][1]}"
+    wait_until(lambda: not window.model_loading, timeout_s)
+    try:
+        ok = window.host.run_command(COMMAND)
+    except PluginError as exc:
+        return f"the command {COMMAND!r} is not available ({exc})."
+    if not ok:
+        return f"{COMMAND} failed: {window.errors[-1][1] if window.errors else 'see the log'}"
+    n_errors = len(window.errors)
+    if not wait_until(lambda: window.state.explanation is not None or len(window.errors) > n_errors, timeout_s):
+        return f"no explanation after {timeout_s:.0f} s (state.explanation was never set)."
+    if window.state.explanation is None:
+        return f"the explanation failed: {window.errors[-1][1]}"
+    return None
+
+
 def _fail(message: str) -> int:
     print(f"radlens view --screenshot: {message}", file=sys.stderr)
     return 1
@@ -57,26 +88,10 @@ def take_screenshot(path: str | None, out: str, size: tuple[int, int], timeout_s
     window = create_window(path, settings=Settings(persist=False))
     window.setProperty("quiet_errors", True)
     try:
-        window.resize(*size)
-        window.show()
-        QtWidgets.QApplication.processEvents()
-        window.reset_layout()  # the default layout, whatever the user's settings hold
-        if not wait_until(lambda: window.state.image is not None or bool(window.errors), 60):
-            return _fail("no image was opened within 60 s.")
-        if window.state.image is None:
-            return _fail(f"no image could be opened: {window.errors[-1][1]}")
-        wait_until(lambda: not window.model_loading, timeout_s)
-        try:
-            ok = window.host.run_command(COMMAND)
-        except PluginError as exc:
-            return _fail(f"the command {COMMAND!r} is not available ({exc}).")
-        if not ok:
-            return _fail(f"{COMMAND} failed: {window.errors[-1][1] if window.errors else 'see the log'}")
-        n_errors = len(window.errors)
-        if not wait_until(lambda: window.state.explanation is not None or len(window.errors) > n_errors, timeout_s):
-            return _fail(f"no explanation after {timeout_s:.0f} s (state.explanation was never set).")
-        if window.state.explanation is None:
-            return _fail(f"the explanation failed: {window.errors[-1][1]}")
+        show_window(window, size)
+        problem = open_and_explain(window, timeout_s)
+        if problem:
+            return _fail(problem)
         # A large image's map and boxes are drawn by background jobs: wait for their layers.
         def drawn(key: str) -> bool:
             return any(key in keys for keys in window.canvas.layer_keys().values())
