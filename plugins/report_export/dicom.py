@@ -40,25 +40,36 @@ def _ready(host: ViewerHost) -> bool:
     return True
 
 
+def dicom_snapshot(host: ViewerHost, **extra: object) -> SimpleNamespace:
+    """What the DICOM objects are made of, taken from the viewer's state on the GUI thread (the work
+    then runs on the job runner): image as shown, explanation, threshold, boxes, colours, de-identify."""
+    state = host.state
+    return SimpleNamespace(image=shown_image(state), result=state.explanation, threshold=state.threshold,
+                           gt=state.ground_truth, user=state.user_boxes, colormap=state.overlay.colormap,
+                           deidentify=bool(host.settings.get("deidentify", False)), **extra)
+
+
+def write_snapshot(snap: SimpleNamespace, folder: Path, progress: ProgressFn, pdf: Path | None = None) -> list[Path]:
+    """Cut the boxes and write the SR, parametric map and captures (and ``pdf`` encapsulated) of ``snap``."""
+    from engine.analysis import localise
+    from engine.dicom_out import write_results
+
+    annotations = snap.gt.merged(snap.user)
+    progress(0.3, "cutting boxes")
+    locs = localise(snap.result, snap.threshold, annotations)
+    progress(0.4, "building DICOM objects")
+    return write_results(folder, snap.image, snap.result, localisation=locs, user_boxes=snap.user,
+                         annotations=annotations, pdf=pdf, deidentify=snap.deidentify, colormap=snap.colormap)
+
+
 def save_dicom_to(host: ViewerHost, folder: Path) -> None:
     """Write the current explanation's DICOM objects into ``folder`` on the host's job runner."""
     if not _ready(host):
         return
-    state = host.state
-    snap = SimpleNamespace(image=shown_image(state), result=state.explanation, threshold=state.threshold,
-                           gt=state.ground_truth, user=state.user_boxes, colormap=state.overlay.colormap,
-                           deidentify=bool(host.settings.get("deidentify", False)))
+    snap = dicom_snapshot(host)
 
     def work(cancelled: CancelledFn, progress: ProgressFn) -> list[Path]:
-        from engine.analysis import localise
-        from engine.dicom_out import write_results
-
-        annotations = snap.gt.merged(snap.user)
-        progress(0.1, "cutting boxes")
-        locs = localise(snap.result, snap.threshold, annotations)
-        progress(0.4, "building DICOM objects")
-        return write_results(folder, snap.image, snap.result, localisation=locs, user_boxes=snap.user,
-                             annotations=annotations, deidentify=snap.deidentify, colormap=snap.colormap)
+        return write_snapshot(snap, folder, progress)
 
     def done(paths: list[Path]) -> None:
         host.settings.set("last_dicom_dir", str(folder))

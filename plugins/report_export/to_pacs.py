@@ -24,7 +24,8 @@ from engine import pacs
 from engine.errors import RadLensError
 from plugins.api import CancelledFn, ProgressFn, ViewerHost
 from plugins.report_export import export as report_export
-from plugins.report_export.export import _submit, shown_image
+from plugins.report_export.dicom import dicom_snapshot, write_snapshot
+from plugins.report_export.export import _submit
 
 TITLE = "Export to PACS"
 KIND_NAMES = {"sr": "SR", "pm": "parametric map", "sc": "secondary capture", "pdf": "encapsulated PDF report"}
@@ -122,10 +123,7 @@ def export_to_pacs_node(host: ViewerHost, node: str, *, include_pdf: bool = Fals
     if not _ready(host):
         return
     state = host.state
-    snap = SimpleNamespace(image=shown_image(state), result=state.explanation, threshold=state.threshold,
-                           gt=state.ground_truth, user=state.user_boxes, colormap=state.overlay.colormap,
-                           deidentify=bool(host.settings.get("deidentify", False)),
-                           pdf=exported_report(host) if include_pdf else None)
+    snap = dicom_snapshot(host, pdf=exported_report(host) if include_pdf else None)
     report_state = None
     if include_pdf and snap.pdf is None:
         if state.model is None:
@@ -139,9 +137,6 @@ def export_to_pacs_node(host: ViewerHost, node: str, *, include_pdf: bool = Fals
     host.settings.set("send_node", node)
 
     def work(cancelled: CancelledFn, progress: ProgressFn) -> ExportOutcome:
-        from engine.analysis import localise
-        from engine.dicom_out import write_results
-
         folder = Path(tempfile.mkdtemp(prefix="radlens-export-pacs-"))
         try:
             pdf: Path | None = snap.pdf
@@ -151,13 +146,7 @@ def export_to_pacs_node(host: ViewerHost, node: str, *, include_pdf: bool = Fals
                 progress(0.05, "making the PDF report")
                 pdf = write_report(from_viewer_state(report_state, deidentify=snap.deidentify),
                                    folder / "report.pdf", cancel=cancelled)
-            annotations = snap.gt.merged(snap.user)
-            progress(0.3, "cutting boxes")
-            locs = localise(snap.result, snap.threshold, annotations)
-            progress(0.4, "building DICOM objects")
-            paths = write_results(folder / "dicom", snap.image, snap.result, localisation=locs,
-                                  user_boxes=snap.user, annotations=annotations, pdf=pdf,
-                                  deidentify=snap.deidentify, colormap=snap.colormap)
+            paths = write_snapshot(snap, folder / "dicom", progress, pdf=pdf)
             outcome = ExportOutcome(node=node)
             import pydicom
 
