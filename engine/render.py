@@ -7,6 +7,8 @@ and the raw value range, so two images are never compared on silently different 
 from __future__ import annotations
 
 import functools
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -420,20 +422,68 @@ def compose(image_rgb: np.ndarray, panel: np.ndarray) -> np.ndarray:
 def save_png(
     rgb: np.ndarray, path: str | Path, metadata: Mapping[str, str] | None = None, *, compress_level: int = 6
 ) -> Path:
-    """Write an RGB array as PNG atomically, with text metadata chunks.
+    """Write an RGB (or grey, or RGBA) uint8 array as PNG atomically, with text metadata chunks.
 
-    ``compress_level`` is zlib's (0-9): bulk output uses 1, about 4x faster than the default 6 for
-    a third more bytes (issue #19). Pillow's encoder releases the GIL, so writes run in threads.
+    ``compress_level`` 2-9 is Pillow's encoder at that zlib level. Level 1 is the bulk setting
+    (``radlens explain``, studies; issue #19): :func:`png_bytes_fast`, about twice as fast as
+    Pillow's level 1 and smaller on overlays. Both release the GIL, so writes run in threads.
     """
+    path = Path(path)
+    if compress_level <= 1:
+        data = png_bytes_fast(rgb, metadata)
+        with atomic_open(path, "wb") as handle:
+            handle.write(data)
+        return path
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     for k, v in (metadata or {}).items():
         info.add_text(k, v)
-    path = Path(path)
     with atomic_open(path, "wb") as handle:
         Image.fromarray(rgb).save(handle, format="PNG", pnginfo=info, compress_level=compress_level)
     return path
+
+
+_PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def png_bytes_fast(image: np.ndarray, metadata: Mapping[str, str] | None = None) -> bytes:
+    """An 8-bit PNG of ``image`` ((H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA uint8), encoded for speed.
+
+    Every row uses PNG filter 2 ("Up": the byte-wise difference to the row above, which is zero
+    for the first row) and the IDAT stream is zlib level 1 with the run-length strategy
+    (``Z_RLE``). Pillow always tries the five filters per row (adaptive filtering) and has no
+    strategy option: on a 3000 x 4000 overlay it takes 0.37 s for 4 MB where this takes 0.2 s
+    for 3 MB. Any PNG decoder reads the result (tests decode it with Pillow).
+
+    ``metadata`` becomes ``tEXt`` chunks (Latin-1 keys and values, as PNG requires).
+    """
+    arr = np.ascontiguousarray(image)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"png_bytes_fast writes 8-bit images, not {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in _PNG_COLOUR_TYPES or 0 in arr.shape:
+        raise ValueError(f"png_bytes_fast needs (H, W), (H, W, 3) or (H, W, 4), not {image.shape}")
+    h, w, c = arr.shape
+    rows = arr.reshape(h, w * c)
+    filtered = np.empty((h, w * c + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type Up on every row
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as the filter is defined
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    idat = deflate.compress(memoryview(filtered).cast("B")) + deflate.flush()
+    del filtered
+    parts = [b"\x89PNG\r\n\x1a\n",
+             _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPES[c], 0, 0, 0))]
+    for key, value in (metadata or {}).items():
+        parts.append(_png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
+    parts += [_png_chunk(b"IDAT", idat), _png_chunk(b"IEND", b"")]
+    return b"".join(parts)
 
 
 def annotator_colour(index: int) -> tuple[int, int, int]:

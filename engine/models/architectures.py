@@ -42,7 +42,9 @@ def build_architecture(manifest: ModelManifest, *, path: Path | None = None) -> 
 
 
 def _build_torchvision(manifest: ModelManifest, path: Path | None) -> nn.Module:
-    import torchvision
+    from engine.models.tvimport import import_torchvision
+
+    torchvision = import_torchvision()
 
     available = sorted(torchvision.models.list_models(module=torchvision.models))
     if manifest.architecture not in available:
