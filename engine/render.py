@@ -476,7 +476,7 @@ def png_bytes_fast(image: np.ndarray, metadata: Mapping[str, str] | None = None)
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as the filter is defined
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    idat = deflate.compress(memoryview(filtered).cast("B")) + deflate.flush()
+    idat = deflate.compress(filtered.data) + deflate.flush()
     del filtered
     parts = [b"\x89PNG\r\n\x1a\n",
              _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPES[c], 0, 0, 0))]

@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngImageFile
 
 from engine.render import png_bytes_fast, save_png
 
@@ -19,6 +20,7 @@ def test_pillow_decodes_every_pixel(shape: tuple[int, ...]) -> None:
     image[: shape[0] // 2] = 255  # runs and wrap-around differences (255 - 0) both occur
     decoded = Image.open(io.BytesIO(png_bytes_fast(image, {"Software": "RadLens", "Note": "Ä ok"})))
     decoded.load()
+    assert isinstance(decoded, PngImageFile)
     assert decoded.mode == ("L" if image.ndim == 2 else {3: "RGB", 4: "RGBA"}[image.shape[2]])
     assert np.array_equal(np.asarray(decoded), image)
     assert decoded.text == {"Software": "RadLens", "Note": "Ä ok"}
