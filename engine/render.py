@@ -85,16 +85,24 @@ def blend_heatmap(
     base = display_bytes(d)
     out = np.empty((*heat.shape, 3), np.uint8)
     step = max(1, (1 << 20) // max(1, heat.shape[1]))  # about a million pixels a block: bounded temporaries
+    precision = heat.dtype if heat.dtype.kind == "f" else np.dtype(np.float64)  # lut_index's arithmetic
     for r in range(0, heat.shape[0], step):
-        h = np.clip(np.nan_to_num(heat[r : r + step], nan=0.0), 0.0, 1.0)
-        index = lut_index(h).astype(np.intp)
         b = base[r : r + step]
-        if b.ndim == 2:  # one grey level per pixel: one gather of the three channels
-            block = flat[(b.astype(np.intp) << 8) | index]
+        # the colour index floor(clip(v, 0, 1) * 255) (lut_index), computed in place: clip(v * 255,
+        # 0, 255) is the same float32 value for every v, NaN taken as 0 as before
+        scaled = np.multiply(heat[r : r + step], 255, dtype=precision)
+        np.clip(scaled, 0.0, 255.0, out=scaled)
+        np.nan_to_num(scaled, copy=False, nan=0.0)
+        if b.ndim == 2:  # one grey level per pixel: one gather of the three channels, 16-bit keys
+            key = b.astype(np.uint16)
+            key <<= 8
+            key |= scaled.astype(np.uint8)
+            block = np.take(flat, key, axis=0)
         else:
+            index = scaled.astype(np.uint8)
             block = np.stack([table[b[..., c], index, c] for c in range(3)], axis=-1)
         if floor is not None:  # alpha 0 below the floor: the image pixel itself
-            below = h <= floor
+            below = np.clip(np.nan_to_num(heat[r : r + step], nan=0.0), 0.0, 1.0) <= floor
             block[below] = b[below][:, None] if b.ndim == 2 else b[below]
         out[r : r + step] = block
     return out
@@ -430,9 +438,9 @@ def save_png(
     """
     path = Path(path)
     if compress_level <= 1:
-        data = png_bytes_fast(rgb, metadata)
         with atomic_open(path, "wb") as handle:
-            handle.write(data)
+            for part in png_chunks_fast(rgb, metadata):
+                handle.write(part)
         return path
     from PIL.PngImagePlugin import PngInfo
 
@@ -452,7 +460,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def png_bytes_fast(image: np.ndarray, metadata: Mapping[str, str] | None = None) -> bytes:
-    """An 8-bit PNG of ``image`` ((H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA uint8), encoded for speed.
+    """An 8-bit PNG of ``image``, encoded for speed (:func:`png_chunks_fast`, joined)."""
+    return b"".join(png_chunks_fast(image, metadata))
+
+
+def png_chunks_fast(image: np.ndarray, metadata: Mapping[str, str] | None = None) -> list[bytes]:
+    """The parts of an 8-bit PNG of ``image`` ((H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA uint8), encoded for speed.
 
     Every row uses PNG filter 2 ("Up": the byte-wise difference to the row above, which is zero
     for the first row) and the IDAT stream is zlib level 1 with the run-length strategy
@@ -482,8 +495,10 @@ def png_bytes_fast(image: np.ndarray, metadata: Mapping[str, str] | None = None)
              _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPES[c], 0, 0, 0))]
     for key, value in (metadata or {}).items():
         parts.append(_png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
-    parts += [_png_chunk(b"IDAT", idat), _png_chunk(b"IEND", b"")]
-    return b"".join(parts)
+    # the IDAT chunk written as its parts: the compressed stream is not copied again
+    parts += [struct.pack(">I", len(idat)) + b"IDAT", idat, struct.pack(">I", zlib.crc32(idat, zlib.crc32(b"IDAT"))),
+              _png_chunk(b"IEND", b"")]
+    return parts
 
 
 def annotator_colour(index: int) -> tuple[int, int, int]:

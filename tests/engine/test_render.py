@@ -128,6 +128,29 @@ def test_composited_heatmap_matches_the_blend():
     assert np.abs(out - blend_heatmap(display, heat, cmap="jet", alpha=0.45).astype(int)).max() <= 1
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("floor", [None, 0.3])
+def test_blend_is_the_per_pixel_formula_at_the_colour_index(dtype, floor):
+    """Reference: ``base * (1 - a) + colour * a + 0.5`` truncated, evaluated per pixel at the colour
+    index floor(clip(v, 0, 1) * 255) in the map's own precision; NaN, negative and >1 heat included;
+    below ``floor`` the image byte itself."""
+    from matplotlib import colormaps
+
+    rng = np.random.default_rng(7)
+    heat = (rng.random((37, 29)) * 1.6 - 0.3).astype(dtype)
+    heat[0, :4] = [np.nan, 0.0, 1.0, 1 / 255]
+    grey = rng.integers(0, 256, (37, 29), dtype=np.uint8)
+    h = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
+    index = (h * 255).astype(np.uint8)
+    colours = (colormaps["jet"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+    a = np.float64(0.45) if floor is not None else np.float32(0.45)
+    base = grey.astype(np.float32)[..., None]
+    expected = (base * (1 - a) + colours[index].astype(np.float32) * a + 0.5).astype(np.uint8)
+    if floor is not None:
+        expected[h <= floor] = grey[h <= floor][:, None]
+    assert np.array_equal(blend_heatmap(grey, heat, cmap="jet", alpha=0.45, floor=floor), expected)
+
+
 def _border4(region: np.ndarray) -> np.ndarray:
     """Region pixels with a 4-neighbour outside the region (or outside the image)."""
     p = np.pad(region, 1, constant_values=False)

@@ -25,6 +25,39 @@ def _reference_letterbox(maps: torch.Tensor, g: InputGeometry) -> torch.Tensor:
                          padding_mode="border", align_corners=False)[:, 0]
 
 
+def _grid_sample_reference(maps: torch.Tensor, al: GridAlignment, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """The former implementation: the meshgrid of positions through ``F.grid_sample``."""
+    h, w = maps.shape[-2:]
+    gy = (2.0 * ((ys.double() - 0.5 - al.by) / al.ay + 0.5) / h - 1.0).float()
+    gx = (2.0 * ((xs.double() - 0.5 - al.bx) / al.ax + 0.5) / w - 1.0).float()
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
+    return F.grid_sample(maps[:, None].float(), grid.expand(maps.shape[0], -1, -1, -1), mode="bilinear",
+                         padding_mode="border", align_corners=False)[:, 0]
+
+
+@pytest.mark.parametrize(("grid", "size", "al"), [
+    ((7, 7), (224, 224), (32.0, 15.5, 32.0, 15.5)),  # tile centres
+    ((14, 9), (301, 187), (16.0, 4.0, 21.0, -3.0)),  # receptive-field centres off the tiles, non-square
+    ((1, 5), (50, 80), (50.0, 24.5, 16.0, 7.5)),  # a single row of cells
+    ((12, 12), (192, 192), (16.0, 7.5, 16.0, 7.5)),
+])
+def test_separable_sampling_equals_grid_sample(grid, size, al):
+    rng = np.random.default_rng(sum(size))
+    maps = torch.from_numpy(rng.normal(size=(3, *grid)).astype(np.float32))
+    maps[1] = 0.0
+    maps[2, 0, 0] = 1e4  # a large value next to small ones
+    alignment = GridAlignment(al[0], al[1], al[2], al[3], grid)
+    # positions inside, between and beyond the outermost cell centres (border padding), some repeated
+    ys = torch.cat([torch.linspace(-20.0, size[0] + 20.0, 97, dtype=torch.float64), torch.tensor([0.5, 0.5])])
+    xs = torch.linspace(-3.0, size[1] + 3.0, 61, dtype=torch.float64)
+    got = sample_grid(maps, alignment, ys, xs)
+    want = _grid_sample_reference(maps, alignment, ys, xs)
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    for g, ref, m in zip(got, want, maps, strict=True):  # float32 rounding of each map's own scale
+        assert torch.allclose(g, ref, rtol=1e-5, atol=1e-6 * max(1.0, float(m.abs().max())))
+    assert (got[1] == 0).all()
+
+
 def test_tile_centres_on_a_letterboxed_image_match_the_direct_formula():
     g = InputGeometry.fit((90, 150), (64, 64), "letterbox")
     maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0))
