@@ -21,6 +21,7 @@ from engine.errors import CancelledError, RadLensError, ShapeError
 from engine.explainers.base import Context, auto_batch_size, memory_budget_bytes
 from engine.explainers.hooks import logits_of
 from engine.models.bundle import LoadedModel
+from engine.models.inference import inference_copy
 from engine.models.lock import model_lock
 from engine.preprocess import HasDisplay, InputGeometry, as_unit_image, frame_pixels, prepare_batch
 from engine.sampling import grid_to_pixels, resize_bilinear
@@ -95,8 +96,8 @@ class Frame:
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities ``(B, C)`` of frame images (one forward; the caller chunks)."""
         x = self.to_model(images).to(self.model.device)
-        with model_lock(self.model), torch.no_grad():
-            logits = logits_of(self.model.module(x)).double()  # float64: sigmoid saturates later
+        with model_lock(self.model), torch.no_grad():  # the gradient-free copy: BN folded, channels_last
+            logits = logits_of(inference_copy(self.model).module(x)).double()  # float64: sigmoid saturates later
         if logits.ndim != 2 or logits.shape[1] != len(self.model.class_names):
             raise RadLensError(f"the model outputs shape {tuple(logits.shape)} but lists "
                                f"{len(self.model.class_names)} classes.", path=self.model.path)
