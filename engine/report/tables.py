@@ -231,7 +231,7 @@ def model_box_rows(loc: Any, limit: int = 8) -> Rows:
 def region_texts(inp: ReportInput, name: str, limit: int = 8) -> list[str]:
     """The model boxes of ``name`` in words (:mod:`engine.localise.describe`), numbered as in :func:`model_box_rows`.
 
-    Side and zone come from the image's orientation (the patient's side, or "image left" when unknown),
+    Side and zone come from the image's orientation (the patient's side; assumed, and said so, when unknown),
     the size from its pixel spacing; the IoU is with the best ground-truth box of the class.
     """
     from engine.analysis import boxes_by_annotator
