@@ -64,10 +64,18 @@ class TokenLayout:
         return patches.reshape(*patches.shape[:-2], h, w, patches.shape[-1]).movedim(-1, -3)
 
     def describe(self) -> str:
-        """A short human description, e.g. ``tokens 1+196 -> 14x14 grid``."""
+        """A short human description, e.g. ``tokens 1+196 -> 14x14 grid (class token dropped)``.
+
+        ``radlens layers`` prints it and the viewer's layer chooser shows it beside each layer.
+        """
         h, w = self.grid
         if self.kind == "tokens":
-            return f"tokens {self.prefix}+{h * w} \u2192 {h}\u00d7{w} grid"
+            text = f"tokens {self.prefix}+{h * w} \u2192 {h}\u00d7{w} grid"
+            if self.prefix == 1:
+                return text + " (class token dropped)"
+            if self.prefix > 1:
+                return text + f" ({self.prefix} non-patch tokens dropped: class, distillation, registers)"
+            return text
         if self.kind == "nhwc":
             return f"channels-last {h}\u00d7{w}\u00d7{self.channels} \u2192 {h}\u00d7{w} grid"
         return f"{h}\u00d7{w} grid"
