@@ -256,7 +256,13 @@ CURVE_CONVENTION_TEXT = {
 def perturbation_rows(p: PerturbationResult) -> Rows:
     """Header + the perturbation's settings and summary scores (what was not computed is skipped)."""
     rows = [["Setting", "Value"]]
-    for value, label in ((p.target, "Class"), (p.method, "Explanation"), (p.layer, "Layer"), (p.mode, "Replacement"),
+    regression = p.extra.get("task") == "regression"
+    if regression:  # a regression model's scores are its predicted values (engine.perturb.document)
+        unit = str((p.extra.get("units") or {}).get(p.target, ""))
+        rows.append(["Scores", f"predicted values{' in ' + unit if unit else ''}, not probabilities: AUCs are mean "
+                               "values, AOPC and Δp are value_original − value_perturbed"])
+    who = "Output" if regression else "Class"
+    for value, label in ((p.target, who), (p.method, "Explanation"), (p.layer, "Layer"), (p.mode, "Replacement"),
                          (p.mode_params, "Replacement parameters"), (p.order, "Order"),
                          (p.resolution, "Ranking resolution"), (p.seed, "Seed")):
         if value is not None:

@@ -74,3 +74,9 @@ def test_curves_follow_the_value_with_a_random_band_and_the_document_says_regres
     assert back.to_dict()["task"] == "regression" and back.to_dict()["units"] == {"A": "mm", "B": "ratio"}
     assert "regression" in back.definitions and back.original["A"] == pytest.approx(lab.original[0])
     assert back.summary.aopc == pytest.approx(float(np.mean(lab.original[0] - d)))
+    # the PDF report's settings table says the scores are values, in A's unit
+    from engine.report.tables import perturbation_rows
+
+    rows = {r[0]: r[1] for r in perturbation_rows(back)}
+    assert rows["Output"] == "A" and rows["Scores"].startswith("predicted values in mm, not probabilities")
+    assert "Class" not in rows
