@@ -152,6 +152,8 @@ def layout_of(module: nn.Module, shape: tuple[int, ...], input_size: tuple[int, 
         s = _grid_fits(c, h, input_size) if _is_transformer(module) else None
         if s is not None:  # (h, w, C): a Swin stage, channels last
             return TokenLayout("nhwc", (c, h), w, patch=(s, s))
+        if _is_transformer(module) and _per_head_tokens(module, h, input_size):
+            return None  # (heads, tokens, head_dim) inside attention (q/k norms): no image grid
         return TokenLayout("nchw", (h, w), c)  # a CNN grid of unusual size (valid convolutions)
     if len(shape) != 2:
         return None
@@ -169,6 +171,12 @@ def layout_of(module: nn.Module, shape: tuple[int, ...], input_size: tuple[int, 
         if g[0] * g[1] == n:
             return TokenLayout("tokens", g, c, 0, (p[0] * k, p[1] * k))
     return None
+
+
+def _per_head_tokens(module: nn.Module, n: int, input_size: tuple[int, int]) -> bool:
+    """Whether ``n`` is a ViT's token count (prefix + patches), i.e. an output shaped (heads, tokens, head_dim)."""
+    grid = patch_grid(module, input_size)
+    return grid is not None and 0 <= n - grid[0] * grid[1] <= MAX_PREFIX
 
 
 def patch_grid_scaled(grid: tuple[int, int], k: int) -> tuple[int, int]:

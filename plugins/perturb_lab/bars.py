@@ -154,7 +154,10 @@ class ProbabilityBars(pg.PlotWidget):
         names = [[(-i if horizontal else i, _short(c, 22 if horizontal else 16)) for i, c in enumerate(self.classes)]]
         item.getAxis(class_axis).setTicks(names)
         item.getAxis(value_axis).setTicks(None if self.is_values else P_TICKS)
-        item.setLabel(value_axis, "value" if self.is_values else "p")
+        item.getAxis(value_axis).enableAutoSIPrefix(False)  # a ratio of 0.66 stays 0.66, not "660 (x0.001)"
+        units = set(self.units or ())
+        unit = f" ({units.pop()})" if len(units) == 1 and "" not in units else ""
+        item.setLabel(value_axis, f"value{unit}" if self.is_values else "p")
         item.setLabel(class_axis, None)
         item.getAxis("left").setWidth(max((len(t) for _, t in names[0]), default=4) * 7 + 8 if horizontal else 34)
         item.getAxis("bottom").setHeight(34 if horizontal else 22)

@@ -71,6 +71,7 @@ class CurvesView(QtWidgets.QWidget):
         self.regression = regression
         for plot in self.plots.values():
             left = plot.getPlotItem().getAxis("left")
+            left.enableAutoSIPrefix(False)
             if regression:
                 left.setTicks(None)
                 left.setWidth(44)

@@ -56,6 +56,9 @@ def test_vit_layers_show_tokens_to_grid_with_the_class_token_dropped(qtbot, host
     assert panel.method_chooser.selected_layers() == ["blocks.1.norm1"]
     assert lines["blocks.0.mlp.fc1"][0] == "blocks.0.mlp.fc1 — tokens 1+24 → 4×6 grid (class token dropped)"
     assert lines["patch_embed.proj"][0] == "patch_embed.proj — Conv2d 32×4×6"  # a CNN-like grid: type and shape
+    # (heads, tokens, head_dim) inside attention is no image grid: not offered (it was, as a "25×16 grid")
+    per_head = [n for n, _m in vit.module.named_modules() if n.endswith(("attn.q_norm", "attn.k_norm"))]
+    assert per_head and not set(per_head) & set(lines)
     # the same layout as `radlens layers` prints for the same network
     import engine.models.bundle
     from engine.cli.layers import add_arguments, run

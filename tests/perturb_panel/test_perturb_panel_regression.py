@@ -66,7 +66,8 @@ def test_region_of_the_raises_map_moves_the_value_with_its_unit(qtbot, panel, ho
     bars = panel.bars
     assert bars.is_values and bars.units == ("mm", "ratio")
     np.testing.assert_allclose(bars.original[0], y_a, rtol=1e-5)  # the value, not a probability (softmax: 1.0)
-    assert bars.getPlotItem().getAxis("left" if not bars.horizontal else "bottom").labelText == "value"
+    axis = bars.getPlotItem().getAxis("left" if not bars.horizontal else "bottom")
+    assert axis.labelText == "value" and not axis.autoSIPrefix  # two units: no unit in the label; 0.66 not "660 m"
     # replace A (its box, pixel edges) by the image mean
     box = (float(REGION[1].start), float(REGION[0].start), float(REGION[1].stop), float(REGION[0].stop))
     host.state.edit_user_boxes(AnnotationSet(boxes=(BoxAnnotation("user", *box, annotator="me",
