@@ -6,6 +6,10 @@ Builds a bundle from a seeded, untrained ``timm:vit_tiny_patch16_224`` (one inpu
 the default model's phantom classes) in a temporary folder, opens a demo phantom with it as the
 viewer's model, runs the default explanation (Grad-CAM at the ViT's default layer ``blocks.11.norm1``)
 and saves the window. The user's settings file is not changed.
+
+``--chooser PATH`` also saves the Explanation panel's method and layer chooser (how
+``docs/vit-layers.png`` is made), with the dock widened so that each layer's token layout
+(``blocks.11.norm1 — tokens 1+196 → 14×14 grid (class token dropped)``) is readable.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,12 +49,35 @@ def make_bundle(folder: Path, seed: int) -> Path:
     return save_bundle(folder, build_architecture(manifest), manifest, overwrite=True)
 
 
+def save_chooser(window: Any, out: Path) -> None:
+    """Widen the Explanation dock, show the chooser with the default layer in the middle, save it."""
+    from PySide6 import QtCore, QtWidgets
+
+    dock = window.host.docks["explanation"]
+    window.resizeDocks([dock], [760], QtCore.Qt.Orientation.Horizontal)
+    panel = window.host.panel_widget("explanation")
+    chooser = panel.method_chooser
+    chooser.layers.setMinimumHeight(170)
+    scroll = panel.findChild(QtWidgets.QScrollArea)
+    if scroll is not None:
+        scroll.ensureWidgetVisible(chooser, 0, 0)
+    for item in chooser.layers.selectedItems():
+        chooser.layers.scrollToItem(item, QtWidgets.QAbstractItemView.ScrollHint.PositionAtCenter)
+    wait_until(lambda: False, 1.0)
+    grab_png(chooser, out)
+    print(f"wrote {out}", file=sys.stderr)
+    for r in range(chooser.layers.count()):
+        if chooser.layers.item(r).isSelected():
+            print(chooser.layers.item(r).text(), "|", chooser.layers.item(r).toolTip().replace("\n", " | "))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--image", type=Path, default=DEMO_IMAGE)
     parser.add_argument("--bundle", type=Path, default=None, help="use this ViT bundle instead of a seeded one")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chooser", type=Path, default=None, help="also save the layer chooser to this PNG")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
 
@@ -71,6 +99,8 @@ def main() -> int:
         wait_until(lambda: False, 1.5)  # let the canvas render
         grab_png(window, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
+        if args.chooser is not None:
+            save_chooser(window, args.chooser)
         return 0
     finally:
         window.close()

@@ -141,7 +141,9 @@ def _run_image(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "perturb.csv", curves_csv(curves))
     plot_curves(curves, args.out / "curves.png", title=f"{Path(args.image).name}: {target}, {result.method}")
     rnd, summary = doc.random, doc.summary
-    print(f"{args.image}: {target} p={lab.original[curves.t]:.3f}; {args.order}: deletion AUC "
+    score = (f"value={lab.original[curves.t]:.3f}{' ' + curves.unit if curves.unit else ''}" if curves.regression
+             else f"p={lab.original[curves.t]:.3f}")
+    print(f"{args.image}: {target} {score}; {args.order}: deletion AUC "
           f"{summary.deletion_auc:.3f}, insertion AUC {summary.insertion_auc:.3f}, AOPC {summary.aopc:.3f}")
     if rnd is not None:
         print(f"  random ({len(seeds)} seeds): deletion AUC {rnd.deletion_auc_mean:.3f} ± "

@@ -64,10 +64,18 @@ class TokenLayout:
         return patches.reshape(*patches.shape[:-2], h, w, patches.shape[-1]).movedim(-1, -3)
 
     def describe(self) -> str:
-        """A short human description, e.g. ``tokens 1+196 -> 14x14 grid``."""
+        """A short human description, e.g. ``tokens 1+196 -> 14x14 grid (class token dropped)``.
+
+        ``radlens layers`` prints it and the viewer's layer chooser shows it beside each layer.
+        """
         h, w = self.grid
         if self.kind == "tokens":
-            return f"tokens {self.prefix}+{h * w} \u2192 {h}\u00d7{w} grid"
+            text = f"tokens {self.prefix}+{h * w} \u2192 {h}\u00d7{w} grid"
+            if self.prefix == 1:
+                return text + " (class token dropped)"
+            if self.prefix > 1:
+                return text + f" ({self.prefix} non-patch tokens dropped: class, distillation, registers)"
+            return text
         if self.kind == "nhwc":
             return f"channels-last {h}\u00d7{w}\u00d7{self.channels} \u2192 {h}\u00d7{w} grid"
         return f"{h}\u00d7{w} grid"
@@ -144,6 +152,8 @@ def layout_of(module: nn.Module, shape: tuple[int, ...], input_size: tuple[int, 
         s = _grid_fits(c, h, input_size) if _is_transformer(module) else None
         if s is not None:  # (h, w, C): a Swin stage, channels last
             return TokenLayout("nhwc", (c, h), w, patch=(s, s))
+        if _is_transformer(module) and _per_head_tokens(module, h, input_size):
+            return None  # (heads, tokens, head_dim) inside attention (q/k norms): no image grid
         return TokenLayout("nchw", (h, w), c)  # a CNN grid of unusual size (valid convolutions)
     if len(shape) != 2:
         return None
@@ -161,6 +171,12 @@ def layout_of(module: nn.Module, shape: tuple[int, ...], input_size: tuple[int, 
         if g[0] * g[1] == n:
             return TokenLayout("tokens", g, c, 0, (p[0] * k, p[1] * k))
     return None
+
+
+def _per_head_tokens(module: nn.Module, n: int, input_size: tuple[int, int]) -> bool:
+    """Whether ``n`` is a ViT's token count (prefix + patches), i.e. an output shaped (heads, tokens, head_dim)."""
+    grid = patch_grid(module, input_size)
+    return grid is not None and 0 <= n - grid[0] * grid[1] <= MAX_PREFIX
 
 
 def patch_grid_scaled(grid: tuple[int, int], k: int) -> tuple[int, int]:

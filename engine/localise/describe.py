@@ -12,9 +12,14 @@ Side convention:
     right is on the image's left), else by ImageOrientationPatient (row and column direction cosines
     in LPS: +x is the patient's left, +y posterior, +z head). ImageLaterality ``L``/``R`` names the
     side of a one-sided image (a breast, a hand) whatever the position in it. The viewer's flips and
-    rotations move the picture on screen, not the patient: a box on the patient's right stays there.
-    Without orientation nothing is guessed: the side is "image left/right" and the zone a third of
-    the image, as displayed (the view transform applied) when one is given, else as stored.
+    rotations move the picture on screen, not the patient: a box on the patient's right stays there,
+    so the view never enters the words.
+    Without orientation (a PNG/JPEG, a DICOM without those tags) the image is assumed to be stored in
+    the radiographic display convention, as a radiologist reads a chest film: the patient's right on
+    the image's left, the head at the top (as if PatientOrientation were ``("L", "F")``). The side
+    and zone are then the patient's *under that assumption*: ``side_frame`` is ``assumed`` and the
+    sentence says so. A one-sided image without orientation takes its side from ImageLaterality
+    (read, not assumed) and its zone from the assumption.
 
 Zones: thirds of the image along the head-foot axis (upper = towards the head). Central when the box
 centre lies in the inner third of the half-width on its side of the midline, peripheral otherwise; a
@@ -38,6 +43,11 @@ from engine.localise.iou import iou_matrix
 from engine.localise.threshold import Threshold, threshold_mask
 
 _LETTERS = {"L": (0, 1), "R": (0, -1), "P": (1, 1), "A": (1, -1), "H": (2, 1), "F": (2, -1)}
+#: The orientation assumed when the file has none: the radiographic display convention (PA chest film).
+ASSUMED_ORIENTATION = ("L", "F")
+ASSUMED_NOTE = ("side assumed: the file has no orientation, so the image is read as a radiograph displayed "
+                "as loaded (patient's right on the image's left, head at the top); flipping or rotating the "
+                "view does not change these words")
 ELONGATED_RATIO = 2.0
 
 
@@ -61,33 +71,14 @@ class PatientFrame:
 
     @property
     def known(self) -> bool:
-        return bool(self.x_direction and self.y_direction)
+        """Whether the file gave the orientation (PatientOrientation or ImageOrientationPatient)."""
+        return bool(self.x_direction and self.y_direction) and self.source != "assumed"
 
-
-@dataclass(frozen=True)
-class ViewTransform:
-    """How the viewer shows the image: ``rotation`` 90° clockwise steps, then flips (as the canvas)."""
-
-    rotation: int = 0
-    flip_h: bool = False
-    flip_v: bool = False
-
-    @property
-    def identity(self) -> bool:
-        return self.rotation % 4 == 0 and not self.flip_h and not self.flip_v
-
-    def apply(self, x: float, y: float, width: float, height: float) -> tuple[float, float, float, float]:
-        """A point of the stored image (fractions ``x``, ``y`` of ``width``, ``height``) on screen.
-
-        Returns ``(x, y, width, height)`` with ``x``, ``y`` as fractions of the displayed width/height.
-        """
-        for _ in range(self.rotation % 4):  # clockwise: (x, y) -> (1 - y, x), sizes swap
-            x, y, width, height = 1 - y, x, height, width
-        if self.flip_h:
-            x = 1 - x
-        if self.flip_v:
-            y = 1 - y
-        return x, y, width, height
+    def effective(self) -> PatientFrame:
+        """This frame, or without orientation the assumed one (:data:`ASSUMED_ORIENTATION`, source ``assumed``)."""
+        if self.x_direction and self.y_direction:
+            return self
+        return PatientFrame(*ASSUMED_ORIENTATION, self.laterality, self.spacing, "assumed")
 
 
 def _letter(text: str) -> str:
@@ -122,6 +113,18 @@ def patient_frame(patient_orientation: Sequence[str] = (), image_orientation: Se
     return PatientFrame("", "", lat, spacing, "unknown")
 
 
+def basis_note(frame: PatientFrame) -> str:
+    """One line saying where the words' patient side comes from (read from the file, or assumed)."""
+    if frame.known:
+        letters = f" {frame.x_direction}\\{frame.y_direction}"
+        lat = f", ImageLaterality {frame.laterality}" if frame.laterality else ""
+        return f"Patient's side from {frame.source}{letters}{lat}; flipping or rotating the view does not change it."
+    if frame.laterality:
+        return (f"Side from ImageLaterality {frame.laterality}; zone assumed (no orientation in the file: head at "
+                "the top of the image as loaded). Flipping or rotating the view does not change the words.")
+    return ASSUMED_NOTE[0].upper() + ASSUMED_NOTE[1:] + "."
+
+
 def frame_of(image: Any) -> PatientFrame:
     """The :class:`PatientFrame` of a ``StudyImage`` (its header fields and spacing)."""
     meta = getattr(image, "metadata", None)
@@ -138,8 +141,9 @@ class RegionDescription:
         index: 1-based number of the box.
         box: ``(x0, y0, x1, y1)`` pixel edges.
         side: ``right``, ``left``, ``across the midline``, or "" when the projection shows no left/right.
-        side_frame: ``patient`` (from orientation or laterality), ``image`` (orientation unknown).
-        vertical: ``upper``, ``middle`` or ``lower``.
+        side_frame: ``patient`` (read from the file's orientation or laterality) or ``assumed`` (no
+            orientation in the file: the radiographic display convention, :data:`ASSUMED_ORIENTATION`).
+        vertical: ``upper``, ``middle`` or ``lower`` (``anterior``/``middle``/``posterior`` for an axial image).
         horizontal: ``central``, ``peripheral`` or "".
         area: Highlighted area inside the box in ``area_unit``.
         area_unit: ``mm²`` or ``px²`` (spacing unknown).
@@ -193,36 +197,28 @@ def _elongation(mask: npt.NDArray[np.bool_], sy: float, sx: float) -> float:
     return float(math.sqrt(hi / lo)) if lo > 0 else float("inf")
 
 
-def _position(frame: PatientFrame, box: npt.NDArray[np.float64], shape: tuple[int, int],
-              view: ViewTransform | None) -> tuple[str, str, str, str]:
-    """(side, side_frame, vertical, horizontal) of a box."""
+def _position(frame: PatientFrame, box: npt.NDArray[np.float64], shape: tuple[int, int]) -> tuple[str, str, str, str]:
+    """(side, side_frame, vertical, horizontal) of a box, from image coordinates and the (assumed) frame."""
     h, w = shape
     x0, y0, x1, y1 = (box[0] / w, box[1] / h, box[2] / w, box[3] / h)
-    if not frame.known:
-        cx0, cy0, *_ = (view or ViewTransform()).apply(x0, y0, w, h)
-        cx1, cy1, *_ = (view or ViewTransform()).apply(x1, y1, w, h)
-        lo_x, hi_x = sorted((cx0, cx1))
-        lo_y, hi_y = sorted((cy0, cy1))
-        side, horiz = _side(lo_x, hi_x, "left", "right")
-        if frame.laterality:  # a one-sided image of known side, without orientation
-            return {"L": "left", "R": "right"}[frame.laterality], "patient", _third((lo_y + hi_y) / 2), ""
-        return side, "image", _third((lo_y + hi_y) / 2), horiz
+    eff = frame.effective()
     # fraction along each patient axis: axis 0 towards the patient's left, axis 2 towards the head
     spans: dict[int, tuple[float, float]] = {}
-    for letter, (lo, hi) in ((frame.x_direction, (x0, x1)), (frame.y_direction, (y0, y1))):
+    for letter, (lo, hi) in ((eff.x_direction, (x0, x1)), (eff.y_direction, (y0, y1))):
         axis, sign = _LETTERS[letter]
         spans[axis] = (lo, hi) if sign > 0 else (1 - hi, 1 - lo)
     if 0 in spans:
         side, horiz = _side(*spans[0], "right", "left")
     else:
         side, horiz = "", ""
+    side_frame = "patient" if eff.source != "assumed" else "assumed"
     if frame.laterality:  # a one-sided image: its side is the body side, not a half of the picture
-        side, horiz = {"L": "left", "R": "right"}[frame.laterality], ""
+        side, horiz, side_frame = {"L": "left", "R": "right"}[frame.laterality], "", "patient"
     if 2 in spans:  # towards the head = upper
         vertical = _third(1 - sum(spans[2]) / 2)
     else:  # an axial image: anterior / middle / posterior
         vertical = ("anterior", "middle", "posterior")[("upper", "middle", "lower").index(_third(sum(spans[1]) / 2))]
-    return side, "patient", vertical, horiz
+    return side, side_frame, vertical, horiz
 
 
 def _side(lo: float, hi: float, low_name: str, high_name: str) -> tuple[str, str]:
@@ -242,9 +238,9 @@ def _third(t: float) -> str:
 
 def describe_regions(
     boxes: BoxesLike, mask: npt.ArrayLike, frame: PatientFrame, *, class_name: str = "",
-    ground_truth: Mapping[str, BoxesLike] | BoxesLike | None = None, view: ViewTransform | None = None,
+    ground_truth: Mapping[str, BoxesLike] | BoxesLike | None = None,
 ) -> list[RegionDescription]:
-    """Describe each box cut from a map.
+    """Describe each box cut from a map (the viewer's flips and rotations never enter: see the module docstring).
 
     Args:
         boxes: ``(N, 4)`` boxes in image pixel edges (as cut by :func:`engine.localise.map_to_boxes`).
@@ -252,7 +248,6 @@ def describe_regions(
         frame: How the grid lies in the patient (:func:`frame_of`, :func:`patient_frame`).
         class_name: Named in the sentence.
         ground_truth: Ground-truth boxes of the class (annotator -> boxes, or boxes); IoU with the best one.
-        view: The viewer's display transform, used only when the orientation is unknown.
 
     Returns:
         One :class:`RegionDescription` per box, in the order given.
@@ -274,7 +269,7 @@ def describe_regions(
         inside = m[r0:max(r0, r1), c0:max(c0, c1)] != 0
         n_pix = int(inside.sum())
         _, n_comp = label(inside, connectivity=2, return_num=True)
-        side, side_frame, vertical, horizontal = _position(frame, box, shape, view)
+        side, side_frame, vertical, horizontal = _position(frame, box, shape)
         iou = float(ious[i].max()) if ious.shape[1] else None
         desc = RegionDescription(
             index=i + 1, box=tuple(float(v) for v in box), side=side, side_frame=side_frame,  # type: ignore[arg-type]
@@ -282,7 +277,7 @@ def describe_regions(
             share=n_pix / float(shape[0] * shape[1]), extent=(float(box[2] - box[0]) * sx, float(box[3] - box[1]) * sy),
             extent_unit=unit, elongation=_elongation(inside, sy, sx), components=int(n_comp), iou_gt=iou, text="",
         )
-        out.append(_with_text(desc, frame, class_name, view))
+        out.append(_with_text(desc, frame, class_name))
     return out
 
 
@@ -295,27 +290,26 @@ def _gt_array(gt: Mapping[str, BoxesLike] | BoxesLike | None) -> npt.NDArray[np.
     return as_boxes(gt)
 
 
-def _with_text(
-    d: RegionDescription, frame: PatientFrame, class_name: str, view: ViewTransform | None
-) -> RegionDescription:
+def _with_text(d: RegionDescription, frame: PatientFrame, class_name: str) -> RegionDescription:
     import dataclasses
 
-    if d.side_frame == "patient":
-        if d.side == "across the midline":
-            where = "across the midline"
-        elif d.side:
-            where = f"patient's {d.side}"
-        else:
-            where = "no left/right in this projection"
-        zone = f"{d.vertical} zone" if frame.known else f"{d.vertical} third of the image"
-        zone += f", {d.horizontal}" if d.horizontal and d.side != "across the midline" else ""
+    if d.side == "across the midline":
+        where = "across the midline"
+    elif d.side:
+        where = f"patient's {d.side}"
+    else:
+        where = "no left/right in this projection"
+    zone = f"{d.vertical} zone"
+    zone += f", {d.horizontal}" if d.horizontal and d.side != "across the midline" else ""
+    if frame.known:
         basis = ("ImageLaterality " + frame.laterality) if frame.laterality else frame.source
         place = f"{where}, {zone} (from {basis})"
+    elif frame.laterality:
+        place = (f"{where}, {zone} (side from ImageLaterality {frame.laterality}; zone assumed: no orientation "
+                 "in the file, head taken at the top of the image as loaded)")
     else:
-        shown = "as displayed" if view is not None and not view.identity else "as stored"
-        where = "across the image midline" if d.side == "across the midline" else f"image {d.side}"
-        place = (f"{where}, {d.vertical} third of the image, {d.horizontal} "
-                 f"(orientation unknown: image side {shown}, not the patient's)")
+        place = (f"{where}, {zone} (assumed: no orientation in the file; patient's right taken as the "
+                 "image's left as loaded)")
     if d.area_unit == "mm²":
         size = f"{d.area:,.0f} mm² highlighted"
     else:
@@ -336,8 +330,7 @@ def _pct(share: float) -> str:
 def describe_map(
     heatmap: npt.ArrayLike, threshold: Threshold | str, boxes: BoxesLike, frame: PatientFrame, *,
     class_name: str = "", ground_truth: Mapping[str, BoxesLike] | BoxesLike | None = None,
-    view: ViewTransform | None = None,
 ) -> list[RegionDescription]:
     """:func:`describe_regions` of boxes cut from ``heatmap`` at ``threshold`` (the mask is cut again here)."""
     return describe_regions(boxes, threshold_mask(heatmap, threshold), frame, class_name=class_name,
-                            ground_truth=ground_truth, view=view)
+                            ground_truth=ground_truth)

@@ -23,6 +23,8 @@ Definitions (``f_0 < ... < f_L`` the fractions, ``p(f)`` the class's probability
   ``f_0 = 0`` its first term is 0, exactly as in the paper's ``1/(L+1) sum_{k=0}^{L}``.
 * Random band: the same curves for ``len(seeds)`` random orders; mean and sample sd (ddof = 1;
   0 for one seed) per fraction, and the mean and sd of their AUCs.
+* Regression models: ``p`` is the predicted value (the raw output, in its unit) everywhere above,
+  so AUCs are mean values and AOPC the mean drop of the value (:attr:`CurveResult.regression`).
 
 All steps of all orders are batched through the model in chunks that fit memory; the results
 equal one-step-at-a-time perturbations (a test checks it).
@@ -140,6 +142,16 @@ class CurveResult:
     @property
     def t(self) -> int:
         return self.class_names.index(self.target)
+
+    @property
+    def regression(self) -> bool:
+        """Whether the scores are a regression model's predicted values (``info["task"]``), not probabilities."""
+        return self.info.get("task") == "regression"
+
+    @property
+    def unit(self) -> str:
+        """The target output's unit (regression; "" otherwise)."""
+        return str((self.info.get("units") or {}).get(self.target, ""))
 
     def scores(self, kind: str, order: str) -> np.ndarray:
         """The target class's curve (``kind`` deletion/insertion) for an order."""

@@ -6,7 +6,8 @@ perturbation panel stores it in ``state.perturbation`` and the report renders it
 contract's keys the document may hold ``baseline`` (the insertion start),
 ``curves_convention`` (``radlens``, ``rise`` or ``custom``: see :mod:`engine.perturb.curves`),
 ``orders`` (the same summary for every order run, e.g. ``lerf``), ``fraction`` (a single slider step),
-``definitions``, ``versions`` and ``created``.
+``definitions``, ``versions`` and ``created``; for a regression model ``task: "regression"`` and
+``units`` (output -> unit), the scores then being predicted values (:data:`REGRESSION_DEFINITION`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ DEFINITIONS = {
     "random": "mean and sample sd (ddof=1) over the random orders' seeds",
     "insertion": "start with every pixel replaced by the baseline, restore the first k pixels of the order",
 }
+
+REGRESSION_DEFINITION = ("task: regression: every probability above is the predicted value (the raw output, in "
+                         "'units'); delta_p = value_original - value_perturbed; AUC = mean value over the fractions; "
+                         "AOPC = mean drop of the value")
 
 
 def build_document(
@@ -119,6 +124,11 @@ def build_document(
         region_result = RegionResult(tuple(float(v) for v in (region_box or [])),
                                      region.by_class(region.probabilities), region.by_class(region.delta_p),
                                      int(region.k))
+    definitions = dict(DEFINITIONS)
+    extra: dict[str, Any] = {}
+    if man.is_regression:  # the scores are predicted values: say so, with the units (keys beyond the contract)
+        extra = {"task": "regression", "units": {c: man.unit(i) for i, c in enumerate(classes)}}
+        definitions["regression"] = REGRESSION_DEFINITION
     return PerturbationResult(
         target=target, image=str(image), classes=classes,
         original={c: float(p) for c, p in zip(classes, original, strict=True)},
@@ -128,10 +138,10 @@ def build_document(
         mode=replacement.mode, mode_params=replacement.to_dict()["params"], method=method, layer=layer,
         order=order, resolution=resolution, seed=int(seed),
         patch=int(patch if patch is not None else (curves.info.get("patch", 1) if curves is not None else 1)),
-        versions=versions, created=datetime.now(UTC).isoformat(timespec="seconds"), definitions=dict(DEFINITIONS),
+        versions=versions, created=datetime.now(UTC).isoformat(timespec="seconds"), definitions=definitions,
         fractions=fractions, summary=summary, random=rnd, delta_p=delta, baseline=baseline,
         curves_convention=convention, orders=orders,
-        fraction=fraction, probabilities=probabilities, region=region_result,
+        fraction=fraction, probabilities=probabilities, region=region_result, extra=extra,
     )
 
 

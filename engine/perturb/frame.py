@@ -1,5 +1,7 @@
 """The image a perturbation works on, at image or model resolution, and batched forwards of it.
 
+Scores are class probabilities, or for a regression model the predicted values (raw outputs).
+
 * ``resolution="image"``: pixels are replaced in the original image (``StudyImage.display`` or the
   array given); each perturbed image then goes through the model's preprocessing (resize,
   letterbox, normalisation): :func:`engine.preprocess.prepare_batch`, the function
@@ -93,15 +95,29 @@ class Frame:
         cap = max(1, memory_budget_bytes(torch.device("cpu")) // max(per_image, 1))
         return int(max(1, min(n, cap)))
 
+    @property
+    def is_regression(self) -> bool:
+        """Whether the model predicts values (``task: regression``): its scores are then raw outputs."""
+        return self.model.manifest.task == "regression"
+
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
-        """Class probabilities ``(B, C)`` of frame images (one forward; the caller chunks)."""
+        """Class probabilities ``(B, C)`` of frame images (one forward; the caller chunks).
+
+        For a regression model (``task: regression``) the scores are the predicted values, the raw
+        outputs in their units (no sigmoid or softmax): every curve, Δ and band built on these
+        scores is then in the output's unit.
+        """
         x = self.to_model(images).to(self.model.device)
         with model_lock(self.model), torch.no_grad():  # the gradient-free copy: BN folded, channels_last
             logits = logits_of(inference_copy(self.model).module(x)).double()  # float64: sigmoid saturates later
         if logits.ndim != 2 or logits.shape[1] != len(self.model.class_names):
             raise RadLensError(f"the model outputs shape {tuple(logits.shape)} but lists "
                                f"{len(self.model.class_names)} classes.", path=self.model.path)
-        probs = torch.sigmoid(logits) if self.model.manifest.task == "multilabel" else torch.softmax(logits, 1)
+        task = self.model.manifest.task
+        if task == "regression":
+            probs = logits
+        else:
+            probs = torch.sigmoid(logits) if task == "multilabel" else torch.softmax(logits, 1)
         return probs.cpu().numpy().astype(np.float64)
 
     def predict_batches(self, make: Callable[[int, int], torch.Tensor], n: int, *, chunk: int | None = None,

@@ -1,5 +1,9 @@
 """One image, one class's map, one model: replace pixels and watch every class's probability.
 
+For a regression model (``task: regression``) the scores are the predicted values in their units
+(the raw outputs): ``probabilities`` then holds values and ``delta_p`` is ``value_original -
+value_perturbed`` (positive: the value went down). :attr:`Perturbed.regression` and ``units`` say so.
+
 :class:`PerturbationLab` prepares the frame once, ranks the pixels once per order and seed, and
 computes each replacement mode's fill image once, so a live slider only pays for one masked copy
 and one forward per move.
@@ -40,6 +44,8 @@ class Perturbed:
         probabilities: ``(C,)`` every class's probability on the perturbed image.
         original: ``(C,)`` every class's probability on the unperturbed image (same path).
         class_names: The model's classes.
+        regression: The model predicts values: ``probabilities`` and ``original`` are predicted values.
+        units: Regression: each output's unit (``class_names`` order); empty for classifiers.
     """
 
     image: np.ndarray
@@ -50,11 +56,19 @@ class Perturbed:
     probabilities: np.ndarray
     original: np.ndarray
     class_names: tuple[str, ...]
+    regression: bool = False
+    units: tuple[str, ...] = ()
 
     @property
     def delta_p(self) -> np.ndarray:
-        """``p_original - p_perturbed`` for every class (positive: the class lost probability)."""
+        """``p_original - p_perturbed`` for every class (positive: the class lost probability; regression:
+        ``value_original - value_perturbed``, positive when the value went down)."""
         return self.original - self.probabilities
+
+    @property
+    def values(self) -> np.ndarray:
+        """The perturbed scores under their regression name (the predicted values)."""
+        return self.probabilities
 
     def by_class(self, values: np.ndarray) -> dict[str, float]:
         return {c: float(v) for c, v in zip(self.class_names, values, strict=True)}
@@ -90,6 +104,8 @@ class PerturbationLab:
         rel = np.where(self.frame.valid, rel, np.nan).astype(np.float32)
         self.relevance = rel
         self.class_names = tuple(model.class_names)
+        self.regression = self.frame.is_regression
+        self.units = tuple(model.manifest.unit(i) for i in range(len(self.class_names))) if self.regression else ()
         self._rankings: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._fills: dict[tuple[str, int], np.ndarray] = {}
         self.original = self.frame.probabilities(torch.from_numpy(self.frame.base[None]))[0]
@@ -140,9 +156,14 @@ class PerturbationLab:
         else:
             image = rep.apply(self.frame.base, mask, seed, fill=self.fill(rep, seed))
         probs = self.frame.probabilities(torch.from_numpy(image[None]))[0]
-        return Perturbed(image, mask, k, n, fraction, probs, self.original.copy(), self.class_names)
+        return Perturbed(image, mask, k, n, fraction, probs, self.original.copy(), self.class_names,
+                         self.regression, self.units)
 
     def describe(self) -> dict[str, Any]:
         """The frame's resolution and size and the patch size, for provenance."""
-        return {"resolution": self.frame.resolution, "frame_size": list(self.frame.shape),
-                "n_pixels": self.n_pixels, "patch": self.patch}
+        out: dict[str, Any] = {"resolution": self.frame.resolution, "frame_size": list(self.frame.shape),
+                               "n_pixels": self.n_pixels, "patch": self.patch}
+        if self.regression:
+            out["task"] = "regression"
+            out["units"] = dict(zip(self.class_names, self.units, strict=True))
+        return out

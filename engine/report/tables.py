@@ -231,7 +231,7 @@ def model_box_rows(loc: Any, limit: int = 8) -> Rows:
 def region_texts(inp: ReportInput, name: str, limit: int = 8) -> list[str]:
     """The model boxes of ``name`` in words (:mod:`engine.localise.describe`), numbered as in :func:`model_box_rows`.
 
-    Side and zone come from the image's orientation (the patient's side, or "image left" when unknown),
+    Side and zone come from the image's orientation (the patient's side; assumed, and said so, when unknown),
     the size from its pixel spacing; the IoU is with the best ground-truth box of the class.
     """
     from engine.analysis import boxes_by_annotator
@@ -256,7 +256,13 @@ CURVE_CONVENTION_TEXT = {
 def perturbation_rows(p: PerturbationResult) -> Rows:
     """Header + the perturbation's settings and summary scores (what was not computed is skipped)."""
     rows = [["Setting", "Value"]]
-    for value, label in ((p.target, "Class"), (p.method, "Explanation"), (p.layer, "Layer"), (p.mode, "Replacement"),
+    regression = p.extra.get("task") == "regression"
+    if regression:  # a regression model's scores are its predicted values (engine.perturb.document)
+        unit = str((p.extra.get("units") or {}).get(p.target, ""))
+        rows.append(["Scores", f"predicted values{' in ' + unit if unit else ''}, not probabilities: AUCs are mean "
+                               "values, AOPC and Δp are value_original − value_perturbed"])
+    who = "Output" if regression else "Class"
+    for value, label in ((p.target, who), (p.method, "Explanation"), (p.layer, "Layer"), (p.mode, "Replacement"),
                          (p.mode_params, "Replacement parameters"), (p.order, "Order"),
                          (p.resolution, "Ranking resolution"), (p.seed, "Seed")):
         if value is not None:

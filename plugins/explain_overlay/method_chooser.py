@@ -87,6 +87,27 @@ def widget_value(w: QWidget) -> Any:
     return w.text()
 
 
+def layer_text(info: LayerInfo) -> str:
+    """One line of the layer list: the name and how its output becomes a grid, as ``radlens layers`` prints.
+
+    Transformers: ``blocks.11.norm1 — tokens 1+196 → 14×14 grid (class token dropped)``; Swin:
+    ``layers.3 — channels-last 7×7×768 → 7×7 grid``; CNNs: ``layer4 — Sequential 512×7×7``.
+    """
+    shape = "×".join(str(s) for s in info.output_shape)
+    what = info.layout if "→" in info.layout else f"{info.type} {shape}"  # tokens or channels-last: the reshape
+    return f"{info.name} — {what}" + ("  (default)" if info.is_default else "")
+
+
+def layer_tooltip(info: LayerInfo) -> str:
+    """The layer's type, output shape (without the batch axis) and grid layout."""
+    shape = "×".join(str(s) for s in info.output_shape)
+    lines = [info.name + ("  (the model's default CAM layer)" if info.is_default else ""),
+             f"{info.type}, output {shape}"]
+    if info.layout:
+        lines.append(f"layout: {info.layout}")
+    return "\n".join(lines)
+
+
 class MethodChooser(QWidget):
     """Chooses what to compute. ``methods`` are ``engine.explainers.MethodInfo`` objects.
 
@@ -108,7 +129,9 @@ class MethodChooser(QWidget):
         self.layers = QListWidget()
         self.layers.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.layers.setMaximumHeight(110)
-        self.layers.setToolTip("Target layer(s) of CAM methods; several are fused (see the 'fusion' parameter).")
+        self.layers.setToolTip("Target layer(s) of CAM methods; several are fused (see the 'fusion' parameter). "
+                               "Each line shows how the layer's output becomes a grid (transformers: tokens "
+                               "reshaped to the patch grid, non-patch tokens dropped), as 'radlens layers' prints.")
         self.normalisation = compact_combo()
         for mode, label in NORMALISATIONS:
             self.normalisation.addItem(label, mode)
@@ -175,10 +198,9 @@ class MethodChooser(QWidget):
             names = [info.name for info in layers]
             wanted = [s for s in selected if s in names] or [i.name for i in layers if i.is_default]
             for info in layers:
-                shape = "×".join(str(s) for s in info.output_shape)
-                text = f"{info.name}  ({info.type} {shape})" + ("  — default" if info.is_default else "")
-                item = QListWidgetItem(text)
+                item = QListWidgetItem(layer_text(info))
                 item.setData(_ROLE, info.name)
+                item.setToolTip(layer_tooltip(info))
                 self.layers.addItem(item)
                 if info.name in wanted:
                     item.setSelected(True)

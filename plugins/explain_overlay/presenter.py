@@ -294,9 +294,9 @@ class MapPresenter(QObject):
             return
         args = (result, loc, self.host.state.image, self.host.state.ground_truth)
 
-        def show(texts: list[str]) -> None:
+        def show(words: tuple[list[str], str]) -> None:
             if self.host.state.localisation is loc:  # not superseded meanwhile
-                regions.set_regions(texts)
+                regions.set_regions(*words)
 
         def failed(exc: BaseException) -> None:
             log.warning("region descriptions failed: %s", exc)

@@ -58,16 +58,23 @@ def localise_class(
 
 
 def describe_class(result: ExplanationResult, loc: ClassLocalisation, image: Any,
-                   ground_truth: AnnotationSet | None) -> list[str]:
-    """The class's boxes in words (:mod:`engine.localise.describe`): patient's side, zone, size, shape, IoU."""
-    from engine.analysis import boxes_by_annotator, map_index
-    from engine.localise.describe import describe_regions, frame_of
+                   ground_truth: AnnotationSet | None) -> tuple[list[str], str]:
+    """The class's boxes in words (:mod:`engine.localise.describe`): patient's side, zone, size, shape, IoU.
 
+    Returns:
+        The sentences and one line saying where the patient's side comes from: the file's
+        orientation, or assumed (no orientation: the radiographic display convention as loaded). The
+        viewer's flips and rotations never change either.
+    """
+    from engine.analysis import boxes_by_annotator, map_index
+    from engine.localise.describe import basis_note, describe_regions, frame_of
+
+    frame = frame_of(image)
     # The mask from the class's MapIndex: threshold_mask's pixels without a selection over the image.
-    regions = describe_regions(loc.boxes, map_index(result, loc.class_name).mask(loc.threshold), frame_of(image),
+    regions = describe_regions(loc.boxes, map_index(result, loc.class_name).mask(loc.threshold), frame,
                                class_name=loc.class_name,
                                ground_truth=boxes_by_annotator(ground_truth, loc.class_name, "ground_truth"))
-    return [r.text for r in regions]
+    return [r.text for r in regions], basis_note(frame) if regions else ""
 
 
 def _fmt(value: float | None) -> str:

@@ -1,5 +1,9 @@
 """A bar chart of every class's probability: original (grey) beside perturbed (coloured), with Δp.
 
+A regression model's outputs are values, not probabilities (``set_values(..., units=...)``): the value
+axis then fits the values (0 included) with automatic ticks, and the text beyond each pair reads
+``0.664 → 0.612 ratio (−0.052)``: original, perturbed, unit and the change (perturbed − original).
+
 Readable in a short, wide bottom dock and in a tall, narrow side column: with room for about
 110 px per class the bars stand upright (class names below them); with less they lie down (class
 names on the left, where a long name fits). The probability axis has three ticks (0, 0.5, 1) and
@@ -21,6 +25,8 @@ P_HIGH = 1.3  # bars reach 1; the Δp labels sit in the band beyond
 LABEL_AT = 1.04  # where the Δp labels start
 P_TICKS = [[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []]
 PX_PER_CLASS = 110  # upright bars need about this much width per class
+TITLE_PROBABILITIES = "grey: original · red: lost · blue: gained"
+TITLE_VALUES = "predicted value · grey: original · red: lower · blue: higher"
 
 
 class ProbabilityBars(pg.PlotWidget):
@@ -34,7 +40,7 @@ class ProbabilityBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMinimumHeight(120)
         item = self.getPlotItem()
-        item.setTitle("grey: original · red: lost · blue: gained", size="8pt", color=(110, 110, 110))
+        item.setTitle(TITLE_PROBABILITIES, size="8pt", color=(110, 110, 110))
         self._orig = pg.BarGraphItem(x=[], height=[], width=0.38, brush=ORIGINAL_BRUSH)
         self._pert = pg.BarGraphItem(x=[], height=[], width=0.38, brush=LOST_BRUSH)
         self.addItem(self._orig)
@@ -44,17 +50,28 @@ class ProbabilityBars(pg.PlotWidget):
         self.original = np.zeros(0)
         self.perturbed = np.zeros(0)
         self.shown_delta = False
+        self.units: tuple[str, ...] | None = None  # None: probabilities; else a regression model's units
         self.horizontal: bool | None = None
         self.updates = 0
         self._orient(False)
 
     # --- data ------------------------------------------------------------------------------------
-    def set_values(self, classes: Sequence[str], original: np.ndarray, perturbed: np.ndarray | None) -> None:
-        """Show ``original`` and ``perturbed`` (None: only the original) for ``classes``."""
+    def set_values(self, classes: Sequence[str], original: np.ndarray, perturbed: np.ndarray | None,
+                   units: Sequence[str] | None = None) -> None:
+        """Show ``original`` and ``perturbed`` (None: only the original) for ``classes``.
+
+        ``units`` (one per class, "" allowed) marks a regression model: the bars are predicted values.
+        """
         classes = tuple(classes)
         self.original = np.asarray(original, dtype=float)
         self.perturbed = self.original.copy() if perturbed is None else np.asarray(perturbed, dtype=float)
         self.shown_delta = perturbed is not None
+        new_units = tuple(units) if units is not None else None
+        if new_units != self.units:
+            self.units = new_units
+            self.getPlotItem().setTitle(TITLE_VALUES if self.is_values else TITLE_PROBABILITIES, size="8pt",
+                                        color=(110, 110, 110))
+            self.classes = ()  # rebuild the axes
         if classes != self.classes:
             self.classes = classes
             for label in self._labels:
@@ -69,9 +86,30 @@ class ProbabilityBars(pg.PlotWidget):
             self._draw()
         self.updates += 1
 
+    @property
+    def is_values(self) -> bool:
+        """Whether the bars show a regression model's predicted values."""
+        return self.units is not None
+
     def label_texts(self) -> list[str]:
-        """The Δp labels as shown (for tests)."""
+        """The Δp labels (values: original → perturbed unit (change)) as shown (for tests)."""
         return [label.toPlainText() for label in self._labels]
+
+    def _value_range(self) -> tuple[float, float, float]:
+        """(low, high, label position) of the value axis: the values and 0, with room for the labels."""
+        both = np.concatenate([self.original, self.perturbed, [0.0]])
+        lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
+        span = (hi - lo) or 1.0
+        return lo - 0.08 * span, hi + (0.9 if self.horizontal else 0.35) * span, hi + 0.04 * span
+
+    def _label(self, i: int, d: float) -> str:
+        if not self.shown_delta:
+            return ""
+        if self.units is None:
+            return f"Δp {d:+.3f}"
+        unit = self.units[i] if i < len(self.units) else ""
+        o, p = self.original[i], self.perturbed[i]
+        return f"{fmt_value(o)} → {fmt_value(p)}{' ' + unit if unit else ''} ({fmt_value(p - o, signed=True)})"
 
     def _draw(self) -> None:
         n = len(self.classes)
@@ -87,14 +125,21 @@ class ProbabilityBars(pg.PlotWidget):
             self._orig.setOpts(x0=None, y=None, x=pos - 0.2, width=0.38, y0=0.0, height=self.original)
             self._pert.setOpts(x0=None, y=None, x=pos + 0.2, width=0.38, y0=0.0, height=self.perturbed,
                                brushes=brushes)
+        label_at = LABEL_AT
+        if self.is_values:
+            lo, hi, label_at = self._value_range()
+            if self.horizontal:
+                self.setXRange(lo, hi, padding=0)
+            else:
+                self.setYRange(lo, hi, padding=0)
         for i, (label, d) in enumerate(zip(self._labels, delta, strict=True)):
-            label.setText(f"Δp {d:+.3f}" if self.shown_delta else "")
+            label.setText(self._label(i, float(d)))
             if self.horizontal:
                 label.setAnchor((0.0, 0.5))
-                label.setPos(LABEL_AT, -i)
+                label.setPos(label_at, -i)
             else:
                 label.setAnchor((0.5, 1.0))
-                label.setPos(i, LABEL_AT)
+                label.setPos(i, label_at)
 
     # --- orientation -----------------------------------------------------------------------------
     def _wants_horizontal(self, width: int) -> bool:
@@ -108,8 +153,11 @@ class ProbabilityBars(pg.PlotWidget):
         value_axis, class_axis = ("bottom", "left") if horizontal else ("left", "bottom")
         names = [[(-i if horizontal else i, _short(c, 22 if horizontal else 16)) for i, c in enumerate(self.classes)]]
         item.getAxis(class_axis).setTicks(names)
-        item.getAxis(value_axis).setTicks(P_TICKS)
-        item.setLabel(value_axis, "p")
+        item.getAxis(value_axis).setTicks(None if self.is_values else P_TICKS)
+        item.getAxis(value_axis).enableAutoSIPrefix(False)  # a ratio of 0.66 stays 0.66, not "660 (x0.001)"
+        units = set(self.units or ())
+        unit = f" ({units.pop()})" if len(units) == 1 and "" not in units else ""
+        item.setLabel(value_axis, f"value{unit}" if self.is_values else "p")
         item.setLabel(class_axis, None)
         item.getAxis("left").setWidth(max((len(t) for _, t in names[0]), default=4) * 7 + 8 if horizontal else 34)
         item.getAxis("bottom").setHeight(34 if horizontal else 22)
@@ -128,6 +176,13 @@ class ProbabilityBars(pg.PlotWidget):
         if hasattr(self, "_labels"):  # pyqtgraph calls this (with None) while it is being built
             self._orient(self._wants_horizontal(event.size().width() if event is not None else self.width()))
         super().resizeEvent(event)
+
+
+def fmt_value(v: float, signed: bool = False) -> str:
+    """A predicted value with 3 decimals (fewer digits past 100, scientific below 0.001)."""
+    a = abs(v)
+    body = f"{v:+.3g}" if 0 < a < 1e-3 else f"{v:+.1f}" if a >= 100 else f"{v:+.3f}"
+    return body if signed else body.lstrip("+")
 
 
 def _short(name: str, n: int = 16) -> str:

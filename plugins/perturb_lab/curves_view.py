@@ -3,6 +3,10 @@
 A column with the compute button and a small table of the AUCs and AOPC (each curve's colour as
 its key; in-plot legends covered the curves), then the two plots: beside each other and to the
 right of the table in a wide dock, stacked below it in a narrow one.
+
+For a regression model the curves follow the predicted value (in its unit): the value axis fits the
+curves and the band, the table's AUCs are mean values over the fractions and AOPC the mean drop of
+the value.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from engine.perturb.curves import CurveResult, aopc, normalised_auc
+from plugins.perturb_lab.bars import fmt_value
 from plugins.perturb_lab.layout import ResponsivePage, controls_column
 
 PENS = {"morf": (192, 57, 43), "lerf": (36, 113, 163)}
@@ -40,11 +45,7 @@ class CurvesView(QtWidgets.QWidget):
             plot.setMenuEnabled(False)
             plot.setMinimumHeight(140)
             plot.setLabel("bottom", "pixels " + ("replaced" if kind == "deletion" else "restored") + " (%)")
-            left_axis = plot.getPlotItem().getAxis("left")
-            left_axis.setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
-            left_axis.setWidth(30)
             plot.getPlotItem().showGrid(x=True, y=True, alpha=0.2)
-            plot.setYRange(-0.1, 1.06, padding=0)
             plot.setXRange(0, 100, padding=0.02)
             self.plots[kind] = plot
             pair.addWidget(plot, 1)
@@ -53,8 +54,36 @@ class CurvesView(QtWidgets.QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.page)
         self.result: CurveResult | None = None
+        self.regression: bool | None = None
+        self.set_regression(False)
+
+    def set_regression(self, regression: bool | None, unit: str = "") -> None:
+        """Axes for probabilities (0–1, three ticks) or a regression model's values (fitted to the curves).
+
+        None (no model) keeps the axes and clears the plots and the table.
+        """
+        if regression is None:
+            self.result = None
+            for plot in self.plots.values():
+                plot.clear()
+            self.summary.setText("Compute the curves to compare the map with random orders.")
+            return
+        self.regression = regression
+        for plot in self.plots.values():
+            left = plot.getPlotItem().getAxis("left")
+            left.enableAutoSIPrefix(False)
+            if regression:
+                left.setTicks(None)
+                left.setWidth(44)
+                plot.setLabel("left", "value" + (f" ({unit})" if unit else ""))
+            else:
+                left.setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []])
+                left.setWidth(30)
+                plot.setLabel("left", None)
+                plot.setYRange(-0.1, 1.06, padding=0)
 
     def show_curves(self, curves: CurveResult) -> None:
+        self.set_regression(curves.regression, curves.unit)
         self.result = curves
         f = np.asarray(curves.fractions) * 100
         aucs: dict[str, dict[str, str]] = {}
@@ -79,6 +108,15 @@ class CurvesView(QtWidgets.QWidget):
                 if kind == "deletion":
                     aucs[order]["aopc"] = f"{aopc(curves.original[curves.t], s):.3f}"
             plot.setXRange(float(f[0]), float(f[-1]), padding=0.02)
+            if curves.regression:  # the value axis fits every curve, the band and the original value
+                shown = [curves.original[curves.t:curves.t + 1], band.reshape(-1)]
+                shown += [curves.scores(kind, o) for o in curves.deletion]
+                if band.shape[0]:
+                    shown += [mean - sd, mean + sd]
+                values = np.concatenate(shown)
+                lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+                pad = 0.06 * ((hi - lo) or max(abs(hi), 1.0))
+                plot.setYRange(lo - pad, hi + pad, padding=0)
         self.summary.setText(_table(curves, aucs))
 
     def auc_rows(self) -> list[str]:
@@ -102,7 +140,14 @@ def _table(curves: CurveResult, aucs: dict[str, dict[str, str]]) -> str:
     base = curves.baseline
     k = base.params.get("ksize")
     start = f"{base.mode} {k}×{k}" if k else base.mode
-    return (f"<b>{curves.target}</b>, p = {curves.original[curves.t]:.3f}"
+    if curves.regression:
+        unit = f" {curves.unit}" if curves.unit else ""
+        score = f"value = {fmt_value(float(curves.original[curves.t]))}{unit} (predicted)"
+        auc = f"AUC = mean predicted value over the fractions{unit and ' (' + curves.unit + ')'}; AOPC = mean drop"
+    else:
+        score = f"p = {curves.original[curves.t]:.3f}"
+        auc = "normalised AUC = trapezoid / fraction span"
+    return (f"<b>{curves.target}</b>, {score}"
             f"<table cellspacing='0' cellpadding='3'>{head}{''.join(rows)}</table>"
             f"<span style='color:gray'>deletion: replaced by {curves.replacement.mode.replace('_', ' ')}; "
-            f"insertion from {start}; normalised AUC = trapezoid / fraction span; random: mean ± sd.</span>")
+            f"insertion from {start}; {auc}; random: mean ± sd.</span>")

@@ -10,6 +10,12 @@ superseded while it ran is dropped.
 The ranking is computed once per map (cached in the session).
 The region tool replaces the pixels inside the *last* box the user drew (``state.user_boxes``).
 The latest result is stored in ``state.perturbation`` (``perturb.json`` schema).
+
+Regression models (``task: regression``): the output and its map ("what raises" or "what lowers" the
+value, as the explanation panel's switch chose) come from the same state; every score is then the
+predicted value in its unit: the bars read ``original → perturbed unit (change)`` on a value axis,
+the status line and the curves follow the value (with the random-order band), and the stored
+document says ``task: regression`` with the units.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from PySide6 import QtCore, QtWidgets
 from engine.perturb import Perturbed, Replacement
 from engine.perturb.curves import CurveResult
 from plugins.api import CancelledFn, ProgressFn, ViewerHost
-from plugins.perturb_lab.bars import ProbabilityBars
+from plugins.perturb_lab.bars import ProbabilityBars, fmt_value
 from plugins.perturb_lab.curves_view import CurvesView
 from plugins.perturb_lab.layout import ResponsivePage, controls_column
 from plugins.perturb_lab.robustness_tab import RobustnessTab
@@ -159,11 +165,19 @@ class PerturbationPanel(QtWidgets.QWidget):
         if src is None:
             self.source_label.setText("Run an explanation first (Explain > Explain image).")
             self.bars.set_values((), np.zeros(0), None)
+            self.curves_view.set_regression(None)
             return
+        self.curves_view.set_regression(src.explanation.is_regression)
         ex = src.explanation
-        self.source_label.setText(f"Class <b>{src.target}</b> · map: {ex.method}"
-                                  f"{' @ ' + ', '.join(ex.layers) if ex.layers else ''} · p = "
-                                  f"{ex.probability(src.target):.3f}")
+        where = f"{ex.method}{' @ ' + ', '.join(ex.layers) if ex.layers else ''}"
+        if ex.is_regression:
+            unit = ex.unit(src.target)
+            self.source_label.setText(f"Output <b>{src.target}</b> · map of what <b>{ex.direction or 'raises'}</b> "
+                                      f"it: {where} · value = {fmt_value(ex.value(src.target))}"
+                                      f"{' ' + unit if unit else ''}")
+        else:
+            self.source_label.setText(f"Class <b>{src.target}</b> · map: {where} · p = "
+                                      f"{ex.probability(src.target):.3f}")
         self.request_step()
 
     # --- live slider -------------------------------------------------------------------------
@@ -196,16 +210,31 @@ class PerturbationPanel(QtWidgets.QWidget):
             return
         self._slider_pending = False
         self.result = result
-        self.bars.set_values(result.class_names, result.original, result.probabilities)
+        self.show_scores(result)
         self.applied += 1
         self.latencies_ms.append((time.perf_counter() - sent) * 1000.0)
-        i = result.class_names.index(src.target)
-        self.status.setText(f"{result.k:,} of {result.n:,} px replaced · p "
-                            f"{result.original[i]:.3f} → {result.probabilities[i]:.3f}")
+        self.status.setText(f"{result.k:,} of {result.n:,} px replaced · {self.score_change(src, result)}")
         lab = self.session.lab(src)  # cached by the step that just ran
         self._base = lab.frame.base
         self._show_canvas()
         self.host.state.update(perturbation=document(src, lab, order, rep, 0, single=result))
+
+    def show_scores(self, result: Perturbed) -> None:
+        """The bars: probabilities, or a regression model's values with their units."""
+        self.bars.set_values(result.class_names, result.original, result.probabilities,
+                             result.units if result.regression else None)
+
+    @staticmethod
+    def score_change(src: Source, result: Perturbed) -> str:
+        """The target's score before → after: ``p 0.912 → 0.403``, or ``Cardiothoracic ratio 0.664 → 0.612
+        ratio (-0.052)`` for a regression model."""
+        i = result.class_names.index(src.target)
+        before, after = float(result.original[i]), float(result.probabilities[i])
+        if not result.regression:
+            return f"p {before:.3f} → {after:.3f}"
+        unit = result.units[i] if i < len(result.units) else ""
+        return (f"{src.target} {fmt_value(before)} → {fmt_value(after)}{' ' + unit if unit else ''} "
+                f"({fmt_value(after - before, signed=True)})")
 
     @property
     def stale_dropped(self) -> int:
@@ -247,8 +276,9 @@ class PerturbationPanel(QtWidgets.QWidget):
             if result is None:
                 return
             self.result = result
-            self.bars.set_values(result.class_names, result.original, result.probabilities)
-            self.status.setText(f"region {', '.join(f'{v:.0f}' for v in box)}: {result.k} pixels replaced")
+            self.show_scores(result)
+            self.status.setText(f"region {', '.join(f'{v:.0f}' for v in box)}: {result.k} pixels replaced · "
+                                f"{self.score_change(src, result)}")
             lab = session.lab(src)
             self._base = lab.frame.base
             if self.view.currentText() == "Original":

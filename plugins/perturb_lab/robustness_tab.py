@@ -94,7 +94,9 @@ class RobustnessTab(QtWidgets.QWidget):
                 return
             clean, probs, img = out
             self.last = (clean, probs)
-            self.bars.set_values(src.model.class_names, clean, probs if sev else None)
+            man = src.model.manifest
+            units = tuple(man.unit(i) for i in range(len(src.model.class_names))) if man.is_regression else None
+            self.bars.set_values(src.model.class_names, clean, probs if sev else None, units)
             h, w = np.asarray(src.image.display).shape[:2]
             shown = F.interpolate(torch.from_numpy(np.ascontiguousarray(img))[None, None].float()
                                   if img.ndim == 2 else torch.from_numpy(img).permute(2, 0, 1)[None],

@@ -123,7 +123,9 @@ def test_prefix_tokens_are_dropped(image, kind):
     layer = default_layer(model)
     assert layer == "blocks.1.norm1"
     layers = {la.name: la for la in list_layers(model)}
-    assert layers[layer].layout == f"tokens {prefix}+24 \u2192 4\u00d76 grid" and layers[layer].is_default
+    dropped = ("class token dropped" if prefix == 1
+               else f"{prefix} non-patch tokens dropped: class, distillation, registers")
+    assert layers[layer].layout == f"tokens {prefix}+24 \u2192 4\u00d76 grid ({dropped})" and layers[layer].is_default
     check_against_peer(model, peer, image, "gradcam", layer, token_reshape(prefix, 4, 6))
 
 
@@ -151,7 +153,8 @@ def test_torchvision_vit_and_swin_default_layers():
     model = LoadedModel.from_module(vit, manifest("vit_b_16", (32, 32)))
     assert default_layer(model) == "encoder.layers.encoder_layer_1.ln_1"
     info = {la.name: la for la in list_layers(model)}
-    assert info["encoder.layers.encoder_layer_1.ln_1"].layout == "tokens 1+16 \u2192 4\u00d74 grid"
+    layout = info["encoder.layers.encoder_layer_1.ln_1"].layout
+    assert layout == "tokens 1+16 \u2192 4\u00d74 grid (class token dropped)"
     assert "conv_proj" in info  # the patch embedding is still a (choosable) layer, just not the default
     result = explain(model, np.random.default_rng(0).random((32, 32)), "gradcam", normalisation="raw")
     assert result.native_maps.shape == (3, 4, 4) and result.layers == ("encoder.layers.encoder_layer_1.ln_1",)

@@ -12,9 +12,10 @@ from engine.io import load_image
 from engine.io.synthetic import write_dicom
 from engine.localise import mask_to_boxes
 from engine.localise.describe import (
+    ASSUMED_ORIENTATION,
     PatientFrame,
     RegionDescription,
-    ViewTransform,
+    basis_note,
     describe_regions,
     frame_of,
     patient_frame,
@@ -75,23 +76,55 @@ def test_image_orientation_patient_is_used_when_patient_orientation_is_absent() 
     assert lateral.side == "" and "no left/right in this projection" in lateral.text
 
 
-def test_unknown_orientation_says_image_side_in_pixels_and_follows_the_view() -> None:
+def test_without_orientation_the_radiographic_convention_is_assumed_and_said() -> None:
+    """No orientation: read as a PA film as loaded (image left = patient's right), labelled 'assumed'."""
     d = _one(_pa_mask(), patient_frame())
-    assert (d.side, d.side_frame, d.area_unit) == ("left", "image", "px²") and d.area == 4000
-    assert "image left, upper third of the image" in d.text and "not the patient's" in d.text
-    assert "4,000 px² highlighted (pixel spacing unknown)" in d.text and "as stored" in d.text
-    flipped = _one(_pa_mask(), patient_frame(), view=ViewTransform(flip_h=True))
-    assert flipped.side == "right" and "as displayed" in flipped.text
-    turned = _one(_pa_mask(), patient_frame(), view=ViewTransform(rotation=1))  # clockwise: top-left -> top-right
-    assert (turned.side, turned.vertical) == ("right", "upper")
-    known = _one(_pa_mask(), patient_frame(("L", "F")), view=ViewTransform(rotation=2, flip_h=True))
-    assert known.side == "right"  # the view moves the picture, not the patient
+    assert ASSUMED_ORIENTATION == ("L", "F")
+    assert (d.side, d.side_frame, d.vertical, d.horizontal) == ("right", "assumed", "upper", "peripheral")
+    assert d.area_unit == "px²" and d.area == 4000
+    assert d.text.startswith("Region 1: patient's right, upper zone, peripheral (assumed: no orientation in the file; "
+                             "patient's right taken as the image's left as loaded)")
+    assert "4,000 px² highlighted (pixel spacing unknown)" in d.text and d.to_dict()["side_frame"] == "assumed"
+    # the same place as a file that states the convention, but not labelled as read from the file
+    read = _one(_pa_mask(), patient_frame(("L", "F")))
+    assert (read.side, read.vertical, read.horizontal, read.side_frame) == ("right", "upper", "peripheral", "patient")
+    # known answers all round the image: right half = patient's left, bottom = lower
+    cases = (((400, 450), (300, 380), "left", "lower"), ((200, 260), (20, 60), "right", "middle"),
+             ((10, 40), (150, 250), "across the midline", "upper"))
+    for rows, cols, side, vertical in cases:
+        m = np.zeros((H, W), bool)
+        m[rows[0]:rows[1], cols[0]:cols[1]] = True
+        d = _one(m, patient_frame())
+        assert (d.side, d.vertical, d.side_frame) == (side, vertical, "assumed")
+    assert basis_note(patient_frame()).startswith("Side assumed: the file has no orientation")
+    assert basis_note(patient_frame(("L", "F"))).startswith("Patient's side from PatientOrientation L\\F")
+
+
+def test_a_flipped_or_rotated_view_does_not_enter_the_words() -> None:
+    """The view is not an input: the same pixels give the same words; flipped pixels with the
+    matching orientation give the same patient side; flipped pixels WITHOUT orientation are a
+    different film under the assumption (its left half now holds what was the right half)."""
+    import inspect
+
+    assert "view" not in inspect.signature(describe_regions).parameters
+    assumed = _one(_pa_mask(), patient_frame())
+    mirrored_pixels = _pa_mask()[:, ::-1]  # the film stored mirrored, with PatientOrientation saying so
+    assert _one(mirrored_pixels, patient_frame(("R", "F"))).side == "right"
+    assert _one(mirrored_pixels, patient_frame()).side == "left"  # no orientation: the assumption reads it as stored
+    upside_down = _pa_mask()[::-1, ::-1]  # stored rotated 180°: PatientOrientation R\H
+    d = _one(upside_down, patient_frame(("R", "H")))
+    assert (d.side, d.vertical, d.horizontal) == (assumed.side, assumed.vertical, assumed.horizontal)
+    turned = np.rot90(_pa_mask(), k=-1)  # stored rotated 90° clockwise: columns run to the head, rows to the left
+    d = _one(turned, patient_frame(("H", "L")))
+    assert (d.side, d.vertical) == ("right", "upper")
 
 
 def test_laterality_names_the_side_of_a_one_sided_image() -> None:
     d = _one(_pa_mask(), patient_frame((), (), "R"))
-    assert (d.side, d.side_frame, d.horizontal) == ("right", "patient", "")
-    assert "ImageLaterality R" in d.text
+    assert (d.side, d.side_frame, d.horizontal, d.vertical) == ("right", "patient", "", "upper")
+    assert "side from ImageLaterality R; zone assumed" in d.text
+    d = _one(_pa_mask(), patient_frame(("L", "F"), (), "L"))  # laterality wins over the position
+    assert (d.side, d.side_frame) == ("left", "patient") and "(from ImageLaterality L)" in d.text
 
 
 def test_shape_in_mm_components_and_midline() -> None:

@@ -20,6 +20,7 @@ def test_region_sentences_follow_the_boxes(qtbot, ready):
     boxes = np.array([b for b, _s in panel.host.canvas.boxes[BOXES_LAYER]], float).reshape(-1, 4)
     texts = panel.region_list.texts()
     assert len(texts) == len(boxes) > 0 and panel.region_list.isVisibleTo(panel)
+    assert panel.region_list.note().startswith("Patient's side from PatientOrientation L\\F")
     width = state.image.shape[1]
     gt = [b.as_tuple() for b in state.ground_truth.boxes if b.class_name == CLASS]
     for i, (box, text) in enumerate(zip(boxes, texts, strict=True), 1):
@@ -41,6 +42,7 @@ def test_region_sentences_follow_the_boxes(qtbot, ready):
     assert panel.region_list.texts() != texts
     state.update(selected_class=None)
     assert panel.region_list.texts() == [] and not panel.region_list.isVisibleTo(panel)
+    assert panel.region_list.note() == ""
 
 
 @pytest.mark.parametrize("text", [["Region 1 (x): image left <b>"]])

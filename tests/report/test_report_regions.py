@@ -32,4 +32,6 @@ def test_mirrored_orientation_and_no_orientation() -> None:
     unknown = dataclasses.replace(inp, image=dataclasses.replace(
         inp.image, spacing=None, metadata=dataclasses.replace(meta, patient_orientation=())))
     text = tables.region_texts(unknown, "Pneumothorax")[0]
-    assert "image left" in text and "px² highlighted (pixel spacing unknown)" in text
+    # no orientation: read as a film displayed as loaded (same side as L\\F), and said to be assumed
+    assert "patient's right" in text and "(assumed: no orientation in the file" in text
+    assert "px² highlighted (pixel spacing unknown)" in text
