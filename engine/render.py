@@ -55,10 +55,15 @@ def to_rgb(display: np.ndarray) -> np.ndarray:
     if np.asarray(display).dtype == np.uint8:
         u8 = np.asarray(display)
         return np.repeat(u8[..., None], 3, axis=2) if u8.ndim == 2 else u8
-    d = np.clip(np.asarray(display, dtype=np.float32), 0.0, 1.0)
-    if d.ndim == 2:
-        d = np.repeat(d[..., None], 3, axis=2)
-    return (d * 255.0 + 0.5).astype(np.uint8)
+    d = np.asarray(display, dtype=np.float32)
+    out = np.empty(d.shape, np.uint8)
+    step = max(1, (1 << 20) // max(1, d[0].size))  # about a million values a block: small temporaries
+    for r in range(0, d.shape[0], step):
+        block = np.clip(d[r : r + step], 0.0, 1.0)
+        block *= 255.0
+        block += 0.5
+        out[r : r + step] = block  # truncation toward zero, as astype(np.uint8)
+    return np.repeat(out[..., None], 3, axis=2) if out.ndim == 2 else out
 
 
 def display_bytes(image: Any) -> np.ndarray:
@@ -484,13 +489,22 @@ def png_chunks_fast(image: np.ndarray, metadata: Mapping[str, str] | None = None
         raise ValueError(f"png_bytes_fast needs (H, W), (H, W, 3) or (H, W, 4), not {image.shape}")
     h, w, c = arr.shape
     rows = arr.reshape(h, w * c)
-    filtered = np.empty((h, w * c + 1), np.uint8)
-    filtered[:, 0] = 2  # filter type Up on every row
-    filtered[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as the filter is defined
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    idat = deflate.compress(filtered.data) + deflate.flush()
-    del filtered
+    compressed: list[bytes] = []
+    step = max(1, (1 << 22) // (w * c + 1))  # filtered in blocks of about 4 MB: no full-size copy
+    block = np.empty((step, w * c + 1), np.uint8)
+    block[:, 0] = 2  # filter type Up on every row
+    for r in range(0, h, step):
+        n = min(step, h - r)
+        out = block[:n]
+        if r == 0:
+            out[0, 1:] = rows[0]
+            np.subtract(rows[1:n], rows[: n - 1], out=out[1:, 1:])  # modulo 256, as the filter is defined
+        else:
+            np.subtract(rows[r : r + n], rows[r - 1 : r + n - 1], out=out[:, 1:])
+        compressed.append(deflate.compress(out.data))
+    compressed.append(deflate.flush())
+    idat = b"".join(compressed)
     parts = [b"\x89PNG\r\n\x1a\n",
              _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPES[c], 0, 0, 0))]
     for key, value in (metadata or {}).items():

@@ -87,7 +87,15 @@ class MapIndex:
         bits = m.dtype.itemsize * 8
         self._shift = bits - RADIX_BITS
         if positive.size:
-            hist = np.bincount((_ordered_keys(positive) >> self._shift).astype(np.int64))
+            keys = _ordered_keys(positive)
+            hist = np.zeros(0, np.int64)
+            for start in range(0, keys.size, 1 << 21):  # in blocks: no int64 copy of every key
+                part = np.bincount(keys[start : start + (1 << 21)] >> self._shift)
+                if part.size > hist.size:
+                    part[: hist.size] += hist
+                    hist = part
+                else:
+                    hist[: part.size] += part
             buckets = np.flatnonzero(hist)[::-1]  # highest values first
             self._buckets_desc = buckets
             self._counts_desc = np.cumsum(hist[buckets])

@@ -57,3 +57,11 @@ def test_save_png_level_one_writes_the_fast_encoding(tmp_path) -> None:
     assert fast.read_bytes() == png_bytes_fast(image, {"Software": "RadLens"})
     assert np.array_equal(np.asarray(Image.open(fast)), np.asarray(Image.open(slow)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.png", "slow.png"]  # no temp files left
+
+
+def test_images_filtered_in_several_blocks_decode_exactly() -> None:
+    """Rows are filtered in blocks of about 4 MB: a block's first row refers to the previous block's last."""
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 4, (61, 40000, 3), dtype=np.uint8) * 60  # rows of 120,001 bytes: 34 rows a block
+    decoded = Image.open(io.BytesIO(png_bytes_fast(image)))
+    assert np.array_equal(np.asarray(decoded), image)
