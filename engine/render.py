@@ -73,13 +73,15 @@ def display_bytes(image: Any) -> np.ndarray:
 
 
 def blend_heatmap(
-    display: np.ndarray, heat: np.ndarray, *, cmap: str = "jet", alpha: float = 0.45, floor: float | None = None
+    display: np.ndarray, heat: np.ndarray, *, cmap: str = "jet", alpha: float = 0.45, floor: float | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend a [0, 1] heatmap over an image with constant opacity.
 
     With ``floor`` set, pixels whose heat is at or below it stay unblended (the image shows
     through); by default every pixel is tinted, so the colour bar reads everywhere and exact zeros
-    of an upsampled coarse map do not draw hard-edged blocks.
+    of an upsampled coarse map do not draw hard-edged blocks. ``out``: an ``H x W x 3`` uint8
+    array (or view) to write into instead of a new one.
     """
     d = np.asarray(display)
     heat = np.asarray(heat)
@@ -88,7 +90,10 @@ def blend_heatmap(
     table = _blend_table(cmap, float(alpha), floor is not None)
     flat = table.reshape(256 * 256, 3)
     base = display_bytes(d)
-    out = np.empty((*heat.shape, 3), np.uint8)
+    if out is None:
+        out = np.empty((*heat.shape, 3), np.uint8)
+    elif out.shape != (*heat.shape, 3) or out.dtype != np.uint8:
+        raise ValueError(f"out must be {(*heat.shape, 3)} uint8, not {out.shape} {out.dtype}")
     step = max(1, (1 << 20) // max(1, heat.shape[1]))  # about a million pixels a block: bounded temporaries
     precision = heat.dtype if heat.dtype.kind == "f" else np.dtype(np.float64)  # lut_index's arithmetic
     for r in range(0, heat.shape[0], step):
@@ -357,7 +362,7 @@ def label_font_size(size: tuple[int, int]) -> int:
 
 def draw_boxes(
     rgb: np.ndarray, boxes: Sequence[tuple[Sequence[float], tuple[int, int, int], str]], *,
-    scale: float = 1.0, width: int = 0, font_size: int = 0,
+    scale: float = 1.0, width: int = 0, font_size: int = 0, inplace: bool = False,
 ) -> np.ndarray:
     """Draw (box, colour, label) triples, labels on a dark plate placed so that none overlaps another.
 
@@ -365,31 +370,60 @@ def draw_boxes(
     scale`` of its size (a figure drawn larger than the image passes its enlargement). All boxes
     are drawn first, then the labels at the corners :func:`place_labels` chooses, inside the image.
 
+    The pixels are Pillow's (its rectangle and text rasterisation), but the image is never
+    converted to a Pillow image as a whole (at 3000 x 3000 that costs two full copies): the
+    outlines are drawn as colour indices into a one-byte mask and copied where it is set, and each
+    label is drawn on a crop around its plate (a test compares the result with drawing on the
+    whole image).
+
     Args:
         rgb: ``H x W x 3`` uint8 image.
         boxes: (box, colour, label) triples; an empty label draws none.
         scale: Factor from box coordinates to ``rgb`` pixels.
         width: Line width in pixels (default :func:`box_line_width`).
         font_size: Label font size in pixels (default :func:`label_font_size`).
+        inplace: Draw into ``rgb`` itself (a writable uint8 array or view) instead of a copy.
     """
-    img = Image.fromarray(rgb)
-    draw = ImageDraw.Draw(img)
-    lw = width or box_line_width(img.size)
-    font = _font(font_size or label_font_size(img.size))
+    out = rgb if inplace else np.array(rgb, dtype=np.uint8, order="C", copy=True)
+    size = (int(out.shape[1]), int(out.shape[0]))
+    lw = width or box_line_width(size)
+    font = _font(font_size or label_font_size(size))
     scaled: list[tuple[Box, tuple[int, int, int], str]] = [
         ((float(b[0]) * scale, float(b[1]) * scale, float(b[2]) * scale, float(b[3]) * scale), colour, label)
         for b, colour, label in boxes
     ]
-    for (x0, y0, x1, y1), colour, _ in scaled:
-        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=lw)
+    for first in range(0, len(scaled), 255):  # colour index 0 is "not drawn": 255 boxes a pass, in order
+        group = scaled[first : first + 255]
+        mask = Image.new("L", size, 0)
+        draw = ImageDraw.Draw(mask)
+        for i, ((x0, y0, x1, y1), _, _) in enumerate(group, start=1):
+            draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=i, width=lw)
+        index = np.asarray(mask)
+        ys, xs = np.nonzero(index)
+        colours = np.array([(0, 0, 0)] + [colour for _, colour, _ in group], dtype=np.uint8)
+        out[ys, xs] = colours[index[ys, xs]]
     labelled = [(box, colour, label) for box, colour, label in scaled if label]
-    extents = [draw.textbbox((0, 0), label, font=font) for _, _, label in labelled]
+    if not labelled:
+        return out
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    extents = [measure.textbbox((0, 0), label, font=font) for _, _, label in labelled]
     sizes = [(float(r - lft + 6), float(b - t + 4)) for lft, t, r, b in extents]
-    origins = place_labels([box for box, _, _ in labelled], sizes, (float(img.size[0]), float(img.size[1])))
+    origins = place_labels([box for box, _, _ in labelled], sizes, (float(size[0]), float(size[1])))
     for (_, colour, label), (lft, t, _, _), (w, h), (x, y) in zip(labelled, extents, sizes, origins, strict=True):
-        draw.rectangle([x, y, x + w - 1, y + h - 1], fill=(20, 20, 20))
-        draw.text((x + 3 - lft, y + 2 - t), label, fill=colour, font=font)
-    return np.asarray(img)
+        # The crop starts left of and above every coordinate of the plate and the text (or at the
+        # image's edge, where nothing moves): Pillow truncates coordinates, so shifting non-negative
+        # ones by a whole number of pixels moves every drawn pixel by exactly that shift.
+        tx, ty = x + 3 - lft, y + 2 - t
+        ox, oy = max(0, int(np.floor(min(x, tx))) - 1), max(0, int(np.floor(min(y, ty))) - 1)
+        ox1, oy1 = min(size[0], int(np.ceil(x + w)) + 1), min(size[1], int(np.ceil(y + h)) + 1)
+        if ox1 <= ox or oy1 <= oy:  # entirely outside the image: nothing to draw
+            continue
+        crop = Image.fromarray(out[oy:oy1, ox:ox1])
+        draw = ImageDraw.Draw(crop)
+        draw.rectangle([x - ox, y - oy, x + w - 1 - ox, y + h - 1 - oy], fill=(20, 20, 20))
+        draw.text((tx - ox, ty - oy), label, fill=colour, font=font)
+        out[oy:oy1, ox:ox1] = np.asarray(crop)
+    return out
 
 
 def legend_panel(
@@ -557,6 +591,23 @@ def _score_line(result: Any, i: int) -> str:
     return f"p = {result.probabilities[i]:.3f} (threshold {result.thresholds[i]:.2f})"
 
 
+def overlay_lines(result: Any, name: str, loc: Any = None) -> list[str]:
+    """The text lines of a class overlay's legend panel (class, score, method, scale, boxes, model)."""
+    raw_lo, raw_hi = result.value_ranges[name]
+    i = result.class_names.index(name)
+    lines = [
+        f"{name}", _score_line(result, i),
+        f"{result.method}  {', '.join(result.layers) or 'input gradient'}",
+        f"normalisation: {result.normalisation}", f"raw range [{raw_lo:.3g}, {raw_hi:.3g}]",
+    ]
+    if loc is not None:
+        lines.append(f"model boxes: {loc.threshold} ({len(loc.boxes)})")
+        if loc.gt is not None:
+            lines.append(f"IoU vs GT: mean {loc.gt.mean:.3f} best {loc.gt.best:.3f}")
+    lines.append(f"model: {result.model['name']} {result.model['version']}")
+    return lines
+
+
 def class_overlay(
     image: Any, result: Any, name: str, loc: Any = None, annotations: Any = None, *,
     cmap: str = "jet", alpha: float = 0.45, min_height: int = 512,
@@ -570,23 +621,22 @@ def class_overlay(
         annotations: An ``AnnotationSet`` or None.
     """
     display = image.display if hasattr(image, "display") else image
-    rgb, s = upscale(blend_heatmap(display, result.map(name), cmap=cmap, alpha=alpha), min_height)
     boxes = annotation_boxes(annotations, name)
     if loc is not None:
         boxes += [(tuple(bx), MODEL_COLOUR, "model") for bx in loc.boxes]
-    rgb = draw_boxes(rgb, [(tuple(v * s for v in b), c, lab) for b, c, lab in boxes])
     lo, hi = result.scale(name)
-    raw_lo, raw_hi = result.value_ranges[name]
-    i = result.class_names.index(name)
-    lines = [
-        f"{name}", _score_line(result, i),
-        f"{result.method}  {', '.join(result.layers) or 'input gradient'}",
-        f"normalisation: {result.normalisation}", f"raw range [{raw_lo:.3g}, {raw_hi:.3g}]",
-    ]
-    if loc is not None:
-        lines.append(f"model boxes: {loc.threshold} ({len(loc.boxes)})")
-        if loc.gt is not None:
-            lines.append(f"IoU vs GT: mean {loc.gt.mean:.3f} best {loc.gt.best:.3f}")
-    lines.append(f"model: {result.model['name']} {result.model['version']}")
-    panel = legend_panel(rgb.shape[0], cmap=cmap, title=lines, low_label=f"{lo:.3g}", high_label=f"{hi:.3g}")
-    return compose(rgb, panel)
+    lines = overlay_lines(result, name, loc)
+    height, width = np.asarray(display).shape[:2]
+    if height < min_height:  # small images are enlarged so labels stay legible
+        rgb, s = upscale(blend_heatmap(display, result.map(name), cmap=cmap, alpha=alpha), min_height)
+        rgb = draw_boxes(rgb, [(tuple(v * s for v in b), c, lab) for b, c, lab in boxes])
+        panel = legend_panel(rgb.shape[0], cmap=cmap, title=lines, low_label=f"{lo:.3g}", high_label=f"{hi:.3g}")
+        return compose(rgb, panel)
+    # full size: blend, boxes and panel go straight into the composed canvas (no full-size copies)
+    panel = legend_panel(height, cmap=cmap, title=lines, low_label=f"{lo:.3g}", high_label=f"{hi:.3g}")
+    canvas = np.empty((height, width + panel.shape[1], 3), np.uint8)
+    canvas[:, width:] = panel
+    view = canvas[:, :width]
+    blend_heatmap(display, result.map(name), cmap=cmap, alpha=alpha, out=view)
+    draw_boxes(view, boxes, inplace=True)
+    return canvas

@@ -63,6 +63,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     from engine.errors import RadLensError
     from engine.io import load_image
     from engine.render import class_overlay, display_bytes, save_png
+    from engine.runtime import release_free_memory
 
     model = engine.load_model(args.model, device=args.device)
     params = parse_params(args.param)
@@ -103,6 +104,7 @@ def _explain_images(args: argparse.Namespace) -> int:
                 overlays[name] = out_png.name
                 if not args.dicom_out:  # the DICOM objects below need every class's map
                     result.release(name)
+                release_free_memory()  # what this class freed goes back to the system before the next
             dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
