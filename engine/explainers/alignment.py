@@ -31,6 +31,8 @@ import hashlib
 import json
 import os
 import weakref
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from torch import nn
 
 from engine.atomic import atomic_write_text
 from engine.errors import ExplainError
+from engine.explainers.fields import UnsupportedOp, field_edges
 from engine.models.lock import model_lock
 from engine.sampling import GridAlignment, regrid, resize_alignment
 from engine.sampling import sample_grid as resample_aligned
@@ -130,36 +133,80 @@ def measure_alignment(
     return cached[key]
 
 
-def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int, *, fast: bool = True) -> GridAlignment | None:
-    """The probe. ``fast=False`` is the original probe (two backward passes per input size, no
-    shortcut); kept as the reference the fast one is tested against."""
+def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int) -> GridAlignment | None:
+    """The layer's alignment from the layer arithmetic (:mod:`engine.explainers.fields`, milliseconds);
+    where an op on the way is not covered there, from the probe, with the reason in ``how``."""
+    target = _target(module, layer)
+    channels = int(x.shape[1])
+    try:
+        value = _fit(x, lambda size: _no_shortcut(field_edges(module, target, channels, size)))
+    except UnsupportedOp as err:
+        value = _probe(module, layer, x, seed)
+        how = f"gradient probe ({err})"
+    else:
+        how = "layer arithmetic"
+    return replace(value, how=how) if value is not None else None
+
+
+def _target(module: nn.Module, layer: str) -> nn.Module:
     target = dict(module.named_modules()).get(layer)
     if target is None:
         raise ExplainError(f"layer '{layer}' not found in the model.")
+    return target
+
+
+Edges = tuple[tuple[int, int], float | None, float | None, bool]
+
+
+def _no_shortcut(edges: tuple[tuple[int, int], float | None, float | None] | None) -> Edges | None:
+    return None if edges is None else (*edges, False)
+
+
+def _fit(x: torch.Tensor, edges: Callable[[tuple[int, int]], Edges | None]) -> GridAlignment | None:
+    """``centre = a*i + b`` from the fields' inner edges on the input, else on a 2x and a 4x input.
+
+    ``edges(size)`` gives the grid, per axis the sum of the inner edges (None where the fields reach
+    both borders) and whether to stop (fields as wide as any input); None when there is no grid.
+    """
     big_h, big_w = int(x.shape[-2]), int(x.shape[-1])
     grid: tuple[int, int] | None = None
-    state: dict[str, Any] = {}
     for k in (1, 2, 4):
-        size = (big_h * k, big_w * k)
-        edges = _field_edges_fast(module, target, x, size, seed, state) if fast else \
-            _field_edges(module, target, x, size, seed)
-        if edges is None:
+        got = edges((big_h * k, big_w * k))
+        if got is None:
             break
-        (h, w), fy, fx = edges
+        (h, w), fy, fx, stop = got
         if grid is None:
             grid = (h, w)
-        if state.get("global_pool"):
+        if stop:
             break  # fields as wide as any input: tile centres, as three probes would conclude
         if fy is not None and fx is not None:
             # stride of the grid on this input, then the offset of cell 0's centre
             ay, ax = big_h * k / h, big_w * k / w
             by, bx = (fy - ay * (h - 1)) / 2, (fx - ax * (w - 1)) / 2
-            if grid is not None and abs(ay - big_h / grid[0]) < 1e-6 and abs(ax - big_w / grid[1]) < 1e-6:
+            if abs(ay - big_h / grid[0]) < 1e-6 and abs(ax - big_w / grid[1]) < 1e-6:
                 return GridAlignment(ay, by, ax, bx, grid)
             break
     if grid is None:
         return None
     return resize_alignment(grid, (big_h, big_w))
+
+
+def _probe(module: nn.Module, layer: str, x: torch.Tensor, seed: int, *, fast: bool = True) -> GridAlignment | None:
+    """The gradient probe: the support of ``d(sum_k A_k[i, j]) / dx`` of the first and the last cell.
+
+    ``fast=False`` is the original probe (two backward passes per input size, no shortcut); both are
+    the references the layer arithmetic is tested against.
+    """
+    target = _target(module, layer)
+    state: dict[str, Any] = {}
+
+    def edges(size: tuple[int, int]) -> Edges | None:
+        if not fast:
+            return _no_shortcut(_field_edges(module, target, x, size, seed))
+        got = _field_edges_fast(module, target, x, size, seed, state)
+        return None if got is None else (*got, bool(state.get("global_pool")))
+
+    return _fit(x, edges)
 
 
 class _Stop(Exception):
