@@ -27,6 +27,7 @@ The alignment type and the sampling itself live in :mod:`engine.sampling` (re-ex
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -138,13 +139,20 @@ def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int) -> GridA
     where an op on the way is not covered there, from the probe, with the reason in ``how``."""
     target = _target(module, layer)
     channels = int(x.shape[1])
+    collecting = gc.isenabled()
+    # The passes allocate a few thousand small objects; a full cyclic collection that falls due among
+    # them (its cost grows with the whole process's heap, ~0.15 s after importing torch) is left for later.
+    gc.disable()
     try:
         value = _fit(x, lambda size: _no_shortcut(field_edges(module, target, channels, size)))
-    except UnsupportedOp as err:
-        value = _probe(module, layer, x, seed)
-        how = f"gradient probe ({err})"
-    else:
         how = "layer arithmetic"
+    except UnsupportedOp as err:
+        value, how = None, f"gradient probe ({err})"
+    finally:
+        if collecting:
+            gc.enable()
+    if how != "layer arithmetic":
+        value = _probe(module, layer, x, seed)
     return replace(value, how=how) if value is not None else None
 
 
