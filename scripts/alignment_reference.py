@@ -6,7 +6,8 @@ CPU, too long for the test suite, so its answers are kept in
 ``tests/engine/data/alignment_probe_reference.json`` and ``tests/engine/test_alignment_arithmetic.py``
 compares the layer arithmetic with them (and runs the probe itself on small cases).
 
-Networks: untrained torchvision models seeded with ``torch.manual_seed(0)``, 3 channels, two classes;
+Networks: untrained torchvision models seeded with ``torch.manual_seed(0)`` (ConvNeXt's layer scales set
+to 1, see below), 3 channels, two classes;
 sizes 224 x 224, 192 x 256 (non-square) and, for some networks, 200 x 232 (not a multiple of the
 stride: there the probe's stride is input / grid, and the arithmetic must give the same answer).
 
@@ -59,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.nets:
         torch.manual_seed(0)
         net = torchvision.models.get_model(name, weights=None, num_classes=2).eval()
+        gen = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for pname, p in net.named_parameters():
+                # ConvNeXt's initial weights are degenerate for the probe, not for a trained network: its
+                # layer scales start at 1e-6, so the gradient of a field's outer taps (a product of several)
+                # underflows to exactly 0 in float32 and the probe reads a narrower, lopsided field (8i+2.5
+                # rows, 8j+5 columns at features.3); its LayerNorms start with equal weights, so the sum over
+                # channels the probe differentiates is constant after the stem's norm (no field at all).
+                if pname.endswith("layer_scale"):
+                    p.fill_(1.0)
+                elif name.startswith("convnext") and p.ndim == 1 and pname.endswith("weight") and torch.all(p == 1):
+                    p.copy_(0.5 + torch.rand(p.shape, generator=gen))
         for size in [*SIZES, *([ODD[name]] if name in ODD else [])]:
             for layer in LAYERS[name]:
                 if (name, layer, size) in done:

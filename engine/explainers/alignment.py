@@ -9,18 +9,29 @@ cell's tile. But a stride-2 convolution with ``padding = k // 2`` centres its ou
 ``(s-1)/2`` input pixels too far right and down (7.5 px at stride 16; 15 px on a 512 px film).
 For small findings that is the difference between the map's peak on the nodule and next to it.
 
-:func:`measure_alignment` finds the centres on the actual network, independently of its weights:
-the support of ``d(sum_k A_k[i, j]) / dx`` (the cell's theoretical receptive field) for the first
-and the last cell of each axis gives ``centre = a*i + b`` (the midpoint of the two fields' inner
-edges). Where the field is wider than the input, the probe is repeated on a 2x and 4x larger input
-(the offset ``b`` of a convolutional trunk does not depend on the input size). The result is cached
-per module, layer and input shape, and (with ``disk_key``, the weights' SHA-256) on disk under the user's
-cache folder (:func:`cache_dir`), so a second start of the same bundle pays nothing.
+:func:`measure_alignment` finds the centres on the actual network, independently of its weights.
+The theoretical receptive field of the first and the last cell of each axis (the input rows and
+columns ``A[i, j]`` depends on) gives ``centre = a*i + b`` (the midpoint of the two fields' inner
+edges, ``a`` = input size / grid size). Where the field is wider than the input, the same is done on
+a 2x and a 4x larger input (the offset ``b`` of a convolutional trunk does not depend on the input
+size); where it stays wider, or the stride found there is not the input's, cells go to tile centres.
 
-Cost (scripts/bench_models.py): one forward and one backward of a batch of two per input size (each
-sample of the batch carries one of the two probed cells); a network with a global pooling that runs
-before the layer (squeeze-and-excitation in EfficientNet) has fields as wide as any input, so it gets
-tile centres at once without a probe, as the probe would conclude after trying 1x, 2x and 4x inputs.
+The fields come from the layer arithmetic (:mod:`engine.explainers.fields`): one pass of the network
+on shape-only tensors per input size, each op's output carrying its cells' input rows and columns
+(convolutions and poolings take the union of their valid taps, sums and concatenations the union of
+their operands, global pooling and squeeze-and-excitation the whole axis). It costs milliseconds
+(scripts/bench_models.py: under 0.1 s for ResNet-50, ConvNeXt-T, DenseNet-121 and EfficientNet-B0 at
+a first start) and gives what the gradient probe it replaces measures, the support of
+``d(sum_k A_k[i, j]) / dx``: equal on seven torchvision networks, their stage outputs, at three input
+sizes (tests/engine/test_alignment_arithmetic.py). Where an op on the way to the layer is not covered
+(upsampling, indexing, a transposed convolution, a forward that needs values), :func:`_probe` measures
+instead, and :attr:`GridAlignment.how` and the result's notes say so. The probe reads smaller fields
+than the arithmetic only where gradients vanish exactly (zero-initialised residual gains, float32
+underflow through ConvNeXt's 1e-6 layer scales at init, saturated gates), i.e. on degenerate weights.
+
+The result is cached per module, layer and input shape, and (with ``disk_key``, the weights'
+SHA-256) on disk under the user's cache folder (:func:`cache_dir`) and in a bundle's
+``alignment/`` folder, so a second start of the same bundle reads it back.
 
 The alignment type and the sampling itself live in :mod:`engine.sampling` (re-exported here).
 """
@@ -96,11 +107,11 @@ def _write_disk(path: Path, disk_key: str, layer: str, shape: tuple[int, ...], v
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
     except OSError:
-        pass  # a read-only cache folder costs a probe next time, nothing else
+        pass  # a read-only cache folder costs a computation next time, nothing else
 
 
 #: A bundle's own folder of measured alignments (files named as in the user's cache): shipped
-#: bundles carry their layers' answers, so even the first start on a new machine probes nothing.
+#: bundles carry their layers' answers, so even the first start on a new machine computes nothing.
 BUNDLE_ALIGNMENT_DIR = "alignment"
 
 
@@ -110,8 +121,9 @@ def measure_alignment(
 ) -> GridAlignment | None:
     """Receptive-field centres of ``layer``'s grid cells for inputs shaped like ``x``.
 
-    Falls back to :func:`resize_alignment` when the layer has no 2-D grid, when the fields stay
-    wider than a 4x input, or when the probe's grid does not scale with the input; None when the
+    Computed by the layer arithmetic, or by the gradient probe where an op is not covered (``how``
+    says which). Falls back to :func:`resize_alignment` when the fields stay wider than a 4x input,
+    or when the grid does not scale with the input; None when the
     layer has no 2-D grid (the method then reports that). With ``disk_key`` (the weights'
     SHA-256) the answer is also kept on disk, keyed by weights, layer and input shape; ``shipped``
     (a bundle's :data:`BUNDLE_ALIGNMENT_DIR`) is read first and never written.
@@ -126,7 +138,7 @@ def measure_alignment(
         if not found and path is not None:
             found, value = _read_disk(path)
         if not found:
-            with model_lock(module):  # the probe hooks the layer and runs the network
+            with model_lock(module):  # both hook the layer and run the network
                 value = _measure(module, layer, x, seed)
             if path is not None and disk_key:
                 _write_disk(path, disk_key, layer, tuple(x.shape[1:]), value)
