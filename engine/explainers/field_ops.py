@@ -46,10 +46,10 @@ POINTWISE = {
     "_prelu_kernel", "dropout", "contiguous", "_unsafe_view_copy", "exp", "log", "sqrt",
     "rsqrt", "neg", "abs", "reciprocal", "square", "erf", "copy",
 }
-#: View ops whose output is a new view of an operand (an in-place op on it would escape the tracking).
-VIEWS = {"view", "_unsafe_view", "reshape", "permute", "t", "transpose", "unsqueeze", "squeeze", "expand",
-        "slice", "select", "split", "split_with_sizes", "unbind", "alias", "as_strided", "narrow", "unflatten",
-        "flatten", "view_as", "expand_as", "movedim", "chunk"}
+#: Ops whose outputs share their first operand's storage: an in-place write into one changes the others.
+VIEWS = {"view", "_unsafe_view", "_reshape_alias", "reshape", "permute", "t", "transpose", "unsqueeze", "squeeze",
+         "expand", "slice", "select", "split", "split_with_sizes", "unbind", "alias", "detach", "as_strided",
+         "narrow", "unflatten", "flatten", "view_as", "expand_as", "movedim", "chunk", "diagonal", "unfold"}
 
 
 def tensor_args(args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
@@ -123,8 +123,8 @@ def _pointwise(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]
     meta = _broadcast(mode, tensors, shape)
     if name.endswith("_") and isinstance(args[0], torch.Tensor):  # in place: the first operand is the output
         first = args[0]
-        if id(first) in mode.views and any(not mode.meta(t).is_const() for t in tensors[1:]):
-            mode.broken = mode.broken or f"{name} on a view"
+        if any(not mode.meta(t).is_const() for t in tensors[1:]):  # what ``first`` depends on changes
+            mode.wrote(first, f"{name} through a view")
         if tuple(first.shape) != tuple(shape):
             raise Unknown("in-place broadcast")
         return mode.put(first, meta)
@@ -135,6 +135,7 @@ def _pointwise(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]
 def _fill(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     if len(args) > 1 and isinstance(args[1], torch.Tensor):
         return _pointwise(mode, func, args, kwargs)
+    mode.wrote(args[0], f"{func.overloadpacket.__name__} through a view")
     return mode.put(args[0], Meta((None,) * args[0].ndim))
 
 
@@ -470,6 +471,46 @@ def _pad(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> A
     return mode.put(empty(shape, x), Meta(tuple(dims), m.whole))
 
 
+def _resample_taps(n_in: int, n_out: int, mode: str, align_corners: bool, scale: float | None) -> np.ndarray:
+    """Per output cell, the input cells that reach it with a non-zero weight (PyTorch's float32 index maths)."""
+    dst = np.arange(n_out, dtype=np.float32)
+    if align_corners:
+        ratio = np.float32((n_in - 1) / (n_out - 1)) if n_out > 1 else np.float32(0)
+    else:
+        ratio = np.float32(1.0 / scale) if scale else np.float32(n_in / n_out)
+    if mode == "nearest":
+        return np.minimum(np.floor(dst * ratio), n_in - 1).astype(np.int64)[:, None]
+    if mode == "nearest-exact":
+        return np.minimum(np.floor((dst + np.float32(0.5)) * ratio), n_in - 1).astype(np.int64)[:, None]
+    src = dst * ratio if align_corners else np.maximum((dst + np.float32(0.5)) * ratio - np.float32(0.5), 0)
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    i1 = np.where((src - i0 > 0) & (i0 < n_in - 1), i0 + 1, i0)  # a zero weight carries no gradient
+    return np.stack([i0, i1], 1)
+
+
+@_handles("upsample_nearest2d", "_upsample_nearest_exact2d", "upsample_bilinear2d")
+def _upsample(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if func._overloadname != "default":
+        raise Unknown("scale-factor overload")
+    name = func.overloadpacket.__name__
+    x, size = args[0], [int(v) for v in args[1]]
+    bilinear = name == "upsample_bilinear2d"
+    align = bool(args[2]) if bilinear else False
+    scales = list(args[3:5] if bilinear else args[2:4])
+    kind = "linear" if bilinear else ("nearest-exact" if "exact" in name else "nearest")
+    m = mode.meta(x)
+    dims = list(m.dims)
+    for i in range(2):
+        f = dims[-2 + i]
+        if isinstance(f, Merged):
+            raise Unknown("merged spatial axis")
+        if f is not None:
+            scale = scales[i] if i < len(scales) else None
+            idx = _resample_taps(int(x.shape[-2 + i]), size[i], kind, align, scale)
+            dims[-2 + i] = Field(f.axis, f.lo[idx].min(1), f.hi[idx].max(1))
+    return mode.put(empty([*x.shape[:-2], *size], x), Meta(tuple(dims), m.whole))
+
+
 @_handles("split", "split_with_sizes")
 def _split(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     x, sizes = args[0], args[1]
@@ -494,6 +535,5 @@ def _unbind(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -
 @_handles("copy_")
 def _copy(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     dst, src = args[0], args[1]
-    if id(dst) in mode.views:
-        mode.broken = mode.broken or "copy_ into a view"
+    mode.wrote(dst, "copy_ through a view")
     return mode.put(dst, _broadcast(mode, [src], dst.shape))

@@ -214,14 +214,14 @@ def one_cell(axis: int) -> Field:
 
 
 class Tracker(Protocol):
-    """What the op handlers need from the dispatch mode: each tensor's :class:`Meta`, and the views."""
-
-    views: set[int]
-    broken: str | None
+    """What the op handlers need from the dispatch mode: each tensor's :class:`Meta`, and aliasing."""
 
     def meta(self, t: torch.Tensor) -> Meta:
         """The tensor's meta (constants: no dependence)."""
 
     def put(self, t: torch.Tensor, m: Meta) -> torch.Tensor:
         """Record ``t``'s meta; returns ``t``."""
+
+    def wrote(self, t: torch.Tensor, what: str) -> None:
+        """``t`` was written in place (``what``): tensors sharing its storage are no longer known."""
 

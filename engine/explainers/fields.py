@@ -42,8 +42,8 @@ class _FieldMode(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.metas: dict[int, tuple[torch.Tensor, Meta]] = {}
-        self.views: set[int] = set()
-        self.broken: str | None = None  # an in-place op on a view: every answer is suspect
+        self.roots: dict[int, int] = {}  # a view (or a viewed tensor) -> the tensor whose storage it shares
+        self.families: dict[int, list[torch.Tensor]] = {}  # that tensor -> all tensors sharing its storage
 
     # -- bookkeeping -------------------------------------------------------------------------------------
     def meta(self, t: torch.Tensor) -> Meta:
@@ -60,25 +60,45 @@ class _FieldMode(TorchDispatchMode):
         self.metas[id(t)] = (t, m)
         return t
 
+    def alias(self, base: torch.Tensor, views: list[torch.Tensor]) -> None:
+        """``views`` share ``base``'s storage (the outputs here are fresh tensors: aliasing is modelled)."""
+        root = self.roots.setdefault(id(base), id(base))
+        family = self.families.setdefault(root, [base])
+        for v in views:
+            self.roots[id(v)] = root
+            family.append(v)
+
+    def wrote(self, t: torch.Tensor, what: str) -> None:
+        """``t`` was written in place: what every other tensor sharing its storage depends on is unknown."""
+        root = self.roots.get(id(t))
+        for other in self.families.get(root, []) if root is not None else []:
+            if other is not t:
+                self.metas[id(other)] = (other, Meta((None,) * other.ndim, unknown=what))
+
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
         tensors = tensor_args(args, kwargs)
         metas = [self.meta(t) for t in tensors]
         if all(m.is_const() for m in metas):
-            if any(t.device.type == "meta" for t in tensors) or kwargs.get("device") == torch.device("meta"):
-                return self._run_meta(func, args, kwargs)
-            return func(*args, **kwargs)  # constants only (weights, buffers): computed for real
-        name = func.overloadpacket.__name__
+            if func._schema.is_mutable or any(t.device.type == "meta" for t in tensors) \
+                    or kwargs.get("device") == torch.device("meta"):
+                out = self._run_meta(func, args, kwargs)  # never writes into the model's own tensors
+            else:
+                out = func(*args, **kwargs)  # constants only (weights, buffers): computed for real
+        else:
+            out = self._dispatch(func, name, args, kwargs, metas)
+        if name in VIEWS and tensors:
+            self.alias(tensors[0], tensor_args((out,), {}))
+        return out
+
+    def _dispatch(self, func: Any, name: str, args: Any, kwargs: dict[str, Any], metas: list[Meta]) -> Any:
         unknown = next((m.unknown for m in metas if m.unknown), None)
         if unknown is None:
             run = handler(func)
             if run is not None:
                 try:
-                    out = run(self, func, list(args), kwargs)
-                    if name in VIEWS:
-                        self.views.update(id(t) for t in tensors[:1])
-                        self.views.update(id(t) for t in tensor_args((out,), {}))
-                    return out
+                    return run(self, func, list(args), kwargs)
                 except Unknown as err:
                     unknown = f"{name} ({err})"
             else:
@@ -133,8 +153,6 @@ def _fields(module: nn.Module, target: nn.Module, shape: tuple[int, ...]) -> tup
     a = seen.out
     if not isinstance(a, torch.Tensor):
         raise UnsupportedOp("the layer's output is not a tensor")
-    if mode.broken:
-        raise UnsupportedOp(f"{mode.broken} is not covered by the layer arithmetic")
     m = mode.meta(a)
     if m.unknown:
         raise UnsupportedOp(f"op {m.unknown} is not covered by the layer arithmetic")

@@ -6,7 +6,8 @@ at 224 x 224, 192 x 256 and (some) 200 x 232, written by ``scripts/alignment_ref
 (two backward passes per size) run here on small networks that exercise each rule of the
 arithmetic: asymmetric and reflection padding, ceil-mode and padded pooling, dilation, groups,
 channels-last LayerNorm + Linear, residual sums and channel concatenations of unequal fields, a
-global gate, a 1-cell grid. Equal means equal floats: the same alignment, so the same maps.
+global gate, nearest and bilinear upsampling, an in-place sum into a slice, a 1-cell grid. Equal
+means equal floats: the same alignment, so the same maps.
 """
 
 from __future__ import annotations
@@ -102,14 +103,50 @@ class ConcatNet(nn.Module):
         return self.fc(y.mean((2, 3)))
 
 
-class UpsampleNet(ConcatNet):
-    """An op the arithmetic does not know (bilinear upsampling) on the way to ``out``."""
+class PyramidNet(nn.Module):
+    """A feature pyramid in miniature: a coarse map upsampled onto a finer one and added to it."""
+
+    def __init__(self, mode: str = "nearest", align_corners: bool | None = None, by_size: bool = True) -> None:
+        super().__init__()
+        self.fine = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.coarse = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.merge = nn.Identity()
+        self.out = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+        self.mode, self.align, self.by_size = mode, align_corners, by_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = torch.relu(self.fine(x))
+        c = self.coarse(f)
+        if self.by_size:
+            up = F.interpolate(c, size=f.shape[-2:], mode=self.mode, align_corners=self.align)
+        else:
+            up = F.interpolate(c, scale_factor=2.0, mode=self.mode, align_corners=self.align)
+            up = up[..., :f.shape[-2], :f.shape[-1]]
+        return self.fc(self.out(self.merge(f + up)).mean((2, 3)))
+
+
+class SliceAddNet(ConcatNet):
+    """GhostNet's pattern: a sum written in place into a slice of a concat that is not read again."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.stem(x))
+        y = torch.cat([self.narrow(s), self.wide(s)], 1)[:, :4]
+        y += self.narrow(s)
+        return self.fc(self.out(self.merge(torch.cat([y, y], 1))).mean((2, 3)))
+
+
+class TransposedNet(ConcatNet):
+    """An op the arithmetic does not know (a transposed convolution) on the way to ``out``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.ConvTranspose2d(8, 8, 2, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.relu(self.stem(x))
         m = self.merge(torch.cat([self.narrow(s), self.wide(s)], 1))
-        up = F.interpolate(m, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return self.fc(self.out(F.avg_pool2d(up, 2)).mean((2, 3)))
+        return self.fc(self.out(F.avg_pool2d(self.up(m), 2)).mean((2, 3)))
 
 
 class HeadUpsampleNet(ConcatNet):
@@ -122,7 +159,7 @@ class HeadUpsampleNet(ConcatNet):
 
 
 class ViewWriteNet(ConcatNet):
-    """An in-place sum into a slice (a view) of a tensor: the arithmetic does not follow it."""
+    """An in-place sum into a slice (a view) of a tensor that is read again: the arithmetic does not follow it."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.relu(self.stem(x))
@@ -131,15 +168,33 @@ class ViewWriteNet(ConcatNet):
         return self.fc(self.out(self.merge(m)).mean((2, 3)))
 
 
+class BufferWriteNet(ConcatNet):
+    """Features copied into a slice of a zero buffer (a constant until then)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.stem(x))
+        buf = torch.zeros(s.shape[0], 8, (s.shape[2] + 1) // 2, (s.shape[3] + 1) // 2, device=s.device)
+        buf[:, :4] = self.narrow(s)
+        return self.fc(self.out(self.merge(buf)).mean((2, 3)))
+
+
 CASES = [
     (PaddedNet, ["a", "pool", "b", "avg", "c"]),
     (ChannelsLastNet, ["stem", "block", "down"]),
     (ConcatNet, ["stem", "merge", "out"]),
     (lambda: ConcatNet(gate=True), ["merge", "out"]),
+    (SliceAddNet, ["merge", "out"]),
+    (PyramidNet, ["merge", "out"]),
+    (lambda: PyramidNet("bilinear", align_corners=False), ["merge"]),
+    (lambda: PyramidNet("bilinear", align_corners=True), ["merge"]),
+    (lambda: PyramidNet("nearest-exact"), ["merge"]),
+    (lambda: PyramidNet("bilinear", align_corners=False, by_size=False), ["merge"]),
 ]
+IDS = ["padded", "channels_last", "concat", "gate", "slice_add", "nearest", "bilinear", "bilinear_corners",
+       "nearest_exact", "bilinear_x2"]
 
 
-@pytest.mark.parametrize(("make", "layers"), CASES, ids=["padded", "channels_last", "concat", "gate"])
+@pytest.mark.parametrize(("make", "layers"), CASES, ids=IDS)
 @pytest.mark.parametrize("size", [(40, 56), (37, 50)], ids=["even", "odd"])
 def test_arithmetic_equals_the_original_probe(make, layers, size):
     torch.manual_seed(0)
@@ -161,7 +216,9 @@ def test_a_global_gate_gives_tile_centres_and_a_one_cell_grid_is_understood():
     assert tiny is not None and tiny.grid == (1, 1)
 
 
-@pytest.mark.parametrize(("make", "why"), [(UpsampleNet, "upsample_bilinear2d"), (ViewWriteNet, "add_ on a view")])
+@pytest.mark.parametrize(("make", "why"), [(TransposedNet, "convolution (transposed)"),
+                                         (ViewWriteNet, "add_ through a view"),
+                                         (BufferWriteNet, "copy_ through a view")])
 def test_an_unknown_op_falls_back_to_the_probe_and_says_so(make, why):
     torch.manual_seed(0)
     module = make().eval()
@@ -184,9 +241,9 @@ def test_an_unknown_op_after_the_layer_does_not_matter():
 
 def test_the_arithmetic_leaves_the_model_as_it_was():
     torch.manual_seed(0)
-    module = ChannelsLastNet().train()
-    before = {k: v.clone() for k, v in module.state_dict().items()}
-    al._measure(module, "block", torch.zeros(1, 3, 32, 32), 0)
+    module = nn.Sequential(ChannelsLastNet().stem, nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3)).train()
+    before = {k: v.clone() for k, v in module.state_dict().items()}  # running stats, num_batches_tracked
+    assert al._measure(module, "3", torch.zeros(1, 3, 32, 32), 0).how == "layer arithmetic"
     assert module.training and all(torch.equal(before[k], v) for k, v in module.state_dict().items())
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in module.modules())
 
