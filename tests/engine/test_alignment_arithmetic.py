@@ -243,7 +243,8 @@ def test_the_arithmetic_leaves_the_model_as_it_was():
     torch.manual_seed(0)
     module = nn.Sequential(ChannelsLastNet().stem, nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3)).train()
     before = {k: v.clone() for k, v in module.state_dict().items()}  # running stats, num_batches_tracked
-    assert al._measure(module, "3", torch.zeros(1, 3, 32, 32), 0).how == "layer arithmetic"
+    got = al._measure(module, "3", torch.zeros(1, 3, 32, 32), 0)
+    assert got is not None and got.how == "layer arithmetic"
     assert module.training and all(torch.equal(before[k], v) for k, v in module.state_dict().items())
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in module.modules())
 
