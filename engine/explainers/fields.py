@@ -133,8 +133,11 @@ class _Seen:
         self.out = out[0] if isinstance(out, (tuple, list)) else out
 
 
-def _fields(module: nn.Module, target: nn.Module, shape: tuple[int, ...]) -> tuple[tuple[int, int], Field, Field]:
-    """Run ``module`` on a shape-only input of ``shape`` (N, C, H, W); the target's (h, w) and row/column fields."""
+def _fields(
+    module: nn.Module, target: nn.Module, shape: tuple[int, ...]
+) -> tuple[tuple[int, int], Field, Field] | None:
+    """Run ``module`` on a shape-only input of ``shape`` (N, C, H, W): the target's (h, w) and row/column
+    fields; None when its output is not a 4-D tensor (no grid, as the probe concludes)."""
     mode = _FieldMode()
     h_in, w_in = shape[-2], shape[-1]
     x = torch.empty(shape, device="meta")
@@ -151,13 +154,11 @@ def _fields(module: nn.Module, target: nn.Module, shape: tuple[int, ...]) -> tup
     finally:
         handle.remove()
     a = seen.out
-    if not isinstance(a, torch.Tensor):
-        raise UnsupportedOp("the layer's output is not a tensor")
+    if not isinstance(a, torch.Tensor) or a.ndim != 4:
+        return None
     m = mode.meta(a)
     if m.unknown:
         raise UnsupportedOp(f"op {m.unknown} is not covered by the layer arithmetic")
-    if a.ndim != 4:
-        raise UnsupportedOp("the layer's output is not 4-D")
     fy, fx = (one_cell(axis) if d is None and a.shape[-2 + axis] == 1 else d for axis, d in enumerate(m.dims[-2:]))
     if not (isinstance(fy, Field) and fy.axis == 0 and isinstance(fx, Field) and fx.axis == 1):
         raise UnsupportedOp("the layer's grid is not its last two dimensions (rows, columns)")
@@ -173,13 +174,16 @@ def field_edges(
     module: nn.Module, target: nn.Module, channels: int, size: tuple[int, int]
 ) -> tuple[tuple[int, int], float | None, float | None] | None:
     """As the probe's ``_field_edges``, by arithmetic: the grid, and per axis ``last row of cell 0's
-    field + first row of the last cell's field`` (None where fields reach both borders); None when a
-    probed cell sees nothing.
+    field + first row of the last cell's field`` (None where fields reach both borders); None when the
+    layer has no 2-D grid or a probed cell sees nothing.
 
     Raises:
         UnsupportedOp: An op on the way to the layer is not known here (the reason names it).
     """
-    (h, w), fy, fx = _fields(module, target, (2, channels, *size))
+    got = _fields(module, target, (2, channels, *size))
+    if got is None:
+        return None
+    (h, w), fy, fx = got
     edges = []
     for f, n, cells in ((fy, size[0], h), (fx, size[1], w)):
         lo0, hi0, lo1 = f.lo[0], f.hi[0], f.lo[-1]

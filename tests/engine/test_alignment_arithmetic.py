@@ -206,7 +206,7 @@ def test_arithmetic_equals_the_original_probe(make, layers, size):
         assert got is not None and got.how == "layer arithmetic"
 
 
-def test_a_global_gate_gives_tile_centres_and_a_one_cell_grid_is_understood():
+def test_a_global_gate_gives_tile_centres_a_one_cell_grid_is_understood_no_grid_is_none():
     torch.manual_seed(0)
     gated = ConcatNet(gate=True).eval()
     a = al._measure(gated, "out", torch.zeros(1, 3, 32, 48), 0)
@@ -214,6 +214,8 @@ def test_a_global_gate_gives_tile_centres_and_a_one_cell_grid_is_understood():
     tiny = al._measure(ConcatNet().eval(), "out", torch.zeros(1, 3, 4, 4), 0)  # 1x1 grid
     assert tiny == al._probe(ConcatNet().eval(), "out", torch.zeros(1, 3, 4, 4), 0, fast=False)
     assert tiny is not None and tiny.grid == (1, 1)
+    assert al._measure(ConcatNet().eval(), "fc", torch.zeros(1, 3, 32, 48), 0) is None  # no grid, as the probe
+    assert al._probe(ConcatNet().eval(), "fc", torch.zeros(1, 3, 32, 48), 0, fast=False) is None
 
 
 @pytest.mark.parametrize(("make", "why"), [(TransposedNet, "convolution (transposed)"),
