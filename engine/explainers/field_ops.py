@@ -243,10 +243,8 @@ def _reduce(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -
     if name in ("norm", "linalg_vector_norm"):
         dims_arg = args[2] if len(args) > 2 else kwargs.get("dim")
         keep = bool(args[3]) if len(args) > 3 else bool(kwargs.get("keepdim", False))
-    elif overload == "default" or len(args) < 2:
-        dims_arg, keep = kwargs.get("dim"), bool(kwargs.get("keepdim", False))
-    else:
-        dims_arg = args[1]
+    else:  # (self, dim=None, keepdim=False, ...) or (self, *, dtype) for a reduction over everything
+        dims_arg = args[1] if len(args) > 1 else kwargs.get("dim")
         keep = bool(args[2]) if len(args) > 2 and isinstance(args[2], bool) else bool(kwargs.get("keepdim", False))
     red = norm_dims(dims_arg, x.ndim)
     shape = [(1 if i in red else n) for i, n in enumerate(x.shape) if keep or i not in red]
@@ -307,7 +305,7 @@ def _norm(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> 
     return out, s1, s2
 
 
-@_handles("_softmax", "_log_softmax", "softmax", "log_softmax", "cumsum")
+@_handles("_softmax", "_log_softmax", "softmax", "log_softmax")
 def _softmax(mode: Tracker, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
     x, dim = args[0], int(args[1]) % max(args[0].ndim, 1)
     m = mode.meta(x)

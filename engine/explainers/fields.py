@@ -149,8 +149,9 @@ def _fields(
             mode.put(x, Meta((None, None, Field(0, rows, rows), Field(1, cols, cols))))
             try:
                 module(x)
-            except Exception as err:  # a forward that needs values (.item(), data-dependent shapes)
-                raise UnsupportedOp(f"the forward needs real values ({type(err).__name__}: {err})"[:200]) from err
+            except Exception as err:  # a forward that needs values (.item(), data-dependent shapes), or a gap here
+                raise UnsupportedOp(f"the forward failed on shape-only tensors ({type(err).__name__}: {err})"[:200]) \
+                    from err
     finally:
         handle.remove()
     a = seen.out

@@ -62,6 +62,20 @@ class PaddedNet(nn.Module):
         return self.fc(self.c(x).mean((2, 3)))
 
 
+class SameNet(nn.Module):
+    """``padding='same'`` with an even kernel (padded more on one side) and with dilation; a max-reduced head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 4, padding="same")
+        self.b = nn.Conv2d(4, 4, 3, stride=2)
+        self.c = nn.Conv2d(4, 4, 2, padding="same", dilation=3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.c(self.b(self.a(x))).amax((2, 3)))
+
+
 class ChannelsLastNet(nn.Module):
     """ConvNeXt in miniature: patchify stem, depthwise 7x7, permute, LayerNorm + MLP on channels, residual."""
 
@@ -180,6 +194,7 @@ class BufferWriteNet(ConcatNet):
 
 CASES = [
     (PaddedNet, ["a", "pool", "b", "avg", "c"]),
+    (SameNet, ["a", "b", "c"]),
     (ChannelsLastNet, ["stem", "block", "down"]),
     (ConcatNet, ["stem", "merge", "out"]),
     (lambda: ConcatNet(gate=True), ["merge", "out"]),
@@ -190,10 +205,11 @@ CASES = [
     (lambda: PyramidNet("nearest-exact"), ["merge"]),
     (lambda: PyramidNet("bilinear", align_corners=False, by_size=False), ["merge"]),
 ]
-IDS = ["padded", "channels_last", "concat", "gate", "slice_add", "nearest", "bilinear", "bilinear_corners",
+IDS = ["padded", "same", "channels_last", "concat", "gate", "slice_add", "nearest", "bilinear", "bilinear_corners",
        "nearest_exact", "bilinear_x2"]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # torch's note on a copy
 @pytest.mark.parametrize(("make", "layers"), CASES, ids=IDS)
 @pytest.mark.parametrize("size", [(40, 56), (37, 50)], ids=["even", "odd"])
 def test_arithmetic_equals_the_original_probe(make, layers, size):
