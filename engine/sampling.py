@@ -20,7 +20,7 @@ Coordinates are continuous pixel-edge coordinates (pixel ``k`` covers ``[k, k + 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -49,17 +49,23 @@ class GridAlignment:
     grid: tuple[int, int]
     #: ``receptive_field`` (measured) or ``resize`` (tile centres: asked for, or the fallback)
     source: str = "receptive_field"
+    #: how the fields were found (``layer arithmetic``, or ``probe: <why>``); not part of equality
+    how: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The alignment as JSON-ready values."""
-        return {"ay": self.ay, "by": self.by, "ax": self.ax, "bx": self.bx, "grid": list(self.grid),
-                "source": self.source}
+        out: dict[str, Any] = {"ay": self.ay, "by": self.by, "ax": self.ax, "bx": self.bx, "grid": list(self.grid),
+                               "source": self.source}
+        if self.how:
+            out["how"] = self.how
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GridAlignment:
         """The alignment written by :meth:`to_dict`."""
         return cls(float(d["ay"]), float(d["by"]), float(d["ax"]), float(d["bx"]),
-                   (int(d["grid"][0]), int(d["grid"][1])), str(d.get("source", "receptive_field")))
+                   (int(d["grid"][0]), int(d["grid"][1])), str(d.get("source", "receptive_field")),
+                   str(d.get("how", "")))
 
 
 def resize_alignment(grid: tuple[int, int], model_size: tuple[int, int]) -> GridAlignment:

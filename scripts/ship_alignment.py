@@ -1,9 +1,12 @@
 """Measure the receptive-field alignment of a bundle's layers once and ship it inside the bundle.
 
 A bundle folder may carry ``alignment/`` (:data:`engine.explainers.alignment.BUNDLE_ALIGNMENT_DIR`):
-the probe's answers, keyed like the user's cache by weights SHA-256, layer and input shape. RadLens
-reads them before probing, so the bundled models explain at once on a machine that never ran them
-(issue #16: the probe cost 1.7-20 s at a first start; issue #19: first explanation within 5 s).
+the layers' alignments, keyed like the user's cache by weights SHA-256, layer and input shape. RadLens
+reads them before computing, so the bundled models explain at once on a machine that never ran them
+(issue #16: the gradient probe cost 1.7-20 s at a first start; issue #19: first explanation within 5 s).
+Since the layer arithmetic (:mod:`engine.explainers.fields`, under 0.1 s) replaced the probe this
+spares little; the files shipped so far were measured by the probe on the trained weights and
+``tests/engine/test_alignment_arithmetic.py`` checks the arithmetic gives every one of them.
 
 Usage: ``python scripts/ship_alignment.py BUNDLE [BUNDLE ...] [--all-layers]``. By default the default
 layer and the layers at most two names deep (``layer3``, ``layer3.1``; ``features.denseblock4``).

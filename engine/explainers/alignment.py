@@ -9,28 +9,42 @@ cell's tile. But a stride-2 convolution with ``padding = k // 2`` centres its ou
 ``(s-1)/2`` input pixels too far right and down (7.5 px at stride 16; 15 px on a 512 px film).
 For small findings that is the difference between the map's peak on the nodule and next to it.
 
-:func:`measure_alignment` finds the centres on the actual network, independently of its weights:
-the support of ``d(sum_k A_k[i, j]) / dx`` (the cell's theoretical receptive field) for the first
-and the last cell of each axis gives ``centre = a*i + b`` (the midpoint of the two fields' inner
-edges). Where the field is wider than the input, the probe is repeated on a 2x and 4x larger input
-(the offset ``b`` of a convolutional trunk does not depend on the input size). The result is cached
-per module, layer and input shape, and (with ``disk_key``, the weights' SHA-256) on disk under the user's
-cache folder (:func:`cache_dir`), so a second start of the same bundle pays nothing.
+:func:`measure_alignment` finds the centres on the actual network, independently of its weights.
+The theoretical receptive field of the first and the last cell of each axis (the input rows and
+columns ``A[i, j]`` depends on) gives ``centre = a*i + b`` (the midpoint of the two fields' inner
+edges, ``a`` = input size / grid size). Where the field is wider than the input, the same is done on
+a 2x and a 4x larger input (the offset ``b`` of a convolutional trunk does not depend on the input
+size); where it stays wider, or the stride found there is not the input's, cells go to tile centres.
 
-Cost (scripts/bench_models.py): one forward and one backward of a batch of two per input size (each
-sample of the batch carries one of the two probed cells); a network with a global pooling that runs
-before the layer (squeeze-and-excitation in EfficientNet) has fields as wide as any input, so it gets
-tile centres at once without a probe, as the probe would conclude after trying 1x, 2x and 4x inputs.
+The fields come from the layer arithmetic (:mod:`engine.explainers.fields`): one pass of the network
+on shape-only tensors per input size, each op's output carrying its cells' input rows and columns
+(convolutions and poolings take the union of their valid taps, sums and concatenations the union of
+their operands, global pooling and squeeze-and-excitation the whole axis). It costs milliseconds
+(scripts/bench_models.py: under 0.1 s for ResNet-50, ConvNeXt-T, DenseNet-121 and EfficientNet-B0 at
+a first start) and gives what the gradient probe it replaces measures, the support of
+``d(sum_k A_k[i, j]) / dx``: equal on seven torchvision networks, their stage outputs, at three input
+sizes (tests/engine/test_alignment_arithmetic.py). Where an op on the way to the layer is not covered
+(upsampling, indexing, a transposed convolution, a forward that needs values), :func:`_probe` measures
+instead, and :attr:`GridAlignment.how` and the result's notes say so. The probe reads smaller fields
+than the arithmetic only where gradients vanish exactly (zero-initialised residual gains, float32
+underflow through ConvNeXt's 1e-6 layer scales at init, saturated gates), i.e. on degenerate weights.
+
+The result is cached per module, layer and input shape, and (with ``disk_key``, the weights'
+SHA-256) on disk under the user's cache folder (:func:`cache_dir`) and in a bundle's
+``alignment/`` folder, so a second start of the same bundle reads it back.
 
 The alignment type and the sampling itself live in :mod:`engine.sampling` (re-exported here).
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import weakref
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +53,7 @@ from torch import nn
 
 from engine.atomic import atomic_write_text
 from engine.errors import ExplainError
+from engine.explainers.fields import UnsupportedOp, field_edges
 from engine.models.lock import model_lock
 from engine.sampling import GridAlignment, regrid, resize_alignment
 from engine.sampling import sample_grid as resample_aligned
@@ -92,11 +107,11 @@ def _write_disk(path: Path, disk_key: str, layer: str, shape: tuple[int, ...], v
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(payload, indent=1) + "\n")
     except OSError:
-        pass  # a read-only cache folder costs a probe next time, nothing else
+        pass  # a read-only cache folder costs a computation next time, nothing else
 
 
 #: A bundle's own folder of measured alignments (files named as in the user's cache): shipped
-#: bundles carry their layers' answers, so even the first start on a new machine probes nothing.
+#: bundles carry their layers' answers, so even the first start on a new machine computes nothing.
 BUNDLE_ALIGNMENT_DIR = "alignment"
 
 
@@ -106,8 +121,9 @@ def measure_alignment(
 ) -> GridAlignment | None:
     """Receptive-field centres of ``layer``'s grid cells for inputs shaped like ``x``.
 
-    Falls back to :func:`resize_alignment` when the layer has no 2-D grid, when the fields stay
-    wider than a 4x input, or when the probe's grid does not scale with the input; None when the
+    Computed by the layer arithmetic, or by the gradient probe where an op is not covered (``how``
+    says which). Falls back to :func:`resize_alignment` when the fields stay wider than a 4x input,
+    or when the grid does not scale with the input; None when the
     layer has no 2-D grid (the method then reports that). With ``disk_key`` (the weights'
     SHA-256) the answer is also kept on disk, keyed by weights, layer and input shape; ``shipped``
     (a bundle's :data:`BUNDLE_ALIGNMENT_DIR`) is read first and never written.
@@ -122,7 +138,7 @@ def measure_alignment(
         if not found and path is not None:
             found, value = _read_disk(path)
         if not found:
-            with model_lock(module):  # the probe hooks the layer and runs the network
+            with model_lock(module):  # both hook the layer and run the network
                 value = _measure(module, layer, x, seed)
             if path is not None and disk_key:
                 _write_disk(path, disk_key, layer, tuple(x.shape[1:]), value)
@@ -130,36 +146,87 @@ def measure_alignment(
     return cached[key]
 
 
-def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int, *, fast: bool = True) -> GridAlignment | None:
-    """The probe. ``fast=False`` is the original probe (two backward passes per input size, no
-    shortcut); kept as the reference the fast one is tested against."""
+def _measure(module: nn.Module, layer: str, x: torch.Tensor, seed: int) -> GridAlignment | None:
+    """The layer's alignment from the layer arithmetic (:mod:`engine.explainers.fields`, milliseconds);
+    where an op on the way is not covered there, from the probe, with the reason in ``how``."""
+    target = _target(module, layer)
+    channels = int(x.shape[1])
+    collecting = gc.isenabled()
+    # The passes allocate a few thousand small objects; a full cyclic collection that falls due among
+    # them (its cost grows with the whole process's heap, ~0.15 s after importing torch) is left for later.
+    gc.disable()
+    try:
+        value = _fit(x, lambda size: _no_shortcut(field_edges(module, target, channels, size)))
+        how = "layer arithmetic"
+    except UnsupportedOp as err:
+        value, how = None, f"gradient probe ({err})"
+    finally:
+        if collecting:
+            gc.enable()
+    if how != "layer arithmetic":
+        value = _probe(module, layer, x, seed)
+    return replace(value, how=how) if value is not None else None
+
+
+def _target(module: nn.Module, layer: str) -> nn.Module:
     target = dict(module.named_modules()).get(layer)
     if target is None:
         raise ExplainError(f"layer '{layer}' not found in the model.")
+    return target
+
+
+Edges = tuple[tuple[int, int], float | None, float | None, bool]
+
+
+def _no_shortcut(edges: tuple[tuple[int, int], float | None, float | None] | None) -> Edges | None:
+    return None if edges is None else (*edges, False)
+
+
+def _fit(x: torch.Tensor, edges: Callable[[tuple[int, int]], Edges | None]) -> GridAlignment | None:
+    """``centre = a*i + b`` from the fields' inner edges on the input, else on a 2x and a 4x input.
+
+    ``edges(size)`` gives the grid, per axis the sum of the inner edges (None where the fields reach
+    both borders) and whether to stop (fields as wide as any input); None when there is no grid.
+    """
     big_h, big_w = int(x.shape[-2]), int(x.shape[-1])
     grid: tuple[int, int] | None = None
-    state: dict[str, Any] = {}
     for k in (1, 2, 4):
-        size = (big_h * k, big_w * k)
-        edges = _field_edges_fast(module, target, x, size, seed, state) if fast else \
-            _field_edges(module, target, x, size, seed)
-        if edges is None:
+        got = edges((big_h * k, big_w * k))
+        if got is None:
             break
-        (h, w), fy, fx = edges
+        (h, w), fy, fx, stop = got
         if grid is None:
             grid = (h, w)
-        if state.get("global_pool"):
+        if stop:
             break  # fields as wide as any input: tile centres, as three probes would conclude
         if fy is not None and fx is not None:
             # stride of the grid on this input, then the offset of cell 0's centre
             ay, ax = big_h * k / h, big_w * k / w
             by, bx = (fy - ay * (h - 1)) / 2, (fx - ax * (w - 1)) / 2
-            if grid is not None and abs(ay - big_h / grid[0]) < 1e-6 and abs(ax - big_w / grid[1]) < 1e-6:
+            if abs(ay - big_h / grid[0]) < 1e-6 and abs(ax - big_w / grid[1]) < 1e-6:
                 return GridAlignment(ay, by, ax, bx, grid)
             break
     if grid is None:
         return None
     return resize_alignment(grid, (big_h, big_w))
+
+
+def _probe(module: nn.Module, layer: str, x: torch.Tensor, seed: int, *, fast: bool = True) -> GridAlignment | None:
+    """The gradient probe: the support of ``d(sum_k A_k[i, j]) / dx`` of the first and the last cell.
+
+    ``fast=False`` is the original probe (two backward passes per input size, no shortcut); both are
+    the references the layer arithmetic is tested against.
+    """
+    target = _target(module, layer)
+    state: dict[str, Any] = {}
+
+    def edges(size: tuple[int, int]) -> Edges | None:
+        if not fast:
+            return _no_shortcut(_field_edges(module, target, x, size, seed))
+        got = _field_edges_fast(module, target, x, size, seed, state)
+        return None if got is None else (*got, bool(state.get("global_pool")))
+
+    return _fit(x, edges)
 
 
 class _Stop(Exception):

@@ -251,10 +251,12 @@ def explain(
         cancel=cancel, task=model.manifest.task,
         norm_mean=torch.tensor(model.manifest.mean), norm_std=torch.tensor(model.manifest.std),
     )
+    probed: dict[str, str] = {}  # layers whose fields the gradient probe measured, and why
     with model_lock(model):  # hooks are per module: no other thread's forward may interleave
         _check_head(model, ctx)
         if layer_list and alignment == "receptive_field":
             measured = {name: _layer_alignment(model, name, ctx.x) for name in layer_list}
+            probed = {k: a.how for k, a in measured.items() if a is not None and a.how.startswith("gradient probe")}
             ctx.alignments = {k: a for k, a in measured.items()
                               if a is not None and a.source == "receptive_field"} or None
         start = time.perf_counter()
@@ -270,6 +272,7 @@ def explain(
     if layer_list:
         patches = {n for n in layer_list if (lay := layer_layout(model, n)) is not None and lay.is_patch_grid}
         notes.append(_alignment_note(alignment, ctx, layer_list, patches))
+        notes += [f"{name}: receptive fields measured by the {how}" for name, how in probed.items()]
     if not np.all(np.isfinite(native)):
         raise ExplainError(f"{cls.label} produced non-finite values; try precision='fp32'.")
     names = tuple(model.class_names[i] for i in idx)

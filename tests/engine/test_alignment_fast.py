@@ -57,14 +57,14 @@ def test_fast_probe_equals_original_probe(net):
     module, size, layers = NETS[net]
     x = torch.zeros(1, 3, size, size + 16)  # non-square
     for layer in layers:
-        fast = al._measure(module, layer, x, 0, fast=True)
-        slow = al._measure(module, layer, x, 0, fast=False)
+        fast = al._probe(module, layer, x, 0, fast=True)
+        slow = al._probe(module, layer, x, 0, fast=False)
         assert fast == slow, f"{net} {layer}: {fast} != {slow}"
 
 
 def test_squeeze_excitation_gets_tile_centres_at_once():
     module, size, _ = NETS["efficientnet"]
-    a = al._measure(module, "conv_head", torch.zeros(1, 3, size, size), 0)
+    a = al._probe(module, "conv_head", torch.zeros(1, 3, size, size), 0)
     assert a is not None and a.source == "resize"
 
 
