@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from engine.errors import UnknownLayerError
+from engine.models.inference import logits_of  # noqa: F401  (re-exported: explainers use it from here)
 
 
 def module_by_name(module: nn.Module, name: str) -> nn.Module:
@@ -114,15 +115,6 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
-def logits_of(output: object) -> torch.Tensor:
-    """The class-score tensor of a model output (plain tensor, tuple, or dict with 'logits')."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, dict) and "logits" in output:
-        return output["logits"]
-    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise TypeError(f"cannot find class scores in a model output of type {type(output).__name__}")
 
 
 def class_vjp(

@@ -70,9 +70,18 @@ def inference_copy(model: LoadedModel) -> InferenceCopy:
         return found
 
 
-def _outputs(value: Any) -> torch.Tensor:
-    from engine.explainers.hooks import logits_of
+def logits_of(output: object) -> torch.Tensor:
+    """The class-score tensor of a model output (plain tensor, tuple, or dict with 'logits')."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, dict) and "logits" in output:
+        return output["logits"]
+    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    raise TypeError(f"cannot find class scores in a model output of type {type(output).__name__}")
 
+
+def _outputs(value: Any) -> torch.Tensor:
     return logits_of(value).float()
 
 
