@@ -190,8 +190,9 @@ def image_rows(
 ) -> list[dict[str, Any]]:
     """Every row of one image for one model: each block's rows for its tasks still to do.
 
-    The logits and probabilities come from one forward shared by the blocks; each block
-    (:mod:`training.study.blocks`) explains and scores its own tasks.
+    The logits and probabilities come from one forward shared by the blocks: the first explanation's
+    own forward, or one forward when no block explains the clean image (:class:`ImageJob`); each
+    block (:mod:`training.study.blocks`) explains and scores its own tasks.
 
     Args:
         model: The loaded model (:class:`engine.models.bundle.LoadedModel`).
@@ -212,8 +213,7 @@ def image_rows(
             by_block.setdefault(task.block, []).append(task)
     if not by_block:
         return []
-    logits = forward_logits(model, image)  # one forward, shared by every block
-    job = ImageJob(model, plan, item, image, probabilities_of(model, logits), logits)
+    job = ImageJob(model, plan, item, image)  # its forward: shared by every block, run at most once
     rows: list[dict[str, Any]] = []
     for name, tasks in by_block.items():
         rows += get_block(name).image_rows(job, tasks, settings[name])
