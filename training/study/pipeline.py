@@ -10,7 +10,7 @@ the GPUs score. With CPU actors the decode stage asks for the same resources as 
 Ray Data fuses the two (``Map(decode_row)->MapBatches(Scorer)``): each actor decodes its own batch.
 On CPUs separate decode tasks gain nothing (they take their CPU from the scorers) and cost a worker
 process per task slot to start, a copy of every decoded image through the object store and, measured
-on 2 cores, ~25 s before the first image is scored (issue #15, ``docs/studies.md``).
+on the loaded 2-core machine, ~25 s before the first image was scored (issue #15, ``docs/studies.md``).
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class RunSummary:
     scoring_start_s: float | None = None
 
     def note_result(self, seconds: float, started: float | None) -> None:
-        """Record an image that reached the driver ``seconds`` after the run started, its batch having
-        started scoring ``started`` seconds after the run started (see :meth:`timings`)."""
+        """Record an image that reached the driver ``seconds`` after the run started, its decoding having
+        started ``started`` seconds after the run started (see :meth:`timings`)."""
         if self.first_result_s is None:
             self.first_result_s = seconds
         self.last_result_s = seconds
@@ -84,8 +84,8 @@ class RunSummary:
     def timings(self) -> dict[str, float | None]:
         """Where the run's time went (``study.json``'s ``timings``), in seconds from the run's start.
 
-        ``scoring_start_s``: when the first batch started scoring (after planning, Ray, the actors and
-        their model loading); ``first_image_s``/``last_image_s``: when the first/last image reached
+        ``scoring_start_s``: when the first image's decoding started (after planning, Ray, the actors
+        and their model loading); ``first_image_s``/``last_image_s``: when the first/last image reached
         the store; ``steady_images_per_s``: the images over ``last_image_s - scoring_start_s`` (the
         throughput with start-up excluded, everything after it included).
         """
