@@ -9,15 +9,21 @@ folder (``--cache``, default ``/tmp/radlens-bench-study``):
   it), i.e. Grad-CAM at the bundle's default layer, the preset's full threshold grid (7 top
   fractions, 4 fractions of max, Otsu) x 3 annotator policies, pointing games, energy, Diff, EHR-AUC;
   the study explains the classes each image has ground-truth boxes for;
-- (a) a plain in-process loop: ``load_image`` -> ``engine.explain`` -> the same scoring functions
-  (``training.study.score.score_class``, ``diff_inside_outside``, ``ehr_auc``), torch with
-  ``--threads`` threads;
+- (a) a plain in-process loop, as a script in its own process: load the model, then per image
+  ``load_image`` -> ``engine.explain`` -> the same scoring functions (``training.study.score.score_class``,
+  ``diff_inside_outside``, ``ehr_auc``), torch with ``--threads`` threads;
 - (b) ``radlens study run`` with a local Ray and two workers (a subprocess, as a user runs it);
 - (c) ``radlens study run --workers 0`` (in-process study);
+- (a), (c), (b) run one after the other ``--repeat`` times (the ratios of each round are taken under
+  one load; the medians are reported), each timed two ways: the whole process ("whole run", start-up,
+  tables and report included) and steady (start-up excluded: (a) its loop, (b)/(c) ``study.json``'s
+  ``timings.steady_images_per_s``);
 - (d) pytorch-grad-cam (``GradCAM`` + ``ClassifierOutputTarget``, one call per class, as its README
   shows) on a subset: (d1) the same (image, class) pairs and the same scoring as the study; (d2) all
   five classes, map only, next to ``engine.explain`` with all five classes on the same images;
-- two Ray nodes of one CPU each vs one node of one CPU (``ray.cluster_utils.Cluster``);
+- two Ray nodes of one CPU each vs one node of one CPU (``ray.cluster_utils.Cluster``), each run in a
+  child process pinned to as many cores as it has nodes (``--no-pin``: not pinned), so that the
+  one-node run cannot use the second core for its driver and Ray processes;
 - peak RSS of the study's process tree (driver + Ray's processes; psutil, sampled every 0.2 s) at
   200 vs 2,000 images. Cheaper method: a tiny seeded MobileNetV3-small bundle (64 px) on symlinked
   copies of 200 phantoms of 128 px, so that 2,000 images fit in minutes; the pipeline (work list, Ray Data
@@ -181,7 +187,9 @@ class TreeMemory:
 
 # --- the measured variants -----------------------------------------------------------------------
 def plain_loop(model: Any, layer: str, work: Any, scoring: Any) -> tuple[int, float]:
-    """(a) load -> engine.explain (Grad-CAM, classes with boxes) -> the study's scoring, per image."""
+    """(a) load -> engine.explain (Grad-CAM, classes with boxes) -> the study's scoring, per image.
+
+    Returns (images, seconds of the loop: model loading and imports excluded)."""
     from engine import explain
     from engine.io import load_image
     from engine.localise import diff_inside_outside, ehr_auc
@@ -203,6 +211,43 @@ def plain_loop(model: Any, layer: str, work: Any, scoring: Any) -> tuple[int, fl
             diff_inside_outside(heat, pooled)
             ehr_auc(heat, pooled)
     return len(work.items), time.perf_counter() - t0
+
+
+def plain_child(argv: list[str]) -> int:
+    """``--plain-child MODEL DATA N THREADS``: (a) as a script a user would write, in its own process.
+
+    Prints JSON: images and the loop's seconds (the parent times the whole process: interpreter,
+    imports, model loading, loop, exit).
+    """
+    import torch
+
+    from engine import default_layer, load_model
+    from training.study import load_study
+    from training.study.data import list_work
+    from training.study.score import Scoring
+
+    bundle, data, n, threads = argv[0], argv[1], int(argv[2]), int(argv[3])
+    torch.set_num_threads(threads)
+    model = load_model(bundle, device="cpu")
+    cfg = load_study(str(PRESET)).with_overrides(folder=data, limit=n)
+    work = list_work(cfg.data, tuple(model.class_names))
+    s = cfg.scoring_dict()
+    scoring = Scoring(tuple(s["thresholds"]), float(s["pointing_tolerance_px"]), str(s["box_mode"]))
+    images, loop_s = plain_loop(model, default_layer(model), work, scoring)
+    print(json.dumps({"images": images, "loop_s": loop_s}))
+    return 0
+
+
+def plain_process(bundle: str, data: Path, n: int, threads: int) -> dict[str, Any]:
+    """(a) in a fresh process (``plain_child``): images, loop seconds and the whole process's seconds."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--plain-child", bundle, str(data), str(n), str(threads)]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=_env(threads), capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"the plain loop failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"done": int(res["images"]), "loop": float(res["loop_s"]), "wall": wall}
 
 
 def pgc_loop(model: Any, layer: str, items: Sequence[Any], scoring: Any | None) -> tuple[int, int, float]:
@@ -285,41 +330,59 @@ def cli_study(study: Path, data: Path, out: Path, workers: int | None, device: s
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{log[-3000:]}")
     run = json.loads((out / "study.json").read_text())["runs"][-1]
+    timings = run.get("timings") or {}
     res = {"wall": wall, "seconds": float(run["seconds"]), "done": int(run["done"]),
-           "failed": int(run["failed"]), "steady": steady_rate(out), "nodes": run.get("nodes_used")}
+           "failed": int(run["failed"]), "steady": timings.get("steady_images_per_s"),
+           "start": timings.get("scoring_start_s"), "nodes": run.get("nodes_used")}
     if sampler:
         res.update(peak=sampler.peak, peak_root=sampler.peak_root, procs=sampler.peak_procs)
     return res
 
 
-def steady_rate(out: Path) -> float | None:
-    """Images/s between the first and the last Parquet part written (model loading and start-up excluded)."""
-    import pyarrow.parquet as pq
+def cluster_study(study: Path, data: Path, out: Path, nodes: int, pin: bool = True) -> dict[str, Any]:
+    """The study on a ``ray.cluster_utils.Cluster`` of ``nodes`` nodes with one CPU each (a child process).
 
-    parts = sorted((out / "results").glob("part-*.parquet"), key=lambda p: p.stat().st_mtime)
-    if len(parts) < 3:
-        return None
-    images = sum(len(set(pq.read_table(p, columns=["image"]).column("image").to_pylist())) for p in parts[1:])
-    span = parts[-1].stat().st_mtime - parts[0].stat().st_mtime
-    return images / span if span > 0 else None
+    With ``pin`` the child and everything it starts (the nodes' Ray processes, the actors, the driver)
+    run on ``nodes`` cores of this machine (``sched_setaffinity``): one node of one CPU gets one core,
+    two nodes two. Unpinned, a one-CPU node on a 2-core machine also has the second core for the
+    driver and Ray's own processes, which the two-node run must share: the speed-up is then
+    understated. Returns the whole run's seconds (``wall``: Ray connection, actors and their model
+    loading, tables and report included; the cluster's start excluded) and the study's steady images/s
+    (``study.json`` timings: from the first batch's start to the last image).
+    """
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--cluster-child", str(nodes), str(study), str(data),
+           str(out), "1" if pin else "0"]
+    done = subprocess.run(cmd, cwd=ROOT, env={**_env(1), "RAY_ADDRESS": ""}, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {nodes}-node cluster run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    run = json.loads((out / "study.json").read_text())["runs"][-1]
+    timings = run.get("timings") or {}
+    return {**res, "steady": timings.get("steady_images_per_s"), "start": timings.get("scoring_start_s")}
 
 
-def cluster_study(study: Path, data: Path, out: Path, nodes: int) -> dict[str, Any]:
-    """The study on a ``ray.cluster_utils.Cluster`` of ``nodes`` nodes with one CPU each."""
+def cluster_child(argv: list[str]) -> int:
+    """``--cluster-child NODES STUDY DATA OUT PIN``: start the Cluster (pinned to NODES cores) and run."""
+    nodes, study, data, out, pin = int(argv[0]), argv[1], Path(argv[2]), Path(argv[3]), argv[4] == "1"
+    if pin:
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < nodes:
+            raise SystemExit(f"--cluster-child: {nodes} cores asked for, {len(cores)} available")
+        os.sched_setaffinity(0, cores[:nodes])  # inherited by every process the Cluster starts
     import ray
     from ray.cluster_utils import Cluster
 
     from training.study import load_study, run_study
 
-    shutil.rmtree(out, ignore_errors=True)
-    os.environ["PYTHONPATH"] = _env(1)["PYTHONPATH"]
     args = {"num_cpus": 1, "include_dashboard": False, "object_store_memory": 200 * 1024**2}
     cluster = Cluster(initialize_head=True, head_node_args=args)
     try:
         for _ in range(nodes - 1):
             cluster.add_node(num_cpus=1, object_store_memory=200 * 1024**2)
         cluster.wait_for_nodes()
-        cfg = load_study(str(study)).with_overrides(folder=str(data))
+        cfg = load_study(study).with_overrides(folder=str(data))
         t0 = time.perf_counter()
         summary = run_study(cfg, out, workers=None, address=cluster.address, progress=False)
         wall = time.perf_counter() - t0
@@ -327,7 +390,9 @@ def cluster_study(study: Path, data: Path, out: Path, nodes: int) -> dict[str, A
         if ray.is_initialized():
             ray.shutdown()
         cluster.shutdown()
-    return {"wall": wall, "done": summary.done, "nodes_used": len(summary.nodes), "steady": steady_rate(out)}
+    print(json.dumps({"wall": wall, "done": summary.done, "nodes_used": len(summary.nodes),
+                      "cores": len(os.sched_getaffinity(0))}))
+    return 0
 
 
 def tiny_bundle(cache: Path) -> Path:
@@ -389,18 +454,27 @@ def measure(args: argparse.Namespace, parts: set[str]) -> tuple[dict[str, Any], 
                             "n": len(work.items), "maps": maps, "thresholds": len(scoring.thresholds),
                             "source": source, "machine": machine()}
 
-    def step(name: str, fn: Callable[[], Any]) -> None:
+    def step(name: str, fn: Callable[[], Any], rounds: bool = False) -> None:
         if name.split(".")[0] in parts:
             print(f"[{time.strftime('%H:%M:%S')}] {name} (load {loadavg()}) ...", flush=True)
-            res[name] = fn()
-            print(f"    {res[name]}", flush=True)
+            value = fn()
+            if rounds:
+                res.setdefault(name, []).append(value)
+            else:
+                res[name] = value
+            print(f"    {value}", flush=True)
             meta["load_end"], meta["minutes"] = loadavg(), (time.time() - t_start) / 60
             (args.cache / "bench-results.json").write_text(json.dumps({"meta": meta, "res": res}, indent=1))
 
-    step("a", lambda: plain_loop(model, layer, work, scoring))
-    step("c", lambda: cli_study(study, data, out / "inproc", 0, args.device, args.threads, limit=args.n))
-    step("b", lambda: cli_study(study, data, out / "ray2", 2, args.device, 1, memory=True,
-                                      limit=args.n))
+    # (a), (c), (b) interleaved, --repeat rounds: on a shared machine each round's ratios are taken under
+    # one load, and the report gives their median
+    meta["repeat"] = args.repeat
+    for _ in range(args.repeat):
+        step("a", lambda: plain_process(args.model, data, args.n, args.threads), rounds=True)
+        step("c", lambda: cli_study(study, data, out / "inproc", 0, args.device, args.threads, limit=args.n),
+             rounds=True)
+        step("b", lambda: cli_study(study, data, out / "ray2", 2, args.device, 1, memory=True, limit=args.n),
+             rounds=True)
     sub = work.items[: args.n_pgc]
     step("d.pgc_same", lambda: pgc_loop(model, layer, sub, scoring))
     step("d.pgc_all", lambda: pgc_loop(model, layer, sub, None))
@@ -414,8 +488,10 @@ def measure(args: argparse.Namespace, parts: set[str]) -> tuple[dict[str, Any], 
         doc["data"]["limit"] = args.n_cluster
         cstudy = args.cache / "bench-cluster.yaml"
         cstudy.write_text(yaml.safe_dump(doc, sort_keys=False))
-        step("cluster.one", lambda: cluster_study(cstudy, cdata, out / "node1", 1))
-        step("cluster.two", lambda: cluster_study(cstudy, cdata, out / "node2", 2))
+        meta["pinned"] = not args.no_pin
+        for _ in range(args.repeat):
+            step("cluster.one", lambda: cluster_study(cstudy, cdata, out / "node1", 1, not args.no_pin), rounds=True)
+            step("cluster.two", lambda: cluster_study(cstudy, cdata, out / "node2", 2, not args.no_pin), rounds=True)
     if "memory" in parts:
         small, large = (int(v) for v in args.mem.split(","))
         tiny = tiny_bundle(args.cache)
@@ -439,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem", default="200,2000", help="image counts of the memory pair")
     p.add_argument("--mem-batch", type=int, default=50, help="run.batch_size of the memory pair (fewer Ray batches)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of (a), (c), (d)")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of (a), (c), (b) interleaved and of the cluster "
+                   "pair (medians of the per-round ratios are reported)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the cluster runs to one core per node")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device of (a)-(c)")
     p.add_argument("--smoothgrad", action="store_true", help="keep the preset's SmoothGrad (n = 30)")
     p.add_argument("--parts", default="a,b,c,d,cluster,memory", help="what to measure (comma list)")
@@ -450,6 +529,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render", type=Path, nargs="+", default=None,
                    help="only render saved bench-results.json files (parts measured by concurrent processes merged)")
     p.add_argument("--note", default="", help="a sentence on the run's conditions, written under the tables")
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--plain-child"]:
+        return plain_child(argv[1:])
+    if argv[:1] == ["--cluster-child"]:
+        return cluster_child(argv[1:])
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.n_pgc, args.n_cluster = min(args.n, 6), min(args.n_pgc, 2), min(args.n_cluster, 8)
@@ -480,6 +565,72 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def median(values: Sequence[float]) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def abc_section(args: argparse.Namespace, meta: dict[str, Any], res: dict[str, Any]) -> list[str]:
+    """(a), (b), (c): per variant the medians over the rounds, and the per-round ratios' medians."""
+    n_rounds = len(res["a"])
+    lines = ["| variant | images | whole run s | images/s | vs (a) | steady images/s | vs (a) loop | target | |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    a_e2e = [rate(r["done"], r["wall"]) for r in res["a"]]
+    a_loop = [rate(r["done"], r["loop"]) for r in res["a"]]
+    lines.append(f"| (a) plain loop (a script: load the model, then `load_image` + `engine.explain` + the same "
+                 f"scoring per image), {args.threads} torch threads | {res['a'][0]['done']} | "
+                 f"{median([r['wall'] for r in res['a']]):.1f} | {median(a_e2e):.3f} | 1.00 | "
+                 f"{median(a_loop):.3f} (its loop) | 1.00 | | |")
+    for key, label in (("b", "(b) `radlens study run`, local Ray, `--workers 2` (1 thread per actor)"),
+                       ("c", f"(c) `radlens study run --workers 0` ({args.threads} threads)")):
+        if key not in res:
+            continue
+        runs = res[key][:n_rounds]
+        e2e = [rate(r["done"], r["wall"]) for r in runs]
+        steady = [r.get("steady") or float("nan") for r in runs]
+        x_e2e = median([v / a for v, a in zip(e2e, a_e2e, strict=False)])
+        x_steady = median([v / a for v, a in zip(steady, a_loop, strict=False)])
+        target = f">= {RAY_TARGET}" if key == "b" else ""
+        ok = f"{verdict(x_e2e >= RAY_TARGET)} whole run, {verdict(x_steady >= RAY_TARGET)} steady" if key == "b" else ""
+        lines.append(f"| {label} | {runs[0]['done']} | {median([r['wall'] for r in runs]):.1f} | {median(e2e):.3f} | "
+                     f"{x_e2e:.2f} | {median(steady):.3f} | {x_steady:.2f} | {target} | {ok} |")
+    rounds = (f"{n_rounds} rounds of (a), (c), (b) one after the other; each figure is the median over the rounds, "
+              "each ratio the median of the ratios within a round (same load)" if n_rounds > 1 else "one round")
+    lines += ["", f"{rounds}. `whole run`: each variant as a command in a fresh process, timed from its start to "
+              "its exit (interpreter, imports, model loading; for (b) and (c) also Ray's start, the actors and "
+              "their model loading, the Parquet store, tables and report). `steady`: start-up excluded -- (a) "
+              "its loop alone; (b) and (c) `study.json`'s `timings.steady_images_per_s` (images over the time "
+              "from the first image's decoding to the last image stored; everything after start-up included)."]
+    if "b" in res and "peak" in res["b"][0]:
+        r = res["b"][0]
+        lines[-1] += f" Peak RSS of (b)'s process tree: {r['peak'] / 2**20:.0f} MiB over {r['procs']} processes."
+    return lines
+
+
+def cluster_section(meta: dict[str, Any], res: dict[str, Any]) -> list[str]:
+    """The two-node vs one-node comparison: medians over the rounds, speed-ups whole run and steady."""
+    ones, twos = res["cluster.one"], res["cluster.two"]
+    n_rounds = min(len(ones), len(twos))
+    sp = median([rate(t["done"], t["wall"]) / rate(o["done"], o["wall"]) for o, t in zip(ones, twos, strict=False)])
+    sst = median([(t.get("steady") or float("nan")) / (o.get("steady") or float("nan"))
+                  for o, t in zip(ones, twos, strict=False)])
+    pinned = meta.get("pinned", False)
+    where = ("each run pinned to as many cores as it has nodes (`sched_setaffinity`, inherited by the driver, "
+             "the nodes' Ray processes and the actors: one node of one CPU really has one core)" if pinned else
+             "unpinned (the one-node run also has the machine's other core for the driver and Ray's processes)")
+    lines = ["", f"`ray.cluster_utils.Cluster` on this machine, {ones[0]['done']} images, one scoring actor per "
+             f"CPU (1 torch thread each), {where}; {n_rounds} round(s), medians:", "",
+             "| cluster | nodes used | whole run s | images/s | steady images/s |", "|---|---|---|---|---|"]
+    for label, runs in (("one node, 1 CPU", ones), ("two nodes, 1 CPU each", twos)):
+        st = [r.get("steady") or float("nan") for r in runs]
+        lines.append(f"| {label} | {runs[0]['nodes_used']} | {median([r['wall'] for r in runs]):.1f} | "
+                     f"{median([rate(r['done'], r['wall']) for r in runs]):.3f} | {median(st):.3f} |")
+    lines += ["", f"Speed-up two nodes / one node (goal >= {CLUSTER_TARGET}): whole run {sp:.2f} "
+              f"({verdict(sp >= CLUSTER_TARGET)}), steady {sst:.2f} ({verdict(sst >= CLUSTER_TARGET)}). `whole run`: "
+              "`run_study` on the started cluster (connecting, actors and their model loading, tables and report "
+              "included; starting the cluster excluded); `steady`: `study.json`'s `timings.steady_images_per_s`."]
+    return lines
+
+
 def report(args: argparse.Namespace, parts: set[str], meta: dict[str, Any], res: dict[str, Any]) -> str:
     """The Markdown section from the measured figures."""
     methods = f"Grad-CAM (layer {meta['layer']})" + (" + SmoothGrad (n = 30, noise 0.1)" if args.smoothgrad else "")
@@ -494,36 +645,11 @@ def report(args: argparse.Namespace, parts: set[str], meta: dict[str, Any], res:
              f"{meta['n']} phantoms ({meta['source']}), {meta['maps']} class maps with boxes "
              "(the study explains the classes an image has boxes for; images without a finding get the "
              "forward only).", ""]
-    if {"a", "b", "c"} & parts:
-        lines += ["| variant | images | s | images/s | steady images/s | vs (a) | target | |",
-                  "|---|---|---|---|---|---|---|---|"]
-        ra = rate(*res["a"]) if "a" in res else None
-        if "a" in res:
-            lines.append(f"| (a) plain loop: `engine.explain` + the same scoring, {args.threads} torch threads | "
-                         f"{res['a'][0]} | {res['a'][1]:.1f} | {ra:.3f} | | 1.00 | | |")
-        for key, label in (("b", "(b) `radlens study run`, local Ray, `--workers 2`"),
-                           ("c", f"(c) `radlens study run --workers 0` ({args.threads} threads)")):
-            if key not in res:
-                continue
-            r = res[key]
-            rr = rate(r["done"], r["wall"])
-            steady = f"{r['steady']:.3f}" if r["steady"] else ""
-            ratio = rr / ra if ra else None
-            target = f">= {RAY_TARGET}" if key == "b" else ""
-            ok = verdict(ratio >= RAY_TARGET) if key == "b" and ratio is not None else ""
-            lines.append(f"| {label} | {r['done']} | {r['wall']:.1f} | {rr:.3f} | {steady} | "
-                         f"{'' if ratio is None else f'{ratio:.2f}'} | {target} | {ok} |")
-        if "b" in res and ra:
-            r = res["b"]
-            lines += ["", "(b) and (c) are timed as the user sees them: the whole command (interpreter, model "
-                      "loading, Ray start and its actors, tables) over the images; `steady` counts the images "
-                      "between the first and the last Parquet part written (start-up and tables excluded)"
-                      + ". `steady` is no measure of throughput: Ray Data may hand the scored batches to the "
-                      "driver in bursts, so it can be far above the real rate; no verdict rests on it."
-                      + f" Peak RSS of (b)'s process tree: {r['peak'] / 2**20:.0f} MiB over {r['procs']} processes."]
+    if "a" in res:
+        lines += abc_section(args, meta, res)
     if "d" in parts and "d.pgc_same" in res:
         ps, pa_, ea = res["d.pgc_same"], res["d.pgc_all"], res["d.engine_all"]
-        ours = rate(res["b"]["done"], res["b"]["wall"]) if "b" in res else None
+        ours = median([rate(r["done"], r["wall"]) for r in res["b"]]) if "b" in res else None
         r_same = rate(ps[0], ps[2])
         r_pall, r_eall = rate(pa_[0], pa_[2]), rate(ea[0], ea[2])
         lines += ["", f"pytorch-grad-cam (`GradCAM`, one call per class with `ClassifierOutputTarget`) on the first "
@@ -532,7 +658,7 @@ def report(args: argparse.Namespace, parts: set[str], meta: dict[str, Any], res:
                   "|---|---|---|---|---|---|"]
         ours_rows = [("(b) end to end", ours)]
         if "a" in res:
-            ours_rows.append(("(a)", rate(*res["a"])))
+            ours_rows.append(("(a)'s loop", median([rate(r["done"], r["loop"]) for r in res["a"]])))
         for label, r in ours_rows:
             if r is None:
                 continue
@@ -543,18 +669,7 @@ def report(args: argparse.Namespace, parts: set[str], meta: dict[str, Any], res:
         lines.append(f"| (d2) all five classes, maps only ({pa_[1]} maps) vs `engine.explain` all classes in-process | "
                      f"{r_pall:.3f} | {r_eall:.3f} | {x2:.2f} | >= {PGC_TARGET:g} | {verdict(x2 >= PGC_TARGET)} |")
     if "cluster.one" in res:
-        one, two = res["cluster.one"], res["cluster.two"]
-        sp = rate(two["done"], two["wall"]) / rate(one["done"], one["wall"])
-        sst = (two["steady"] / one["steady"]) if one["steady"] and two["steady"] else None
-        lines += ["", f"`ray.cluster_utils.Cluster` on this machine, {one['done']} images, one scoring actor per CPU:",
-                  "",
-                  "| cluster | nodes used | s | images/s | steady images/s |", "|---|---|---|---|---|"]
-        for label, r in (("one node, 1 CPU", one), ("two nodes, 1 CPU each", two)):
-            st = f"{r['steady']:.3f}" if r["steady"] else ""
-            lines.append(f"| {label} | {r['nodes_used']} | {r['wall']:.1f} | {rate(r['done'], r['wall']):.3f} | {st} |")
-        lines += ["", f"Speed-up two nodes / one node (goal >= {CLUSTER_TARGET}): end to end {sp:.2f} "
-                  f"({verdict(sp >= CLUSTER_TARGET)})"
-                  + (f"; steady {sst:.2f} (not a verdict, see above)." if sst else ".")]
+        lines += cluster_section(meta, res)
     if "memory.small" in res:
         sm, lg = res["memory.small"], res["memory.large"]
         growth = lg["peak"] / sm["peak"] - 1

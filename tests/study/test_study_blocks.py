@@ -253,3 +253,40 @@ def test_robustness_rows_equal_maps_recomputed_here() -> None:
         assert row["map_ssim"] == pytest.approx([structural_similarity(a, b, data_range=1.0, win_size=7)], abs=1e-9)
         assert row["p_corrupted"] == pytest.approx([float(b_res.probabilities[model.class_names.index(row["class"])])])
     assert rows[0]["map_rmse"][0] > 1e-3
+
+
+def test_an_image_gets_one_forward_shared_by_its_rows_and_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image with boxes: the localisation block's Grad-CAM hands its forward to every row and to the
+    classification block (no forward of the job's own); without boxes: one forward for both blocks.
+    Probabilities and logits equal a plain float32 forward's (computed here first) bit for bit."""
+    import training.study.score as score
+    from training.study.blocks import get_block
+
+    model = tiny_resnet()
+    rng = np.random.default_rng(4)
+    image = rng.random((40, 40)).astype(np.float32)
+    want_logits = score.forward_logits(model, image)
+    want_p = score.probabilities_of(model, want_logits)
+    calls: list[int] = []
+    real = score.forward_logits
+
+    def counted(m: Any, im: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return real(m, im)
+
+    monkeypatch.setattr(score, "forward_logits", counted)
+    loc = load_study("preset:localisation").block_settings()["localisation"]
+    tasks = [Task("gradcam", "layer2.1", {"fusion": "mean"}, "g" * 16, "localisation"),
+             Task("gradcampp", "layer1.1", {"fusion": "mean"}, "p" * 16, "localisation")]
+    cls_task = Task("gradcam", "layer2.1", {}, "c" * 16, "classification")
+    plan = ModelPlan("mem", "", model.weights_sha256, model.name, model.version, model.class_names,
+                     (0.5,) * 3, ())
+    for boxes, forwards in (({"b": {"r1": [[4.0, 4.0, 20.0, 20.0]]}}, 0), ({}, 1)):
+        calls.clear()
+        job = ImageJob(model, plan, WorkItem("x.png", "x.png", {"a": 0, "b": int(bool(boxes)), "c": 0}, boxes), image)
+        rows = get_block("localisation").image_rows(job, tasks, loc)
+        rows += get_block("classification").image_rows(job, [cls_task], {})
+        assert len(calls) == forwards and job.forwards == forwards
+        assert len(rows) == 3 * 3 and [r["probability"] for r in rows] == [float(p) for p in want_p] * 3
+        assert [r["logit"] for r in rows[6:]] == [float(v) for v in want_logits]
+        assert (rows[1]["iou_mean"] is not None) == bool(boxes)

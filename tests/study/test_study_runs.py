@@ -44,12 +44,44 @@ def test_corrupt_image_lands_in_failures_and_the_rest_is_done(reference_run: Pat
     assert CORRUPT not in images and len(images) == N_IMAGES - 1
 
 
+def _check_timings(out: Path) -> None:
+    """study.json's timings: in order, within the run, and the steady rate computed from them."""
+    run = json.loads((out / "study.json").read_text())["runs"][-1]
+    t = run["timings"]
+    assert 0 < t["scoring_start_s"] <= t["first_image_s"] <= t["last_image_s"] <= run["seconds"]
+    assert t["steady_images_per_s"] == pytest.approx(
+        (run["done"] + run["failed"]) / (t["last_image_s"] - t["scoring_start_s"]), rel=0.01)
+
+
 def test_local_ray_gives_the_same_tables_as_in_process(
     ray_session: None, study_cfg: StudyConfig, reference_run: Path, tmp_path: Path
 ) -> None:
     summary = run_study(study_cfg, tmp_path, workers=2, progress=False)
     assert summary.mode == "ray" and summary.done == N_IMAGES - 1 and summary.failed == 1
     assert tables_of(tmp_path) == tables_of(reference_run)
+    _check_timings(tmp_path)
+    _check_timings(reference_run)
+
+
+def test_each_actor_runs_torch_with_the_cpus_it_reserved(ray_session: None) -> None:
+    """A Ray worker whose torch pool was sized otherwise (3 threads) gets one thread per whole CPU it
+    reserved, at least one; the driver is left alone."""
+    import ray
+    import torch
+
+    from training.study.score import _use_assigned_cpus
+
+    @ray.remote
+    def threads_after() -> tuple[int | None, int]:
+        import torch
+
+        torch.set_num_threads(3)
+        return _use_assigned_cpus(), torch.get_num_threads()
+
+    assert ray.get(threads_after.options(num_cpus=0.5).remote(), timeout=120) == (1, 1)
+    assert ray.get(threads_after.options(num_cpus=2).remote(), timeout=120) == (2, 2)
+    before = torch.get_num_threads()
+    assert _use_assigned_cpus() is None and torch.get_num_threads() == before
 
 
 def test_report_re_renders_identical_tables_without_models(reference_run: Path, tmp_path: Path) -> None:

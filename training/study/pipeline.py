@@ -1,9 +1,16 @@
 """Running a study: a Ray Data stream (or the same functions in-process) into the Parquet store.
 
-Stream: list files -> :func:`~training.study.score.decode_row` on CPU tasks ->
-:class:`~training.study.score.Scorer` in an actor pool (``map_batches`` with a callable class: each
-actor loads the models once; one GPU per actor on CUDA) -> the driver writes one Parquet part per
-batch. ``workers=0`` runs the same decode and scorer in this process, with identical rows.
+Stream: list files -> :func:`~training.study.score.decode_row` -> :class:`~training.study.score.Scorer`
+in an actor pool (``map_batches`` with a callable class: each actor loads the models once; one GPU
+per actor on CUDA) -> the driver writes one Parquet part per batch. ``workers=0`` runs the same
+decode and scorer in this process, with identical rows.
+
+Where decoding runs: with GPU actors it is a stage of CPU tasks of its own, so the CPUs decode while
+the GPUs score. With CPU actors the decode stage asks for the same resources as the scoring stage and
+Ray Data fuses the two (``Map(decode_row)->MapBatches(Scorer)``): each actor decodes its own batch.
+On CPUs separate decode tasks gain nothing (they take their CPU from the scorers) and cost a worker
+process per task slot to start, a copy of every decoded image through the object store and, measured
+on the loaded 2-core machine, ~25 s before the first image was scored (issue #15, ``docs/studies.md``).
 """
 
 from __future__ import annotations
@@ -35,10 +42,11 @@ from training.study.store import (
 from training.study.tables import render_tables
 
 #: CPUs each scoring actor reserves: fractional, so that two actors on a 2-core machine leave room
-#: for the read and decode stages (a whole CPU each starves them and the stream hangs, SPEC 11).
+#: for the read stage (a whole CPU each starves it and the stream hangs, SPEC 11). Each actor runs
+#: torch with one thread per whole CPU it reserved, at least one (:class:`~training.study.score.Scorer`).
 ACTOR_CPUS = 0.5
-#: CPUs of one decode task: different from :data:`ACTOR_CPUS` so Ray keeps decoding a separate stage
-#: of CPU tasks instead of fusing it into the scoring actors.
+#: CPUs of one decode task when the actors score on GPUs: different from :data:`ACTOR_CPUS` so Ray
+#: keeps decoding a separate stage of CPU tasks. CPU actors decode their own batches (fused stage).
 DECODE_CPUS = 0.25
 #: Seconds the actor pool may take to start (model loading included) before the study fails.
 ACTOR_START_TIMEOUT_S = 600
@@ -60,6 +68,37 @@ class RunSummary:
     failures: dict[str, str] = field(default_factory=dict)
     mode: str = ""
     nodes: set[str] = field(default_factory=set)
+    first_result_s: float | None = None
+    last_result_s: float | None = None
+    scoring_start_s: float | None = None
+
+    def note_result(self, seconds: float, started: float | None) -> None:
+        """Record an image that reached the driver ``seconds`` after the run started, its decoding having
+        started ``started`` seconds after the run started (see :meth:`timings`)."""
+        if self.first_result_s is None:
+            self.first_result_s = seconds
+        self.last_result_s = seconds
+        if started is not None and (self.scoring_start_s is None or started < self.scoring_start_s):
+            self.scoring_start_s = started
+
+    def timings(self) -> dict[str, float | None]:
+        """Where the run's time went (``study.json``'s ``timings``), in seconds from the run's start.
+
+        ``scoring_start_s``: when the first image's decoding started (after planning, Ray, the actors
+        and their model loading); ``first_image_s``/``last_image_s``: when the first/last image reached
+        the store; ``steady_images_per_s``: the images over ``last_image_s - scoring_start_s`` (the
+        throughput with start-up excluded, everything after it included).
+        """
+        first, last, begin = self.first_result_s, self.last_result_s, self.scoring_start_s
+        steady = None
+        if last is not None and begin is not None and last > begin:
+            steady = (self.done + self.failed) / (last - begin)
+        return {"scoring_start_s": _round(begin), "first_image_s": _round(first), "last_image_s": _round(last),
+                "steady_images_per_s": _round(steady)}
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
 
 
 def _todo(work: WorkList, plans: list[ModelPlan], done: set[str]) -> list[dict[str, Any]]:
@@ -129,7 +168,8 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
         workers = max(1, min(len(rows), int(gpus) if use_gpu else cpus))
     # one block per batch: decoded pixels stream through in small pieces (bounded memory)
     ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
-    ds = ds.map(decode_row, num_cpus=DECODE_CPUS)
+    # CPU actors: the same resources as the scoring stage, so Ray fuses decoding into the actors
+    ds = ds.map(decode_row, num_cpus=DECODE_CPUS if use_gpu else ACTOR_CPUS)
     # Ray Data spreads the actors over the nodes (its default actor scheduling strategy is SPREAD)
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
                         compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
@@ -137,7 +177,8 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for i in range(len(batch["image"])):
-                yield {k: str(batch[k][i]) for k in ("image", "rows", "error", "node")}
+                yield {**{k: str(batch[k][i]) for k in ("image", "rows", "error", "node")},
+                       "started": float(batch["started"][i])}
     except ray.exceptions.RayError as exc:  # e.g. an actor could not load a model on its node
         raise StudyError(f"the Ray stream failed ({type(exc).__name__}: {str(exc).splitlines()[0]}).",
                          fix="fix the cause and run again with --resume (what is stored is kept); --workers 0 "
@@ -250,6 +291,7 @@ def run_study(
                 buffer.extend(json.loads(res["rows"]))
                 summary.done += 1
             summary.nodes.add(res["node"])
+            summary.note_result(time.time() - start, float(res["started"]) - start if res.get("started") else None)
             pending += 1
             bar.update(1)
             bar.set_postfix(failures=summary.failed)

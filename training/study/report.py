@@ -65,7 +65,7 @@ def write_study_json(
               "images_to_do": summary.total - summary.skipped, "done": summary.done, "failed": summary.failed,
               "seconds": round(summary.seconds, 3),
               "images_per_s": round(summary.done / summary.seconds, 3) if summary.seconds > 0 else None,
-              "nodes_used": len(summary.nodes)}
+              "nodes_used": len(summary.nodes), "timings": summary.timings()}
     if status == "running":
         runs.append(record)
     elif runs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -98,13 +99,15 @@ def task_key(image: str, sha256: str, task: Task) -> str:
 
 # --- decode (CPU tasks) ----------------------------------------------------------------------
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
-    """Add ``pixels`` (float32 bytes of the display image), ``shape`` (JSON) and ``error`` to a row.
+    """Add ``pixels`` (float32 bytes of the display image), ``shape`` (JSON), ``error`` and ``started``
+    (``time.time()`` when decoding began: the run's timings) to a row.
 
     A file that cannot be decoded gives empty pixels and the reason in ``error``; it never raises.
     """
     from engine.io import load_image
 
     out = dict(row)
+    out["started"] = time.time()
     try:
         display = np.ascontiguousarray(load_image(str(row["path"])).display, dtype=np.float32)
         out["pixels"], out["shape"], out["error"] = display.tobytes(), json.dumps(list(display.shape)), ""
@@ -190,8 +193,9 @@ def image_rows(
 ) -> list[dict[str, Any]]:
     """Every row of one image for one model: each block's rows for its tasks still to do.
 
-    The logits and probabilities come from one forward shared by the blocks; each block
-    (:mod:`training.study.blocks`) explains and scores its own tasks.
+    The logits and probabilities come from one forward shared by the blocks: the first explanation's
+    own forward, or one forward when no block explains the clean image (:class:`ImageJob`); each
+    block (:mod:`training.study.blocks`) explains and scores its own tasks.
 
     Args:
         model: The loaded model (:class:`engine.models.bundle.LoadedModel`).
@@ -212,8 +216,7 @@ def image_rows(
             by_block.setdefault(task.block, []).append(task)
     if not by_block:
         return []
-    logits = forward_logits(model, image)  # one forward, shared by every block
-    job = ImageJob(model, plan, item, image, probabilities_of(model, logits), logits)
+    job = ImageJob(model, plan, item, image)  # its forward: shared by every block, run at most once
     rows: list[dict[str, Any]] = []
     for name, tasks in by_block.items():
         rows += get_block(name).image_rows(job, tasks, settings[name])
@@ -224,8 +227,9 @@ class Scorer:
     """Callable class for ``Dataset.map_batches``: loads the models once, scores each decoded image.
 
     Every input row gives one output row: ``image``, ``rows`` (JSON list of result rows),
-    ``error`` (empty, or the reason the image failed) and ``node`` (the Ray node that scored it,
-    ``local`` in-process). Nothing raises for one bad image.
+    ``error`` (empty, or the reason the image failed), ``node`` (the Ray node that scored it,
+    ``local`` in-process) and ``started`` (``time.time()`` when its decoding started, else when its
+    batch started scoring: the run's timings). Nothing raises for one bad image.
 
     Args:
         plans: The study's model plans (:meth:`ModelPlan.to_dict` form).
@@ -238,6 +242,7 @@ class Scorer:
 
         self.plans = [ModelPlan.from_dict(p) for p in plans]
         self.settings = settings
+        self.threads = _use_assigned_cpus()
         self.models = [load_model(p.path, device=device) for p in self.plans]
         self.node = _node_id()
 
@@ -275,6 +280,7 @@ class Scorer:
         study goes on.
         """
         out: list[dict[str, Any]] = []
+        started = time.time()
         size, i = max(1, len(rows)), 0
         while i < len(rows):
             chunk = rows[i:i + size]
@@ -293,12 +299,14 @@ class Scorer:
                             "error": f"model: CUDA out of memory with a batch of 1 image "
                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"})
                 i += 1
+        for res, row in zip(out, rows, strict=True):
+            res["started"] = float(row.get("started") or started)
         return out
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         """Score a column batch (dict of equal-length columns)."""
         n = len(batch["image"])
-        out: dict[str, list[Any]] = {"image": [], "rows": [], "error": [], "node": []}
+        out: dict[str, list[Any]] = {"image": [], "rows": [], "error": [], "node": [], "started": []}
         for res in self.score_rows([{k: _plain(v[i]) for k, v in batch.items()} for i in range(n)]):
             for k in out:
                 out[k].append(res[k])
@@ -329,6 +337,28 @@ def _free_device_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:
         pass
+
+
+def _use_assigned_cpus() -> int | None:
+    """In a Ray actor: torch threads = the whole CPUs Ray gave it, at least 1; returns that number.
+
+    Ray only sets ``OMP_NUM_THREADS`` when the user did not, and torch may have sized its pool
+    before; this makes the actor's threads follow its reservation (two actors of 0.5 CPU on a 2-core
+    machine: one thread each, not two each). Outside Ray nothing changes (None).
+    """
+    try:
+        import ray
+
+        if not ray.is_initialized() or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
+            return None
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except (ImportError, AttributeError, RuntimeError):
+        return None
+    import torch
+
+    threads = max(1, math.floor(cpus or 1))
+    torch.set_num_threads(threads)
+    return threads
 
 
 def _node_id() -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,25 +30,68 @@ if TYPE_CHECKING:
     from training.study.score import ModelPlan, Task
 
 
-@dataclass(frozen=True)
 class ImageJob:
     """One decoded image with one model: what a block's per-image work receives.
 
-    Attributes:
+    The image's forward is shared by the blocks and run at most once: the first explanation of the
+    clean image (:meth:`explain`) hands over its logits (the engine's explainers report the clean
+    image's scores from their own forward, bit-identical to a plain forward in float32), and only a
+    job that no explanation ran for (an image without boxes, a block that explains nothing) runs a
+    forward of its own when :attr:`probabilities` or :attr:`logits` is first read.
+
+    Args:
         model: The loaded model (:class:`engine.models.bundle.LoadedModel`).
         plan: Its plan (identity, classes, thresholds, tasks).
         item: The image's labels and boxes.
         image: Its decoded display pixels.
-        probabilities: The model's class probabilities on the image (one forward, shared by the blocks).
-        logits: That forward's logits (None when the job was built from probabilities alone).
+        probabilities: The model's class probabilities on the image, if already known.
+        logits: That forward's logits, if already known.
     """
 
-    model: Any
-    plan: ModelPlan
-    item: WorkItem
-    image: np.ndarray
-    probabilities: np.ndarray
-    logits: np.ndarray | None = None
+    def __init__(self, model: Any, plan: ModelPlan, item: WorkItem, image: np.ndarray,
+                 probabilities: np.ndarray | None = None, logits: np.ndarray | None = None) -> None:
+        self.model = model
+        self.plan = plan
+        self.item = item
+        self.image = image
+        self._probabilities = probabilities
+        self._logits = logits
+        #: Forwards this job ran itself (0 when an explanation's forward was reused; at most 1).
+        self.forwards = 0
+
+    @property
+    def logits(self) -> np.ndarray:
+        """The model's raw outputs on the image, float64 (a forward on first use when none is known)."""
+        if self._logits is None:
+            from training.study.score import forward_logits
+
+            self._logits = forward_logits(self.model, self.image)
+            self.forwards += 1
+        return self._logits
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Class probabilities on the image (sigmoid for multi-label, softmax for multi-class)."""
+        if self._probabilities is None:
+            from training.study.score import probabilities_of
+
+            self._probabilities = probabilities_of(self.model, self.logits)
+        return self._probabilities
+
+    def explain(self, method: str, classes: Sequence[str] | None = None, layers: Sequence[str] | None = None,
+                **params: Any) -> Any:
+        """``engine.explain`` of the clean image with this job's model; its forward becomes the job's.
+
+        The logits are taken over only while none are known, for a classification head, and when the
+        explanation ran in float32 (CUDA autocast gives other scores than the study's float32 forward).
+        """
+        from engine import explain
+
+        result = explain(self.model, self.image, method=method, classes=classes, layers=layers, **params)
+        if (self._logits is None and self._probabilities is None and result.precision == "fp32"
+                and self.model.manifest.task in ("multilabel", "multiclass")):
+            self._logits = np.asarray(result.logits, dtype=np.float32).astype(np.float64)
+        return result
 
 
 def common_row(job: ImageJob, task: Task, class_index: int) -> dict[str, Any]:

@@ -138,12 +138,7 @@ class ClassificationBlock(Block):
 
     def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per task x class with the logit, the task and the image's split subset."""
-        if job.logits is not None:  # the forward the study already ran for this image
-            logits = job.logits
-        else:
-            from training.study.score import forward_logits
-
-            logits = forward_logits(job.model, job.image)
+        logits = job.logits  # the image's shared forward
         subset = self.subset_of(job.item.path, str(settings.get("split_file", "")))
         rows = []
         for task in tasks:

@@ -52,7 +52,6 @@ class GazeBlock(Block):
         Raises:
             GazeFormatError: The image's gaze file exists but cannot be read (the image is a failure).
         """
-        from engine import explain
         from training.gaze import find_gaze, gaze_scores
 
         rec = find_gaze(job.item.path)
@@ -61,8 +60,7 @@ class GazeBlock(Block):
         for task in tasks:
             result = None
             if rec is not None:
-                result = explain(job.model, job.image, method=task.method,
-                                 layers=[task.layer] if task.layer else None, **task.params)
+                result = job.explain(task.method, layers=[task.layer] if task.layer else None, **task.params)
             for ci, c in enumerate(classes):
                 row = common_row(job, task, ci)
                 row["has_gaze"] = rec is not None

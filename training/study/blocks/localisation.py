@@ -82,7 +82,6 @@ class LocalisationBlock(Block):
 
     def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per task x class; classes with ground-truth boxes are explained and scored."""
-        from engine import explain
         from engine.localise import diff_inside_outside, ehr_auc
         from training.study.score import Scoring, score_class
 
@@ -94,8 +93,8 @@ class LocalisationBlock(Block):
         for task in tasks:
             result = None
             if present:
-                result = explain(job.model, job.image, method=task.method, classes=present,
-                                 layers=[task.layer] if task.layer else None, **task.params)
+                result = job.explain(task.method, classes=present, layers=[task.layer] if task.layer else None,
+                                     **task.params)
             for ci, c in enumerate(plan.class_names):
                 row = common_row(job, task, ci)
                 row.update({"n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),

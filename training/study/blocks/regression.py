@@ -107,12 +107,7 @@ class RegressionBlock(Block):
 
     def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per task x output: the predicted value (raw output), the target and the unit."""
-        if job.logits is not None:
-            values = job.logits
-        else:
-            from training.study.score import forward_logits
-
-            values = forward_logits(job.model, job.image)
+        values = job.logits  # the image's shared forward
         manifest = job.model.manifest
         rows = []
         for task in tasks:
