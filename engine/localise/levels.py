@@ -50,6 +50,26 @@ def _ordered_keys(values: npt.NDArray[np.floating]) -> npt.NDArray[np.unsignedin
     return values.view(np.uint32 if values.dtype.itemsize == 4 else np.uint64)
 
 
+def block_maxima(m: npt.NDArray[np.floating], block: int) -> npt.NDArray[np.floating]:
+    """Maximum of each ``block`` x ``block`` tile of ``m`` (the last row and column of tiles may be
+    smaller): ``np.maximum.reduceat`` over rows, then columns, computed as reshaped maxima over
+    whole tiles (several times faster on large maps) plus the ragged edge."""
+    h, w = m.shape
+    nh, nw = -(-h // block), -(-w // block)
+    full_h, full_w = (h // block) * block, (w // block) * block
+    rows = np.empty((nh, w), m.dtype)
+    if full_h:
+        rows[: h // block] = m[:full_h].reshape(h // block, block, w).max(axis=1)
+    if full_h < h:
+        rows[-1] = m[full_h:].max(axis=0)
+    out = np.empty((nh, nw), m.dtype)
+    if full_w:
+        out[:, : w // block] = rows[:, :full_w].reshape(nh, w // block, block).max(axis=2)
+    if full_w < w:
+        out[:, -1] = rows[:, full_w:].max(axis=1)
+    return out
+
+
 @dataclass
 class MapIndex:
     """Everything about one 2-D map that does not depend on the threshold, computed once.
@@ -102,9 +122,7 @@ class MapIndex:
         else:
             self._buckets_desc = np.zeros(0, dtype=np.int64)
             self._counts_desc = np.zeros(0, dtype=np.int64)
-        h, w = m.shape
-        rows = np.maximum.reduceat(m, np.arange(0, h, BLOCK), axis=0)  # (blocks down, w): small
-        self._block_max = np.maximum.reduceat(rows, np.arange(0, w, BLOCK), axis=1)
+        self._block_max = block_maxima(m, BLOCK)
 
     @property
     def shape(self) -> tuple[int, int]:

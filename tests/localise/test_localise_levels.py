@@ -73,3 +73,15 @@ def test_top_fraction_selects_the_kth_value_on_a_mostly_zero_map() -> None:
     # More than the positive pixels asked: every positive pixel is kept (the smallest is 1).
     assert index.cut("top:0.5") == 1.0
     assert index.boxes("top:0.5").tolist() == [[100.0, 100.0, 110.0, 110.0]]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (31, 33), (32, 32), (64, 65), (100, 7), (5, 200), (301, 257)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_maxima_equal_reduceat_over_rows_then_columns(shape: tuple[int, int], dtype: type) -> None:
+    from engine.localise.levels import block_maxima
+
+    m: np.ndarray = np.random.default_rng(sum(shape)).normal(size=shape).astype(dtype)
+    want = np.maximum.reduceat(np.maximum.reduceat(m, np.arange(0, shape[0], 32), axis=0),
+                               np.arange(0, shape[1], 32), axis=1)
+    got = block_maxima(m, 32)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
