@@ -101,8 +101,8 @@ def blend_heatmap(
         # the colour index floor(clip(v, 0, 1) * 255) (lut_index), computed in place: clip(v * 255,
         # 0, 255) is the same float32 value for every v, NaN taken as 0 as before
         scaled = np.multiply(heat[r : r + step], 255, dtype=precision)
-        np.clip(scaled, 0.0, 255.0, out=scaled)
-        np.nan_to_num(scaled, copy=False, nan=0.0)
+        np.fmax(scaled, 0.0, out=scaled)  # fmax takes the number over NaN: NaN -> 0, negatives -> 0
+        np.fmin(scaled, 255.0, out=scaled)
         if b.ndim == 2:  # one grey level per pixel: one gather of the three channels, 16-bit keys
             key = b.astype(np.uint16)
             key <<= 8
@@ -360,6 +360,26 @@ def label_font_size(size: tuple[int, int]) -> int:
     return max(10, round(min(size) / 45))
 
 
+def _outline_strips(boxes: Sequence[Box], width: int, size: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """Regions that hold every pixel of the outlines ``draw_boxes`` draws: four strips a box.
+
+    ``rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], width=w)`` draws inside that
+    rectangle, ``w`` pixels in from each edge; coordinates are truncated, so strips that reach two
+    pixels beyond the edge and beyond ``w`` hold all of them.
+    """
+    w, h = size
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        a0, b0, a1, b1 = int(x0), int(y0), int(max(x0, x1 - 1)), int(max(y0, y1 - 1))
+        cols = slice(max(0, a0 - 2), max(0, min(w, a1 + 3)))
+        rows = slice(max(0, b0 - 2), max(0, min(h, b1 + 3)))
+        out += [(slice(max(0, b0 - 2), max(0, min(h, b0 + width + 2))), cols),
+                (slice(max(0, b1 - width - 2), max(0, min(h, b1 + 3))), cols),
+                (rows, slice(max(0, a0 - 2), max(0, min(w, a0 + width + 2)))),
+                (rows, slice(max(0, a1 - width - 2), max(0, min(w, a1 + 3))))]
+    return out
+
+
 def draw_boxes(
     rgb: np.ndarray, boxes: Sequence[tuple[Sequence[float], tuple[int, int, int], str]], *,
     scale: float = 1.0, width: int = 0, font_size: int = 0, inplace: bool = False,
@@ -399,9 +419,11 @@ def draw_boxes(
         for i, ((x0, y0, x1, y1), _, _) in enumerate(group, start=1):
             draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=i, width=lw)
         index = np.asarray(mask)
-        ys, xs = np.nonzero(index)
         colours = np.array([(0, 0, 0)] + [colour for _, colour, _ in group], dtype=np.uint8)
-        out[ys, xs] = colours[index[ys, xs]]
+        for rows, cols in _outline_strips([box for box, _, _ in group], lw, size):
+            part = index[rows, cols]
+            ys, xs = np.nonzero(part)  # only where outlines can be: four strips a box, not the image
+            out[rows, cols][ys, xs] = colours[part[ys, xs]]
     labelled = [(box, colour, label) for box, colour, label in scaled if label]
     if not labelled:
         return out
