@@ -4,7 +4,6 @@ the module must be exactly the one the ordinary build-then-load path gives, or t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -69,11 +68,7 @@ def test_a_checkpoint_that_does_not_fit_is_reported_by_the_ordinary_path(tmp_pat
     folder = save_bundle(tmp_path / "b", build_architecture(make_manifest("resnet18", 4, 48)), manifest)
     calls: list[str] = []
     real = bundle_mod._load_checked
-    def counted(*args: Any) -> None:
-        calls.append("ordinary")
-        real(*args)
-
-    monkeypatch.setattr(bundle_mod, "_load_checked", counted)
+    monkeypatch.setattr(bundle_mod, "_load_checked", lambda *a: (calls.append("ordinary"), real(*a)))
     with pytest.raises(Exception, match=r"4 outputs but model\.json lists 3"):
         load_model(folder)
     assert calls == ["ordinary"]
