@@ -164,50 +164,14 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Loade
         module = _load_torchscript(weights_path, manifest)
     else:
         state = _read_state_dict(weights_path)
+        module = build_architecture(manifest, path=bundle)
         from engine.models.architectures import adapt_state_dict
 
-        loaded = _build_on_meta(manifest, state, bundle)
-        if loaded is not None:
-            module = loaded
-        else:
-            module = build_architecture(manifest, path=bundle)
-            _load_checked(module, adapt_state_dict(module, state), manifest, weights_path)
+        _load_checked(module, adapt_state_dict(module, state), manifest, weights_path)
     module = module.to(dev).eval()
     for p in module.parameters():
         p.requires_grad_(False)
     return LoadedModel(module, manifest, sha, bundle, dev)
-
-
-def _build_on_meta(manifest: ModelManifest, state: Mapping[str, torch.Tensor], bundle: Path) -> nn.Module | None:
-    """The network built without memory and given the bundle's tensors, or None to build it normally.
-
-    Building a network initialises every weight at random, and loading then copies the bundle's
-    weights over them: for a ResNet-18 about 0.3 s of a first start, wasted. Built on PyTorch's
-    ``meta`` device the network has shapes but no storage; the bundle's tensors (converted to each
-    parameter's dtype, e.g. from float16 files) are then assigned to it. Whenever this cannot give
-    exactly the module the ordinary path gives — the build needs real values (some timm models
-    read them while building), the checkpoint does not fit (the ordinary path then reports every
-    problem), or a buffer is not in the checkpoint (non-persistent buffers, such as Swin's relative
-    position index) — it returns None.
-    """
-    from engine.models.architectures import adapt_state_dict
-
-    try:
-        with torch.device("meta"):
-            module = build_architecture(manifest, path=bundle)
-        state = adapt_state_dict(module, state)
-    except Exception:  # any failure: the ordinary path builds it and reports every problem
-        return None
-    expected = module.state_dict()
-    if set(expected) != set(state) or any(tuple(expected[k].shape) != tuple(state[k].shape) for k in expected):
-        return None
-    # fresh tensors from PyTorch's allocator (64-byte aligned, like a built network's): with a
-    # file's buffers the same weights can round differently in vectorised kernels
-    module.load_state_dict({k: v.to(dtype=expected[k].dtype, copy=True) for k, v in state.items()}, strict=True,
-                           assign=True)
-    if any(t.is_meta for t in (*module.parameters(), *module.buffers())):
-        return None
-    return module
 
 
 def build_architecture(manifest: ModelManifest, *, path: Path | None = None) -> nn.Module:
