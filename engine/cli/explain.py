@@ -98,12 +98,13 @@ def _explain_images(args: argparse.Namespace) -> int:
                 regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
                 out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
                 rgb = class_overlay(grey, result, name, loc[name], annotations, cmap=args.colormap)
+                if not args.dicom_out:  # the class's full-size map goes now (the DICOM objects need every map)
+                    result.release(name)
                 writes.append(writer.submit(save_png, rgb, out_png, PNG_METADATA, compress_level=1))
+                del rgb  # the writer holds the overlay until it is written, no longer
                 while len(writes) > 1:  # at most one full-size overlay waits while the next is drawn
                     writes.popleft().result()
                 overlays[name] = out_png.name
-                if not args.dicom_out:  # the DICOM objects below need every class's map
-                    result.release(name)
                 release_free_memory()  # what this class freed goes back to the system before the next
             dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
