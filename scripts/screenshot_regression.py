@@ -3,9 +3,10 @@
     QT_QPA_PLATFORM=offscreen HOME=$(mktemp -d) .venv/bin/python scripts/screenshot_regression.py docs/regression.png
 
 Opens a demo image (default ``phantom_00005``, cardiomegaly, true ratio 0.624), loads the bundled
-cardiothoracic-ratio model (``--model``) in the Explanation panel, runs its default explanation
-(Grad-CAM at layer3) and saves the window with the map of ``--direction`` (``raises`` by default)
-drawn as ``--mode`` (outline and heatmap by default).
+cardiothoracic-ratio model (``--model``) in the Explanation panel, runs ``--method`` (the one
+docs/regression.md recommends for this model, at the bundle's target layer for CAM methods) and
+saves the window with the map of ``--direction`` (``raises`` by default) drawn as ``--mode``
+(outline and heatmap by default).
 The user's settings file is not changed.
 """
 
@@ -25,6 +26,8 @@ from viewer.settings import Settings  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00005.dcm"
 MODEL = ROOT / "resources" / "models" / "phantom-ctr-resnet18"
+#: The method docs/regression.md recommends for this model (see its table).
+METHOD = "layercam"
 
 
 def main() -> int:
@@ -32,6 +35,7 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--image", type=Path, default=DEMO_IMAGE)
     parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--method", default=METHOD, help=f"explanation method ({METHOD})")
     parser.add_argument("--direction", choices=("raises", "lowers"), default="raises")
     parser.add_argument("--mode", choices=("outline", "heatmap", "both"), default="both",
                         help="how the map is drawn (the panel's Show choice)")
@@ -54,6 +58,10 @@ def main() -> int:
         if not wait_until(lambda: getattr(window.state.model, "path", None) == args.model.resolve()
                           and panel.method_chooser.layers.count() > 0, args.timeout):  # type: ignore[attr-defined]
             print("the regression model did not load", file=sys.stderr)
+            return 1
+        panel.method_chooser.set_method(args.method)  # type: ignore[attr-defined]
+        if panel.method_chooser.method_name() != args.method:  # type: ignore[attr-defined]
+            print(f"unknown method {args.method}", file=sys.stderr)
             return 1
         panel.direction_switch.buttons[args.direction].setChecked(True)  # type: ignore[attr-defined]
         window.state.overlay.update(mode=args.mode)

@@ -108,6 +108,18 @@ def test_regression_config_errors_name_the_key(patch: dict[str, dict[str, object
     assert load_config(ROOT / "configs" / "phantom-ctr-resnet18.yaml").model.task == "regression"
 
 
+def test_ctr_configs_chain_stage_two_onto_stage_one() -> None:
+    """The bundled CTR model's two recipes: stage 2 starts from stage 1's bundle, with the zoom and flips that
+    keep the ratio (docs/regression.md)."""
+    one = load_config(ROOT / "configs" / "phantom-ctr-resnet18-stage1.yaml")
+    two = load_config(ROOT / "configs" / "phantom-ctr-resnet18.yaml")
+    assert one.model.task == two.model.task == "regression"
+    assert two.model.init_from == f"{one.output.dir}/bundle"
+    assert one.model.init_from == "resources/models/phantom-resnet18"
+    assert two.augment.scale == (0.75, 1.2) and two.augment.hflip == 0.5
+    assert one.augment.hflip == 0.0 and one.train.freeze == ("conv1", "bn1", "layer1", "layer2")
+
+
 @pytest.fixture(scope="module")
 def bright_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 PNGs whose target is their mean brightness (learnable, known)."""
