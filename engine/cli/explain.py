@@ -23,7 +23,8 @@ PNG_METADATA = {"Software": "RadLens", "Description": "research use only"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="*", type=Path, help="image files (DICOM, PNG, JPEG, TIFF, NIfTI, ...)")
     add_model_argument(parser)
-    parser.add_argument("--method", default="gradcam", help="explanation method (see --list-methods)")
+    parser.add_argument("--method", default=None, help="explanation method (see --list-methods); default: "
+                        "the bundle's recommended method (model.json 'method'), else gradcam")
     parser.add_argument("--classes", default="all", help="'all' or comma-separated class names")
     add_map_arguments(parser)
     parser.add_argument("--alignment", default="receptive_field", choices=("receptive_field", "resize"),
@@ -66,6 +67,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     from engine.runtime import release_free_memory
 
     model = engine.load_model(args.model, device=args.device)
+    args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
     params = parse_params(args.param)
     classes = None if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
     gt_all: dict[str, Any] = {}

@@ -22,7 +22,8 @@ from engine.cli.common import add_model_argument, parse_params
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", nargs="?", type=Path, help="image file (DICOM, PNG, JPEG, ...)")
     add_model_argument(parser)
-    parser.add_argument("--method", default="gradcam", help="explanation method whose map ranks the pixels")
+    parser.add_argument("--method", default=None, help="explanation method whose map ranks the pixels "
+                        "(default: the bundle's recommended method, else gradcam)")
     parser.add_argument("--layer", help="target layer (default: the model's)")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="explanation method parameter")
     parser.add_argument("--class", dest="target", help="class whose pixels are replaced (default: top predicted)")
@@ -102,6 +103,7 @@ def _run_image(args: argparse.Namespace) -> int:
     from engine.perturb.plots import plot_curves
 
     model = engine.load_model(args.model, device=args.device)
+    args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
     image = load_image(args.image, frame=args.frame)
     rep, baseline = _replacements(args, model.manifest.mean)
     if args.target is None:
@@ -202,6 +204,7 @@ def _run_data(args: argparse.Namespace) -> int:
     from engine.perturb.dataset import delta_table, table_document
 
     model = engine.load_model(args.model, device=args.device)
+    args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
     rep, _ = _replacements(args, model.manifest.mean)
     rows = args.rows or ("correct" if args.annotations else "predicted")
     gt: dict[str, Any] = {}

@@ -19,7 +19,8 @@ from engine.cli.common import add_map_arguments, add_model_argument, parse_param
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="the image file (DICOM, PNG, JPEG, TIFF, NIfTI, ...)")
     add_model_argument(parser)
-    parser.add_argument("--method", default="gradcam", help="explanation method (see radlens explain --list-methods)")
+    parser.add_argument("--method", default=None, help="explanation method (see radlens explain --list-methods); "
+                        "default: the bundle's recommended method, else gradcam")
     parser.add_argument("--classes", default="predicted",
                         help="comma-separated class names, 'all', or 'predicted' (the default: positive classes)")
     add_map_arguments(parser)
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     image = load_image(args.image, frame=args.frame)
     model = engine.load_model(args.model, device=args.device)
+    args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
     named = None if args.classes in ("all", "predicted") else [c.strip() for c in args.classes.split(",") if c.strip()]
     if named is not None:
         _check_classes(named, model, args.classes)

@@ -43,6 +43,10 @@ class ModelManifest:
         mean: Per-channel normalisation mean, applied to pixels in [0, 1].
         std: Per-channel normalisation standard deviation.
         target_layer: Default layer for CAM methods (a module name), or None to find one.
+        method: The explanation method the bundle is best explained with (a ``radlens explain
+            --list-methods`` name), used when the user names none; None: Grad-CAM. E.g. the
+            phantom CTR model's "raises the ratio" evidence lies on the heart borders, which
+            LayerCAM shows and Grad-CAM's channel averaging hides (docs/regression.md).
         thresholds: Per-class decision thresholds on the probability.
         weights: File name of the weights inside the bundle.
         provenance: Free-form record of training data, metrics and recipe.
@@ -65,6 +69,7 @@ class ModelManifest:
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     target_layer: str | None = None
+    method: str | None = None
     thresholds: tuple[float, ...] = ()
     weights: str = "weights.safetensors"
     provenance: Mapping[str, Any] = field(default_factory=dict)
@@ -100,6 +105,8 @@ class ModelManifest:
         data["outputs"] = [dict(o) for o in self.outputs]
         if not self.outputs:
             del data["outputs"]  # classifiers' model.json stays as it was
+        if self.method is None:
+            del data["method"]  # bundles without a recommended method stay as they were
         return data
 
     @classmethod
@@ -180,6 +187,9 @@ class ModelManifest:
         target_layer = _get("target_layer", None)
         if target_layer is not None and not isinstance(target_layer, str):
             problems.append("target_layer must be a module name or null")
+        method = _get("method", None)
+        if method is not None and not (isinstance(method, str) and method.strip()):
+            problems.append("method must be an explanation method's name (radlens explain --list-methods) or null")
         provenance = _get("provenance", {})
         if not isinstance(provenance, Mapping):
             problems.append("provenance must be an object")
@@ -200,6 +210,7 @@ class ModelManifest:
             mean=tuple(float(m) for m in mean) * (in_channels if len(mean) == 1 else 1),
             std=tuple(float(s) for s in std) * (in_channels if len(std) == 1 else 1),
             target_layer=target_layer,
+            method=method,
             thresholds=tuple(float(t) for t in thresholds),
             weights=_get("weights", "weights.safetensors"),
             provenance=dict(provenance),

@@ -304,6 +304,15 @@ class ExplanationPanel(QWidget):
         if model is None or model is self._layers_for:
             return
         self._layers_for = model
+        # A bundle that names the method it is best explained with (e.g. LayerCAM for the CTR model:
+        # docs/regression.md) gets it when it is loaded; other bundles get the user's own choice
+        # back (the method last chosen by hand, kept in the settings).
+        wanted = model.manifest.method or str(self._setting("method", "gradcam"))
+        before = self.method_chooser.method_name()
+        if wanted != before:
+            self.method_chooser.set_method(wanted)
+            if model.manifest.method and self.method_chooser.method_name() == wanted:
+                self.host.show_status(f"Method: {wanted}, as {model.manifest.name} recommends (was {before}).")
 
         def task(cancelled: CancelledFn, _p: ProgressFn) -> list[LayerInfo]:
             if cancelled():  # no forward pass for a panel that is closing or a replaced model
