@@ -2,14 +2,16 @@
 
     QT_QPA_PLATFORM=offscreen HOME=$(mktemp -d) .venv/bin/python scripts/screenshot_vit.py docs/vit.png
 
-Builds a bundle from a seeded, untrained ``timm:vit_tiny_patch16_224`` (one input channel, 224 x 224,
-the default model's phantom classes) in a temporary folder, opens a demo phantom with it as the
-viewer's model, runs the default explanation (Grad-CAM at the ViT's default layer ``blocks.11.norm1``)
-and saves the window. The user's settings file is not changed.
+Opens a demo phantom with the shipped phantom ViT (``resources/models/phantom-vit-micro``, timm
+``test_vit`` at 192 x 192) as the viewer's model, runs the default explanation (Grad-CAM at the ViT's
+default layer ``blocks.5.norm1``), selects ``--class`` and saves the window. ``--untrained`` builds a
+seeded, untrained ``timm:vit_tiny_patch16_224`` bundle in a temporary folder instead (what the page
+showed before a ViT was trained); ``--bundle`` names any other ViT bundle. The user's settings file is
+not changed.
 
 ``--chooser PATH`` also saves the Explanation panel's method and layer chooser (how
 ``docs/vit-layers.png`` is made), with the dock widened so that each layer's token layout
-(``blocks.11.norm1 — tokens 1+196 → 14×14 grid (class token dropped)``) is readable.
+(with ``--untrained``: ``blocks.11.norm1 — tokens 1+196 → 14×14 grid (class token dropped)``) is readable.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from viewer.screenshot import grab_png, open_and_explain, show_window, wait_unti
 from viewer.settings import Settings  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00003.dcm"
+TRAINED = ROOT / "resources" / "models" / "phantom-vit-micro"
 
 
 def make_bundle(folder: Path, seed: int) -> Path:
@@ -75,13 +78,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--image", type=Path, default=DEMO_IMAGE)
-    parser.add_argument("--bundle", type=Path, default=None, help="use this ViT bundle instead of a seeded one")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bundle", type=Path, default=TRAINED, help="the ViT bundle (default: the shipped one)")
+    parser.add_argument("--untrained", action="store_true", help="a seeded, untrained ViT-Tiny instead")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --untrained network")
+    parser.add_argument("--class", dest="cls", default=None, help="class whose map is shown (default: the panel's)")
     parser.add_argument("--chooser", type=Path, default=None, help="also save the layer chooser to this PNG")
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
 
-    bundle = args.bundle or make_bundle(Path(tempfile.mkdtemp(prefix="radlens-vit-")) / "vit", args.seed)
+    bundle = make_bundle(Path(tempfile.mkdtemp(prefix="radlens-vit-")) / "vit", args.seed) if args.untrained \
+        else args.bundle
     application()
     settings = Settings(persist=False)
     settings["model"] = str(bundle)
@@ -96,6 +102,8 @@ def main() -> int:
         ex = window.state.explanation
         assert ex is not None
         print(f"explained with {ex.method} at {ex.layers} on {ex.model.get('architecture')}", file=sys.stderr)
+        if args.cls:
+            window.state.update(selected_class=args.cls)
         wait_until(lambda: False, 1.5)  # let the canvas render
         grab_png(window, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
