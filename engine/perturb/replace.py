@@ -127,7 +127,7 @@ class Replacement:
         if self.mode == "inpaint":
             return inpaint(img, m, valid)
         f = self.fill(img, seed, valid) if fill is None else fill
-        return np.where(m[..., None] if img.ndim == 3 else m, f, img).astype(np.float32)
+        return np.where(m[..., None] if img.ndim == 3 else m, f, img).astype(np.float32, copy=False)  # no 2nd copy
 
 
 def inpaint(image: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
