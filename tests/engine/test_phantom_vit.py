@@ -63,7 +63,7 @@ def test_default_layer_is_the_last_blocks_token_layer_and_maps_are_patch_grids(v
     assert lay is not None and lay.kind == "tokens" and lay.grid == (12, 12) and lay.prefix == 1
     assert lay.patch == (16, 16)
     info = {la.name: la for la in list_layers(vit)}
-    assert info[layer].is_default and info[layer].layout == "tokens 1+144 \u2192 12\u00d712 grid"
+    assert info[layer].is_default and info[layer].layout == "tokens 1+144 \u2192 12\u00d712 grid (class token dropped)"
     image = np.random.default_rng(0).random((256, 256))
     for method in ("gradcam", "rollout"):
         result = explain(vit, image, method, classes=["Cardiomegaly"])
