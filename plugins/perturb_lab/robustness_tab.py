@@ -133,7 +133,12 @@ class RobustnessTab(QtWidgets.QWidget):
         def done(doc: dict[str, Any]) -> None:
             self.maps_button.setEnabled(True)
             self.movement = doc
-            self.maps_table.setText(movement_table(doc, src.target))
+            manifest = src.model.manifest
+            score = "p"
+            if manifest.is_regression:  # a regression model's score is its value, in its unit
+                unit = manifest.unit(list(manifest.class_names).index(src.target))
+                score = f"value{f' ({unit})' if unit else ''}"
+            self.maps_table.setText(movement_table(doc, src.target, score))
 
         def failed(exc: BaseException) -> None:
             self.maps_button.setEnabled(True)
@@ -144,10 +149,12 @@ class RobustnessTab(QtWidgets.QWidget):
                                         lambda f, m: self.maps_table.setText(f"{f * 100:.0f} % ({m})"))
 
 
-def movement_table(doc: dict[str, Any], target: str) -> str:
-    """Rich text: per severity, the target's p, Δp, and its map's RMSE / SSIM to the clean map per layer."""
+def movement_table(doc: dict[str, Any], target: str, score: str = "p") -> str:
+    """Rich text: per severity, the target's score (``p``, or a regression model's value), its Δ, and its
+    map's RMSE / SSIM to the clean map per layer."""
     layers = doc["layers"]
-    head = "<tr><th>sev.</th><th>&nbsp;p&nbsp;</th><th>&nbsp;Δp&nbsp;</th>" + "".join(
+    delta = "Δp" if score == "p" else "Δ"
+    head = f"<tr><th>sev.</th><th>&nbsp;{score}&nbsp;</th><th>&nbsp;{delta}&nbsp;</th>" + "".join(
         f"<th>&nbsp;{layer}: RMSE / SSIM&nbsp;</th>" for layer in layers) + "</tr>"
     rows = [f"<tr><td align='center'>0</td><td align='center'>{doc['clean'][target]:.3f}</td><td></td>"
             + "<td align='center'>0 / 1</td>" * len(layers) + "</tr>"]
