@@ -38,6 +38,7 @@ class DeltaTable:
     rows: dict[str, list[np.ndarray]] = field(default_factory=dict)  # row -> [(F, C)]
     control: dict[str, list[np.ndarray]] = field(default_factory=dict)  # row -> [(F,)] random order
     images: dict[str, list[str]] = field(default_factory=dict)
+    score: str = "p"  # what moves: a classifier's probability, or a regression model's value ("value")
 
     def add(self, row: str, image: str, delta: np.ndarray, random_delta: np.ndarray) -> None:
         self.rows.setdefault(row, []).append(delta)
@@ -84,7 +85,11 @@ class DeltaTable:
         table = self.to_dict()
         for f in self.fractions:
             key = f"{f:g}"
-            lines.append(f"Δp = p_original - p after replacing the row class's top {f * 100:g} % pixels")
+            if self.score == "p":
+                lines.append(f"Δp = p_original - p after replacing the row class's top {f * 100:g} % pixels")
+            else:
+                lines.append(f"Δ = value_original - value after replacing the top {f * 100:g} % pixels of the row "
+                             "output's \"raises\" map (values in the outputs' units)")
             lines.append(f"{'row (pixels go)':<{width}}{'n':>4} " + "".join(f"{c[:width - 1]:>{width}}" for c in names)
                          + f"{'random':>{width}}")
             for row, entry in table.items():
@@ -123,14 +128,20 @@ def delta_table(
     if rows not in ROW_POLICIES:
         raise RadLensError(f"unknown row policy {rows!r}.", fix=f"use one of {', '.join(ROW_POLICIES)}.")
     rep = replacement or Replacement.make("mean")
-    table = DeltaTable(tuple(model.class_names), [float(f) for f in fractions])
+    regression = model.manifest.is_regression
+    table = DeltaTable(tuple(model.class_names), [float(f) for f in fractions], score="value" if regression else "p")
     for name, image, gt in images:
         with model_lock(model):  # the image's explanation and curves on an uninterrupted network
+            if regression and rows != "predicted":
+                raise RadLensError(f"row policy {rows!r} needs classes in the ground truth; a regression model's "
+                                   "outputs have none.", path=model.path,
+                                   fix="use --rows predicted: every output is a row of a regression model.")
             if rows != "predicted" and gt is None:
                 raise RadLensError(f"row policy {rows!r} needs ground truth, and image {name} has none.",
                                    fix="pass --annotations, or use --rows predicted.")
             result = explain(model, image, method, layers=layer, **(method_params or {}))
-            predicted = set(result.predicted())
+            # a regression model predicts every output (its "raises" map ranks the pixels)
+            predicted = set(model.class_names) if regression else set(result.predicted())
             wanted = {"predicted": predicted, "ground_truth": set(gt or ()),
                       "correct": predicted & set(gt or ())}[rows]
             row_classes = [c for c in model.class_names if c in wanted]
@@ -167,9 +178,13 @@ def table_document(table: DeltaTable, model: LoadedModel, *, method: str, replac
         "data": str(data), "method": method, "mode": replacement.mode,
         "mode_params": replacement.to_dict()["params"], "order": order, "rows": rows,
         "resolution": resolution, "seed": seed, "patch": int(patch), "classes": list(table.class_names),
-        "fractions": table.fractions,
-        "definition": "delta_p = p_original - p after replacing the row class's top fraction of pixels; "
-                      "averaged over the images where the class is a row; random_control = the same for a "
-                      "random order of the same number of pixels (row class only)",
+        "fractions": table.fractions, "score": table.score,
+        "units": {c: model.manifest.unit(i) for i, c in enumerate(model.class_names)} if table.score == "value" else {},
+        "definition": ("delta_p = p_original - p after replacing the row class's top fraction of pixels; "
+                       "averaged over the images where the class is a row; random_control = the same for a "
+                       "random order of the same number of pixels (row class only)") if table.score == "p" else
+                      ("delta_p = value_original - value (in the output's unit) after replacing the top fraction "
+                       "of pixels of the row output's 'raises' map; every output is a row on every image; "
+                       "random_control = the same for a random order of the same number of pixels (row output only)"),
         "table": table.to_dict(),
     }

@@ -80,3 +80,27 @@ def test_curves_follow_the_value_with_a_random_band_and_the_document_says_regres
     rows = {r[0]: r[1] for r in perturbation_rows(back)}
     assert rows["Output"] == "A" and rows["Scores"].startswith("predicted values in mm, not probabilities")
     assert "Class" not in rows
+
+
+def test_data_set_table_has_every_output_as_a_row_and_moves_its_value(model: LoadedModel) -> None:
+    """``radlens perturb --data`` with a regression model: no output is "predicted" by a threshold,
+    so each one is a row; gradient × input's "raises" map of A is A, so replacing A's share of the
+    pixels by the image mean moves y_A by the computed amount and leaves y_B."""
+    from engine.errors import RadLensError
+    from engine.perturb.dataset import delta_table, table_document
+
+    img = region_image()
+    area = (REGION[0].stop - REGION[0].start) * (REGION[1].stop - REGION[1].start)
+    fraction = area / SIZE**2
+    table = delta_table(model, [("synthetic", img, None)], method="gradient_x_input", fractions=[fraction],
+                        resolution="model")
+    assert table.score == "value" and sorted(table.rows) == ["A", "B"]
+    y_a, expected_a = GAIN * _norm(float(img[REGION].mean())), GAIN * _norm(float(img.mean()))
+    np.testing.assert_allclose(table.mean("A")[0], [y_a - expected_a, 0.0], atol=1e-5)
+    doc = table_document(table, model, method="gradient_x_input", replacement=Replacement.make("mean"),
+                         order="morf", rows="predicted", resolution="model", seed=0, data="synthetic")
+    assert doc["score"] == "value" and doc["units"] == {"A": "mm", "B": "ratio"} and "raises" in doc["definition"]
+    assert "value_original - value" in table.to_text()
+    with pytest.raises(RadLensError, match="every output is a row"):
+        delta_table(model, [("synthetic", img, ["A"])], method="gradient_x_input", fractions=[fraction],
+                    rows="ground_truth")
