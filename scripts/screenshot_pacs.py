@@ -72,26 +72,16 @@ def main() -> int:
 
 
 def _shoot(out: Path, timeout: float) -> int:
-    from PySide6 import QtWidgets
 
     from plugins.api import LoadedPlugin
     from plugins.discovery import discover
     from plugins.pacs_dock.manifest import MANIFEST
     from plugins.pacs_dock.panel import PacsPanel
-    from viewer.app import application, create_window
-    from viewer.screenshot import grab_png, wait_until
-    from viewer.settings import Settings
+    from viewer.screenshot import opened_window, save_settled, wait_until
 
-    application()
     plugins = [p for p in discover() if not (p.manifest and p.manifest.name == "pacs")]
     plugins.append(LoadedPlugin(entry_point="pacs = plugins.pacs_dock.manifest:MANIFEST", manifest=MANIFEST))
-    window = create_window(str(sorted(DEMO.glob("*.dcm"))[0]), settings=Settings(persist=False), plugins=plugins,
-                           load_model=False)
-    try:
-        window.resize(1600, 1000)
-        window.show()
-        QtWidgets.QApplication.processEvents()
-        window.reset_layout()
+    with opened_window(str(sorted(DEMO.glob("*.dcm"))[0]), plugins=plugins, load_model=False) as window:
         dock = window.host.docks["pacs.dock"]
         dock.show()
         dock.raise_()
@@ -119,13 +109,8 @@ def _shoot(out: Path, timeout: float) -> int:
             print(f"no retrieval: {panel.status.text()}", file=sys.stderr)
             return 1
         wait_until(lambda: len(window.browser.image_paths()) >= 12, timeout)
-        wait_until(lambda: False, 1.0)
-        grab_png(window, out)
-        print(f"wrote {out}", file=sys.stderr)
+        save_settled(window, out)
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

@@ -103,26 +103,16 @@ def main() -> int:
 
 def _shoot(out: Path, timeout: float) -> int:
     import pydicom
-    from PySide6 import QtWidgets
 
     from plugins.api import LoadedPlugin
     from plugins.discovery import discover
     from plugins.pacs_dock.manifest import MANIFEST
     from plugins.pacs_dock.panel import PacsPanel
-    from viewer.app import application, create_window
-    from viewer.screenshot import grab_png, wait_until
-    from viewer.settings import Settings
+    from viewer.screenshot import grab_png, opened_window, wait_until
 
-    application()
     plugins = [p for p in discover() if not (p.manifest and p.manifest.name == "pacs")]
     plugins.append(LoadedPlugin(entry_point="pacs = plugins.pacs_dock.manifest:MANIFEST", manifest=MANIFEST))
-    window = create_window(str(pacs.cache_dir()), settings=Settings(persist=False), plugins=plugins,
-                           load_model=False)
-    try:
-        window.resize(1600, 1000)
-        window.show()
-        QtWidgets.QApplication.processEvents()
-        window.reset_layout()
+    with opened_window(str(pacs.cache_dir()), plugins=plugins, load_model=False) as window:
         dock = window.host.docks["pacs.dock"]
         dock.show()
         dock.raise_()
@@ -156,9 +146,6 @@ def _shoot(out: Path, timeout: float) -> int:
         print(f"wrote {out} ({len(window.state.ground_truth.boxes)} boxes from the SR, image "
               f"{window.state.image_path})", file=sys.stderr)
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

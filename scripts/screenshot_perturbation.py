@@ -19,9 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from engine.resources import demo_images  # noqa: E402
-from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import grab_png, open_and_explain, show_window, wait_until  # noqa: E402
-from viewer.settings import Settings  # noqa: E402
+from viewer.screenshot import open_and_explain, opened_window, save_settled, wait_until  # noqa: E402
 
 DEMO_IMAGE = demo_images() / "phantom_00003.dcm"
 
@@ -35,10 +33,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args()
 
-    application()
-    window = create_window(str(args.image), settings=Settings(persist=False))
-    try:
-        show_window(window)
+    with opened_window(str(args.image)) as window:
         problem = open_and_explain(window, args.timeout)
         if problem:
             print(problem, file=sys.stderr)
@@ -56,13 +51,8 @@ def main() -> int:
         if not wait_until(lambda: window.state.perturbation is not None, args.timeout):
             print("no perturbation step", file=sys.stderr)
             return 1
-        wait_until(lambda: False, 1.0)  # let the bars and the canvas render
-        grab_png(window, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+        save_settled(window, args.out)  # once the bars and the canvas have rendered
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import COMMAND, grab_png, show_window, wait_until  # noqa: E402
-from viewer.settings import Settings  # noqa: E402
+from viewer.screenshot import COMMAND, grab_png, opened_window, wait_until  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00005.dcm"
 MODEL = ROOT / "resources" / "models" / "phantom-ctr-resnet18"
@@ -64,10 +62,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
 
-    application()
-    window = create_window(str(args.image), settings=Settings(persist=False))
-    try:
-        show_window(window)
+    with opened_window(str(args.image)) as window:
         problem = explain_regression(window, args.model, args.direction, args.timeout)
         if problem:
             print(problem, file=sys.stderr)
@@ -103,9 +98,6 @@ def main() -> int:
             print(panel.curves_view.summary.text(), file=sys.stderr)
             print(f"wrote {args.curves}", file=sys.stderr)
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

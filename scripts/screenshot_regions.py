@@ -17,9 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6 import QtWidgets  # noqa: E402
 
-from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import grab_png, open_and_explain, show_window, wait_until  # noqa: E402
-from viewer.settings import Settings  # noqa: E402
+from viewer.screenshot import grab_png, open_and_explain, opened_window, wait_until  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00002.dcm"
 
@@ -32,10 +30,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args()
 
-    application()
-    window = create_window(str(args.image), settings=Settings(persist=False))
-    try:
-        show_window(window)
+    with opened_window(str(args.image)) as window:
         problem = open_and_explain(window, args.timeout)
         if problem:
             print(problem, file=sys.stderr)
@@ -58,9 +53,6 @@ def main() -> int:
             print(text)
         print(f"wrote {args.out}", file=sys.stderr)
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

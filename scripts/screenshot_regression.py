@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import COMMAND, grab_png, show_window, wait_until  # noqa: E402
-from viewer.settings import Settings  # noqa: E402
+from viewer.screenshot import COMMAND, opened_window, save_settled, wait_until  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00005.dcm"
 MODEL = ROOT / "resources" / "models" / "phantom-ctr-resnet18"
@@ -42,10 +40,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
 
-    application()
-    window = create_window(str(args.image), settings=Settings(persist=False))
-    try:
-        show_window(window)
+    with opened_window(str(args.image)) as window:
         if not wait_until(lambda: window.state.image is not None, 60):
             print("no image opened", file=sys.stderr)
             return 1
@@ -71,13 +66,8 @@ def main() -> int:
             print("no explanation", file=sys.stderr)
             return 1
         wait_until(lambda: window.state.localisation is not None, 30)
-        wait_until(lambda: False, 1.0)  # let the tables and the canvas render
-        grab_png(window, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+        save_settled(window, args.out)  # once the tables and the canvas have rendered
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

@@ -54,14 +54,9 @@ def main() -> int:
     export(folder)
 
 
-    from viewer.app import application, create_window
-    from viewer.screenshot import grab_png, show_window, wait_until
-    from viewer.settings import Settings
+    from viewer.screenshot import grab_png, opened_window, wait_until
 
-    application()
-    window = create_window(str(folder), settings=Settings(persist=False))
-    try:
-        show_window(window, (1500, 950))
+    with opened_window(str(folder), size=(1500, 950)) as window:
         if not wait_until(lambda: window.state.image is not None and len(window.state.ground_truth.boxes) > 0,
                           args.timeout):
             print("the image did not open with the SR's boxes", file=sys.stderr)
@@ -71,9 +66,6 @@ def main() -> int:
         grab_png(window, args.out)
         print(f"wrote {args.out} ({len(window.state.ground_truth.boxes)} boxes from the SR)", file=sys.stderr)
         return 0
-    finally:
-        window.close()
-        window.shutdown()
         shutil.rmtree(folder, ignore_errors=True)
 
 

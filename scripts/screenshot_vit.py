@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from viewer.app import application, create_window  # noqa: E402
-from viewer.screenshot import grab_png, open_and_explain, show_window, wait_until  # noqa: E402
+from viewer.screenshot import grab_png, open_and_explain, opened_window, save_settled, wait_until  # noqa: E402
 from viewer.settings import Settings  # noqa: E402
 
 DEMO_IMAGE = ROOT / "resources" / "demo" / "images" / "phantom_00003.dcm"
@@ -88,13 +87,10 @@ def main() -> int:
 
     bundle = make_bundle(Path(tempfile.mkdtemp(prefix="radlens-vit-")) / "vit", args.seed) if args.untrained \
         else args.bundle
-    application()
     settings = Settings(persist=False)
     settings["model"] = str(bundle)
     settings.plugin("explanation-overlay")["model"] = str(bundle)  # the overlay panel's own model choice
-    window = create_window(str(args.image), settings=settings)
-    try:
-        show_window(window)
+    with opened_window(str(args.image), settings=settings) as window:
         problem = open_and_explain(window, args.timeout)
         if problem:
             print(problem, file=sys.stderr)
@@ -104,15 +100,10 @@ def main() -> int:
         print(f"explained with {ex.method} at {ex.layers} on {ex.model.get('architecture')}", file=sys.stderr)
         if args.cls:
             window.state.update(selected_class=args.cls)
-        wait_until(lambda: False, 1.5)  # let the canvas render
-        grab_png(window, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+        save_settled(window, args.out, 1.5)  # once the canvas has rendered
         if args.chooser is not None:
             save_chooser(window, args.chooser)
         return 0
-    finally:
-        window.close()
-        window.shutdown()
 
 
 if __name__ == "__main__":

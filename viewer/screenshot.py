@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 from engine.atomic import atomic_write_bytes
 from plugins.api import PluginError
 from viewer.app import application, create_window
+from viewer.main_window import MainWindow
 from viewer.settings import Settings
 
 COMMAND = "explanation.run"
@@ -53,6 +55,29 @@ def show_window(window: QtWidgets.QMainWindow, size: tuple[int, int] = (1600, 10
     window.show()
     QtWidgets.QApplication.processEvents()
     window.reset_layout()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def opened_window(path: str | None, *, settings: Settings | None = None, size: tuple[int, int] = (1600, 1000),
+                  **create: Any) -> Iterator[MainWindow]:
+    """The main window on ``path`` (``create_window``; ``create`` are its keyword arguments, e.g.
+    ``plugins``), shown at ``size`` with the default layout (:func:`show_window`), closed and shut
+    down on leaving, whatever happened. Settings default to a throw-away ``Settings(persist=False)``."""
+    window = create_window(path, settings=settings or Settings(persist=False), **create)
+    try:
+        show_window(window, size)
+        yield window
+    finally:
+        window.close()
+        window.shutdown()
+
+
+def save_settled(widget: QtWidgets.QWidget, out: Path, settle_s: float = 1.0) -> Path:
+    """Let the event loop render for ``settle_s``, save ``widget`` as PNG and say so on stderr."""
+    wait_until(lambda: False, settle_s)
+    grab_png(widget, out)
+    print(f"wrote {out}", file=sys.stderr)
+    return out
 
 
 def open_and_explain(window: Any, timeout_s: float) -> str | None:
