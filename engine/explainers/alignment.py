@@ -281,12 +281,10 @@ def _field_edges_fast(
             (g,) = torch.autograd.grad(a[0, :, 0, 0].sum() + a[1, :, h - 1, w - 1].sum(), probe)
             fields = []
             for sample in (0, 1):
-                support = g[sample].detach().abs().sum(0) > 0
-                rows = torch.nonzero(support.any(1)).flatten()
-                cols = torch.nonzero(support.any(0)).flatten()
-                if rows.numel() == 0 or cols.numel() == 0:
+                extent = _support_extent(g[sample].detach().abs().sum(0) > 0)
+                if extent is None:
                     return None
-                fields.append((int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())))
+                fields.append(extent)
     finally:
         for handle in handles:
             handle.remove()
@@ -294,6 +292,15 @@ def _field_edges_fast(
     fy = float(r0_hi + r1_lo) if (r0_hi < size[0] - 1 and r1_lo > 0 and h > 1) else None
     fx = float(c0_hi + c1_lo) if (c0_hi < size[1] - 1 and c1_lo > 0 and w > 1) else None
     return (h, w), fy, fx
+
+
+def _support_extent(support: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """(first row, last row, first column, last column) of a 2-D boolean support; None when empty."""
+    rows = torch.nonzero(support.any(1)).flatten()
+    cols = torch.nonzero(support.any(0)).flatten()
+    if rows.numel() == 0 or cols.numel() == 0:
+        return None
+    return int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
 
 
 def _field_edges(
@@ -321,12 +328,10 @@ def _field_edges(
             fields = []
             for i, j in ((0, 0), (h - 1, w - 1)):
                 (g,) = torch.autograd.grad(a[:, :, i, j].sum(), probe, retain_graph=True)
-                support = g.detach().abs().sum((0, 1)) > 0
-                rows = torch.nonzero(support.any(1)).flatten()
-                cols = torch.nonzero(support.any(0)).flatten()
-                if rows.numel() == 0 or cols.numel() == 0:
+                extent = _support_extent(g.detach().abs().sum((0, 1)) > 0)
+                if extent is None:
                     return None
-                fields.append((int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())))
+                fields.append(extent)
     finally:
         handle.remove()
     (_, r0_hi, _, c0_hi), (r1_lo, _, c1_lo, _) = fields
