@@ -44,35 +44,3 @@ def _library_versions() -> tuple[tuple[str, str], ...]:
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = "not installed"
     return tuple(versions.items())
-
-
-@functools.cache
-def _malloc_trim() -> object | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
-    import ctypes
-    import ctypes.util
-
-    if platform.system() != "Linux":
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
-
-
-def release_free_memory() -> bool:
-    """Give memory that was freed back to the operating system (glibc's ``malloc_trim(0)``).
-
-    Full-size arrays of a large radiograph are tens of MB each; once freed, glibc keeps much of
-    that memory inside its heaps (arrays under its dynamic mmap threshold), so a process that
-    works image after image, class after class, grows although its live data does not. Batch
-    paths (``radlens explain``) call this between classes and images. Returns whether it ran.
-    """
-    trim = _malloc_trim()
-    if trim is None:
-        return False
-    trim(0)  # type: ignore[operator]
-    return True

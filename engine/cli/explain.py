@@ -64,7 +64,6 @@ def _explain_images(args: argparse.Namespace) -> int:
     from engine.errors import RadLensError
     from engine.io import load_image
     from engine.render import class_overlay, display_bytes, save_png
-    from engine.runtime import release_free_memory
 
     model = engine.load_model(args.model, device=args.device)
     args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
@@ -107,7 +106,6 @@ def _explain_images(args: argparse.Namespace) -> int:
                 while len(writes) > 1:  # at most one full-size overlay waits while the next is drawn
                     writes.popleft().result()
                 overlays[name] = out_png.name
-                release_free_memory()  # what this class freed goes back to the system before the next
             dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
