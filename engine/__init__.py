@@ -21,6 +21,7 @@ _LAZY = {
     "LoadedModel": "engine.models.bundle",
     "ModelManifest": "engine.models.manifest",
     "explain": "engine.explainers.api",
+    "explain_layers": "engine.explainers.api",
     "list_methods": "engine.explainers.api",
     "list_layers": "engine.explainers.api",
     "default_layer": "engine.explainers.api",

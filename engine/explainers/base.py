@@ -122,6 +122,9 @@ class Explainer(ABC):
     family: ClassVar[str]  # "cam" (needs layers) or "gradient" (w.r.t. the input)
     params: ClassVar[tuple[Param, ...]] = ()
     summary: ClassVar[str] = ""
+    #: Whether each target layer's map depends on that layer alone, so that one run over several
+    #: layers can be split into single-layer results (:func:`engine.explainers.api.explain_layers`).
+    independent_layers: ClassVar[bool] = False
 
     @classmethod
     def uses_layers(cls) -> bool:

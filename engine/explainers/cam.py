@@ -8,7 +8,7 @@ Each method adds only its channel weighting (or, LayerCAM, its element-wise weig
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,9 @@ class GradientCAM(Explainer):
 
     family = "cam"
     default_fusion = "mean"
+    #: Each layer's map comes from its own activations and gradients only, so several layers can be
+    #: explained in one run and split (:func:`engine.explainers.api.explain_layers`).
+    independent_layers: ClassVar[bool] = True
 
     @classmethod
     def _params(cls) -> tuple[Param, ...]:

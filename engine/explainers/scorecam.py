@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,8 @@ class ScoreCAM(Explainer):
     label = "Score-CAM"
     family = "cam"
     summary = "softmax over channels of masked-input scores; all classes per masked forward"
+    #: Each layer's masks and scores are its own (see :func:`engine.explainers.api.explain_layers`).
+    independent_layers: ClassVar[bool] = True
     params = (
         Param("batch_size", 0, int, "masked inputs per forward (0: as many as fit)", minimum=0),
         Param("score", "logit", str, "class score of a masked input", ("logit", "probability")),

@@ -68,7 +68,7 @@ def robustness(
     cancel: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
     """Run every corruption at every severity; return a JSON-ready document (``radlens.robustness``)."""
-    from engine.explainers.api import default_layer, explain, get_method
+    from engine.explainers.api import default_layer, explain, explain_layers, get_method
 
     with model_lock(model):  # one run: every forward and explanation of it on an uninterrupted network
         params = method_params or {}
@@ -80,12 +80,15 @@ def robustness(
         clean = make_frame(model, image, "model").base
         names = tuple(model.class_names)
 
-        def run(img: np.ndarray, layer: str | None):
-            return explain(model, img, method, layers=layer, **params)
+        def run(img: np.ndarray) -> dict[str | None, Any]:
+            """Every layer's explanation of ``img`` (one run for the CAM methods, see explain_layers)."""
+            if layer_list == [None]:
+                return {None: explain(model, img, method, **params)}
+            return {k: v for k, v in explain_layers(model, img, method, [lyr for lyr in layer_list if lyr],
+                                                    **params).items()}
 
         clean_maps = {}
-        for layer in layer_list:
-            r = run(clean, layer)
+        for layer, r in run(clean).items():
             clean_maps[layer] = {c: r.map(c, "model", normalisation="raw") for c in names}
             p_clean = r.probabilities.astype(np.float64)
         total = len(corruptions) * len(severities)
@@ -97,8 +100,7 @@ def robustness(
                 img = corrupt(clean, corruption, severity, seed)
                 moved: dict[str, dict[str, dict[str, float]]] = {}
                 probs = None
-                for layer in layer_list:
-                    r = run(img, layer)
+                for layer, r in run(img).items():
                     probs = r.probabilities.astype(np.float64)
                     moved[layer or "input"] = {}
                     for c in names:

@@ -88,10 +88,42 @@ class ImageJob:
         from engine import explain
 
         result = explain(self.model, self.image, method=method, classes=classes, layers=layers, **params)
+        self._adopt(result)
+        return result
+
+    def _adopt(self, result: Any) -> None:
+        """Take over an explanation's forward as the job's (see :meth:`explain`)."""
         if (self._logits is None and self._probabilities is None and result.precision == "fp32"
                 and self.model.manifest.task in ("multilabel", "multiclass")):
             self._logits = np.asarray(result.logits, dtype=np.float32).astype(np.float64)
-        return result
+
+    def explain_tasks(self, tasks: Sequence[Task], classes: Sequence[str] | None = None) -> list[Any]:
+        """The explanation of each task (aligned with ``tasks``), with one run per method and parameters.
+
+        Tasks that differ only in their layer are explained together by
+        :func:`engine.explainers.api.explain_layers` (one forward and backward for every layer of a CAM
+        method; each result equals the task's own single-layer run); the first run's forward becomes
+        the job's, as in :meth:`explain`.
+        """
+        from engine.explainers.api import explain_layers
+
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, task in enumerate(tasks):
+            groups.setdefault((task.method, json.dumps(task.params, sort_keys=True)), []).append(i)
+        out: list[Any] = [None] * len(tasks)
+        for indices in groups.values():
+            layers = [tasks[i].layer for i in indices]
+            first = tasks[indices[0]]
+            if len(indices) < 2 or not all(layers):
+                for i in indices:
+                    out[i] = self.explain(tasks[i].method, classes=classes,
+                                          layers=[tasks[i].layer] if tasks[i].layer else None, **tasks[i].params)
+                continue
+            results = explain_layers(self.model, self.image, first.method, layers, classes, **first.params)
+            self._adopt(next(iter(results.values())))
+            for i in indices:
+                out[i] = results[tasks[i].layer]
+        return out
 
 
 def common_row(job: ImageJob, task: Task, class_index: int) -> dict[str, Any]:

@@ -57,10 +57,8 @@ class GazeBlock(Block):
         rec = find_gaze(job.item.path)
         classes = job.plan.class_names
         rows: list[dict[str, Any]] = []
-        for task in tasks:
-            result = None
-            if rec is not None:
-                result = job.explain(task.method, layers=[task.layer] if task.layer else None, **task.params)
+        results = job.explain_tasks(tasks) if rec is not None else [None] * len(tasks)
+        for task, result in zip(tasks, results, strict=True):
             for ci, c in enumerate(classes):
                 row = common_row(job, task, ci)
                 row["has_gaze"] = rec is not None

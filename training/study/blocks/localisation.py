@@ -90,11 +90,8 @@ class LocalisationBlock(Block):
         plan, item = job.plan, job.item
         present = [c for c in plan.class_names if item.boxes.get(c)]
         rows: list[dict[str, Any]] = []
-        for task in tasks:
-            result = None
-            if present:
-                result = job.explain(task.method, classes=present, layers=[task.layer] if task.layer else None,
-                                     **task.params)
+        results = job.explain_tasks(tasks, classes=present) if present else [None] * len(tasks)
+        for task, result in zip(tasks, results, strict=True):
             for ci, c in enumerate(plan.class_names):
                 row = common_row(job, task, ci)
                 row.update({"n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),
