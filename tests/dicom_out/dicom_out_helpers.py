@@ -66,7 +66,7 @@ def explain_demo(bundle: Path) -> tuple[Any, Any, dict[str, Any], Any, Any]:
 
     image = load_image(DEMO_IMAGE)
     model = engine.load_model(bundle)
-    result = engine.explain(model, image, "gradcam", alignment="resize")  # receptive-field probing is slow
+    result = engine.explain(model, image, "gradcam")
     gt = read_annotations(DEMO / "train.csv")["phantom_00002"]
     user = user_boxes()
     loc = localise(result, "top:0.05", gt.merged(user))

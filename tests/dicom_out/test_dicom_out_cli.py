@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,7 @@ def test_explain_writes_sr_map_and_captures(tmp_path: Path, small_bundle: Path, 
         assert_valid(p, ALLOWED_WARNINGS)
 
 
-def test_report_adds_the_encapsulated_pdf(tmp_path: Path, small_bundle: Path, capsys: Any,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine
-
-    # the report explains with receptive-field alignment, whose probing takes long on a loaded machine
-    monkeypatch.setattr(engine, "explain", functools.partial(engine.explain, alignment="resize"))
+def test_report_adds_the_encapsulated_pdf(tmp_path: Path, small_bundle: Path, capsys: Any) -> None:
     pdf = tmp_path / "r.pdf"
     rc = main(["report", str(DEMO_IMAGE), "--model", str(small_bundle), "--classes", "Cardiomegaly",
                "--out", str(pdf), "--dicom-out", str(tmp_path / "dicom"), "--deidentify"])

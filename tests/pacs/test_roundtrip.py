@@ -79,7 +79,7 @@ def explained(tmp_path_factory: pytest.TempPathFactory) -> Explained:
                                            class_names=CLASSES, input_size=(64, 64)))
     image = load_image(DEMO_IMAGE)
     model = engine.load_model(bundle)
-    result = engine.explain(model, image, "gradcam", alignment="resize")
+    result = engine.explain(model, image, "gradcam")
     user = AnnotationSet((BoxAnnotation("Cardiomegaly", 150.0, 210.5, 331.0, 402.25, annotator="Jane Reader",
                                         source=Source.USER),), image_id="phantom_00002")
     return Explained(image, result, localise(result, "top:0.05", user), user, AnnotationSet(), model)
