@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-import pytest
 from dciodvfy_helpers import assert_valid
 from dicom_out_helpers import DEMO, DEMO_IMAGE
 from test_dicom_out_objects import ALLOWED_WARNINGS
