@@ -16,8 +16,10 @@ See ``docs/pacs.md``.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 from engine.errors import CancelledError
 from engine.pacs.config import (
@@ -55,6 +57,11 @@ from engine.pacs.types import (
     parse_date_range,
 )
 
+if TYPE_CHECKING:
+    from engine.pacs.web import WebClient
+
+T = TypeVar("T")
+
 __all__ = [
     "AssociationRejectedError", "AuthenticationError", "CertificateError", "ConnectionRefusedPacsError",
     "NodeConfigError", "Outbox", "PacsConfig", "PacsConnectionError", "PacsError", "PacsNode", "PacsTimeoutError",
@@ -81,51 +88,37 @@ def echo(spec: NodeSpec, config: PacsConfig | None = None) -> PacsNode:
             CertificateError, SecretError.
     """
     node = resolve_node(spec, config)
+    _on_node(node, lambda dimse: dimse.echo(node), lambda client: client.echo())
+    return node
+
+
+def _on_node(node: PacsNode, dimse_call: Callable[[ModuleType], T], web_call: Callable[[WebClient], T]) -> T:
+    """``dimse_call(engine.pacs.dimse)`` for a DIMSE node, else ``web_call`` with a DICOMweb client
+    that is closed afterwards (each protocol's module is imported only when used)."""
     if node.kind == "dimse":
         from engine.pacs import dimse
 
-        dimse.echo(node)
-    else:
-        from engine.pacs.web import WebClient
+        return dimse_call(dimse)
+    from engine.pacs.web import WebClient
 
-        client = WebClient(node)
-        try:
-            client.echo()
-        finally:
-            client.close()
-    return node
+    client = WebClient(node)
+    try:
+        return web_call(client)
+    finally:
+        client.close()
 
 
 def find_studies(spec: NodeSpec, query: StudyQuery, config: PacsConfig | None = None) -> list[StudyHit]:
     """Studies matching ``query`` (C-FIND or QIDO-RS), in the PACS's order."""
     node = resolve_node(spec, config)
-    if node.kind == "dimse":
-        from engine.pacs import dimse
-
-        return dimse.find_studies(node, query)
-    from engine.pacs.web import WebClient
-
-    client = WebClient(node)
-    try:
-        return client.find_studies(query)
-    finally:
-        client.close()
+    return _on_node(node, lambda dimse: dimse.find_studies(node, query), lambda client: client.find_studies(query))
 
 
 def find_series(spec: NodeSpec, study_uid: str, config: PacsConfig | None = None) -> list[SeriesHit]:
     """The series of a study with their image counts."""
     node = resolve_node(spec, config)
-    if node.kind == "dimse":
-        from engine.pacs import dimse
-
-        return dimse.find_series(node, study_uid)
-    from engine.pacs.web import WebClient
-
-    client = WebClient(node)
-    try:
-        return client.find_series(study_uid)
-    finally:
-        client.close()
+    return _on_node(node, lambda dimse: dimse.find_series(node, study_uid),
+                    lambda client: client.find_series(study_uid))
 
 
 def default_method(node: PacsNode) -> Method:
@@ -221,17 +214,7 @@ def _retrieve_web(node: PacsNode, study_uid: str, series_uid: str | None, sink: 
 
 
 def _sender(node: PacsNode, files: Sequence[Path]) -> tuple[set[str], dict[str, str]]:
-    if node.kind == "dimse":
-        from engine.pacs import dimse
-
-        return dimse.store(node, files)
-    from engine.pacs.web import WebClient
-
-    client = WebClient(node)
-    try:
-        return client.store(files)
-    finally:
-        client.close()
+    return _on_node(node, lambda dimse: dimse.store(node, files), lambda client: client.store(files))
 
 
 def send_files(spec: NodeSpec, paths: Sequence[str | Path], outbox: Outbox | str | Path | None = None,
