@@ -113,8 +113,9 @@ def _manifest(report: BundleCheck, data: Mapping[str, Any]) -> Any:
     core = ("name", "version", "architecture", "class_names", "in_channels", "input_size", "weights", "target_layer",
             "head")
     lenient = {k: data[k] for k in core if k in data}
-    for attempt in (lenient, {k: v for k, v in lenient.items() if k not in ("in_channels", "input_size")},
-                    {k: v for k, v in lenient.items() if k not in ("in_channels", "input_size", "head")}):
+    without_head = {k: v for k, v in lenient.items() if k != "head"}
+    for attempt in (lenient, without_head, {k: v for k, v in lenient.items() if k not in ("in_channels", "input_size")},
+                    {k: v for k, v in without_head.items() if k not in ("in_channels", "input_size")}):
         try:
             return ModelManifest.from_dict(attempt)
         except BundleManifestError:
@@ -221,7 +222,8 @@ def _weights(report: BundleCheck, folder: Path, manifest: Any) -> torch.nn.Modul
 
     hint = head_hint(manifest, state, expected)
     if hint is not None:
-        report.add(f"model.json's head is {manifest.head!r}, but the weights were saved with the other head.", hint)
+        said = f"head '{manifest.head}'" if manifest.head else "no head (the architecture's own)"
+        report.add(f"model.json names {said}, but the weights were saved with the other head.", hint)
     if missing or unexpected or not shapes_ok:
         return None
     module.load_state_dict(state, strict=True)
