@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from engine.errors import RadLensError
+from engine.models.manifest import HEADS
 
 DATA_FORMATS = ("phantom", "vinbigdata", "nih", "siim")
 PATIENT_SOURCES = ("auto", "dicom", "csv", "nih_prefix", "image")
@@ -110,6 +111,9 @@ class ModelConfig:
         output_names: Regression only: the outputs' names in the bundle (empty = the target
             columns).
         output_units: Regression only: one unit per output (e.g. ``ratio``, ``mm``).
+        head: Empty (the architecture's own head) or ``gap``: a VGG's/AlexNet's fully-connected
+            classifier becomes global average pooling and one linear layer (VGG-GAP, Zhou et al.
+            2016); written into the bundle's ``head``.
         init_from: Regression only: a bundle folder whose weights initialise the network (same
             architecture and input channels; tensors whose shape differs, such as the head, keep
             their fresh initialisation). Empty = random initialisation.
@@ -126,6 +130,7 @@ class ModelConfig:
     output_names: tuple[str, ...] = ()
     output_units: tuple[str, ...] = ()
     init_from: str = ""
+    head: str = ""
 
 
 @dataclass(frozen=True)
@@ -395,6 +400,7 @@ def _validate(c: TrainConfig, path: Path | None) -> None:
         (len(c.model.input_size) == 2 and min(c.model.input_size) >= 16, "model.input_size",
          "must be [height, width] >= 16"),
         (c.model.resize in ("stretch", "letterbox"), "model.resize", "must be 'stretch' or 'letterbox'"),
+        (c.model.head in ("", *HEADS), "model.head", f"must be empty (the architecture's own head) or one of {HEADS}"),
         (len(c.model.mean) in (1, c.model.in_channels), "model.mean", "must have 1 or in_channels values"),
         (len(c.model.std) in (1, c.model.in_channels) and all(s > 0 for s in c.model.std), "model.std",
          "must have 1 or in_channels positive values"),

@@ -30,7 +30,7 @@ def manifest_from_config(cfg: TrainConfig, classes: Sequence[str]) -> ModelManif
         task=m.task, in_channels=m.in_channels, input_size=(int(m.input_size[0]), int(m.input_size[1])),
         resize=m.resize, mean=tuple(m.mean) * (m.in_channels if len(m.mean) == 1 else 1),
         std=tuple(m.std) * (m.in_channels if len(m.std) == 1 else 1), target_layer=target,
-        description=cfg.description, outputs=outputs,
+        description=cfg.description, outputs=outputs, head=m.head or None,
     )
 
 

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--name", help="model name (default: architecture and checkpoint name)")
     create.add_argument("--version", default="1.0", help="model version (default 1.0)")
     create.add_argument("--target-layer", help="default CAM layer (default: the last spatial layer)")
+    create.add_argument("--head", choices=("gap",),
+                        help="classifier head: gap = a VGG/AlexNet with global average pooling and one linear "
+                        "layer (VGG-GAP); default: the architecture's own")
     create.add_argument("--half", action="store_true", help="store float16 weights (half the size)")
     create.add_argument("--force", action="store_true", help="replace a non-empty --out")
     create.add_argument("--out", required=True, type=Path, help="bundle folder to write")
@@ -60,7 +63,7 @@ def _create(args: argparse.Namespace) -> int:
         args.architecture, args.weights, parse_classes(args.classes), args.out,
         input_size=tuple(args.input_size) if args.input_size else None, in_channels=args.in_channels,
         task=args.task, mean=args.mean, std=args.std, resize=args.resize, name=args.name, version=args.version,
-        target_layer=args.target_layer, half=args.half, force=args.force, command=command,
+        target_layer=args.target_layer, half=args.half, force=args.force, command=command, head=args.head,
     )
     m = made.manifest
     print(f"wrote {made.path}: {m.name} {m.version} ({m.architecture}, {m.num_classes} classes, "

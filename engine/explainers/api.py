@@ -134,17 +134,41 @@ def layer_layout(model: LoadedModel, name: str) -> TokenLayout | None:
 
 def default_layer(model: LoadedModel) -> str:
     """The bundle's target layer; for transformers the field's layer (``tokens.family_default_layer``);
-    else the last module with a spatial output larger than 1x1."""
+    for VGG/AlexNet-like models (``features`` ending in a pooling layer) the last layer of
+    ``features`` before that pool (:func:`conv_block_default_layer`); else the last module with a
+    spatial output larger than 1x1."""
     if model.manifest.target_layer:
         return model.manifest.target_layer
     rows = _spatial_layers(model)
-    family = None if model.is_torchscript else family_default_layer(model.module)
+    family = None
+    if not model.is_torchscript:
+        family = family_default_layer(model.module) or conv_block_default_layer(model.module)
     if family is not None and any(r[0] == family for r in rows):
         return family
     for name, _type, _shape, lay in reversed(rows):
         if lay.grid[0] * lay.grid[1] > 1:
             return name
     raise UnknownLayerError("the model has no layer with a spatial output.", path=model.path)
+
+
+def conv_block_default_layer(module: nn.Module) -> str | None:
+    """``features.K``, the last layer of the last conv block, for models whose ``features`` ends in a pool.
+
+    A torchvision VGG's or AlexNet's ``features`` ends in a max-pool that halves the grid (6x6 instead
+    of 12x12 at 192 px); its last conv block's ReLU (VGG-11: ``features.27``) is the layer the CAM
+    literature explains (Zhou et al. 2016 drop the layers after conv5_3). None for other models.
+    """
+    features = getattr(module, "features", None)
+    if not isinstance(features, nn.Sequential) or len(features) < 2:
+        return None
+    pools = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
+    children = list(features.named_children())
+    if not isinstance(children[-1][1], pools):
+        return None
+    for name, child in reversed(children[:-1]):
+        if not isinstance(child, pools):
+            return f"features.{name}"
+    return None
 
 
 def list_layers(model: LoadedModel | str | Path) -> list[LayerInfo]:

@@ -9,6 +9,10 @@ timm models are created with ``num_classes``, ``in_chans`` and, where the archit
 fixed image size (ViT, DeiT, BEiT, Swin), ``img_size`` set from the manifest. A ViT checkpoint
 trained at another input size is adapted when loaded: its absolute position embedding is
 resampled to the bundle's patch grid (:func:`adapt_state_dict`, timm's own resampling).
+
+A manifest's ``head: "gap"`` (:func:`apply_head`) gives a torchvision VGG or AlexNet the head of
+the CAM literature (VGG-GAP, Zhou et al. 2016): global average pooling and one linear layer
+instead of the fully-connected classifier that holds ~93% of a VGG's parameters.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import UnknownArchitectureError
+from engine.errors import BundleManifestError, UnknownArchitectureError
 from engine.models.manifest import ModelManifest
 
 TIMM_PREFIX = "timm:"
@@ -37,8 +41,90 @@ def is_timm(architecture: str) -> bool:
 def build_architecture(manifest: ModelManifest, *, path: Path | None = None) -> nn.Module:
     """The untrained network ``manifest.architecture`` names, sized to its classes and channels."""
     if is_timm(manifest.architecture):
-        return _build_timm(manifest, path)
-    return _build_torchvision(manifest, path)
+        module = _build_timm(manifest, path)
+        if manifest.head is not None:
+            apply_head(module, manifest, path=path)
+        return module
+    if manifest.head is None:
+        return _build_torchvision(manifest, path)
+    # built on the meta device so the replaced classifier (VGG-11: 119.6 M parameters, 478 MB) is
+    # never allocated, then materialised and initialised as torchvision initialises the architecture
+    with torch.device("meta"):
+        module = _build_torchvision(manifest, path)
+        apply_head(module, manifest, path=path)
+    module = module.to_empty(device="cpu")
+    _initialise(module)
+    return module
+
+
+def _initialise(module: nn.Module) -> None:
+    """Fresh parameters and buffers after ``to_empty``: each layer's own reset, then VGG's scheme."""
+    from engine.models.tvimport import import_torchvision
+
+    with torch.no_grad():
+        for m in module.modules():
+            reset = getattr(m, "reset_parameters", None)
+            if callable(reset):
+                reset()
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+        if not isinstance(module, import_torchvision().models.VGG):
+            return
+        for m in module.modules():  # torchvision.models.VGG.__init__(init_weights=True)
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.constant_(m.bias, 0)
+
+
+def apply_head(module: nn.Module, manifest: ModelManifest, *, path: Path | None = None) -> None:
+    """Replace ``module``'s classifier head as ``manifest.head`` says (in place).
+
+    ``"gap"``: a torchvision VGG's or AlexNet's ``avgpool`` becomes ``AdaptiveAvgPool2d(1)`` and its
+    fully-connected ``classifier`` one ``Linear(C, num_classes)``, C being the channels of the last
+    convolution of ``features``; the model's own forward (features -> avgpool -> flatten ->
+    classifier) is unchanged.
+
+    Raises:
+        BundleManifestError: the head is unknown, or the architecture has no such head.
+    """
+    from engine.models.tvimport import import_torchvision
+
+    where = path / "model.json" if path is not None and path.is_dir() else path
+    if manifest.head != "gap":
+        raise BundleManifestError(f"model.json's head {manifest.head!r} is unknown.", path=where,
+                                  fix="use \"head\": \"gap\", or remove 'head' for the architecture's own head.")
+    tv = import_torchvision().models
+    features = getattr(module, "features", None)
+    convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)] if isinstance(features, nn.Module) else []
+    if not isinstance(module, tv.VGG | tv.AlexNet) or not convs:
+        raise BundleManifestError(
+            f"model.json's head 'gap' applies to torchvision VGG and AlexNet models only, not to "
+            f"'{manifest.architecture}'.", path=where,
+            fix="remove 'head' from model.json (this architecture already ends in global pooling and one "
+            "linear layer, or has no features/avgpool/classifier layout), or use a vgg*/alexnet architecture.",
+        )
+    module.avgpool = nn.AdaptiveAvgPool2d(1)
+    module.classifier = nn.Linear(convs[-1].out_channels, manifest.num_classes)
+
+
+def head_hint(manifest: ModelManifest, state: Mapping[str, Any], expected: Mapping[str, Any]) -> str | None:
+    """The fix when weights and manifest disagree only about ``head`` (None when that is not the case)."""
+    gap_weights = "classifier.weight" in state and "classifier.weight" not in expected
+    full_weights = "classifier.0.weight" in state and "classifier.0.weight" not in expected
+    if manifest.head is None and gap_weights:
+        return ("the weights end in one linear 'classifier' after global average pooling (VGG-GAP): add "
+                "\"head\": \"gap\" to model.json.")
+    if manifest.head == "gap" and full_weights:
+        return ("the weights hold the architecture's own fully-connected classifier: remove \"head\" from "
+                "model.json.")
+    return None
 
 
 def _build_torchvision(manifest: ModelManifest, path: Path | None) -> nn.Module:

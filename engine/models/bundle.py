@@ -259,11 +259,13 @@ def _load_checked(
         problems.append(f"{len(missing)} missing tensors ({', '.join(missing[:5])}...)")
     if unexpected:
         problems.append(f"{len(unexpected)} unexpected tensors ({', '.join(unexpected[:5])}...)")
+    from engine.models.architectures import head_hint
+
     raise WeightsMismatchError(
         f"weights do not fit architecture '{manifest.architecture}': " + "; ".join(problems) + ".",
         path=path,
-        fix="check 'architecture', 'in_channels' and 'class_names' in model.json against the "
-        "weights.",
+        fix=head_hint(manifest, state, expected) or "check 'architecture', 'in_channels' and 'class_names' in "
+        "model.json against the weights.",
     )
 
 

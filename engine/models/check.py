@@ -31,6 +31,7 @@ _MANIFEST_FIXES = (
     ("input_size", "give input_size as [height, width], e.g. [224, 224]"),
     ("task", "set task to multilabel or multiclass"),
     ("resize", "set resize to stretch or letterbox"),
+    ("head", "remove 'head' (the architecture's own head) or set it to \"gap\" for a VGG-GAP"),
 )
 
 
@@ -109,9 +110,12 @@ def _manifest(report: BundleCheck, data: Mapping[str, Any]) -> Any:
         listing = exc.problem.removeprefix("invalid model manifest: ").rstrip(".")
         for item in re.split(r"; (?=[a-z])", listing):
             report.add(f"model.json: {item}.", _manifest_fix(item) + ".")
-    core = ("name", "version", "architecture", "class_names", "in_channels", "input_size", "weights", "target_layer")
+    core = ("name", "version", "architecture", "class_names", "in_channels", "input_size", "weights", "target_layer",
+            "head")
     lenient = {k: data[k] for k in core if k in data}
-    for attempt in (lenient, {k: v for k, v in lenient.items() if k not in ("in_channels", "input_size")}):
+    without_head = {k: v for k, v in lenient.items() if k != "head"}
+    for attempt in (lenient, without_head, {k: v for k, v in lenient.items() if k not in ("in_channels", "input_size")},
+                    {k: v for k, v in without_head.items() if k not in ("in_channels", "input_size")}):
         try:
             return ModelManifest.from_dict(attempt)
         except BundleManifestError:
@@ -214,6 +218,12 @@ def _weights(report: BundleCheck, folder: Path, manifest: Any) -> torch.nn.Modul
         report.add(f"{len(unexpected)} tensor(s) in the weights have no place in the architecture: "
                    f"{', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''}.",
                    "check 'architecture'; radlens bundle create removes wrapper prefixes such as 'module.'.")
+    from engine.models.architectures import head_hint
+
+    hint = head_hint(manifest, state, expected)
+    if hint is not None:
+        said = f"head '{manifest.head}'" if manifest.head else "no head (the architecture's own)"
+        report.add(f"model.json names {said}, but the weights were saved with the other head.", hint)
     if missing or unexpected or not shapes_ok:
         return None
     module.load_state_dict(state, strict=True)

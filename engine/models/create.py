@@ -83,7 +83,7 @@ def create_bundle(
     input_size: tuple[int, int] | None = None, in_channels: int | None = None, task: str = "multilabel",
     mean: Sequence[float] | None = None, std: Sequence[float] | None = None, resize: str = "stretch",
     name: str | None = None, version: str = "1.0", target_layer: str | None = None, half: bool = False,
-    force: bool = False, command: str = "",
+    force: bool = False, command: str = "", head: str | None = None,
 ) -> CreatedBundle:
     """Build a bundle from a checkpoint.
 
@@ -94,7 +94,8 @@ def create_bundle(
         out: The bundle folder to write; a non-empty one is replaced only with ``force``.
         input_size: ``(height, width)``; default 224 x 224.
         in_channels: 1 or 3; default: what the checkpoint's first convolution takes.
-        task, mean, std, resize, name, version, target_layer: ``model.json`` fields.
+        task, mean, std, resize, name, version, target_layer, head: ``model.json`` fields (``head``:
+            None for the architecture's own head, ``"gap"`` for a VGG-GAP checkpoint).
         half: Store float16 weights (half the size).
         force: Replace a non-empty ``out``.
         command: The command line, recorded in the provenance.
@@ -118,6 +119,8 @@ def create_bundle(
         "architecture": architecture, "class_names": list(classes), "task": task, "resize": resize,
         "input_size": list(input_size or (224, 224)),
     }
+    if head:
+        data["head"] = head
     probe = ModelManifest.from_dict({**data, "in_channels": in_channels or 3})
     module = build_architecture(probe, path=src)
     conv = first_conv_key(module)

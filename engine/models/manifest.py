@@ -21,6 +21,9 @@ TASKS = ("multilabel", "multiclass", "regression")
 #: Keys of one entry of a regression bundle's ``outputs`` list (``name`` required).
 OUTPUT_KEYS = ("name", "unit", "description")
 RESIZE_POLICIES = ("stretch", "letterbox")
+#: Values of ``head``: ``"gap"`` replaces a VGG's (or AlexNet's) fully-connected classifier by
+#: global average pooling and one linear layer (VGG-GAP, Zhou et al. 2016, the CAM paper).
+HEADS = ("gap",)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class ModelManifest:
             output, in output order (``unit`` and ``description`` optional, e.g.
             ``{"name": "Cardiothoracic ratio", "unit": "ratio"}``); the network's raw output is
             the value in that unit (fold any target standardisation into the last layer).
+        head: None (the architecture's own classifier head) or ``"gap"``: a torchvision VGG's or
+            AlexNet's fully-connected ``classifier`` becomes one ``Linear(C, num_classes)`` after
+            global average pooling (VGG-GAP, Zhou et al. 2016), e.g. 9.2 M instead of 128.8 M
+            parameters for ``vgg11_bn``.
     """
 
     name: str
@@ -76,6 +83,7 @@ class ModelManifest:
     description: str = ""
     schema_version: int = SCHEMA_VERSION
     outputs: tuple[Mapping[str, str], ...] = ()
+    head: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -107,6 +115,8 @@ class ModelManifest:
             del data["outputs"]  # classifiers' model.json stays as it was
         if self.method is None:
             del data["method"]  # bundles without a recommended method stay as they were
+        if self.head is None:
+            del data["head"]  # bundles with the architecture's own head stay as they were
         return data
 
     @classmethod
@@ -190,6 +200,9 @@ class ModelManifest:
         method = _get("method", None)
         if method is not None and not (isinstance(method, str) and method.strip()):
             problems.append("method must be an explanation method's name (radlens explain --list-methods) or null")
+        head = _get("head", None)
+        if head is not None and head not in HEADS:
+            problems.append(f"head must be one of {list(HEADS)} or null (the architecture's own head), not {head!r}")
         provenance = _get("provenance", {})
         if not isinstance(provenance, Mapping):
             problems.append("provenance must be an object")
@@ -217,6 +230,7 @@ class ModelManifest:
             description=_get("description", ""),
             schema_version=schema,
             outputs=tuple(outputs),
+            head=head,
         )
 
     @classmethod

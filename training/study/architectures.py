@@ -170,6 +170,8 @@ def architectures_figure(out: Path) -> Path | None:
     n = {r["class"]: r.get(f"{models[0]}: n", "") for r in rows}
     fig.suptitle(f"{first[0]}: models side by side (images with a GT box of the class, n = "
                  f"{', '.join(f'{c} {v}' for c, v in n.items())})", fontsize=8.5)
-    fig.legend(handles, names, loc="upper center", ncol=len(models), fontsize=7.5, bbox_to_anchor=(0.5, 0.955),
+    per_row = len(models) if len(models) <= 3 else -(-len(models) // 2)  # 4+ models: the legend on two rows
+    legend_rows = -(-len(models) // per_row)
+    fig.legend(handles, names, loc="upper center", ncol=per_row, fontsize=7.5, bbox_to_anchor=(0.5, 0.955),
                frameon=False)
-    return save_figure(fig, out, FIGURE, top=0.9)
+    return save_figure(fig, out, FIGURE, top=0.9 - 0.035 * (legend_rows - 1))
