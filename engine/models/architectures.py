@@ -50,7 +50,7 @@ def build_architecture(manifest: ModelManifest, *, path: Path | None = None) -> 
     # built on the meta device so the replaced classifier (VGG-11: 119.6 M parameters, 478 MB) is
     # never allocated, then materialised and initialised as torchvision initialises the architecture
     with torch.device("meta"):
-        module = _build_torchvision(manifest, path)
+        module = _build_torchvision(manifest, path, deferred_init=True)
         apply_head(module, manifest, path=path)
     module = module.to_empty(device="cpu")
     _initialise(module)
@@ -127,7 +127,8 @@ def head_hint(manifest: ModelManifest, state: Mapping[str, Any], expected: Mappi
     return None
 
 
-def _build_torchvision(manifest: ModelManifest, path: Path | None) -> nn.Module:
+def _build_torchvision(manifest: ModelManifest, path: Path | None, *, deferred_init: bool = False) -> nn.Module:
+    """``deferred_init``: built on the meta device, initialised afterwards by :func:`_initialise`."""
     from engine.models.tvimport import import_torchvision
 
     torchvision = import_torchvision()
@@ -142,6 +143,10 @@ def _build_torchvision(manifest: ModelManifest, path: Path | None) -> nn.Module:
             "'timm:NAME' for a timm model, or 'torchscript'.",
         )
     kwargs: dict[str, Any] = {"weights": None, "num_classes": manifest.num_classes}
+    if deferred_init and manifest.architecture.startswith("vgg"):
+        # VGG's own initialisation on the meta device goes through torch._refs, which imports
+        # torch._dynamo (about 2 s); _initialise applies the same scheme to the real tensors
+        kwargs["init_weights"] = False
     if manifest.architecture.startswith(("inception", "googlenet")):
         kwargs["aux_logits"] = False
         kwargs["init_weights"] = False
