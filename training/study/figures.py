@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,8 +45,9 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
             xs, ys = zip(*sorted(points), strict=True)
             ax.plot(xs, ys, marker="o", label=cls)
         name, method, layer, params = key
-        short = params if len(params) <= 60 else params[:57] + "..."
-        ax.set_title(f"{method}{' @ ' + layer if layer else ''} - {name}\n{short}", fontsize=8)
+        # every parameter is shown (wrapped): two panels of one method differ only there
+        shown = textwrap.fill(params, 62, break_on_hyphens=False)
+        ax.set_title(f"{method}{' @ ' + layer if layer else ''} - {name}\n{shown}", fontsize=8)
         ax.set_xlabel("top fraction of the map")
         ax.set_ylabel("mean IoU (all GT-positive images)")
         ax.set_ylim(0, 1)
