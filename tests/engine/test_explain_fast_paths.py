@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
 import torch
+import torchvision
 from shared_models import TinyNet
 
+from engine import explain, list_layers
+from engine.errors import ExplainError
 from engine.explainers.hooks import class_vjp
+from engine.models.bundle import LoadedModel, load_model, save_bundle
+from engine.models.manifest import ModelManifest
 
 
 def test_class_vjp_equals_torchs_batched_one_hot_vjp_bit_for_bit():
@@ -26,3 +37,74 @@ def test_class_vjp_equals_torchs_batched_one_hot_vjp_bit_for_bit():
     assert torch.equal(ga, ref_a) and torch.equal(gb, ref_b)
     assert torch.equal(gu, torch.zeros(3, 5))
     assert ga.abs().sum() > 0
+
+
+# --- the survey: one forward lists the layers and checks the head; a bundle surveyed before needs none ---
+
+
+@pytest.fixture(scope="module")
+def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(4)
+    folder = tmp_path_factory.mktemp("survey") / "b"
+    net = torchvision.models.resnet18(num_classes=3).eval()
+    save_bundle(folder, net, ModelManifest(name="m", version="1", architecture="resnet18",
+                                           class_names=("a", "b", "c"), input_size=(64, 64)))
+    return folder
+
+
+def _forwards(model: LoadedModel) -> list[int]:
+    calls = [0]
+    model.module.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_a_bundle_surveyed_before_explains_with_one_forward(small_bundle, monkeypatch, tmp_path):
+    monkeypatch.setenv("RADLENS_CACHE_DIR", str(tmp_path))
+    image = np.random.default_rng(0).random((80, 90)).astype(np.float32)
+    first = load_model(small_bundle)
+    calls = _forwards(first)
+    r1 = explain(first, image, "gradcam", layers="layer3", alignment="resize")
+    assert calls[0] == 2  # the survey (layers and head) and the CAM's forward
+    assert len(list((tmp_path / "survey").glob("*.json"))) == 1
+    again = load_model(small_bundle)  # a new module: nothing of the first is remembered in memory
+    calls = _forwards(again)
+    r2 = explain(again, image, "gradcam", layers="layer3", alignment="resize")
+    assert calls[0] == 1
+    np.testing.assert_array_equal(r2.native_maps, r1.native_maps)
+    assert r2.notes == r1.notes
+    assert list_layers(again) == list_layers(first)
+    assert calls[0] == 1
+    # a damaged record is surveyed again and rewritten
+    (survey_file,) = (tmp_path / "survey").glob("*.json")
+    survey_file.write_text("{not json")
+    third = load_model(small_bundle)
+    calls = _forwards(third)
+    assert list_layers(third) == list_layers(first) and calls[0] == 1
+    assert json.loads(survey_file.read_text())["output"] == [1, 3]
+
+
+def test_a_head_that_does_not_fit_the_class_names_is_refused_every_time_and_never_recorded(
+    small_bundle, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("RADLENS_CACHE_DIR", str(tmp_path))
+    good = load_model(small_bundle)
+    wrong = LoadedModel(good.module, dataclasses.replace(good.manifest, class_names=("a", "b", "c", "d")),
+                        good.weights_sha256, good.path, good.device)
+    image = np.zeros((64, 64), np.float32)
+    for method in ("gradcam", "saliency", "gradcam"):
+        with pytest.raises(ExplainError, match=r"outputs shape \(1, 3\) but the bundle lists 4 classes"):
+            explain(wrong, image, method)
+    assert not list((tmp_path / "survey").glob("*.json"))
+
+
+def test_a_torchscript_head_is_checked_by_its_own_forward(tmp_path):
+    torch.manual_seed(5)
+    net = torchvision.models.resnet18(num_classes=3).eval()
+    folder = tmp_path / "ts"
+    folder.mkdir()
+    torch.jit.save(torch.jit.trace(net, torch.randn(1, 3, 64, 64)), str(folder / "model.pt"))
+    m = ModelManifest(name="m", version="1", architecture="torchscript", weights="model.pt",
+                      class_names=("a", "b", "c", "d"), input_size=(64, 64))
+    (folder / "model.json").write_text(json.dumps(m.to_dict()))
+    with pytest.raises(ExplainError, match=r"outputs shape \(1, 3\) but the bundle lists 4 classes"):
+        explain(load_model(folder), np.zeros((64, 64), np.float32), "saliency")
