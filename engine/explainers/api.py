@@ -408,18 +408,19 @@ def _check_head(model: LoadedModel, ctx: Context) -> None:
     """Once per model: the network's output size must equal the number of class names.
 
     The output's shape comes from the model's survey (:func:`_survey`: the forward that also lists
-    the layers, or its record on disk); a TorchScript model, which takes no hooks, runs a forward of
-    ``ctx.x`` for it.
+    the layers, or its record on disk). A TorchScript model, which takes no hooks, and a survey
+    whose output does not fit (it was taken without a hook that changes the output, as
+    :func:`engine.explainers.direction.explain_directions` adds) run a forward of ``ctx.x``, and
+    that forward decides.
     """
     key = model.module
     if key in _HEAD_CHECKED:
         return
-    if model.is_torchscript:
+    shape = None if model.is_torchscript else _survey(model).output
+    if model.is_torchscript or _head_problem(model, shape) is not None:
         with torch.no_grad():
             out = logits_of(model.module(ctx.x))
-        shape: tuple[int, ...] | None = tuple(out.shape)
-    else:
-        shape = _survey(model).output
+        shape = tuple(out.shape)
     problem = _head_problem(model, shape)
     if problem is not None:
         raise ExplainError(problem, path=model.path, fix="make class_names in model.json match the classifier head.")

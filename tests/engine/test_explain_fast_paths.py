@@ -108,3 +108,16 @@ def test_a_torchscript_head_is_checked_by_its_own_forward(tmp_path):
     (folder / "model.json").write_text(json.dumps(m.to_dict()))
     with pytest.raises(ExplainError, match=r"outputs shape \(1, 3\) but the bundle lists 4 classes"):
         explain(load_model(folder), np.zeros((64, 64), np.float32), "saliency")
+
+
+def test_a_survey_taken_before_a_hook_changes_the_output_does_not_refuse_the_hooked_model():
+    """A regression model is explained through a hook that mirrors its output (two columns):
+    the survey of the plain network (one column) must not make that explanation fail."""
+    torch.manual_seed(6)
+    net = torchvision.models.resnet18(num_classes=1)
+    manifest = ModelManifest.from_dict({"name": "r", "version": "1", "architecture": "resnet18", "task": "regression",
+                                        "outputs": [{"name": "y", "unit": "mm"}], "input_size": [64, 64]})
+    model = LoadedModel.from_module(net, manifest)
+    assert list_layers(model)  # the plain network surveyed: output (1, 1)
+    result = explain(model, np.random.default_rng(1).random((64, 64)).astype(np.float32), "gradcam")
+    assert result.is_regression and set(result.direction_maps) == {"raises", "lowers"}
