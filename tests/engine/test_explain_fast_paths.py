@@ -121,3 +121,15 @@ def test_a_survey_taken_before_a_hook_changes_the_output_does_not_refuse_the_hoo
     assert list_layers(model)  # the plain network surveyed: output (1, 1)
     result = explain(model, np.random.default_rng(1).random((64, 64)).astype(np.float32), "gradcam")
     assert result.is_regression and set(result.direction_maps) == {"raises", "lowers"}
+
+
+def test_the_built_in_jet_table_is_matplotlibs():
+    from matplotlib import colormaps
+
+    from engine.render import colormap_lut
+
+    expected = (colormaps["jet"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
+    lut = colormap_lut("jet")
+    np.testing.assert_array_equal(lut, expected)
+    lut[0] = 7  # each call gives its own array
+    np.testing.assert_array_equal(colormap_lut("jet"), expected)
