@@ -18,6 +18,9 @@ from engine.cli.common import add_map_arguments, add_model_argument, parse_param
 
 RUN_SCHEMA_VERSION = 1
 PNG_METADATA = {"Software": "RadLens", "Description": "research use only"}
+#: Threads that draw and PNG-encode the overlays while the main thread cuts the next class's boxes
+#: (0: drawn and written in the main thread, one after another; the files are the same bytes).
+OVERLAY_WORKERS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +66,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     from engine.atomic import atomic_write_text
     from engine.errors import RadLensError
     from engine.io import load_image
-    from engine.render import class_overlay, display_bytes, save_png
+    from engine.render import display_bytes
 
     model = engine.load_model(args.model, device=args.device)
     args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
@@ -75,9 +78,7 @@ def _explain_images(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     failures = 0
-    # Overlays are PNG-encoded in two threads while the next class is drawn (issue #19).
-    writer = ThreadPoolExecutor(max_workers=2)
-    writes: deque[Future[Path]] = deque()
+    overlays_out = _OverlayWriter(OVERLAY_WORKERS)
     for path in args.images:
         try:
             image = load_image(path, frame=args.frame)
@@ -98,14 +99,11 @@ def _explain_images(args: argparse.Namespace) -> int:
                                     min_area=args.min_area, classes=[name]))
                 regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
                 out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
-                rgb = class_overlay(grey, result, name, loc[name], annotations, cmap=args.colormap)
-                if not args.dicom_out:  # the class's full-size map goes now (the DICOM objects need every map)
-                    result.release(name)
-                writes.append(writer.submit(save_png, rgb, out_png, PNG_METADATA, compress_level=1))
-                del rgb  # the writer holds the overlay until it is written, no longer
-                while len(writes) > 1:  # at most one full-size overlay waits while the next is drawn
-                    writes.popleft().result()
+                overlays_out.submit(grey, result, name, loc[name], annotations, args.colormap, out_png,
+                                    release=not args.dicom_out)  # the DICOM objects need every map
                 overlays[name] = out_png.name
+            if args.dicom_out:
+                overlays_out.wait()  # the maps the overlays were drawn from stay; nothing else is shared
             dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
@@ -121,9 +119,7 @@ def _explain_images(args: argparse.Namespace) -> int:
             failures += 1
             print(f"radlens explain: {exc}", file=sys.stderr)
             entries.append({"image": str(path), "error": str(exc)})
-    writer.shutdown(wait=True)
-    for write in writes:
-        write.result()  # an overlay that could not be written is an error, not a missing file
+    overlays_out.close()  # an overlay that could not be written is an error, not a missing file
     match = None
     if args.annotations:
         from engine.annotations import match_to_images
@@ -144,6 +140,51 @@ def _explain_images(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1))
     print(f"wrote {args.out / 'results.json'}")
     return 1 if failures else 0
+
+
+class _OverlayWriter:
+    """Draws and writes class overlays (:func:`engine.render.class_overlay`, then
+    :func:`engine.render.save_png` at level 1) in ``workers`` threads, at most ``workers`` at a
+    time (each holds a full-size canvas), while the caller goes on with the next class (issue #19:
+    the drawing is NumPy and Pillow, the encoding zlib, and most of both runs without the GIL).
+    ``workers=0`` does each job in the calling thread at once. A failed job raises from the next
+    :meth:`submit`, :meth:`wait` or :meth:`close`."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radlens-overlay") if workers else None
+        self._limit = max(1, workers)
+        self._jobs: deque[Future[Path]] = deque()
+
+    def submit(self, grey: Any, result: Any, name: str, loc: Any, annotations: Any, cmap: str, path: Path, *,
+               release: bool) -> None:
+        if self._pool is None:
+            _write_overlay(grey, result, name, loc, annotations, cmap, path, release)
+            return
+        while len(self._jobs) >= self._limit:
+            self._jobs.popleft().result()
+        self._jobs.append(self._pool.submit(_write_overlay, grey, result, name, loc, annotations, cmap, path, release))
+
+    def wait(self) -> None:
+        while self._jobs:
+            self._jobs.popleft().result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
+def _write_overlay(grey: Any, result: Any, name: str, loc: Any, annotations: Any, cmap: str, path: Path,
+                   release: bool) -> Path:
+    """One class's overlay drawn and written; with ``release`` its full-size map goes once drawn."""
+    from engine.render import class_overlay, save_png
+
+    rgb = class_overlay(grey, result, name, loc, annotations, cmap=cmap)
+    if release:
+        result.release(name)
+    return save_png(rgb, path, PNG_METADATA, compress_level=1)
 
 
 def _dicom_out(args: argparse.Namespace, image: Any, result: Any, loc: Any, annotations: Any) -> list[Path]:

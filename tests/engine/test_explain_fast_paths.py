@@ -133,3 +133,35 @@ def test_the_built_in_jet_table_is_matplotlibs():
     np.testing.assert_array_equal(lut, expected)
     lut[0] = 7  # each call gives its own array
     np.testing.assert_array_equal(colormap_lut("jet"), expected)
+
+
+# --- overlays drawn and written in threads: the same files as one after another ---
+
+
+def test_overlays_written_in_threads_are_the_bytes_written_one_after_another(tmp_path, monkeypatch):
+    import engine.cli.explain as cli
+    from viewer.cli import main
+
+    demo = Path(cli.__file__).resolve().parents[2] / "resources" / "demo"
+    images = [str(demo / "images" / "phantom_00002.dcm")]
+    outputs = {}
+    for workers in (0, 2):
+        monkeypatch.setattr(cli, "OVERLAY_WORKERS", workers)
+        out = tmp_path / f"w{workers}"
+        assert main(["explain", *images, "--annotations", str(demo / "train.csv"), "--threshold", "top:0.1",
+                     "--out", str(out)]) == 0
+        outputs[workers] = out
+    serial = sorted(p.name for p in outputs[0].glob("*.png"))
+    assert len(serial) == 5 and serial == sorted(p.name for p in outputs[2].glob("*.png"))
+    for name in serial:
+        assert (outputs[0] / name).read_bytes() == (outputs[2] / name).read_bytes(), name
+
+    def comparable(folder: Path) -> list[dict]:
+        doc = json.loads((folder / "results.json").read_text())
+        for entry in doc["images"]:
+            entry["explanation"].pop("created"), entry["explanation"].pop("elapsed_s")
+        return doc["images"]
+
+    runs = [comparable(outputs[w]) for w in (0, 2)]
+    assert runs[0] == runs[1]
+    assert any(r["localisation"][c]["iou_ground_truth"] for r in runs[0] for c in r["localisation"])  # GT drawn, scored
