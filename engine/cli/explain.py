@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "folder: TID 1500 SR, parametric map, secondary captures (docs/dicom-export.md)")
     parser.add_argument("--deidentify", action="store_true",
                         help="with --dicom-out: de-identify the DICOM objects as radlens report --deidentify does")
+    parser.set_defaults(_exit_at_once=True)  # files written and closed when run returns: no teardown (viewer.cli)
 
 
 def run(args: argparse.Namespace) -> int:

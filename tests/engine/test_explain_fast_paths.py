@@ -191,3 +191,24 @@ def test_radlens_explain_returns_freed_full_size_buffers_to_the_system():
                              cwd=Path(__file__).resolve().parents[2], timeout=120)
         kept[flag] = float(run.stdout.strip())
     assert kept["0"] > 15 and kept["1"] < 5
+
+
+def test_the_explain_command_exits_at_once_with_its_code_its_output_flushed_and_its_files_written(tmp_path):
+    """``python -m viewer.cli explain`` ends without the interpreter's teardown (viewer.cli._exit_at_once):
+    the exit code, the piped output and the files are what a normal exit gives."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    bad = tmp_path / "not-an-image.dcm"
+    bad.write_bytes(b"no pixels here")
+    good = root / "resources" / "demo" / "images" / "phantom_00001.dcm"
+    run = subprocess.run([sys.executable, "-m", "viewer.cli", "explain", str(good), str(bad), "--classes",
+                          "Pneumothorax", "--out", str(tmp_path / "out")], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1  # one image failed
+    assert f"wrote {tmp_path / 'out' / 'results.json'}" in run.stdout and "phantom_00001.dcm: " in run.stdout
+    assert str(bad) in run.stderr
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [("error" in e) for e in doc["images"]] == [False, True]
+    assert (tmp_path / "out" / "phantom_00001.dcm.pneumothorax.png").stat().st_size > 1000
