@@ -7,10 +7,13 @@ at the threshold and their scores) and one overlay PNG per image and class into 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.explainers.api import list_methods
+    with collector_paused():  # torch's import
+        from engine.explainers.api import list_methods
 
     if args.list_methods:
         for m in list_methods():
@@ -61,16 +65,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _explain_images(args: argparse.Namespace) -> int:
-    import engine
-    from engine.analysis import localise
-    from engine.annotations import image_key, read_annotations
-    from engine.atomic import atomic_write_text
-    from engine.errors import RadLensError
-    from engine.io import load_image
-    from engine.render import display_bytes
+    with collector_paused():  # imports and the model's build
+        import engine
+        from engine.analysis import localise
+        from engine.annotations import image_key, read_annotations
+        from engine.atomic import atomic_write_text
+        from engine.errors import RadLensError
+        from engine.io import load_image
+        from engine.render import display_bytes
 
-    _map_large_buffers()
-    model = engine.load_model(args.model, device=args.device)
+        _map_large_buffers()
+        model = engine.load_model(args.model, device=args.device)
     args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
     params = parse_params(args.param)
     classes = None if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
@@ -83,11 +88,12 @@ def _explain_images(args: argparse.Namespace) -> int:
     overlays_out = _OverlayWriter(OVERLAY_WORKERS)
     for path in args.images:
         try:
-            image = load_image(path, frame=args.frame)
-            annotations = _annotations_for(path, image, gt_all)
-            result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
-                                    normalisation=args.normalisation, alignment=args.alignment,
-                                    **params)
+            with collector_paused():  # the first image imports its reader (pydicom)
+                image = load_image(path, frame=args.frame)
+                annotations = _annotations_for(path, image, gt_all)
+                result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
+                                        normalisation=args.normalisation, alignment=args.alignment,
+                                        **params)
             for note in result.notes:
                 if note.startswith("WARNING"):
                     print(f"radlens explain: {path}: {note}", file=sys.stderr)
@@ -142,6 +148,24 @@ def _explain_images(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1))
     print(f"wrote {args.out / 'results.json'}")
     return 1 if failures else 0
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a block that imports modules or builds a network.
+
+    An import of torch, torchvision and pydicom creates hundreds of thousands of objects, and the
+    collector walks all of them again and again while they pile up: about a quarter of their import
+    time (measured: 2.4 s -> 1.8 s CPU on the loaded 2-core machine, issue #19). Nothing is lost:
+    cyclic garbage made meanwhile is collected after the block, when the collector runs again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _map_large_buffers() -> None:

@@ -212,3 +212,24 @@ def test_the_explain_command_exits_at_once_with_its_code_its_output_flushed_and_
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [("error" in e) for e in doc["images"]] == [False, True]
     assert (tmp_path / "out" / "phantom_00001.dcm.pneumothorax.png").stat().st_size > 1000
+
+
+def test_the_collector_is_paused_inside_the_block_and_as_it_was_after():
+    import gc
+
+    from engine.cli.explain import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a collector paused by the caller stays paused
+    finally:
+        gc.enable()
+    with pytest.raises(KeyError), collector_paused():
+        raise KeyError("x")
+    assert gc.isenabled()
