@@ -1,10 +1,10 @@
-"""Scoped forward hooks that capture layer outputs, and the batched all-class VJP.
+"""Scoped forward hooks that capture layer outputs, and the all-class VJP.
 
 :class:`LayerTap` registers hooks in ``__enter__`` and always removes them in ``__exit__``.
 With ``cut=True`` the first tapped layer to run replaces its output by a fresh leaf tensor
 that requires grad, so autograd records only the part of the network *after* that layer:
 one forward of the trunk costs what an inference forward costs, and gradients for every class
-come from one batched vector-Jacobian product through the head alone.
+come from vector-Jacobian products (one per class) through the head alone.
 """
 
 from __future__ import annotations
