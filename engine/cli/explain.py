@@ -102,14 +102,15 @@ def _explain_images(args: argparse.Namespace) -> int:
                 continue
             loc, regions, overlays = {}, {}, {}
             grey = display_bytes(image)  # once per image, not per class
-            for name in result.explained:  # one class at a time: its full-size arrays go before the next
-                loc.update(localise(result, args.threshold, annotations, box_mode=args.box_mode,
-                                    min_area=args.min_area, classes=[name]))
-                regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
-                out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
-                overlays_out.submit(grey, result, name, loc[name], annotations, args.colormap, out_png,
-                                    release=not args.dicom_out)  # the DICOM objects need every map
-                overlays[name] = out_png.name
+            with _one_torch_thread():  # the overlay threads hold the cores
+                for name in result.explained:  # one class at a time: its full-size arrays go before the next
+                    loc.update(localise(result, args.threshold, annotations, box_mode=args.box_mode,
+                                        min_area=args.min_area, classes=[name]))
+                    regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
+                    out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
+                    overlays_out.submit(grey, result, name, loc[name], annotations, args.colormap, out_png,
+                                        release=not args.dicom_out)  # the DICOM objects need every map
+                    overlays[name] = out_png.name
             if args.dicom_out:
                 overlays_out.wait()  # the maps the overlays were drawn from stay; nothing else is shared
             dicom_files = _dicom_out(args, image, result, loc, annotations)
@@ -166,6 +167,25 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one for the block, then as they were.
+
+    While the overlay threads draw and encode, both cores are busy: a class map's upsampling (a
+    matrix product in torch) with two threads then waits at each parallel region for a thread that
+    has no core, many times longer than one thread takes. The products are the same with one thread
+    (a test compares the written files).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _map_large_buffers() -> None:

@@ -233,3 +233,27 @@ def test_the_collector_is_paused_inside_the_block_and_as_it_was_after():
     with pytest.raises(KeyError), collector_paused():
         raise KeyError("x")
     assert gc.isenabled()
+
+
+def test_class_maps_upsampled_with_one_torch_thread_equal_those_with_two():
+    """radlens explain upsamples the class maps with one torch thread while the overlay threads run."""
+    from engine.cli.explain import _one_torch_thread
+    from engine.io import load_image
+
+    demo = Path(__file__).resolve().parents[2] / "resources" / "demo" / "images" / "phantom_00003.dcm"
+    result = explain(load_model("default"), load_image(demo), "gradcam")
+    threads = torch.get_num_threads()
+    maps = {}
+    try:
+        for n in (2, 1):
+            torch.set_num_threads(n)
+            for name in result.explained:
+                result.release(name)
+            maps[n] = [result.map(name).copy() for name in result.explained]
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(maps[1], maps[2], strict=True):
+        np.testing.assert_array_equal(one, two)
+    with _one_torch_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == threads
