@@ -55,6 +55,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``radlens`` console script."""
+    own_process = argv is None  # the console script or `python -m viewer.cli`: the process is the command's
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["view", *argv]
@@ -70,10 +71,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.errors import RadLensError
 
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
     except RadLensError as exc:
         print(f"radlens {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        code = 1
+    if own_process and getattr(args, "_exit_at_once", False):
+        _exit_at_once(code)
+    return code
+
+
+def _exit_at_once(code: int) -> None:
+    """End the process without the interpreter's teardown, for a subcommand that asks for it
+    (``parser.set_defaults(_exit_at_once=True)``: its files are written and closed when ``run``
+    returns). Tearing down torch, torchvision and pydicom's modules took longer than the rest of
+    ``radlens explain`` after its last overlay (issue #19). Output streams and logging are flushed first."""
+    import logging
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@ at the threshold and their scores) and one overlay PNG per image and class into 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,9 @@ from engine.cli.common import add_map_arguments, add_model_argument, parse_param
 
 RUN_SCHEMA_VERSION = 1
 PNG_METADATA = {"Software": "RadLens", "Description": "research use only"}
+#: Threads that draw and PNG-encode the overlays while the main thread cuts the next class's boxes
+#: (0: drawn and written in the main thread, one after another; the files are the same bytes).
+OVERLAY_WORKERS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,10 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "folder: TID 1500 SR, parametric map, secondary captures (docs/dicom-export.md)")
     parser.add_argument("--deidentify", action="store_true",
                         help="with --dicom-out: de-identify the DICOM objects as radlens report --deidentify does")
+    parser.set_defaults(_exit_at_once=True)  # files written and closed when run returns: no teardown (viewer.cli)
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.explainers.api import list_methods
+    with collector_paused():  # torch's import
+        from engine.explainers.api import list_methods
 
     if args.list_methods:
         for m in list_methods():
@@ -57,15 +65,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _explain_images(args: argparse.Namespace) -> int:
-    import engine
-    from engine.analysis import localise
-    from engine.annotations import image_key, read_annotations
-    from engine.atomic import atomic_write_text
-    from engine.errors import RadLensError
-    from engine.io import load_image
-    from engine.render import class_overlay, display_bytes, save_png
+    with collector_paused():  # imports and the model's build
+        import engine
+        from engine.analysis import localise
+        from engine.annotations import image_key, read_annotations
+        from engine.atomic import atomic_write_text
+        from engine.errors import RadLensError
+        from engine.io import load_image
+        from engine.render import display_bytes
 
-    model = engine.load_model(args.model, device=args.device)
+        _map_large_buffers()
+        model = engine.load_model(args.model, device=args.device)
     args.method = args.method or model.manifest.method or "gradcam"  # the bundle's recommendation
     params = parse_params(args.param)
     classes = None if args.classes == "all" else [c.strip() for c in args.classes.split(",") if c.strip()]
@@ -75,16 +85,15 @@ def _explain_images(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     failures = 0
-    # Overlays are PNG-encoded in two threads while the next class is drawn (issue #19).
-    writer = ThreadPoolExecutor(max_workers=2)
-    writes: deque[Future[Path]] = deque()
+    overlays_out = _OverlayWriter(OVERLAY_WORKERS)
     for path in args.images:
         try:
-            image = load_image(path, frame=args.frame)
-            annotations = _annotations_for(path, image, gt_all)
-            result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
-                                    normalisation=args.normalisation, alignment=args.alignment,
-                                    **params)
+            with collector_paused():  # the first image imports its reader (pydicom)
+                image = load_image(path, frame=args.frame)
+                annotations = _annotations_for(path, image, gt_all)
+                result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
+                                        normalisation=args.normalisation, alignment=args.alignment,
+                                        **params)
             for note in result.notes:
                 if note.startswith("WARNING"):
                     print(f"radlens explain: {path}: {note}", file=sys.stderr)
@@ -93,19 +102,17 @@ def _explain_images(args: argparse.Namespace) -> int:
                 continue
             loc, regions, overlays = {}, {}, {}
             grey = display_bytes(image)  # once per image, not per class
-            for name in result.explained:  # one class at a time: its full-size arrays go before the next
-                loc.update(localise(result, args.threshold, annotations, box_mode=args.box_mode,
-                                    min_area=args.min_area, classes=[name]))
-                regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
-                out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
-                rgb = class_overlay(grey, result, name, loc[name], annotations, cmap=args.colormap)
-                if not args.dicom_out:  # the class's full-size map goes now (the DICOM objects need every map)
-                    result.release(name)
-                writes.append(writer.submit(save_png, rgb, out_png, PNG_METADATA, compress_level=1))
-                del rgb  # the writer holds the overlay until it is written, no longer
-                while len(writes) > 1:  # at most one full-size overlay waits while the next is drawn
-                    writes.popleft().result()
-                overlays[name] = out_png.name
+            with _one_torch_thread():  # the overlay threads hold the cores
+                for name in result.explained:  # one class at a time: its full-size arrays go before the next
+                    loc.update(localise(result, args.threshold, annotations, box_mode=args.box_mode,
+                                        min_area=args.min_area, classes=[name]))
+                    regions.update(region_descriptions(image, result, {name: loc[name]}, annotations))
+                    out_png = args.out / f"{Path(path).name}.{slug(name)}.png"
+                    overlays_out.submit(grey, result, name, loc[name], annotations, args.colormap, out_png,
+                                        release=not args.dicom_out)  # the DICOM objects need every map
+                    overlays[name] = out_png.name
+            if args.dicom_out:
+                overlays_out.wait()  # the maps the overlays were drawn from stay; nothing else is shared
             dicom_files = _dicom_out(args, image, result, loc, annotations)
             entries.append({
                 "image": str(path), "image_id": image_key(path),
@@ -121,9 +128,7 @@ def _explain_images(args: argparse.Namespace) -> int:
             failures += 1
             print(f"radlens explain: {exc}", file=sys.stderr)
             entries.append({"image": str(path), "error": str(exc)})
-    writer.shutdown(wait=True)
-    for write in writes:
-        write.result()  # an overlay that could not be written is an error, not a missing file
+    overlays_out.close()  # an overlay that could not be written is an error, not a missing file
     match = None
     if args.annotations:
         from engine.annotations import match_to_images
@@ -144,6 +149,107 @@ def _explain_images(args: argparse.Namespace) -> int:
     atomic_write_text(args.out / "results.json", json.dumps(doc, indent=1))
     print(f"wrote {args.out / 'results.json'}")
     return 1 if failures else 0
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a block that imports modules or builds a network.
+
+    An import of torch, torchvision and pydicom creates hundreds of thousands of objects, and the
+    collector walks all of them again and again while they pile up: about a quarter of their import
+    time (measured: 2.4 s -> 1.8 s CPU on the loaded 2-core machine, issue #19). Nothing is lost:
+    cyclic garbage made meanwhile is collected after the block, when the collector runs again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one for the block, then as they were.
+
+    While the overlay threads draw and encode, both cores are busy: a class map's upsampling (a
+    matrix product in torch) with two threads then waits at each parallel region for a thread that
+    has no core, many times longer than one thread takes. The products are the same with one thread
+    (a test compares the written files).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _map_large_buffers() -> None:
+    """With glibc, give every allocation of 16 MiB or more its own memory mapping, returned to the
+    system when freed (``mallopt(M_MMAP_THRESHOLD)``; elsewhere nothing happens).
+
+    glibc raises that threshold each time a mapped block is freed (up to 32 MiB), so the full-size
+    maps and canvases of later classes come from the threads' heaps, which keep their pages: with
+    overlays drawn in two threads the peak (maximum resident set) at 3000 x 3000 was 997-1004 MB,
+    with the fixed threshold 960-974 MB (issue #19). A 1 MiB threshold saved 10 MB more but cost
+    0.5 s of page faults (every block of the blend and the PNG filter mapped afresh). This process
+    is the command's own, so the setting stays in it.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).mallopt(-3, 16 << 20)  # M_MMAP_THRESHOLD is -3 in glibc's malloc.h
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+class _OverlayWriter:
+    """Draws and writes class overlays (:func:`engine.render.class_overlay`, then
+    :func:`engine.render.save_png` at level 1) in ``workers`` threads, at most ``workers`` at a
+    time (each holds a full-size canvas), while the caller goes on with the next class (issue #19:
+    the drawing is NumPy and Pillow, the encoding zlib, and most of both runs without the GIL).
+    ``workers=0`` does each job in the calling thread at once. A failed job raises from the next
+    :meth:`submit`, :meth:`wait` or :meth:`close`."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radlens-overlay") if workers else None
+        self._limit = max(1, workers)
+        self._jobs: deque[Future[Path]] = deque()
+
+    def submit(self, grey: Any, result: Any, name: str, loc: Any, annotations: Any, cmap: str, path: Path, *,
+               release: bool) -> None:
+        if self._pool is None:
+            _write_overlay(grey, result, name, loc, annotations, cmap, path, release)
+            return
+        while len(self._jobs) >= self._limit:
+            self._jobs.popleft().result()
+        self._jobs.append(self._pool.submit(_write_overlay, grey, result, name, loc, annotations, cmap, path, release))
+
+    def wait(self) -> None:
+        while self._jobs:
+            self._jobs.popleft().result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
+def _write_overlay(grey: Any, result: Any, name: str, loc: Any, annotations: Any, cmap: str, path: Path,
+                   release: bool) -> Path:
+    """One class's overlay drawn and written; with ``release`` its full-size map goes once drawn."""
+    from engine.render import class_overlay, save_png
+
+    rgb = class_overlay(grey, result, name, loc, annotations, cmap=cmap)
+    if release:
+        result.release(name)
+    return save_png(rgb, path, PNG_METADATA, compress_level=1)
 
 
 def _dicom_out(args: argparse.Namespace, image: Any, result: Any, loc: Any, annotations: Any) -> list[Path]:

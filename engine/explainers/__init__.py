@@ -1,4 +1,4 @@
-"""Explanation methods over one shared core (hooks, batched VJP, normalisation, result)."""
+"""Explanation methods over one shared core (hooks, all-class VJP, normalisation, result)."""
 
 from engine.explainers.api import (
     LayerInfo,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -15,9 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.atomic import atomic_write_text
 from engine.errors import ExplainError, UnknownClassError, UnknownLayerError
 from engine.explainers import attention, cam, gradients, gradinput, scorecam  # noqa: F401 - registers the methods
-from engine.explainers.alignment import ALIGNMENTS, BUNDLE_ALIGNMENT_DIR, GridAlignment, measure_alignment
+from engine.explainers.alignment import ALIGNMENTS, BUNDLE_ALIGNMENT_DIR, GridAlignment, cache_dir, measure_alignment
 from engine.explainers.base import CancelFn, Context, ProgressFn, get_method, registered
 from engine.explainers.hooks import logits_of, module_by_name
 from engine.explainers.normalise import check_mode
@@ -65,9 +68,13 @@ def list_methods() -> list[MethodInfo]:
     return out
 
 
-def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
-    """(name, type, output shape) of every named module, in the order their forwards finish."""
-    seen: list[tuple[str, str, tuple[int, ...]]] = []
+Shape = tuple[str, str, tuple[int, ...]]
+
+
+def _probe_shapes(module: nn.Module, x: torch.Tensor) -> tuple[list[Shape], tuple[int, ...] | None]:
+    """(name, type, output shape) of every named module, in the order their forwards finish, and
+    the shape of the network's output (its logits; None if it gives no tensor): one forward."""
+    seen: list[Shape] = []
     handles = []
 
     def hook_for(name: str):
@@ -82,21 +89,92 @@ def _probe_shapes(module: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tu
             if name:
                 handles.append(sub.register_forward_hook(hook_for(name)))
         with torch.no_grad():
-            module(x)
+            raw = module(x)
     finally:
         for h in handles:
             h.remove()
-    unique: dict[str, tuple[str, str, tuple[int, ...]]] = {}
+    unique: dict[str, Shape] = {}
     for entry in seen:
         unique.pop(entry[0], None)
         unique[entry[0]] = entry  # last call wins; order of last completion
-    return list(unique.values())
+    try:
+        out = logits_of(raw)
+    except TypeError:  # no class scores in it: the head check names the problem
+        return list(unique.values()), None
+    return list(unique.values()), tuple(out.shape)
 
+
+@dataclass(frozen=True)
+class _Survey:
+    """What one forward of zeros at the bundle's input size says about a network: its modules'
+    output shapes (the layer list) and its output's shape (the head check)."""
+
+    shapes: list[Shape]
+    output: tuple[int, ...] | None
+
+
+#: Part of the survey's disk key: bump when what the survey records could change.
+SURVEY_VERSION = 1
 
 # Per-module caches hold the module weakly: an id() key could be reused by a new model.
+_SURVEYS: weakref.WeakKeyDictionary[nn.Module, _Survey] = weakref.WeakKeyDictionary()
 _LAYER_CACHE: weakref.WeakKeyDictionary[nn.Module, list[tuple[str, str, tuple[int, ...], TokenLayout]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _survey_file(model: LoadedModel) -> Path | None:
+    """Where a bundle's survey is kept on disk: keyed by its weights' SHA-256, its whole manifest and
+    the versions of the libraries that build the network (None for a model not read from a bundle)."""
+    if model.path is None:
+        return None
+    versions = {k: v for k, v in library_versions().items() if k in ("radlens", "torch", "torchvision")}
+    if model.manifest.architecture.startswith("timm:"):
+        import importlib.metadata
+
+        versions["timm"] = importlib.metadata.version("timm")
+    text = json.dumps([SURVEY_VERSION, model.weights_sha256, model.manifest.to_dict(), versions,
+                       str(model.device.type)], sort_keys=True, default=str)
+    return cache_dir().parent / "survey" / (hashlib.sha256(text.encode()).hexdigest()[:40] + ".json")
+
+
+def _read_survey(path: Path) -> _Survey | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        shapes = [(str(n), str(t), tuple(int(v) for v in s)) for n, t, s in data["shapes"]]
+        output = tuple(int(v) for v in data["output"]) if data["output"] is not None else None
+        return _Survey(shapes, output)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or damaged: survey again (and rewrite it)
+
+
+def _write_survey(path: Path, survey: _Survey) -> None:
+    payload = {"survey_version": SURVEY_VERSION, "shapes": [[n, t, list(s)] for n, t, s in survey.shapes],
+               "output": list(survey.output) if survey.output is not None else None}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(payload) + "\n")
+    except OSError:
+        pass  # a read-only cache folder costs a forward next time, nothing else
+
+
+def _survey(model: LoadedModel) -> _Survey:
+    """The network's survey: one forward of zeros per model and process, and none at all for a
+    bundle surveyed before (read back from the user's cache folder, keyed as :func:`_survey_file` says)."""
+    key = model.module
+    survey = _SURVEYS.get(key)
+    if survey is None:
+        path = _survey_file(model)
+        survey = _read_survey(path) if path is not None else None
+        if survey is None:
+            m = model.manifest
+            x = torch.zeros((1, m.in_channels, *m.input_size), device=model.device)
+            with model_lock(model):
+                survey = _Survey(*_probe_shapes(model.module, x))
+            if path is not None and _head_problem(model, survey.output) is None:  # only a good head is kept
+                _write_survey(path, survey)
+        _SURVEYS[key] = survey
+    return survey
 
 
 def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...], TokenLayout]]:
@@ -111,12 +189,9 @@ def _spatial_layers(model: LoadedModel) -> list[tuple[str, str, tuple[int, ...],
     key = model.module
     if key not in _LAYER_CACHE:
         m = model.manifest
-        x = torch.zeros((1, m.in_channels, *m.input_size), device=model.device)
-        with model_lock(model):
-            shapes = _probe_shapes(model.module, x)
         size = (int(m.input_size[0]), int(m.input_size[1]))
         rows = []
-        for name, kind, shape in shapes:
+        for name, kind, shape in _survey(model).shapes:
             lay = layout_of(model.module, shape, size) if len(shape) in (2, 3) else None
             if lay is not None:
                 rows.append((name, kind, shape, lay))
@@ -434,16 +509,31 @@ _HEAD_CHECKED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def _check_head(model: LoadedModel, ctx: Context) -> None:
-    """Once per model: the network's output size must equal the number of class names."""
+    """Once per model: the network's output size must equal the number of class names.
+
+    The output's shape comes from the model's survey (:func:`_survey`: the forward that also lists
+    the layers, or its record on disk). A TorchScript model, which takes no hooks, and a survey
+    whose output does not fit (it was taken without a hook that changes the output, as
+    :func:`engine.explainers.direction.explain_directions` adds) run a forward of ``ctx.x``, and
+    that forward decides.
+    """
     key = model.module
     if key in _HEAD_CHECKED:
         return
-    with torch.no_grad():
-        out = logits_of(model.module(ctx.x))
-    if out.ndim != 2 or out.shape[1] != len(model.class_names):
-        raise ExplainError(
-            f"the model outputs shape {tuple(out.shape)} but the bundle lists "
-            f"{len(model.class_names)} classes.", path=model.path,
-            fix="make class_names in model.json match the classifier head.",
-        )
+    shape = None if model.is_torchscript else _survey(model).output
+    if model.is_torchscript or _head_problem(model, shape) is not None:
+        with torch.no_grad():
+            out = logits_of(model.module(ctx.x))
+        shape = tuple(out.shape)
+    problem = _head_problem(model, shape)
+    if problem is not None:
+        raise ExplainError(problem, path=model.path, fix="make class_names in model.json match the classifier head.")
     _HEAD_CHECKED.add(key)
+
+
+def _head_problem(model: LoadedModel, shape: tuple[int, ...] | None) -> str | None:
+    """Why an output of ``shape`` does not fit the bundle's class names (None if it does)."""
+    if shape is None or len(shape) != 2 or shape[1] != len(model.class_names):
+        return (f"the model outputs shape {shape} but the bundle lists "
+                f"{len(model.class_names)} classes.")
+    return None

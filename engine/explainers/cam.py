@@ -1,4 +1,4 @@
-"""The CAM family: one forward of the trunk, one batched VJP through the head, all classes.
+"""The CAM family: one forward of the trunk, one VJP per class through the head, all classes.
 
 Notation: A^k is activation map k of the target layer (h x w), g = dy^c/dA^k where y^c is the
 class score (the logit of a multi-label head, the pre-softmax score of a multi-class head).

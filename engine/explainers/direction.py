@@ -14,7 +14,7 @@ Convention (stated in every result's notes, :data:`CONVENTION`): for an output `
 
 Both directions come from one pass: the network's output ``y`` (B, C) is extended by a forward
 hook to ``[y, -y]`` (B, 2C) for the duration of the call, and the method explains the C outputs
-and their C negations together (the CAM family in one batched vector-Jacobian product, gradient
+and their C negations together (the CAM family from one forward, one vector-Jacobian product each, gradient
 methods from one forward). The hook is removed afterwards; the model lock is held throughout.
 
 ``engine.explain`` sends every regression model here, so ``explain(model, image)`` on a

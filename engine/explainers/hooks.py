@@ -1,10 +1,10 @@
-"""Scoped forward hooks that capture layer outputs, and the batched all-class VJP.
+"""Scoped forward hooks that capture layer outputs, and the all-class VJP.
 
 :class:`LayerTap` registers hooks in ``__enter__`` and always removes them in ``__exit__``.
 With ``cut=True`` the first tapped layer to run replaces its output by a fresh leaf tensor
 that requires grad, so autograd records only the part of the network *after* that layer:
 one forward of the trunk costs what an inference forward costs, and gradients for every class
-come from one batched vector-Jacobian product through the head alone.
+come from vector-Jacobian products (one per class) through the head alone.
 """
 
 from __future__ import annotations
@@ -118,45 +118,46 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 
 
 def class_vjp(
-    scores: torch.Tensor, inputs: Sequence[torch.Tensor], classes: Sequence[int], *, batched: bool = True
+    scores: torch.Tensor, inputs: Sequence[torch.Tensor], classes: Sequence[int], *, batched: bool | None = None
 ) -> list[torch.Tensor]:
     """Gradients of ``scores[:, c]`` w.r.t. each input, for every class ``c``.
+
+    One backward per class of the scalar ``scores[:, c].sum()``, whose gradient autograd seeds
+    itself: the same one-hot vector-Jacobian products as ``torch.autograd.grad`` with one-hot
+    ``grad_outputs`` (bit for bit; a test compares them with the batched ``is_grads_batched``
+    VJP). Passing ``grad_outputs`` tensors makes torch import ``torch.fx.experimental.symbolic_shapes``
+    and SymPy for a shape check (about 0.3 s and 34 MB on a process's first explanation, issue #19);
+    the batched VJP was measured no faster here (ResNet-18 and DenseNet-121 heads, five classes).
+    On CUDA, where one backward of a small batch is bound by kernel launches, the classes go through
+    one batched VJP instead (the same gradients, a test compares both ways on the CPU).
 
     Args:
         scores: ``(B, C)`` class scores depending on ``inputs``.
         inputs: Tensors in the graph (leaves or not).
         classes: Class indices.
-        batched: Use one batched VJP (``is_grads_batched``); falls back to one backward per
-            class if an operator has no batching rule.
+        batched: One batched VJP (``is_grads_batched``) for every class; None: on CUDA only. Falls
+            back to one backward per class where an operator has no batching rule.
 
     Returns:
         One tensor per input of shape ``(len(classes), *input.shape)``.
     """
-    b, c = scores.shape
     k = len(classes)
-    onehot = torch.zeros((k, b, c), dtype=scores.dtype, device=scores.device)
-    onehot[torch.arange(k), :, torch.as_tensor(list(classes))] = 1
-    if k == 1:
-        grads = torch.autograd.grad(scores, list(inputs), onehot[0], allow_unused=True)
-        return [_zeros_if_none(g, x)[None] for g, x in zip(grads, inputs, strict=True)]
-    if batched:
+    if (scores.device.type == "cuda" if batched is None else batched) and k > 1:
+        onehot = torch.zeros((k, *scores.shape), dtype=scores.dtype, device=scores.device)
+        onehot[torch.arange(k), :, torch.as_tensor(list(classes))] = 1
         try:
-            grads = torch.autograd.grad(
-                scores, list(inputs), onehot, is_grads_batched=True, retain_graph=True,
-                allow_unused=True,
-            )
-            return [_zeros_if_none(g, x, k) for g, x in zip(grads, inputs, strict=True)]
+            grads = torch.autograd.grad(scores, list(inputs), onehot, is_grads_batched=True, retain_graph=True,
+                                        allow_unused=True)
+            return [g if g is not None else torch.zeros((k, *x.shape), dtype=x.dtype, device=x.device)
+                    for g, x in zip(grads, inputs, strict=True)]
         except RuntimeError:
-            pass  # an op without a vmap rule: fall back to one backward per class
+            pass  # an op without a vmap rule: one backward per class
     per_class = []
-    for i in range(k):
-        gi = torch.autograd.grad(scores, list(inputs), onehot[i], retain_graph=i < k - 1, allow_unused=True)
+    for i, c in enumerate(classes):
+        gi = torch.autograd.grad(scores[:, c].sum(), list(inputs), retain_graph=i < k - 1, allow_unused=True)
         per_class.append([_zeros_if_none(g, x) for g, x in zip(gi, inputs, strict=True)])
     return [torch.stack([pc[j] for pc in per_class]) for j in range(len(inputs))]
 
 
-def _zeros_if_none(g: torch.Tensor | None, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
-    if g is not None:
-        return g
-    shape = (k, *x.shape) if k is not None else x.shape
-    return torch.zeros(shape, dtype=x.dtype, device=x.device)
+def _zeros_if_none(g: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
+    return g if g is not None else torch.zeros_like(x)

@@ -211,10 +211,12 @@ class ExplanationResult:
         """Drop what was computed and kept for ``cls`` (its maps at image size, derived values):
         at clinical resolution that is tens of MB per class; it is computed again when asked."""
         name = self.explained[self.index(cls)]
-        for key in [k for k in self._cache if k[0] == name]:
-            del self._cache[key]
-        for key in [k for k in self.derived if len(k) > 1 and k[1] == name]:
-            del self.derived[key]
+        # list(dict) copies the keys in one step: another thread (radlens explain draws overlays in
+        # threads) may add another class's entries meanwhile, which iterating the dict would not allow
+        for key in [k for k in list(self._cache) if k[0] == name]:
+            self._cache.pop(key, None)
+        for key in [k for k in list(self.derived) if len(k) > 1 and k[1] == name]:
+            self.derived.pop(key, None)
 
     @property
     def maps(self) -> dict[str, np.ndarray]:

@@ -6,46 +6,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
-from skimage.measure import label
 
 from engine.localise.errors import InvalidPolicyError
 from engine.localise.maps import as_mask
+from engine.localise.runs import components
 from engine.localise.threshold import Threshold, threshold_mask
 
 BoxMode = Literal["all", "largest", "union"]
 _MODES = ("all", "largest", "union")
-
-
-_FIND_OBJECTS_MAX = 20_000
-"""Above this many components, boxes come from a sort of the foreground pixels instead of
-``scipy.ndimage.find_objects``, whose per-component Python slices dominate on noisy maps."""
-
-
-def _component_boxes(labels: npt.NDArray[np.integer], n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Bounding boxes ``(N, 4)`` and pixel counts ``(N,)`` of sequential labels ``1..n``."""
-    fg = labels[labels > 0]
-    areas = np.bincount(fg, minlength=n + 1)[1:].astype(np.int64)
-    if n <= _FIND_OBJECTS_MAX:
-        slices = ndimage.find_objects(labels, max_label=n)
-        boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices], dtype=np.float64)
-        return boxes, areas
-    # np.nonzero lists pixels row-major; a stable sort groups them by label, keeping rows
-    # non-decreasing inside each group, and reduceat takes each group's column extremes.
-    rows, cols = np.nonzero(labels)
-    order = np.argsort(fg, kind="stable")
-    rows, cols = rows[order], cols[order]
-    starts = np.r_[0, np.cumsum(areas)[:-1]]
-    boxes = np.stack(
-        [
-            np.minimum.reduceat(cols, starts),
-            rows[starts],
-            np.maximum.reduceat(cols, starts) + 1,
-            rows[starts + areas - 1] + 1,
-        ],
-        axis=1,
-    ).astype(np.float64)
-    return boxes, areas
 
 
 def mask_to_boxes(
@@ -56,9 +24,10 @@ def mask_to_boxes(
 ) -> npt.NDArray[np.float64]:
     """Boxes around the connected components of a mask.
 
-    Components are labelled with :func:`skimage.measure.label`; their bounding boxes and pixel
-    counts are computed in one vectorised pass (``regionprops`` or ``find_objects`` take seconds
-    on noisy 3000 x 3000 maps with 10^5 components). A component
+    Components, their bounding boxes and pixel counts come from the mask's row runs in one
+    vectorised pass (:func:`engine.localise.runs.components`, equal to ``scipy.ndimage.label`` and
+    ``find_objects``; ``regionprops`` takes seconds on noisy 3000 x 3000 maps with 10^5
+    components, and importing SciPy's ``ndimage`` costs more than the labelling). A component
     spanning rows ``r0..r1`` and columns ``c0..c1`` gives the box ``(c0, r0, c1 + 1, r1 + 1)``.
 
     Args:
@@ -81,11 +50,10 @@ def mask_to_boxes(
     if connectivity not in (1, 2):
         raise InvalidPolicyError(f"Connectivity {connectivity!r} is not 1 or 2.")
     m = as_mask(mask)
-    labels, n = label(m, connectivity=connectivity, return_num=True)
-    if n == 0:
+    found = components(m, connectivity)
+    if found.n == 0:
         return np.zeros((0, 4), dtype=np.float64)
-    boxes, areas = _component_boxes(labels, n)
-    return order_and_select(boxes, areas, mode, min_area)
+    return order_and_select(found.boxes, found.areas, mode, min_area)
 
 
 def order_and_select(

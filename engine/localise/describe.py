@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from skimage.measure import label
 
 from engine.localise.boxes import BoxesLike, as_boxes
 from engine.localise.iou import iou_matrix
+from engine.localise.runs import components
 from engine.localise.threshold import Threshold, threshold_mask
 
 _LETTERS = {"L": (0, 1), "R": (0, -1), "P": (1, 1), "A": (1, -1), "H": (2, 1), "F": (2, -1)}
@@ -268,7 +268,7 @@ def describe_regions(
         r0, r1 = int(min(max(y0, 0), shape[0])), int(min(max(y1, 0), shape[0]))
         inside = m[r0:max(r0, r1), c0:max(c0, c1)] != 0
         n_pix = int(inside.sum())
-        _, n_comp = label(inside, connectivity=2, return_num=True)
+        n_comp = components(inside, 2).n
         side, side_frame, vertical, horizontal = _position(frame, box, shape)
         iou = float(ious[i].max()) if ious.shape[1] else None
         desc = RegionDescription(

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import distance_transform_edt
 
 from engine.localise.boxes import BoxesLike, boxes_to_mask
 from engine.localise.errors import InvalidPolicyError
@@ -69,6 +68,8 @@ def pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, tolerance_px: flo
     if tol == 0:
         return bool(np.any(inside & peaks))
     # Euclidean distance from every pixel centre to the nearest GT pixel centre.
+    from scipy.ndimage import distance_transform_edt  # here: SciPy's ndimage costs ~0.2 s to import (issue #19)
+
     distance = distance_transform_edt(~inside)
     return bool(np.any(distance[peaks] < tol))
 

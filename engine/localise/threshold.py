@@ -29,7 +29,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from skimage.filters import threshold_otsu
 
 from engine.localise.errors import ThresholdSpecError
 from engine.localise.maps import as_map
@@ -146,6 +145,8 @@ def threshold_value(heatmap: npt.ArrayLike, spec: Threshold | str) -> float:
         return t.value * top
     if float(m.min()) == top:
         return math.inf
+    from skimage.filters import threshold_otsu  # here: scikit-image and SciPy cost ~0.2 s to import (issue #19)
+
     return max(float(threshold_otsu(m)), 0.0)
 
 

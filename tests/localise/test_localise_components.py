@@ -13,7 +13,7 @@ from engine.localise import (
     mask_to_boxes,
     threshold_mask,
 )
-from engine.localise import components as comp_module
+from engine.localise.components import order_and_select
 
 
 def gaussian(shape: tuple[int, int], cy: float, cx: float, sigma: float) -> np.ndarray:
@@ -85,12 +85,15 @@ def test_order_ties_by_top_then_left() -> None:
     assert mask_to_boxes(mask).tolist() == [[0, 0, 1, 1], [4, 0, 5, 1], [4, 4, 5, 5]]
 
 
-def test_many_component_path_matches_find_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_components_match_scipy_find_objects() -> None:
+    from scipy import ndimage
+
     mask = np.random.default_rng(1).random((80, 90)) > 0.7
-    expected = mask_to_boxes(mask)
-    assert expected.shape[0] > 50
-    monkeypatch.setattr(comp_module, "_FIND_OBJECTS_MAX", 0)
-    np.testing.assert_array_equal(mask_to_boxes(mask), expected)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    assert n > 50
+    boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in ndimage.find_objects(labels)], float)
+    areas = np.bincount(labels.ravel())[1:]
+    np.testing.assert_array_equal(mask_to_boxes(mask), order_and_select(boxes, areas, "all", 0))
 
 
 def test_large_map_gives_the_blob_box() -> None:
