@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    first = _read_ahead(args)  # the first image is read while torch is imported and the model built
     with collector_paused():  # torch's import
         from engine.explainers.api import list_methods
 
@@ -61,10 +62,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.images:
         print("radlens explain: give at least one image (or --list-methods)", file=sys.stderr)
         return 2
-    return _explain_images(args)
+    return _explain_images(args, first)
 
 
-def _explain_images(args: argparse.Namespace) -> int:
+def _read_ahead(args: argparse.Namespace) -> Future[Any] | None:
+    """The first image's ``load_image`` started in a thread (its errors are raised where it is used)."""
+    if args.list_methods or not args.images:
+        return None
+    from engine.io import load_image  # no torch: NumPy and the image's reader
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radlens-read")
+    future = pool.submit(load_image, args.images[0], frame=args.frame)
+    pool.shutdown(wait=False)
+    return future
+
+
+def _explain_images(args: argparse.Namespace, first: Future[Any] | None = None) -> int:
     with collector_paused():  # imports and the model's build
         import engine
         from engine.analysis import localise
@@ -89,7 +102,10 @@ def _explain_images(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             with collector_paused():  # the first image imports its reader (pydicom)
-                image = load_image(path, frame=args.frame)
+                if first is not None and path == args.images[0]:
+                    image, first = first.result(), None
+                else:
+                    image = load_image(path, frame=args.frame)
                 annotations = _annotations_for(path, image, gt_all)
                 result = engine.explain(model, image, args.method, classes=classes, layers=args.layer,
                                         normalisation=args.normalisation, alignment=args.alignment,

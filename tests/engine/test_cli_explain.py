@@ -69,6 +69,21 @@ def test_explain_reads_dicom_and_reports_bad_files(tmp_path, bundle, capsys):
     assert (tmp_path / "o" / good["overlays"]["Effusion"]).is_file()
 
 
+def test_a_bad_first_image_read_ahead_is_reported_like_any_other(tmp_path, bundle, capsys):
+    """The first image is read in a thread while the model loads; its error surfaces at that image."""
+    from engine.io.synthetic import write_dicom
+
+    (tmp_path / "bad.dcm").write_bytes(b"not an image at all")
+    write_dicom(tmp_path / "good.dcm", (np.random.default_rng(2).random((90, 110)) * 4095).astype(np.uint16))
+    code = main(["explain", str(tmp_path / "bad.dcm"), str(tmp_path / "good.dcm"), "--model", str(bundle),
+                 "--classes", "Effusion", "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "bad.dcm" in capsys.readouterr().err
+    bad, good = json.loads((tmp_path / "o" / "results.json").read_text())["images"]
+    assert "error" in bad and bad["image"].endswith("bad.dcm")
+    assert good["explanation"]["explained"] == ["Effusion"]
+
+
 def test_list_methods_and_layers(bundle, capsys):
     assert main(["explain", "--list-methods"]) == 0
     assert "gradcampp" in capsys.readouterr().out
