@@ -37,10 +37,13 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
                     (float(r["threshold"][4:]), float(r["mean"])))
     if not panels:
         return None
-    fig = Figure(figsize=(4.2 * len(panels), 3.4), dpi=100)
+    # at most three panels a row: a methods x layers study (15 panels) reads as one row per method
+    ncols = min(len(panels), 3)
+    nrows = -(-len(panels) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows), dpi=100)
     FigureCanvasAgg(fig)
     for i, (key, per_class) in enumerate(sorted(panels.items())):
-        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax = fig.add_subplot(nrows, ncols, i + 1)
         for cls, points in sorted(per_class.items()):
             xs, ys = zip(*sorted(points), strict=True)
             ax.plot(xs, ys, marker="o", label=cls)
