@@ -4,12 +4,11 @@ block (12 x 12 at 192 px) by default, and is one of the models of the ``architec
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shipped_bundle_helpers import assert_bundle_check_passes, assert_held_out_figures, safetensors_header
 from torch import nn
 
 from engine import explain, load_model
@@ -18,7 +17,6 @@ from engine.models.bundle import file_sha256
 from training.phantom import CLASSES, PhantomConfig, generate_case
 from training.phantom.dataset import case_seed
 from training.study import load_study
-from viewer.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "resources" / "models" / "phantom-vgg11"
@@ -29,17 +27,10 @@ def vgg():
     return load_model(BUNDLE)
 
 
-def _safetensors_header(path: Path) -> dict:
-    """The safetensors header, read by hand (8-byte little-endian length, then JSON)."""
-    raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    return {k: v for k, v in json.loads(raw[8:8 + n]).items() if k != "__metadata__"}
-
-
 def test_bundle_is_a_small_float16_vgg_gap_with_its_held_out_figures(vgg) -> None:
     weights = BUNDLE / "weights.safetensors"
     assert weights.stat().st_size < 20e6
-    header = _safetensors_header(weights)
+    header = safetensors_header(weights)
     assert {v["dtype"] for v in header.values()} <= {"F16", "I64"}  # I64: BatchNorm's num_batches_tracked
     assert header["classifier.weight"]["shape"] == [len(CLASSES), 512]  # one linear layer after the GAP
     m = vgg.manifest
@@ -47,16 +38,11 @@ def test_bundle_is_a_small_float16_vgg_gap_with_its_held_out_figures(vgg) -> Non
     assert (m.in_channels, tuple(m.input_size), m.target_layer) == (1, (192, 192), "features.27")
     assert isinstance(vgg.module.avgpool, nn.AdaptiveAvgPool2d) and isinstance(vgg.module.classifier, nn.Linear)
     assert vgg.weights_sha256 == file_sha256(weights)
-    held = m.provenance["held_out_evaluation"]
-    per_class = held["report"]["per_class"]
-    assert set(per_class) == set(CLASSES) and held["n_images"] >= 300
-    assert np.mean([per_class[c]["auc"] for c in CLASSES]) == pytest.approx(held["report"]["macro_auc"])
+    assert_held_out_figures(m)
 
 
 def test_bundle_check_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bundle", "check", str(BUNDLE)]) == 0
-    out = capsys.readouterr().out
-    assert "vgg11_bn" in out and "output (1, 5)" in out and "OK: no problem found" in out
+    assert_bundle_check_passes(BUNDLE, "vgg11_bn", capsys)
 
 
 def test_default_layer_is_the_last_conv_block_at_12x12(vgg) -> None:

@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from shipped_bundle_helpers import assert_bundle_check_passes, assert_held_out_figures, safetensors_header
 
 from engine import explain, load_model
 from engine.explainers import list_layers
@@ -17,7 +16,6 @@ from engine.explainers.api import default_layer, layer_layout
 from engine.models.bundle import file_sha256
 from training.phantom import CLASSES
 from training.study import load_study
-from viewer.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "resources" / "models" / "phantom-vit-micro"
@@ -28,32 +26,19 @@ def vit():
     return load_model(BUNDLE)
 
 
-def _safetensors_dtypes(path: Path) -> set[str]:
-    """The dtypes in a safetensors header, read by hand (8-byte length, then JSON)."""
-    raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    return {v["dtype"] for k, v in header.items() if k != "__metadata__"}
-
-
 def test_bundle_is_a_small_float16_timm_vit_with_its_held_out_figures(vit) -> None:
     weights = BUNDLE / "weights.safetensors"
     assert weights.stat().st_size <= 25 * 2**20
-    assert _safetensors_dtypes(weights) == {"F16"}
+    assert {v["dtype"] for v in safetensors_header(weights).values()} == {"F16"}
     m = vit.manifest
     assert m.architecture == "timm:test_vit" and m.class_names == tuple(CLASSES)
     assert (m.in_channels, tuple(m.input_size)) == (1, (192, 192)) and not m.target_layer
     assert vit.weights_sha256 == file_sha256(weights)
-    held = m.provenance["held_out_evaluation"]
-    per_class = held["report"]["per_class"]
-    assert set(per_class) == set(CLASSES) and held["n_images"] >= 300
-    assert np.mean([per_class[c]["auc"] for c in CLASSES]) == pytest.approx(held["report"]["macro_auc"])
+    assert_held_out_figures(m)
 
 
 def test_bundle_check_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bundle", "check", str(BUNDLE)]) == 0
-    out = capsys.readouterr().out
-    assert "timm:test_vit" in out and "output (1, 5)" in out and "OK: no problem found" in out
+    assert_bundle_check_passes(BUNDLE, "timm:test_vit", capsys)
 
 
 def test_default_layer_is_the_last_blocks_token_layer_and_maps_are_patch_grids(vit) -> None:
