@@ -46,6 +46,21 @@ def task_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("radlens-task-")]
 
 
+def open_panel(qtbot: Any, host: Any) -> Iterator[Any]:
+    """The perturbation panel on ``host`` for one test (a fixture body: ``yield from open_panel(...)``).
+
+    Afterwards its runner is shut down and every task thread waited for: a task delivered just before
+    shutdown is no longer the runner's, but its thread may still be returning (one that never ends fails).
+    """
+    from plugins.perturb_lab.panel import create_panel
+
+    p = create_panel(host)
+    qtbot.addWidget(p)
+    yield p
+    p.runner.shutdown(5000)
+    qtbot.waitUntil(lambda: task_threads() == [], timeout=5000)
+
+
 @contextmanager
 def model_busy(panel: Any) -> Iterator[None]:
     """Hold the live key busy (as a long model run would): requests made meanwhile wait (serial).

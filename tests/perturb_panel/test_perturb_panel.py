@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from perturb_panel_helpers import Host, model_busy, task_threads
+from perturb_panel_helpers import Host, model_busy, open_panel
 from PIL import Image
 from PySide6.QtWidgets import QMainWindow
 
@@ -35,15 +35,7 @@ def host(qtbot, tiny_pair, tmp_path: Path) -> Host:
 
 @pytest.fixture()
 def panel(qtbot, host: Host):
-    from plugins.perturb_lab.panel import create_panel
-
-    p = create_panel(host)
-    qtbot.addWidget(p)
-    yield p
-    p.runner.shutdown(5000)
-    # a task delivered just before shutdown is no longer the runner's, but its thread may still be
-    # returning: wait for it (a thread that never ends fails here)
-    qtbot.waitUntil(lambda: task_threads() == [], timeout=5000)
+    yield from open_panel(qtbot, host)
 
 
 def explain(host: Host) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from perturb_panel_helpers import Host, task_threads
+from perturb_panel_helpers import Host, open_panel
 from PIL import Image
 from PySide6.QtWidgets import QMainWindow
 
@@ -45,13 +45,7 @@ def host(qtbot, tmp_path: Path) -> Host:
 
 @pytest.fixture()
 def panel(qtbot, host: Host):
-    from plugins.perturb_lab.panel import create_panel
-
-    p = create_panel(host)
-    qtbot.addWidget(p)
-    yield p
-    p.runner.shutdown(5000)
-    qtbot.waitUntil(lambda: task_threads() == [], timeout=5000)
+    yield from open_panel(qtbot, host)
 
 
 def test_region_of_the_raises_map_moves_the_value_with_its_unit(qtbot, panel, host: Host, tmp_path: Path) -> None:
