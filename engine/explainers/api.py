@@ -411,6 +411,10 @@ def _explain(
         cancel=cancel, task=model.manifest.task,
         norm_mean=torch.tensor(model.manifest.mean), norm_std=torch.tensor(model.manifest.std),
     )
+    if cls.forward_copy:
+        from engine.models.inference import inference_copy
+
+        ctx.forward_module = inference_copy(model).module
     probed: dict[str, str] = {}  # layers whose fields the gradient probe measured, and why
     with model_lock(model):  # hooks are per module: no other thread's forward may interleave
         _check_head(model, ctx)

@@ -78,6 +78,10 @@ class Context:
     #: Per target layer, where its grid cells sit on the input (:mod:`engine.explainers.alignment`);
     #: None: tile centres (plain resizing).
     alignments: Mapping[str, Any] | None = None
+    #: The network for forwards that only need its output (Score-CAM's masked inputs): the
+    #: gradient-free copy of :mod:`engine.models.inference` when the method asks for it
+    #: (``Explainer.forward_copy``), else None (use ``module``). No hooks are placed on it.
+    forward_module: nn.Module | None = None
 
     def amp(self) -> AbstractContextManager[Any]:
         if self.autocast and self.device.type == "cuda":
@@ -125,6 +129,10 @@ class Explainer(ABC):
     #: Whether each target layer's map depends on that layer alone, so that one run over several
     #: layers can be split into single-layer results (:func:`engine.explainers.api.explain_layers`).
     independent_layers: ClassVar[bool] = False
+    #: Whether the method runs many output-only forwards that may use the model's gradient-free
+    #: copy (``Context.forward_module``: batch norm folded, channels_last; its outputs are checked
+    #: against the original's when it is built).
+    forward_copy: ClassVar[bool] = False
 
     @classmethod
     def uses_layers(cls) -> bool:

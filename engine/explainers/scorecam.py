@@ -30,6 +30,9 @@ class ScoreCAM(Explainer):
     summary = "softmax over channels of masked-input scores; all classes per masked forward"
     #: Each layer's masks and scores are its own (see :func:`engine.explainers.api.explain_layers`).
     independent_layers: ClassVar[bool] = True
+    #: The masked forwards need only the scores: they run on the gradient-free copy (about twice
+    #: as fast on the CPU; scores within 1e-4 of the original's, relative to their scale).
+    forward_copy: ClassVar[bool] = True
     params = (
         Param("batch_size", 0, int, "masked inputs per forward (0: as many as fit)", minimum=0),
         Param("score", "logit", str, "class score of a masked input", ("logit", "probability")),
@@ -48,6 +51,7 @@ class ScoreCAM(Explainer):
         for name in layers:
             raw, lay = tapped_output(ctx, tap.outputs, name, ctx.x)
             grids[name] = lay.to_grid(raw)[0].float()  # (K, h, w); tokens and Swin stages reshaped
+        net = ctx.forward_module if ctx.forward_module is not None else ctx.module
         total = sum(g.shape[0] for g in grids.values())
         done = 0
         for name in layers:
@@ -64,7 +68,7 @@ class ScoreCAM(Explainer):
                 ctx.step(done / total, f"{self.label}: masks {start + 1}-{min(start + chunk, k)} of {k} ({name})")
                 m = masks[start:start + chunk]
                 with torch.no_grad(), ctx.amp():
-                    out = logits_of(ctx.module(ctx.x * m[:, None]))
+                    out = logits_of(net(ctx.x * m[:, None]))
                 scores[start:start + m.shape[0]] = out.float()
                 done += m.shape[0]
             if params["score"] == "probability":

@@ -1,8 +1,9 @@
-"""A faster copy of a model for gradient-free forwards (the perturbation lab, studies' Δp).
+"""A faster copy of a model for gradient-free forwards (the perturbation lab, studies' Δp, Score-CAM).
 
 Explanations need the network as it is: hooks on its layers, gradients through it. Forwards that
 only want the output (a perturbation slider move, a deletion curve, a corrupted image) can use a
-copy that computes the same function faster on the CPU:
+copy that computes the same function faster on the CPU (Score-CAM's masked inputs too: the
+layer activations come from a hooked forward of the original, the masked forwards from the copy):
 
 * batch normalisation folded into the convolution before it (``torch.fx``'s ``fuse``: inference
   BN is an affine map per channel, so ``conv -> bn`` is one convolution with rescaled weights);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torchvision
 from pytorch_grad_cam import GradCAM, LayerCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -65,6 +66,42 @@ def test_scorecam_matches_pytorch_grad_cam(tiny_pair, rng):
         for c in range(3):
             ref = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(c)])[0]
             np.testing.assert_allclose(peer_normalised(result, c, (32, 32)), ref, atol=1e-4)
+
+
+def test_scorecam_masked_forwards_on_the_folded_copy_match_pytorch_grad_cam(chest_like):
+    """Score-CAM's masked forwards run on the gradient-free copy (BN folded, channels_last); the
+    peer runs them on the plain network. Same maps after the peer's normalisation."""
+    from shared_models import make_manifest
+
+    from engine.models.bundle import LoadedModel
+    from engine.models.inference import inference_copy
+
+    torch.manual_seed(2)
+    net = torchvision.models.resnet18(num_classes=4)
+    for m in net.modules():  # batch norm far from the identity, so folding it changes the weights
+        if isinstance(m, torch.nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.3, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    peer = torchvision.models.resnet18(num_classes=4).eval()
+    peer.load_state_dict(net.state_dict())
+    model = LoadedModel.from_module(net.eval(), make_manifest("resnet18", 4, 64))
+    copy = inference_copy(model)
+    assert copy.fused
+    batches: list[int] = []
+    hook = copy.module.register_forward_hook(lambda _m, args, _out: batches.append(args[0].shape[0]))
+    try:
+        result = explain(model, chest_like, "scorecam", layers="layer1", normalisation="raw", align_corners=True)
+    finally:
+        hook.remove()
+    assert sum(batches) == 64  # every masked input (one per layer1 channel) went through the copy
+    x, _, _ = to_model_input(chest_like, model.manifest)
+    with ScoreCAM(model=peer, target_layers=[peer.layer1]) as cam:
+        cam.batch_size = 64
+        for c in (0, 3):
+            ref = cam(input_tensor=x.clone(), targets=[ClassifierOutputTarget(c)])[0]
+            np.testing.assert_allclose(peer_normalised(result, c, (64, 64)), ref, atol=1e-4, err_msg=f"class {c}")
 
 
 def test_scorecam_default_masks_differ_only_by_upsampling_convention(tiny_pair, rng):
