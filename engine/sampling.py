@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -121,8 +122,14 @@ def sample_grid(maps: torch.Tensor, alignment: GridAlignment, ys: torch.Tensor, 
         raise ExplainError(f"map grid {(h, w)} does not match its alignment's grid {alignment.grid}.")
     wy = _axis_weights(ys, alignment.ay, alignment.by, h)
     wx = _axis_weights(xs, alignment.ax, alignment.bx, w)
-    rows = torch.matmul(wy, maps.double())  # (N, H, w): small
-    return torch.matmul(rows.float(), wx.t().float().contiguous())
+    rows = torch.matmul(wy, maps.double()).float()  # (N, H, w): small
+    wxt = wx.t().float().contiguous()
+    if rows.device.type != "cpu" or rows.requires_grad:
+        return torch.matmul(rows, wxt)
+    # This thin product (inner size w, a few to a few dozen) is memory-bound: NumPy's BLAS
+    # (OpenBLAS) writes it 4x faster than torch's MKL on an AMD EPYC (4300 x 3500: 12 vs 52 ms a
+    # map, one thread). Two non-zero weights a row: the sums are the same float32 numbers.
+    return torch.from_numpy(np.matmul(rows.numpy(), wxt.numpy()))
 
 
 def pixel_centres(

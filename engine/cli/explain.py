@@ -189,19 +189,21 @@ def collector_paused() -> Iterator[None]:
 
 @contextmanager
 def _one_torch_thread() -> Iterator[None]:
-    """torch's intra-op threads set to one for the block, then as they were.
+    """torch's intra-op threads and NumPy's BLAS threads set to one for the block, then as they were.
 
-    While the overlay threads draw and encode, both cores are busy: a class map's upsampling (a
-    matrix product in torch) with two threads then waits at each parallel region for a thread that
-    has no core, many times longer than one thread takes. The products are the same with one thread
-    (a test compares the written files).
+    While the overlay thread draws and encodes, both cores are busy: a class map's upsampling (a
+    matrix product, :func:`engine.sampling.sample_grid`) with two threads then waits at each
+    parallel region for a thread that has no core, many times longer than one thread takes. The
+    products are the same with one thread (a test compares the written files).
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(threads)
 
