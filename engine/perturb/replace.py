@@ -19,7 +19,9 @@ Modes and their parameters (defaults in brackets):
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +129,36 @@ class Replacement:
         if self.mode == "inpaint":
             return inpaint(img, m, valid)
         f = self.fill(img, seed, valid) if fill is None else fill
-        return np.where(m[..., None] if img.ndim == 3 else m, f, img).astype(np.float32, copy=False)  # no 2nd copy
+        return _replaced(img, m[..., None] if img.ndim == 3 else m, f)
+
+
+#: Images of at least this many values are assembled in two threads (NumPy's copies release the
+#: GIL): a 4300 x 3500 slider step's image takes 8 ms instead of 19 ms (issue #19).
+PARALLEL_MIN = 1 << 21
+_pool: list[ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+def _replaced(img: np.ndarray, mask: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """``where(mask, fill, img)`` as float32 (the same numbers), in two row halves at once when large."""
+    if img.size < PARALLEL_MIN:
+        return np.where(mask, fill, img).astype(np.float32, copy=False)  # no 2nd copy
+    out = np.empty(img.shape, np.float32)
+    fill = np.broadcast_to(fill, img.shape)
+    mask = np.broadcast_to(mask, img.shape)
+
+    def part(start: int, stop: int) -> None:
+        np.copyto(out[start:stop], img[start:stop], casting="unsafe")
+        np.copyto(out[start:stop], fill[start:stop], casting="unsafe", where=mask[start:stop])
+
+    half = img.shape[0] // 2
+    with _pool_lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="radlens-replace"))
+    other = _pool[0].submit(part, half, img.shape[0])
+    part(0, half)
+    other.result()
+    return out
 
 
 def inpaint(image: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:

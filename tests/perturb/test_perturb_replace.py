@@ -104,3 +104,25 @@ def test_bad_modes_and_parameters_are_refused() -> None:
     with pytest.raises(RadLensError, match="odd"):
         gaussian_blur(np.zeros((5, 5)), ksize=4)
     assert Replacement.make("blur", sigma=3.5).to_dict() == {"mode": "blur", "params": {"ksize": None, "sigma": 3.5}}
+
+
+@pytest.mark.parametrize("shape", [(1531, 1400), (1100, 700, 3)])
+@pytest.mark.parametrize("mode", ["mean", "zero", "blur", "uniform_noise"])
+def test_large_images_assembled_in_two_threads_equal_where(shape: tuple[int, ...], mode: str) -> None:
+    """Above PARALLEL_MIN values the image is assembled in two row halves at once: the same float32
+    numbers as ``np.where(mask, fill, image)``."""
+    from engine.perturb import replace
+
+    rng = np.random.default_rng(len(shape))
+    image = rng.random(shape, dtype=np.float32)
+    assert image.size >= replace.PARALLEL_MIN
+    mask = rng.random(shape[:2]) < 0.4
+    rep = Replacement.make(mode)
+    fill = rep.fill(image, 3)
+    want = np.where(mask[..., None] if image.ndim == 3 else mask, fill, image).astype(np.float32)
+    got = rep.apply(image, mask, 3)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+    wide = np.full(shape, 0.1)  # a float64 fill is rounded to float32 as np.where + astype does
+    per_value = mask[..., None] if image.ndim == 3 else mask
+    assert np.array_equal(replace._replaced(image, per_value, wide),
+                          np.where(per_value, wide, image).astype(np.float32))
