@@ -96,6 +96,6 @@ def tiny_resnet(n_classes: int = 3, seed: int = 0) -> Any:
     for p in net.parameters():
         p.requires_grad_(False)
     manifest = ModelManifest(name="tiny-resnet", version="0.1", architecture="resnet18",
-                             class_names=tuple("abc"[:n_classes]), input_size=(32, 32), in_channels=1,
+                             class_names=tuple("abcdefgh"[:n_classes]), input_size=(32, 32), in_channels=1,
                              mean=(0.5,), std=(0.25,))
     return LoadedModel(module=net, manifest=manifest, weights_sha256="0" * 64)

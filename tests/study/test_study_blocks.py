@@ -49,6 +49,7 @@ def test_registry_and_presets() -> None:
     assert settings["corruptions"] == list(CORRUPTIONS) and settings["severities"] == [1, 2, 3, 4, 5]
     san = load_study("preset:sanity")
     assert san.metrics == ("sanity",) and san.block_settings()["sanity"]["cascade"] == "auto"
+    assert san.block_settings()["sanity"]["classes"] == "predicted"  # the paper explains the predicted class
 
 
 def test_block_sections_are_validated_with_lines_and_accepted_values() -> None:
@@ -62,13 +63,15 @@ robustness:
 sanity:
   seed: -1
   cascade: []
+  classes: positive
 """
     with pytest.raises(StudyConfigError) as info:
         parse_study(text, source="bad.yaml")
     problems = {(p.line, p.key): p for p in info.value.problems}
     assert set(problems) == {(1, "metrics"), (3, "robustness.corruptions[0]"), (4, "robustness.severities[0]"),
                              (4, "robustness.severities[2]"), (5, "robustness.scale"), (6, "robustness.colour"),
-                             (8, "sanity.seed"), (9, "sanity.cascade")}
+                             (8, "sanity.seed"), (9, "sanity.cascade"), (10, "sanity.classes")}
+    assert "predicted" in problems[(10, "sanity.classes")].accepted
     assert "gaussian_noise" in problems[(3, "robustness.corruptions[0]")].accepted
     assert "per_map" in problems[(5, "robustness.scale")].accepted
     assert "severities" in problems[(6, "robustness.colour")].accepted
@@ -207,6 +210,35 @@ def test_sanity_cascade_randomises_the_head_first_on_a_copy() -> None:
     assert any(r["sanity_ssim"][0] < 0.999 for r in rows)  # the randomised head changed the maps
     for k, v in model.module.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_sanity_on_the_predicted_classes_is_the_all_classes_rows_of_those_classes() -> None:
+    """``sanity.classes: predicted`` explains the classes at or above their thresholds (the top one
+    when none is): the same rows, with the same similarities, as ``all`` gives for those classes."""
+    import dataclasses
+
+    model = tiny_resnet(n_classes=4, seed=6)
+    image = np.random.default_rng(8).uniform(size=(40, 40)).astype(np.float32)
+    block = SanityBlock()
+    task = Task("gradcam", "layer2.1", {"fusion": "mean"}, "p" * 16, "sanity")
+    settings = {"cascade": "auto", "seed": 0, "max_steps": 3}
+    everything = {r["class"]: r for r in block.image_rows(_job(model, image), [task], {**settings, "classes": "all"})}
+    assert sorted(everything) == sorted(model.class_names)
+    for thresholds in ("median", "above every probability"):
+        job = _job(model, image)
+        p = np.asarray(job.probabilities)
+        cut = float(np.median(p)) if thresholds == "median" else 2.0
+        job.plan = dataclasses.replace(job.plan, thresholds=(cut,) * len(p))
+        names = model.class_names
+        want = [c for c, q in zip(names, p, strict=True) if q >= cut] or [names[int(p.argmax())]]
+        assert 0 < len(want) < len(p)
+        rows = block.image_rows(job, [task], {**settings, "classes": "predicted"})
+        assert [r["class"] for r in rows] == want
+        for r in rows:
+            same = everything[r["class"]]
+            assert r["sanity_ssim"] == pytest.approx(same["sanity_ssim"], abs=1e-6)  # float32 gradients
+            assert r["sanity_spearman"] == pytest.approx(same["sanity_spearman"], abs=1e-6)
+            assert r["predicted"] == (r["probability"] >= cut)
 
 
 def test_map_similarity_equals_skimage_and_scipy() -> None:
