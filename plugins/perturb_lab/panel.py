@@ -21,12 +21,13 @@ document says ``task: regression`` with the units.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from engine.perturb import Perturbed, Replacement
+from engine.perturb import PerturbationResult, Perturbed, Replacement
 from engine.perturb.curves import CurveResult
 from plugins.api import CancelledFn, ProgressFn, ViewerHost
 from plugins.perturb_lab.bars import ProbabilityBars, fmt_value
@@ -60,6 +61,10 @@ class PerturbationPanel(QtWidgets.QWidget):
         self.submitted = 0
         self.applied = 0
         self._slider_pending = False
+        #: Order of the requests that publish ``state.perturbation`` (slider step, region, curves):
+        #: a result never replaces the document of a request made after its own.
+        self._requests = 0
+        self._published = 0
         self.latencies_ms: list[float] = []
         self.curve_fractions: list[float] | None = None  # None: 0..1 in 21 steps
         self.curve_seeds: tuple[int, ...] = (0, 1, 2)
@@ -201,11 +206,25 @@ class PerturbationPanel(QtWidgets.QWidget):
         sent = time.perf_counter()
         self.submitted += 1
         self._slider_pending = True
-        tid = self.runner.submit(LIVE_KEY, work, lambda r: self._on_step(src, r, order, rep, sent),
+        request = self._next_request()
+        tid = self.runner.submit(LIVE_KEY, work, lambda r: self._on_step(src, r, order, rep, sent, request),
                                  self._on_error, serial=True)
         return tid
 
-    def _on_step(self, src: Source, result: Perturbed | None, order: str, rep: Replacement, sent: float) -> None:
+    def _next_request(self) -> int:
+        self._requests += 1
+        return self._requests
+
+    def _publish(self, request: int, make: Callable[[], PerturbationResult]) -> None:
+        """Put ``make()`` in ``state.perturbation`` unless a later request's document is there already
+        (a slider step that finishes after the curves asked for later must not replace them)."""
+        if request < self._published:
+            return
+        self._published = request
+        self.host.state.update(perturbation=make())
+
+    def _on_step(self, src: Source, result: Perturbed | None, order: str, rep: Replacement, sent: float,
+                 request: int = 0) -> None:
         if result is None:
             return
         self._slider_pending = False
@@ -217,7 +236,7 @@ class PerturbationPanel(QtWidgets.QWidget):
         lab = self.session.lab(src)  # cached by the step that just ran
         self._base = lab.frame.base
         self._show_canvas()
-        self.host.state.update(perturbation=document(src, lab, order, rep, 0, single=result))
+        self._publish(request, lambda: document(src, lab, order, rep, 0, single=result))
 
     def show_scores(self, result: Perturbed) -> None:
         """The bars: probabilities, or a regression model's values with their units."""
@@ -284,10 +303,11 @@ class PerturbationPanel(QtWidgets.QWidget):
             if self.view.currentText() == "Original":
                 self.view.setCurrentText("Perturbed")
             self._show_canvas()
-            self.host.state.update(perturbation=document(src, lab, self.order_name(), rep, 0, region=result,
-                                                         region_box=box))
+            order = self.order_name()
+            self._publish(request, lambda: document(src, lab, order, rep, 0, region=result, region_box=box))
 
         self._slider_pending = False  # a pending slider step is superseded by the region
+        request = self._next_request()
         return self.runner.submit(LIVE_KEY, work, done, self._on_error, serial=True)
 
     # --- curves --------------------------------------------------------------------------------
@@ -306,12 +326,13 @@ class PerturbationPanel(QtWidgets.QWidget):
             self.curves_button.setEnabled(True)
             self.curves_view.show_curves(curves)
             lab = session.lab(src, "model")
-            self.host.state.update(perturbation=document(src, lab, "morf", rep, 0, curves=curves))
+            self._publish(request, lambda: document(src, lab, "morf", rep, 0, curves=curves))
 
         def failed(exc: BaseException) -> None:
             self.curves_button.setEnabled(True)
             self._on_error(exc)
 
+        request = self._next_request()
         return self.runner.submit("perturb.curves", work, done, failed,
                                   lambda f, m: self.curves_view.summary.setText(f"computing… {f * 100:.0f} % ({m})"))
 

@@ -116,8 +116,7 @@ def test_region_tool_replaces_the_last_drawn_box(qtbot, panel, host: Host) -> No
 
 def test_curves_and_robustness_tabs(qtbot, panel, host: Host) -> None:
     explain(host)
-    # the explanation starts the live preview; on a loaded machine it could finish after the curves
-    # and, being the later result, replace their document in state.perturbation
+    # the explanation starts the live preview (a late one keeps the curves' document: the test above)
     qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=20000)
     panel.curve_fractions = [0.0, 0.25, 0.5, 1.0]
     panel.curve_seeds = (0, 1)
@@ -133,6 +132,26 @@ def test_curves_and_robustness_tabs(qtbot, panel, host: Host) -> None:
     clean, probs = tab.last
     assert np.all((probs >= 0) & (probs <= 1)) and not np.allclose(clean, probs)
     assert host.canvas.displays["perturbation"].shape == np.asarray(host.state.image.display).shape
+
+
+def test_a_slider_step_finishing_after_later_curves_keeps_their_document(qtbot, panel, host: Host) -> None:
+    """state.perturbation holds the document of the latest request: a slider step asked for before
+    "Compute curves" but finished after them does not replace the curves (the exported JSON would
+    lose them); a step asked for after the curves does."""
+    explain(host)
+    qtbot.waitUntil(lambda: not panel.runner.is_busy(), timeout=20000)
+    panel.curve_fractions = [0.0, 0.5, 1.0]
+    panel.curve_seeds = (0,)
+    with model_busy(panel):
+        panel.slider.setValue(40)  # waits behind the busy model
+        panel.compute_curves()
+        qtbot.waitUntil(lambda: panel.curves_view.result is not None, timeout=20000)
+        assert "deletion_auc" in host.state.perturbation
+    qtbot.waitUntil(lambda: panel.result is not None and panel.result.fraction == 0.4, timeout=20000)
+    assert "deletion_auc" in host.state.perturbation  # the late step showed its bars, kept the curves
+    panel.slider.setValue(20)
+    qtbot.waitUntil(lambda: host.state.perturbation.get("fraction") == 0.2, timeout=20000)
+    assert "deletion_auc" not in host.state.perturbation
 
 
 def test_new_image_clears_the_override_and_the_result(qtbot, panel, host: Host) -> None:
