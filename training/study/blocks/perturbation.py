@@ -165,15 +165,24 @@ class PerturbationBlock(Block):
 
 
 def _draw(own: list[dict[str, str]], out: Path) -> Path:
-    """Draw the figure of :meth:`PerturbationBlock.figures` (Agg canvas, written atomically)."""
+    """Draw the figure of :meth:`PerturbationBlock.figures` (Agg canvas, written atomically).
+
+    One colour per target class, one line style and marker per replacement mode, the random order
+    dotted in the class's colour; one legend above the panels, so that it covers no line.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from training.study.figures import save_figure
 
     groups: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in own:
         groups[f"{r['model_name']} {r['method']} {r['layer'] or 'input'}"].append(r)
-    fig = Figure(figsize=(5 * len(groups), 3.8))
+    targets = sorted({r["target_class"] for r in own})
+    modes = sorted({r["mode"] for r in own})
+    colour = {t: f"C{i % 10}" for i, t in enumerate(targets)}
+    style = {m: (("-", "o"), ("--", "s"), ("-.", "^"), ((0, (5, 1, 1, 1)), "D"))[i % 4] for i, m in enumerate(modes)}
+    fig = Figure(figsize=(max(6.0, 5 * len(groups)), 4.6))
     axes = fig.subplots(1, len(groups), squeeze=False)
     for ax, (title, rs) in zip(axes[0], sorted(groups.items()), strict=True):
         for target in sorted({r["target_class"] for r in rs}):
@@ -181,13 +190,19 @@ def _draw(own: list[dict[str, str]], out: Path) -> Path:
                 line = sorted((r for r in rs if r["target_class"] == target and r["mode"] == mode),
                               key=lambda r: float(r["fraction"]))
                 f = [float(r["fraction"]) for r in line]
-                (drawn,) = ax.plot(f, [float(r["delta_p_mean"]) for r in line], marker="o",
-                                   label=f"{target} ({mode})")
+                ax.plot(f, [float(r["delta_p_mean"]) for r in line], color=colour[target],
+                        linestyle=style[mode][0], marker=style[mode][1], markersize=4)
                 rnd = [float(r["random_mean"]) if r["random_mean"] else np.nan for r in line]
-                ax.plot(f, rnd, linestyle=":", color=drawn.get_color())
+                ax.plot(f, rnd, linestyle=":", linewidth=1, color=colour[target])
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("replaced fraction of the target's map")
-        ax.set_ylabel("Δp of the target (dotted: random order)")
+        ax.set_ylabel("Δp of the target")
         ax.axhline(0.0, color="grey", linewidth=0.5)
-        ax.legend(fontsize=6)
-    return save_figure(fig, out, "delta_p.png")
+    handles = [Line2D([], [], color=colour[t], linewidth=2, label=t) for t in targets]
+    handles += [Line2D([], [], color="black", linestyle=style[m][0], marker=style[m][1], markersize=4,
+                       label=f"replaced by {m}") for m in modes]
+    handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1, label="random order"))
+    ncol = min(len(handles), 4)
+    fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=7, frameon=False)
+    rows = -(-len(handles) // ncol)
+    return save_figure(fig, out, "delta_p.png", top=1.0 - 0.055 * rows - 0.02)
