@@ -30,7 +30,7 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -181,7 +181,8 @@ def _draw(own: list[dict[str, str]], out: Path) -> Path:
     targets = sorted({r["target_class"] for r in own})
     modes = sorted({r["mode"] for r in own})
     colour = {t: f"C{i % 10}" for i, t in enumerate(targets)}
-    style = {m: (("-", "--", "-.")[i % 3], "osD^v"[i % 5]) for i, m in enumerate(modes)}
+    dashes: tuple[Literal["-", "--", "-."], ...] = ("-", "--", "-.")
+    style = {m: (dashes[i % 3], "osD^v"[i % 5]) for i, m in enumerate(modes)}
     fig = Figure(figsize=(max(6.0, 5 * len(groups)), 4.6))
     axes = fig.subplots(1, len(groups), squeeze=False)
     for ax, (title, rs) in zip(axes[0], sorted(groups.items()), strict=True):
