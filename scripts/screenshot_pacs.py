@@ -11,39 +11,14 @@ opens on arrival, the study is listed in the study browser) and saves the window
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "pacs"))
 
-import keyring  # noqa: E402
-import keyring.backend  # noqa: E402
-from orthanc_server import DEMO, OUR_AET, PASSWORD, USER, OrthancServer, free_port, make_series_study  # noqa: E402
-
-from engine import pacs  # noqa: E402
-from engine.pacs import secrets  # noqa: E402
-
-
-class _MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
+from orthanc_server import DEMO, app_with_local_orthanc, make_series_study  # noqa: E402
 
 
 def main() -> int:
@@ -51,24 +26,9 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="radlens-pacs-shot-"))
-    os.environ["RADLENS_SETTINGS"] = str(tmp / "config" / "settings.json")
-    os.environ["RADLENS_CACHE"] = str(tmp / "cache")
-    keyring.set_keyring(_MemoryKeyring())
-    server = OrthancServer(tmp / "orthanc", free_port())
-    server.start()
-    try:
-        server.upload(sorted(DEMO.glob("*.dcm")) + make_series_study(tmp / "study"))
-        config = pacs.PacsConfig.load()
-        config.storage_scp = pacs.StorageScp(ae_title=OUR_AET, host="127.0.0.1", port=server.scp_port)
-        config.add(pacs.PacsNode(name="orthanc-local", kind="dicomweb", base_url=server.dicomweb_url, auth="basic",
-                                 username=USER, secret="keyring"))
-        config.save()
-        secrets.store_in_keyring("orthanc-local", PASSWORD)
+    with app_with_local_orthanc("orthanc-local", sorted(DEMO.glob("*.dcm")), "radlens-pacs-shot-") as (tmp, server):
+        server.upload(make_series_study(tmp / "study"))
         return _shoot(args.out, args.timeout)
-    finally:
-        server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _shoot(out: Path, timeout: float) -> int:

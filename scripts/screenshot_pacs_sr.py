@@ -15,43 +15,20 @@ every box on screen came back from the PACS in the SR. The user's settings are n
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "pacs"))
 
-import keyring  # noqa: E402
-import keyring.backend  # noqa: E402
-from orthanc_server import DEMO, OUR_AET, PASSWORD, USER, OrthancServer, free_port  # noqa: E402
+from orthanc_server import DEMO, app_with_local_orthanc  # noqa: E402
 
 from engine import pacs  # noqa: E402
-from engine.pacs import secrets  # noqa: E402
 
 DEMO_IMAGE = DEMO / "phantom_00002.dcm"
 CLASSES = ["Cardiomegaly", "Pleural effusion", "Consolidation"]
 NODE = "orthanc-local"
-
-
-class _MemoryKeyring(keyring.backend.KeyringBackend):
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 def export_and_send(folder: Path) -> int:
@@ -80,25 +57,9 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="radlens-pacs-sr-shot-"))
-    os.environ["RADLENS_SETTINGS"] = str(tmp / "config" / "settings.json")
-    os.environ["RADLENS_CACHE"] = str(tmp / "cache")
-    keyring.set_keyring(_MemoryKeyring())
-    server = OrthancServer(tmp / "orthanc", free_port())
-    server.start()
-    try:
-        server.upload([DEMO_IMAGE])
-        config = pacs.PacsConfig.load()
-        config.storage_scp = pacs.StorageScp(ae_title=OUR_AET, host="127.0.0.1", port=server.scp_port)
-        config.add(pacs.PacsNode(name=NODE, kind="dicomweb", base_url=server.dicomweb_url, auth="basic",
-                                 username=USER, secret="keyring"))
-        config.save()
-        secrets.store_in_keyring(NODE, PASSWORD)
+    with app_with_local_orthanc(NODE, [DEMO_IMAGE], "radlens-pacs-sr-shot-") as (tmp, _server):
         export_and_send(tmp / "export")
         return _shoot(args.out, args.timeout)
-    finally:
-        server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _shoot(out: Path, timeout: float) -> int:

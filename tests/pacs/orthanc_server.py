@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import keyring
+import keyring.backend
 import pydicom
 import requests
 from pydicom.uid import generate_uid
@@ -169,3 +174,53 @@ def make_series_study(folder: Path, n_series: int = 3, per_series: int = 4) -> l
             ds.save_as(path, enforce_file_format=True)
             out.append(path)
     return out
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring backend that keeps secrets in a dict (tests and screenshots never touch the user's keyring)."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@contextlib.contextmanager
+def app_with_local_orthanc(node: str, files: Sequence[Path] = (), prefix: str = "radlens-pacs-") -> Iterator[
+        tuple[Path, OrthancServer]]:
+    """For the screenshot scripts: a temporary RadLens home (settings, cache, an in-memory keyring)
+    and an Orthanc on 127.0.0.1 with ``files`` uploaded, saved in the settings as the DICOMweb node
+    ``node`` (basic auth, the password in the keyring) with our storage SCP. Yields (the temporary
+    folder, the server); the server is killed and the folder removed afterwards."""
+    from engine import pacs
+    from engine.pacs import secrets
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["RADLENS_SETTINGS"] = str(tmp / "config" / "settings.json")
+    os.environ["RADLENS_CACHE"] = str(tmp / "cache")
+    keyring.set_keyring(MemoryKeyring())
+    server = OrthancServer(tmp / "orthanc", free_port())
+    server.start()
+    try:
+        if files:
+            server.upload(list(files))
+        config = pacs.PacsConfig.load()
+        config.storage_scp = pacs.StorageScp(ae_title=OUR_AET, host="127.0.0.1", port=server.scp_port)
+        config.add(pacs.PacsNode(name=node, kind="dicomweb", base_url=server.dicomweb_url, auth="basic",
+                                 username=USER, secret="keyring"))
+        config.save()
+        secrets.store_in_keyring(node, PASSWORD)
+        yield tmp, server
+    finally:
+        server.kill()
+        shutil.rmtree(tmp, ignore_errors=True)

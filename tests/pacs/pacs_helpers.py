@@ -8,34 +8,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
-import keyring.backend
 import pytest
-from orthanc_server import DEMO, ORTHANC_AET, OUR_AET, PASSWORD, USER, OrthancServer, free_port, make_series_study
+from orthanc_server import (
+    DEMO,
+    ORTHANC_AET,
+    OUR_AET,
+    PASSWORD,
+    USER,
+    MemoryKeyring,
+    OrthancServer,
+    free_port,
+    make_series_study,
+)
 
 from engine import pacs
 from engine.pacs import secrets
 from engine.pacs.dimse import StorageServer
 
 __all__ = ["DEMO", "MemoryKeyring", "make_config"]
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring backend that keeps secrets in a dict (tests never touch the user's keyring)."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
 
 
 @pytest.fixture(scope="session")
