@@ -15,6 +15,11 @@ original on a random input when it is built: if any output differs by more than
 :data:`TOLERANCE` (relative to the output's scale), or the network cannot be traced, the original
 module is used and the reason is kept in :attr:`InferenceCopy.note`. TorchScript models and
 networks without convolutions are used as they are.
+
+The copy follows the original's weights: it is rebuilt when any parameter or buffer of the original
+was changed in place (its version counter moved, as ``copy_``, ``load_state_dict`` and optimiser
+steps do) or replaced. The sanity study randomises a network layer by layer in place; without this
+its Score-CAM and Δp forwards would run on the weights of the first step.
 """
 
 from __future__ import annotations
@@ -57,18 +62,35 @@ class InferenceCopy:
     note: str
 
 
-_cache: weakref.WeakKeyDictionary[Any, InferenceCopy] = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Any, tuple[tuple[tuple[int, int], ...], InferenceCopy]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
+def weights_state(module: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Identity and in-place version of every parameter and buffer of ``module`` (a few µs).
+
+    Tensors made under ``torch.inference_mode`` have no version counter; for them only the identity
+    counts (they cannot be changed in place outside inference mode anyway)."""
+    return tuple((id(t), _version(t)) for t in (*module.parameters(), *module.buffers()))
+
+
+def _version(t: torch.Tensor) -> int:
+    try:
+        return int(t._version)
+    except RuntimeError:  # an inference tensor
+        return -1
+
+
 def inference_copy(model: LoadedModel) -> InferenceCopy:
-    """The faster copy of ``model.module`` (built on first use, kept while the model lives)."""
+    """The faster copy of ``model.module``: built on first use, kept while the model lives and its
+    weights are unchanged, rebuilt after they change."""
     with _lock:
+        state = weights_state(model.module)
         found = _cache.get(model)
-        if found is None:
-            found = _build(model)
+        if found is None or found[0] != state:
+            found = (state, _build(model))
             _cache[model] = found
-        return found
+        return found[1]
 
 
 def logits_of(output: object) -> torch.Tensor:

@@ -98,3 +98,33 @@ def test_a_copy_that_differs_is_refused(resnet: LoadedModel, monkeypatch: pytest
 def test_small_networks_are_used_as_they_are() -> None:
     model = LoadedModel.from_module(TinyNet(), make_manifest("tiny", 3, 32))
     assert inference_copy(model).module is model.module
+
+
+def test_the_copy_follows_in_place_changes_of_the_weights() -> None:
+    """Weights changed in place (the sanity cascade, a training step, ``load_state_dict``) or replaced
+    give a new copy that computes the changed network, not the one first copied."""
+    torch.manual_seed(7)
+    net = torchvision.models.resnet18(weights=None, num_classes=3)
+    model = LoadedModel.from_module(_with_random_bn(net, 2), make_manifest("resnet18", 3, 64))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(9))
+    first = inference_copy(model)
+    assert inference_copy(model) is first  # nothing changed: the same copy
+    original = {k: v.clone() for k, v in model.module.state_dict().items()}
+
+    def agrees(copy: inference.InferenceCopy) -> bool:
+        with torch.no_grad():
+            want = model.module(x)
+            return torch.allclose(copy.module(x), want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+    with torch.no_grad():
+        net.layer4[1].conv2.weight.mul_(-3.0)  # in place, as the cascade's randomise_ does
+    assert not agrees(first)
+    second = inference_copy(model)
+    assert second is not first and agrees(second)
+
+    model.module.load_state_dict(original)  # back to the first weights (copy_ into the same tensors)
+    third = inference_copy(model)
+    assert third is not second and agrees(third)
+
+    net.fc.bias = nn.Parameter(torch.full((3,), 5.0), requires_grad=False)  # replaced, not changed
+    assert agrees(inference_copy(model)) and inference_copy(model) is inference_copy(model)

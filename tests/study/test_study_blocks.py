@@ -212,6 +212,40 @@ def test_sanity_cascade_randomises_the_head_first_on_a_copy() -> None:
         assert torch.equal(v, before[k]), k
 
 
+def test_sanity_score_cam_scores_every_step_on_that_steps_weights() -> None:
+    """Score-CAM scores its masked inputs on the model's faster copy. The cascade randomises one network
+    in place, step after step: each step's rows must equal an explanation of an independent network
+    randomised up to that step (before the fix the copy kept the first step's weights)."""
+    import copy
+    import dataclasses
+
+    from engine import explain
+    from training.study.blocks.sanity import randomise_
+
+    model = tiny_resnet(n_classes=3, seed=4)
+    image = np.random.default_rng(5).uniform(size=(40, 40)).astype(np.float32)
+    task = Task("scorecam", "layer2.1", {"fusion": "mean"}, "c" * 16, "sanity")
+    settings = {"cascade": "auto", "seed": 3, "max_steps": 4, "classes": "all"}
+    rows = {r["class"]: r for r in SanityBlock().image_rows(_job(model, image), [task], settings)}
+
+    def maps(m: Any) -> dict[str, np.ndarray]:
+        r = explain(m, image, method="scorecam", layers=["layer2.1"], classes=list(model.class_names))
+        return {c: r.map(c, "model", normalisation="raw") for c in model.class_names}
+
+    original = maps(model)
+    names = cascade_modules(model.module)[:4]
+    for k in range(len(names)):
+        net = copy.deepcopy(model.module)  # a fresh network: no copy of it has ever been made
+        modules = dict(net.named_modules())
+        for j in range(k + 1):
+            randomise_(modules[names[j]], 3, j)
+        now = maps(dataclasses.replace(model, module=net))
+        for c in model.class_names:
+            ssim, rank = map_similarity(original[c], now[c])
+            assert rows[c]["sanity_ssim"][k] == pytest.approx(ssim, abs=1e-5), (k, c)
+            assert rows[c]["sanity_spearman"][k] == pytest.approx(rank, abs=1e-5), (k, c)
+
+
 def test_sanity_on_the_predicted_classes_is_the_all_classes_rows_of_those_classes() -> None:
     """``sanity.classes: predicted`` explains the classes at or above their thresholds (the top one
     when none is): the same rows, with the same similarities, as ``all`` gives for those classes."""
