@@ -91,7 +91,8 @@ FIGURE_CAPTIONS = {
     "sanity.png": "Similarity of the map to the original map as the network is randomised from the head towards "
                   "the input (SSIM left, Spearman right). A method that explains the model falls towards 0.",
     "reliability.png": "Reliability diagram: observed frequency against mean predicted probability per bin; the "
-                       "diagonal is perfect calibration.",
+                       "diagonal is perfect calibration. Marker area and the bars below: forecasts per bin (few "
+                       "forecasts, little evidence). The legend gives each curve's ECE and the temperature.",
     "architectures.png": "The models side by side (all images with a ground-truth box of the class): Diff, EHR-AUC, "
                          "pointing game and best mean IoU per class, one bar per model.",
 }

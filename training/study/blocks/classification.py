@@ -214,10 +214,17 @@ class ClassificationBlock(Block):
 def reliability_figure(out: Path) -> Path | None:
     """Draw ``OUT/figures/reliability.png`` from ``OUT/tables/reliability.csv`` (class ``all``).
 
+    One column per model. Top: observed frequency against mean confidence per bin, raw and
+    temperature-scaled, each marker's area growing with the bin's forecast count (a bin of three
+    forecasts is no evidence of miscalibration), the legend with the ECE of each curve and the
+    temperature from ``calibration.csv``. Below: how many forecasts each bin holds (log scale), the
+    confidence histogram that Guo et al. (2017) show beside the diagram.
+
     Returns:
         The figure, or None when the table has no pooled bin with forecasts.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_hex
     from matplotlib.figure import Figure
 
     from training.study.figures import save_figure
@@ -226,22 +233,57 @@ def reliability_figure(out: Path) -> Path | None:
     if not table.is_file():
         return None
     panels: dict[str, dict[str, list[tuple[float, float, int]]]] = {}
+    counts: dict[str, dict[str, list[tuple[float, float, int]]]] = {}
     with table.open(newline="", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
-            if r["class"] == ALL_CLASSES and r["confidence"] and int(r["count"]) > 0:
+            if r["class"] != ALL_CLASSES:
+                continue
+            counts.setdefault(r["model_name"], {}).setdefault(r["scaling"], []).append(
+                (float(r["lower"]), float(r["upper"]), int(r["count"])))
+            if r["confidence"] and int(r["count"]) > 0:
                 panels.setdefault(r["model_name"], {}).setdefault(r["scaling"], []).append(
                     (float(r["confidence"]), float(r["accuracy"]), int(r["count"])))
     if not panels:
         return None
-    fig = Figure(figsize=(4.2 * len(panels), 4.0), dpi=100)
+    summary = _pooled_calibration(Path(out) / "tables" / "calibration.csv")
+    fig = Figure(figsize=(4.6 * len(panels), 5.6), dpi=100)
     FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, len(panels), height_ratios=(3.0, 1.1))
     for k, (model_name, curves) in enumerate(sorted(panels.items())):
-        ax = fig.add_subplot(1, len(panels), k + 1)
+        ax = fig.add_subplot(grid[0, k])
         ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+        most = max(n for points in curves.values() for _c, _a, n in points)
+        info = summary.get(model_name, {})
+        colours: dict[str, str] = {}
         for scaling, points in sorted(curves.items()):
-            ax.plot([c for c, _a, _n in points], [a for _c, a, _n in points], marker="o",
-                    label="temperature-scaled" if scaling == "temperature" else "raw")
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean confidence (bin)", ylabel="observed frequency",
-               title=f"{model_name}: all classes pooled")
+            scaled = scaling == "temperature"
+            ece = info.get("ece_calibrated" if scaled else "ece", "")
+            label = (f"temperature-scaled, T = {float(info['temperature']):.3g}" if scaled and info.get("temperature")
+                     else "temperature-scaled" if scaled else "raw")
+            if ece:
+                label += f" (ECE {float(ece):.4f})"
+            line, = ax.plot([c for c, _a, _n in points], [a for _c, a, _n in points], linewidth=1.2, label=label)
+            colours[scaling] = to_hex(line.get_color())
+            ax.scatter([c for c, _a, _n in points], [a for _c, a, _n in points], color=line.get_color(),
+                       s=[10 + 90 * (n / most) ** 0.5 for _c, _a, n in points], zorder=3)
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.04), ylabel="observed frequency",
+               title=f"{model_name}\nall classes pooled (marker area: forecasts in the bin)")
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelbottom=False)
         ax.legend(fontsize=7, loc="upper left")
+        hist = fig.add_subplot(grid[1, k], sharex=ax)
+        for i, (scaling, bins) in enumerate(sorted(counts.get(model_name, {}).items())):
+            width = [(hi - lo) / 2 for lo, hi, _n in bins]  # two bars side by side in each bin
+            hist.bar([lo + i * w for (lo, _hi, _n), w in zip(bins, width, strict=True)], [n for _lo, _hi, n in bins],
+                     width=width, align="edge", color=colours.get(scaling, f"C{i}"), alpha=0.8)
+        hist.set_yscale("log")
+        hist.set(xlabel="mean confidence (bin)", ylabel="forecasts")
     return save_figure(fig, out, "reliability.png")
+
+
+def _pooled_calibration(path: Path) -> dict[str, dict[str, str]]:
+    """Model name -> its pooled (class ``all``) row of ``calibration.csv`` (empty when absent)."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {r["model_name"]: r for r in csv.DictReader(handle) if r["class"] == ALL_CLASSES}
