@@ -77,6 +77,30 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
     assert study_json["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1}
 
 
+def test_sigterm_stops_like_ctrl_c_and_resume_completes(
+    tiny_bundle: Path, phantom_set: Path, study_cfg: StudyConfig, reference_run: Path, tmp_path: Path
+) -> None:
+    """``kill``, Slurm and Kubernetes stop a run with SIGTERM (and a run started in the background
+    ignores Ctrl-C): it stops as Ctrl-C does, keeps what is scored and says how to resume."""
+    study = tmp_path / "study.yaml"
+    study.write_text(study_yaml(tiny_bundle, batch_size=1))
+    out = tmp_path / "out"
+    proc = _start_slow(study, phantom_set, out)
+    _wait_for_parts(proc, out, 1)
+    proc.send_signal(signal.SIGTERM)
+    _stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM: the images already scored are kept. Resume with:" in stderr
+    assert "Traceback" not in stderr
+    assert json.loads((out / "study.json").read_text())["status"] == "interrupted"
+    kept = len(part_files(out))
+    assert 1 <= kept < N_IMAGES - 1
+
+    summary = run_study(study_cfg, out, workers=0, progress=False, resume=True)
+    assert summary.skipped == kept
+    assert tables_of(out) == tables_of(reference_run)
+
+
 def test_two_node_cluster_gives_the_in_process_results(
     tiny_bundle: Path, phantom_set: Path, reference_run: Path, tmp_path: Path
 ) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,16 +52,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     cfg = load_study(args.study).with_overrides(folder=args.data, limit=args.limit)
     command = _command(args)
-    summary = run_study(cfg, args.out, workers=args.workers, address=args.address, device=args.device,
-                        resume=args.resume, progress=not args.quiet, command=command)
+    with _sigterm_stops_cleanly() as caught:
+        summary = run_study(cfg, args.out, workers=args.workers, address=args.address, device=args.device,
+                            resume=args.resume, progress=not args.quiet, command=command)
     print(f"study {cfg.name}: {summary.done} image(s) done, {summary.failed} failed, {summary.skipped} already "
           f"done, {summary.rows} rows in {summary.seconds:.1f} s -> {summary.out}")
     if summary.failed:
         print(f"  failures: {summary.out / 'failures.csv'}")
     if summary.interrupted:
-        print("interrupted: the images already scored are kept. Resume with:\n  "
+        how = "stopped by SIGTERM" if caught else "interrupted"
+        print(f"{how}: the images already scored are kept. Resume with:\n  "
               + _command(args, resume=True), file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if caught else 130
     print(f"  tables: {summary.out / 'tables'}  study: {summary.out / 'study.json'}")
     return 0
 
@@ -74,3 +80,30 @@ def _command(args: argparse.Namespace, *, resume: bool | None = None) -> str:
     if args.resume if resume is None else resume:
         words.append("--resume")
     return shlex.join(words)
+
+
+@contextlib.contextmanager
+def _sigterm_stops_cleanly() -> Iterator[list[int]]:
+    """While the study runs, SIGTERM stops it as Ctrl-C does: the images already scored are kept,
+    ``study.json`` says ``interrupted`` and the resume command is printed.
+
+    ``kill``, Slurm at the end of a job's time, Kubernetes and systemd all stop a process with SIGTERM;
+    so does a user whose run was started in the background (where the shell makes it ignore Ctrl-C).
+    A second SIGTERM during the clean-up is ignored (the clean-up writes one part and the tables).
+    Yields the list the caught signal numbers are appended to.
+    """
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # signals are only set from the main thread
+        yield caught
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        if not caught:
+            caught.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGTERM, previous)
