@@ -114,3 +114,22 @@ def test_two_node_cluster_gives_the_in_process_results(
     # both nodes scored images (the actor pool is spread over the nodes)
     assert summary == {"done": N_IMAGES - 1, "failed": 1, "nodes": 2, "nodes_used": 2, "mode": "ray"}
     assert tables_of(out) == tables_of(reference_run)
+
+
+def test_starting_ray_keeps_the_callers_sigterm_handler() -> None:
+    """``ray.init`` replaces the SIGTERM handler with one that exits the process: a run on Ray would end
+    as "failed" without its clean-up. The handler the CLI set is put back (in a child: a fresh Ray)."""
+    code = "\n".join([
+        "import signal, ray",
+        "from training.study.pipeline import _ensure_ray",
+        "def mine(signum, frame): pass",
+        "signal.signal(signal.SIGTERM, mine)",
+        "assert _ensure_ray(None)",
+        "kept = signal.getsignal(signal.SIGTERM) is mine",
+        "ray.shutdown()",
+        "print('kept' if kept else 'replaced')",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_env(), capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "kept"

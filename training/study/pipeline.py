@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -131,6 +133,11 @@ def _ensure_ray(address: str | None) -> bool:
     env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
         p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}}
     address = address or os.environ.get("RAY_ADDRESS") or None
+    # ray.init replaces the SIGTERM handler with one that exits the process (the run would end as
+    # "failed" without its clean-up); a handler the caller set (the CLI's: SIGTERM stops like
+    # Ctrl-C) is put back. Signal handlers are only read and set from the main thread.
+    main = threading.current_thread() is threading.main_thread()
+    caller = signal.getsignal(signal.SIGTERM) if main else None
     try:
         if address:
             ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, log_to_driver=False)
@@ -143,6 +150,9 @@ def _ensure_ray(address: str | None) -> bool:
         raise StudyError(f"cannot start or join Ray ({exc}).",
                          fix="check --address / RAY_ADDRESS (e.g. auto or ray://HOST:10001), or run with "
                          "--workers 0 to run in this process.") from exc
+    finally:
+        if callable(caller) and signal.getsignal(signal.SIGTERM) is not caller:
+            signal.signal(signal.SIGTERM, caller)
     return True
 
 
