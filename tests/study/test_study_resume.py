@@ -15,6 +15,7 @@ from pathlib import Path
 from study_helpers import N_IMAGES, REPO, study_yaml, tables_of
 
 from training.study import StudyConfig, run_study
+from training.study.report import settle_killed_run
 from training.study.store import part_files
 
 SCRIPT = Path(__file__).with_name("study_subprocess.py")
@@ -67,6 +68,13 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
     assert proc.returncode == -signal.SIGKILL
     killed_at = len(part_files(out))
     assert killed_at < N_IMAGES - 1  # really half-way: some images are still to do
+    assert json.loads((out / "study.json").read_text())["status"] == "running"  # it could not say otherwise
+    resume = f"radlens study run {study} --out {out} --data {phantom_set} --workers 0 --resume"
+    assert settle_killed_run(out) == resume  # the killed run's own command line
+    settled = json.loads((out / "study.json").read_text())
+    assert settled["status"] == settled["runs"][-1]["status"] == "killed"
+    assert settled["counts"]["done"] == killed_at  # one image per part (batch_size 1)
+    assert settle_killed_run(out) is None  # settled once
 
     summary = run_study(study_cfg, out, workers=0, progress=False, resume=True)  # 3. resume to the end
     assert summary.skipped == killed_at and summary.done == N_IMAGES - 1 - killed_at
@@ -74,6 +82,7 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
     assert tables_of(out) == tables_of(reference_run)
     study_json = json.loads((out / "study.json").read_text())
     assert study_json["status"] == "complete" and len(study_json["runs"]) == 3
+    assert [r["status"] for r in study_json["runs"]] == ["interrupted", "killed", "complete"]
     assert study_json["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1}
 
 
@@ -133,3 +142,23 @@ def test_starting_ray_keeps_the_callers_sigterm_handler() -> None:
                           timeout=180)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "kept"
+
+
+def test_a_running_study_alive_or_elsewhere_is_not_called_killed(reference_run: Path, tmp_path: Path) -> None:
+    """Only a run started on this machine whose process is gone is settled as killed."""
+    import platform
+    import shutil
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead_pid = int(gone.stdout)
+    for host, pid, settled in ((platform.node(), os.getpid(), False), ("another-node", dead_pid, False),
+                               (platform.node(), dead_pid, True)):
+        out = tmp_path / f"{host}-{pid}"
+        shutil.copytree(reference_run, out)
+        doc = json.loads((out / "study.json").read_text())
+        doc["status"] = doc["runs"][-1]["status"] = "running"
+        doc["runs"][-1].update(host=host, pid=pid)
+        (out / "study.json").write_text(json.dumps(doc))
+        assert (settle_killed_run(out) is not None) is settled, (host, pid)
+        assert json.loads((out / "study.json").read_text())["status"] == ("killed" if settled else "running")

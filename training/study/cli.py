@@ -41,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"preset:{name:<16} {description}")
         return 0
     if args.study_action == "report":
+        from training.study.report import settle_killed_run
+
+        resume = settle_killed_run(args.out)
+        if resume is not None:
+            print("the last run of this study was killed (its process is gone and it never finished); study.json "
+                  f"now says so. The images it scored are kept. Resume with:\n  {resume}", file=sys.stderr)
         for path in report_study(args.out):
             print(f"wrote {path}")
         return 0

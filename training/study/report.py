@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shlex
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 STUDY_JSON = "study.json"
 STUDY_SCHEMA_VERSION = 1
+#: ``study.json`` status of a run whose process ended without its clean-up (see :func:`settle_killed_run`).
+KILLED = "killed"
 
 
 def _versions() -> dict[str, str]:
@@ -61,12 +65,15 @@ def write_study_json(
             previous = {}
     runs = list(previous.get("runs", []))
     record = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "command": command, "mode": summary.mode,
-              "workers": workers, "address": address, "device": device, "status": status,
+              "host": platform.node(), "pid": os.getpid(), "workers": workers, "address": address, "device": device,
+              "status": status,
               "images_to_do": summary.total - summary.skipped, "done": summary.done, "failed": summary.failed,
               "seconds": round(summary.seconds, 3),
               "images_per_s": round(summary.done / summary.seconds, 3) if summary.seconds > 0 else None,
               "nodes_used": len(summary.nodes), "timings": summary.timings()}
     if status == "running":
+        if runs and isinstance(runs[-1], dict) and runs[-1].get("status") == "running" and _process_gone(runs[-1]):
+            runs[-1] = {**runs[-1], "status": KILLED, "done": None}  # it never ended: see settle_killed_run
         runs.append(record)
     elif runs:
         record["started"] = runs[-1].get("started", record["started"])
@@ -105,8 +112,58 @@ def report_study(out: str | Path) -> list[Path]:
                          fix="re-run the study with --resume to rewrite it.")
     from training.study.pdf import write_report
 
+    settle_killed_run(folder)
     written = render_tables(folder, settings=settings_of_study(study))
     return [*written, write_report(folder)]
+
+
+def settle_killed_run(out: str | Path) -> str | None:
+    """Mark a run that was killed as such in ``OUT/study.json``.
+
+    A run rewrites ``study.json`` when it ends, also on Ctrl-C and SIGTERM; SIGKILL, the kernel's
+    out-of-memory killer or a power cut leave it saying ``running`` for ever. When the last run was
+    started on this machine and its process no longer exists, the study and that run get the status
+    ``killed`` and the counts are read again from the store. A run on another machine (a cluster's
+    driver) or still alive is left alone.
+
+    Returns:
+        The command that resumes the killed run (its own command line with ``--resume``), or None
+        when nothing was settled.
+    """
+    folder = Path(out)
+    doc = read_study_json(folder)
+    runs = doc.get("runs")
+    if doc.get("status") != "running" or not isinstance(runs, list) or not runs or not isinstance(runs[-1], dict):
+        return None
+    last = runs[-1]
+    if not _process_gone(last):
+        return None
+    doc["status"] = last["status"] = KILLED
+    last["done"] = None  # unknown: it was counted when the run ended, and it never did
+    counts = doc.get("counts")
+    doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
+                     "failed": len(read_failures(folder))}
+    atomic_write_text(folder / STUDY_JSON, json.dumps(doc, indent=2, default=str) + "\n")
+    command = str(last.get("command") or "")
+    if not command:  # started from Python (run_study) rather than the command line
+        study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
+        source = str(study.get("source") or "STUDY") if isinstance(study, dict) else "STUDY"
+        command = shlex.join(["radlens", "study", "run", source, "--out", str(folder)])
+    return command if command.endswith("--resume") else command + " --resume"
+
+
+def _process_gone(run: dict[str, Any]) -> bool:
+    """True when ``run`` was started on this machine and its process no longer exists."""
+    pid = run.get("pid")
+    if run.get("host") != platform.node() or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
 
 
 def read_study_json(out: str | Path) -> dict[str, Any]:
