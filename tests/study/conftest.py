@@ -58,6 +58,9 @@ def ray_session() -> Iterator[None]:
     """One local Ray for the whole session (2 CPUs, no dashboard); workers import this checkout."""
     import ray  # a dependency of RadLens (pyproject): never skipped
     env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}}
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False)
+    # address="local": a new Ray of our own. Without it ray.init joins the newest Ray already running on
+    # this machine (the two-node Cluster test's in the other xdist worker, a user's) and then fails on
+    # num_cpus: this errored the suite once while another Ray ran here.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False)
     yield
     ray.shutdown()
