@@ -162,3 +162,20 @@ def test_a_running_study_alive_or_elsewhere_is_not_called_killed(reference_run: 
         (out / "study.json").write_text(json.dumps(doc))
         assert (settle_killed_run(out) is not None) is settled, (host, pid)
         assert json.loads((out / "study.json").read_text())["status"] == ("killed" if settled else "running")
+
+
+def test_an_earlier_run_left_running_is_settled_as_killed(reference_run: Path, tmp_path: Path) -> None:
+    """A run record still ``running`` that later runs followed (one written before runs recorded their
+    host and pid, too) ended without its clean-up: ``study report`` marks it killed and keeps the rest."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(reference_run, out)
+    doc = json.loads((out / "study.json").read_text())
+    complete = dict(doc["runs"][-1])
+    doc["runs"] = [{"command": "radlens study run x", "status": "running", "done": 0}, complete]
+    (out / "study.json").write_text(json.dumps(doc))
+    assert settle_killed_run(out) is None  # the last run completed: nothing to resume
+    settled = json.loads((out / "study.json").read_text())
+    assert [r["status"] for r in settled["runs"]] == ["killed", "complete"]
+    assert settled["status"] == "complete" and settled["runs"][-1] == complete

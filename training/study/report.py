@@ -72,7 +72,7 @@ def write_study_json(
               "images_per_s": round(summary.done / summary.seconds, 3) if summary.seconds > 0 else None,
               "nodes_used": len(summary.nodes), "timings": summary.timings()}
     if status == "running":
-        if runs and isinstance(runs[-1], dict) and runs[-1].get("status") == "running" and _process_gone(runs[-1]):
+        if runs and isinstance(runs[-1], dict) and runs[-1].get("status") == "running" and not _alive_here(runs[-1]):
             runs[-1] = {**runs[-1], "status": KILLED, "done": None}  # it never ended: see settle_killed_run
         runs.append(record)
     elif runs:
@@ -118,38 +118,53 @@ def report_study(out: str | Path) -> list[Path]:
 
 
 def settle_killed_run(out: str | Path) -> str | None:
-    """Mark a run that was killed as such in ``OUT/study.json``.
+    """Mark runs that were killed as such in ``OUT/study.json``.
 
     A run rewrites ``study.json`` when it ends, also on Ctrl-C and SIGTERM; SIGKILL, the kernel's
     out-of-memory killer or a power cut leave it saying ``running`` for ever. When the last run was
     started on this machine and its process no longer exists, the study and that run get the status
-    ``killed`` and the counts are read again from the store. A run on another machine (a cluster's
-    driver) or still alive is left alone.
+    ``killed`` and the counts are read again from the store; a last run on another machine (a
+    cluster's driver) or still alive is left alone. An earlier run still marked ``running`` was
+    followed by another run on the same folder, so it ended: it is marked ``killed`` too (unless its
+    process is alive here).
 
     Returns:
-        The command that resumes the killed run (its own command line with ``--resume``), or None
-        when nothing was settled.
+        The command that resumes the killed last run (its own command line with ``--resume``), or
+        None when the last run was not settled.
     """
     folder = Path(out)
     doc = read_study_json(folder)
     runs = doc.get("runs")
-    if doc.get("status") != "running" or not isinstance(runs, list) or not runs or not isinstance(runs[-1], dict):
+    if not isinstance(runs, list) or not runs:
         return None
+    earlier = [r for r in runs[:-1] if isinstance(r, dict) and r.get("status") == "running" and not _alive_here(r)]
+    for r in earlier:
+        r.update(status=KILLED, done=None)
     last = runs[-1]
-    if not _process_gone(last):
+    settle_last = doc.get("status") == "running" and isinstance(last, dict) and _process_gone(last)
+    if settle_last:
+        doc["status"] = last["status"] = KILLED
+        last["done"] = None  # unknown: it was counted when the run ended, and it never did
+        counts = doc.get("counts")
+        doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
+                         "failed": len(read_failures(folder))}
+    if earlier or settle_last:
+        atomic_write_text(folder / STUDY_JSON, json.dumps(doc, indent=2, default=str) + "\n")
+    if not settle_last:
         return None
-    doc["status"] = last["status"] = KILLED
-    last["done"] = None  # unknown: it was counted when the run ended, and it never did
-    counts = doc.get("counts")
-    doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
-                     "failed": len(read_failures(folder))}
-    atomic_write_text(folder / STUDY_JSON, json.dumps(doc, indent=2, default=str) + "\n")
     command = str(last.get("command") or "")
     if not command:  # started from Python (run_study) rather than the command line
         study = doc.get("study") if isinstance(doc.get("study"), dict) else {}
         source = str(study.get("source") or "STUDY") if isinstance(study, dict) else "STUDY"
         command = shlex.join(["radlens", "study", "run", source, "--out", str(folder)])
     return command if command.endswith("--resume") else command + " --resume"
+
+
+def _alive_here(run: dict[str, Any]) -> bool:
+    """True when ``run`` was started on this machine and its process still exists."""
+    pid = run.get("pid")
+    return (run.get("host") == platform.node() and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0
+            and not _process_gone(run))
 
 
 def _process_gone(run: dict[str, Any]) -> bool:
