@@ -94,6 +94,11 @@ def write_study_json(
         "platform": platform.platform(),
         "research_use": "research use - not for diagnostic use",
     }
+    return _write_study_json(Path(out), doc)
+
+
+def _write_study_json(folder: Path, doc: dict[str, Any]) -> Path:
+    path = folder / STUDY_JSON
     atomic_write_text(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path
 
@@ -149,7 +154,7 @@ def settle_killed_run(out: str | Path) -> str | None:
         doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
                          "failed": len(read_failures(folder))}
     if earlier or settle_last:
-        atomic_write_text(folder / STUDY_JSON, json.dumps(doc, indent=2, default=str) + "\n")
+        _write_study_json(folder, doc)
     if not settle_last:
         return None
     command = str(last.get("command") or "")
@@ -162,23 +167,26 @@ def settle_killed_run(out: str | Path) -> str | None:
 
 def _alive_here(run: dict[str, Any]) -> bool:
     """True when ``run`` was started on this machine and its process still exists."""
-    pid = run.get("pid")
-    return (run.get("host") == platform.node() and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0
-            and not _process_gone(run))
+    return _process_here(run) is True
 
 
 def _process_gone(run: dict[str, Any]) -> bool:
     """True when ``run`` was started on this machine and its process no longer exists."""
+    return _process_here(run) is False
+
+
+def _process_here(run: dict[str, Any]) -> bool | None:
+    """Whether ``run``'s process exists; None when it was not started on this machine (or has no pid)."""
     pid = run.get("pid")
     if run.get("host") != platform.node() or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
+        return None
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
-        return True
-    except PermissionError:  # it exists, under another user
         return False
-    return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def read_study_json(out: str | Path) -> dict[str, Any]:
