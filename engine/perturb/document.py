@@ -41,7 +41,8 @@ __all__ = ["DEFINITIONS", "FORMAT", "REQUIRED", "SCHEMA_VERSION", "build_documen
            "curves_csv", "read_document", "write_document"]
 
 DEFINITIONS = {
-    "k": "pixels replaced at fraction f: floor(f * N + 0.5) of the N rankable pixels; ties by stable sort",
+    "k": "pixels replaced at fraction f: floor(f * N + 0.5) of the N rankable pixels; tied pixels in a fixed "
+         "pseudo-random order (engine.perturb.ranking.TIE_SEED)",
     "patch": "1: pixels are ranked one by one; p > 1: p x p squares ranked by their mean relevance (random: "
              "a random order of squares), pixels following square by square",
     "auc": "normalised AUC = trapezoid(p, f) / (f_max - f_min), the curve's mean height over its fractions",

@@ -2,15 +2,23 @@
 
 A ranking is an array of flat (row-major) pixel indices, first to be replaced first. Only pixels
 whose relevance is finite take part (NaN marks pixels outside the image content, e.g. letterbox
-padding). Ties are broken by a stable sort: among equal values, the lower flat index comes first,
-in both MoRF and LeRF, so a ranking is a pure function of the map (and of the seed for random).
+padding).
+
+Ties are broken in a fixed pseudo-random order (a permutation drawn once from ``TIE_SEED`` for the
+map's size), in both MoRF and LeRF, so a ranking is still a pure function of the map (and of the
+seed for random). Ties matter: a ReLU'd CAM is exactly zero on most of the image (12.7 % positive
+pixels is typical), so "the top 20 %" runs past the map's support. Broken by lower flat index, the
+rest of that 20 % would be the top rows of the film, and Δp at large fractions would measure the
+removal of the lung apices rather than of anything the model used; broken at random, the pixels past
+the support are a random sample of the zero-relevance pixels, like the random-order control.
 
 Replacing a fraction ``f`` of ``N`` ranked pixels replaces exactly ``k = floor(f * N + 0.5)``
 pixels (``f * N`` rounded half up), the first ``k`` of the ranking.
 
 Patches (``patch = p > 1``): the frame is cut into a grid of ``p x p`` squares from the top-left
 corner (the last row/column may be smaller). Squares are ranked by the mean relevance of their
-finite pixels (MoRF highest first, LeRF lowest first, ties by lower square index) or in a seeded
+finite pixels (MoRF highest first, LeRF lowest first, ties in the fixed pseudo-random order of
+squares) or in a seeded
 random order of squares; pixels follow square by square, row-major inside a square. Replacing
 whole squares (Samek et al. 2017 used 9 x 9 regions) keeps a random order from scattering single
 pixels all over the image, an artefact models react to more than to the loss of evidence.
@@ -26,6 +34,8 @@ from engine.errors import RadLensError, ShapeError
 from engine.localise.boxes import boxes_to_mask
 
 ORDERS = ("morf", "lerf", "random")
+#: Seed of the fixed order in which tied pixels (or squares) follow each other in MoRF and LeRF.
+TIE_SEED = 20181
 
 
 def check_order(order: str) -> str:
@@ -78,7 +88,13 @@ def rank_pixels(relevance: np.ndarray, order: str = "morf", seed: int = 0, patch
         return valid[np.random.default_rng(int(seed)).permutation(valid.size)]
     values = flat[valid]
     key = -values if order == "morf" else values
-    return valid[np.argsort(key, kind="stable")]
+    ties = _tie_order(valid.size)  # a stable sort of the shuffled keys leaves ties in shuffled order
+    return valid[ties[np.argsort(key[ties], kind="stable")]]
+
+
+def _tie_order(n: int) -> np.ndarray:
+    """The fixed pseudo-random permutation of ``n`` items that orders ties."""
+    return np.random.default_rng(TIE_SEED).permutation(n)
 
 
 def _rank_patches(flat: np.ndarray, valid: np.ndarray, shape: tuple[int, ...], order: str, seed: int,
@@ -87,16 +103,17 @@ def _rank_patches(flat: np.ndarray, valid: np.ndarray, shape: tuple[int, ...], o
     per_row = -(-w // patch)
     n_squares = -(-h // patch) * per_row
     square = ((valid // w) // patch) * per_row + (valid % w) // patch  # each valid pixel's square
+    position = np.empty(n_squares, dtype=np.int64)  # each square's place in a seeded (random) or fixed (ties) order
+    shuffled = np.random.default_rng(seed).permutation(n_squares) if order == "random" else _tie_order(n_squares)
+    position[shuffled] = np.arange(n_squares)
     if order == "random":
-        position = np.empty(n_squares, dtype=np.int64)
-        position[np.random.default_rng(seed).permutation(n_squares)] = np.arange(n_squares)
-        key = position[square].astype(np.float64)
+        key = np.zeros(valid.size)
     else:
         sums = np.bincount(square, weights=flat[valid], minlength=n_squares)
         counts = np.bincount(square, minlength=n_squares)
         mean = sums / np.maximum(counts, 1)
         key = -mean[square] if order == "morf" else mean[square]
-    return valid[np.lexsort((valid, square, key))]  # by key, then square index, then pixel index
+    return valid[np.lexsort((valid, position[square], key))]  # by key, then the square's place, then pixel index
 
 
 def rank_positions(ranking: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
