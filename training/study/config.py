@@ -217,6 +217,12 @@ def parse_study(text: str, *, source: str = "<string>", path: Path | None = None
     return cfg
 
 
+def default_block_settings() -> dict[str, dict[str, Any]]:
+    """Block name -> the settings of every registered block in a study that sets none of them."""
+    cfg = parse_study("name: defaults\n")
+    return {name: block.settings_of(cfg) for name, block in BLOCKS.items()}
+
+
 def _line_map(node: yaml.Node | None, key: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
     """Dotted key -> 1-based line of its value (and ``key#k`` -> line of the key itself)."""
     out = {} if out is None else out

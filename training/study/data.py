@@ -78,6 +78,13 @@ class WorkList:
     annotations: Path
     items: tuple[WorkItem, ...]
     fingerprint: str
+    #: SHA-256 of the split file that chose the images ("" without one).
+    split_sha256: str = ""
+
+    @property
+    def annotations_sha256(self) -> str:
+        """SHA-256 of the annotation file ("" for the folder-per-class layout, whose labels are the paths)."""
+        return file_sha256(self.annotations) if self.annotations.is_file() else ""
 
 
 def _reader(fmt: str) -> Any:
@@ -106,6 +113,7 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
     data = read_labelled_data(DataConfig(format=fmt, root=str(root), annotations=spec.annotations,
                                          classes=tuple(classes)))
     examples = list(data.examples)
+    split_sha256 = ""
     if spec.split_file:
         split_path = Path(spec.split_file)
         if not split_path.is_absolute():
@@ -117,6 +125,7 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
             raise StudyError(f"cannot read split '{spec.subset}' ({exc}).", path=split_path,
                              fix="point data.split.file at the split.json written by radlens train.") from exc
         examples = [e for e in examples if e.image_id in wanted]
+        split_sha256 = file_sha256(split_path)
     if spec.limit:
         examples = examples[: spec.limit]
     ann_path = root / (spec.annotations or DEFAULT_ANNOTATIONS[fmt])
@@ -133,7 +142,16 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
         labels = {c: int(v) for c, v in zip(classes, e.labels, strict=True)}
         items.append(WorkItem(rel, str(e.path.resolve()), labels, boxes))
     items.sort(key=lambda it: it.image)
-    return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items))
+    return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items), split_sha256)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def fingerprint(root: Path, annotations: Path, items: list[WorkItem]) -> str:
@@ -143,7 +161,7 @@ def fingerprint(root: Path, annotations: Path, items: list[WorkItem]) -> str:
     if annotations.is_dir():
         h.update(json.dumps([[it.image, it.labels] for it in items], sort_keys=True).encode())
     else:
-        h.update(hashlib.sha256(annotations.read_bytes()).hexdigest().encode())
+        h.update(file_sha256(annotations).encode())
     for it in items:
         try:
             size = (root / it.image).stat().st_size

@@ -15,6 +15,7 @@ on the loaded 2-core machine, ~25 s before the first image was scored (issue #15
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,16 +23,18 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.study.blocks import BLOCKS
 from training.study.config import StudyConfig
 from training.study.data import WorkList, list_work
 from training.study.errors import StudyError
 from training.study.plan import plan_models
-from training.study.report import write_study_json
+from training.study.report import STUDY_JSON, check_resume, write_study_json
 from training.study.score import ModelPlan, Scorer, decode_row, task_key
 from training.study.store import (
     done_keys,
@@ -52,6 +55,11 @@ ACTOR_CPUS = 0.5
 DECODE_CPUS = 0.25
 #: Seconds the actor pool may take to start (model loading included) before the study fails.
 ACTOR_START_TIMEOUT_S = 600
+#: Times Ray restarts a scoring actor whose process died (a node lost, the kernel's OOM killer) and retries
+#: its batch. Ray Data's default is for ever: an image that kills the process would hang the study.
+ACTOR_RESTARTS = 2
+#: The lock file a run holds in its output folder (one run per folder at a time).
+LOCK_FILE = ".study.lock"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -181,9 +189,14 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     # CPU actors: the same resources as the scoring stage, so Ray fuses decoding into the actors
     ds = ds.map(decode_row, num_cpus=DECODE_CPUS if use_gpu else ACTOR_CPUS)
     # Ray Data spreads the actors over the nodes (its default actor scheduling strategy is SPREAD)
-    ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
-                        compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size, num_cpus=ACTOR_CPUS,
-                        num_gpus=1 if use_gpu else 0, batch_format="numpy")
+    # bounded restarts: Ray Data's documented knob is map_batches(..., max_restarts=N), which Ray 2.60
+    # warns will move to named parameters in 2.64 (none exists yet for actors)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        ds = ds.map_batches(Scorer, fn_constructor_kwargs={**scorer_args, "device": "cuda" if use_gpu else "cpu"},
+                            compute=ray.data.ActorPoolStrategy(size=workers), batch_size=batch_size,
+                            num_cpus=ACTOR_CPUS, num_gpus=1 if use_gpu else 0, batch_format="numpy",
+                            max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
     try:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
             for i in range(len(batch["image"])):
@@ -192,7 +205,9 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     except ray.exceptions.RayError as exc:  # e.g. an actor could not load a model on its node
         raise StudyError(f"the Ray stream failed ({type(exc).__name__}: {str(exc).splitlines()[0]}).",
                          fix="fix the cause and run again with --resume (what is stored is kept); --workers 0 "
-                         "runs in this process and shows the full error.") from exc
+                         "runs in this process and shows the full error. A scoring process that died on the "
+                         f"same batch {ACTOR_RESTARTS + 1} times (killed by the system, e.g. out of memory) "
+                         "ends the run here rather than retrying for ever.") from exc
 
 
 @dataclass(frozen=True)
@@ -249,18 +264,61 @@ def run_study(
             already scored are kept, ``study.json`` says ``interrupted``, ``resume=True`` continues).
 
     Raises:
-        StudyError: The folder holds results and ``resume`` is off; Ray cannot be reached.
+        StudyError: Without ``resume``, the folder holds a study or other files; with it, the stored
+            rows were scored on other annotations or thresholds (:func:`~training.study.report.check_resume`);
+            another run holds the folder; Ray cannot be reached.
         StudyConfigError: A layer does not exist in a model.
     """
     out = Path(out)
-    if part_files(out) and not resume:
-        raise StudyError("the output folder already holds study results.", path=out,
+    _check_out(out, resume)
+    out.mkdir(parents=True, exist_ok=True)
+    with _only_run(out):
+        return _run_locked(cfg, out, workers=workers, address=address, device=device, resume=resume,
+                           progress=progress, command=command, on_progress=on_progress, cancel=cancel)
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """Without ``resume`` the output folder must be new or empty: nothing the user keeps there is overwritten."""
+    if resume or not out.exists():
+        return
+    if not out.is_dir():
+        raise StudyError("the output folder is a file.", path=out, fix="choose a folder with --out.")
+    if part_files(out) or (out / STUDY_JSON).is_file():
+        raise StudyError("the output folder already holds a study.", path=out,
                          fix="pass --resume to continue that study, or choose another --out.")
+    if any(p.name != LOCK_FILE for p in out.iterdir()):
+        raise StudyError("the output folder is not empty (and holds no study).", path=out,
+                         fix="choose a new or empty folder with --out: a study writes study.json, results/, "
+                         "tables/, figures/, failures.csv and report.pdf there.")
+
+
+@contextlib.contextmanager
+def _only_run(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.study.lock`` while the study runs: a second run on the same folder is refused, not
+    interleaved (it would delete the first one's part in flight and score every image twice)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(out / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StudyError("another `radlens study run` is writing to this folder.", path=out,
+                         fix="wait for it to end (or stop it), then run again with --resume.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg: StudyConfig, out: Path, *, workers: int | None, address: str | None, device: str,
+                resume: bool, progress: bool, command: str, on_progress: Callable[[StudyProgress], None] | None,
+                cancel: Callable[[], bool] | None) -> RunSummary:
     start = time.time()
     plans = plan_models(cfg)
     classes = tuple(dict.fromkeys(c for p in plans for c in p.class_names))
     work = list_work(cfg.data, classes)
     if resume:
+        check_resume(out, plans, work)
         remove_temporary(out)
     done = done_keys(out) if resume else set()
     rows = _todo(work, plans, done)
@@ -274,7 +332,9 @@ def run_study(
                          device=device, workers=workers, address=joined)
 
     record("running")
-    failures = {k: v for k, v in read_failures(out).items() if k not in {r["image"] for r in rows}}
+    # earlier failures stay listed until this run scores (or fails) that image again: a run stopped
+    # before it reaches them must not forget them
+    failures = read_failures(out) if resume else {}
     started_ray = False
     bar = _progress_bar(len(rows), progress)
     buffer: list[dict[str, Any]] = []
@@ -299,6 +359,7 @@ def run_study(
                 summary.failed += 1
             else:
                 buffer.extend(json.loads(res["rows"]))
+                failures.pop(res["image"], None)
                 summary.done += 1
             summary.nodes.add(res["node"])
             summary.note_result(time.time() - start, float(res["started"]) - start if res.get("started") else None)
@@ -315,14 +376,17 @@ def run_study(
                                           (len(rows) - finished) / rate if rate > 0 else None))
             if cancel is not None and cancel():
                 raise KeyboardInterrupt
-        flush()
+        with _signals_wait():
+            flush()
     except KeyboardInterrupt:
         summary.interrupted = True
-        flush()  # the images already scored are kept
+        with _signals_wait():
+            flush()  # the images already scored are kept
     except BaseException:
-        flush()
-        summary.seconds = time.time() - start
-        record("failed")
+        with _signals_wait():
+            flush()
+            summary.seconds = time.time() - start
+            record("failed")
         raise
     finally:
         bar.close()
@@ -330,14 +394,34 @@ def run_study(
             import ray
 
             ray.shutdown()
-    summary.failures = dict(failures)
-    summary.seconds = time.time() - start
-    render_tables(out, settings=settings)
-    record("interrupted" if summary.interrupted else "complete")
-    from training.study.pdf import write_report
+    with _signals_wait():  # a few seconds: the run ends with its tables, study.json and report written
+        summary.failures = dict(failures)
+        summary.seconds = time.time() - start
+        render_tables(out, settings=settings, others={n: b.settings_of(cfg) for n, b in BLOCKS.items()})
+        record("interrupted" if summary.interrupted else "complete")
+        from training.study.pdf import write_report
 
-    write_report(out)
+        write_report(out)
     return summary
+
+
+@contextlib.contextmanager
+def _signals_wait() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM off while the run writes what it has (a part, the tables, ``study.json``,
+    the report: seconds), so a second Ctrl-C or a SIGTERM then cannot leave ``study.json`` saying
+    ``running`` over a half-written ending. A signal that came in the meantime is ignored: the run is
+    ending anyway. Only the main thread can set signal handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in previous:
+        signal.signal(s, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 class _NoBar:

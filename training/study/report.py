@@ -87,7 +87,9 @@ def write_study_json(
                     "tasks": [{"method": t.method, "layer": t.layer, "params": t.params,
                                "params_hash": t.params_hash} for t in p.tasks]} for p in plans],
         "data": {"folder": str(work.root), "format": work.format, "annotations": str(work.annotations),
-                 "images": len(work.items), "fingerprint_sha256": work.fingerprint},
+                 "annotations_sha256": work.annotations_sha256, "split_sha256": work.split_sha256,
+                 "images": len(work.items),
+                 "fingerprint_sha256": work.fingerprint},
         "counts": {"images": len(work.items), "done": stored_images(out), "failed": len(read_failures(out))},
         "runs": runs,
         "versions": _versions(),
@@ -95,6 +97,45 @@ def write_study_json(
         "research_use": "research use - not for diagnostic use",
     }
     return _write_study_json(Path(out), doc)
+
+
+def check_resume(out: Path, plans: list[ModelPlan], work: WorkList) -> None:
+    """Refuse to add to stored results that were scored on other annotations or other model thresholds.
+
+    Stored rows hold each image's labels and boxes and the model's decisions at its thresholds; a
+    resume that mixed them with rows of edited annotations or a re-thresholded bundle would publish
+    tables of two data sets as one. Images are identified by their path relative to the data folder
+    (the folder itself may move). A ``study.json`` written before these fields existed is not checked.
+
+    Raises:
+        StudyError: What changed, with the fix (a new ``--out``).
+    """
+    path = Path(out) / STUDY_JSON
+    if not path.is_file():
+        return
+    previous = read_study_json(out)
+    problems = []
+    data = previous.get("data") or {}
+    then, now = str(data.get("annotations_sha256") or ""), work.annotations_sha256
+    if then and now and then != now:
+        problems.append(f"the annotation file {work.annotations} has changed (SHA-256 {then[:12]}... when the "
+                        f"stored rows were scored, {now[:12]}... now)")
+    if "split_sha256" in data and data["split_sha256"] != work.split_sha256:
+        then_split = "another split file" if data["split_sha256"] else "no split file"
+        now_split = "this split file" if work.split_sha256 else "none"
+        problems.append(f"the stored rows were scored with {then_split}, this run has {now_split} (rows store "
+                        "their image's split subset)")
+    if data.get("format") and data["format"] != work.format:
+        problems.append(f"the data format is {work.format}, the stored rows were scored as {data['format']}")
+    for old in previous.get("models") or []:
+        for plan in plans:
+            if plan.sha256 == old.get("sha256") and list(old.get("thresholds") or []) != list(plan.thresholds):
+                problems.append(f"model {plan.name} has other thresholds than when the stored rows were scored "
+                                f"({old.get('thresholds')} then, {list(plan.thresholds)} now)")
+    if problems:
+        raise StudyError("cannot resume: " + "; ".join(problems) + ". The stored rows hold the labels, boxes and "
+                         "decisions of then.", path=out,
+                         fix="run the study into a new --out folder (or delete this folder to start it over).")
 
 
 def _write_study_json(folder: Path, doc: dict[str, Any]) -> Path:
@@ -118,7 +159,7 @@ def report_study(out: str | Path) -> list[Path]:
     from training.study.pdf import write_report
 
     settle_killed_run(folder)
-    written = render_tables(folder, settings=settings_of_study(study))
+    written = render_tables(folder, settings=settings_of_study(study), others=settings_of_study(study, every=True))
     return [*written, write_report(folder)]
 
 
@@ -211,15 +252,19 @@ def read_study_json(out: str | Path) -> dict[str, Any]:
     return doc
 
 
-def settings_of_study(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Block name -> settings of the blocks a stored study ran (``study.json``'s ``study`` entry).
+def settings_of_study(study: dict[str, Any], *, every: bool = False) -> dict[str, dict[str, Any]]:
+    """Block name -> settings of the blocks a stored study ran (``study.json``'s ``study`` entry), or
+    with ``every`` of every block whose settings it records.
 
     A first-version ``study.json`` (no ``metrics``/``blocks`` entries) ran the localisation block.
     """
     from training.study.blocks import BLOCKS
 
     settings: dict[str, dict[str, Any]] = {}
-    for name in study.get("metrics") or ["localisation"]:
+    names = [*BLOCKS] if every else study.get("metrics") or ["localisation"]
+    for name in names:
+        if name == "localisation" and every and "policies" not in study:
+            continue
         if name == "localisation":
             settings[name] = {"policies": list(study["policies"]),
                               "pointing_tolerance_px": float(study["pointing_tolerance_px"])}

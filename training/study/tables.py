@@ -114,7 +114,7 @@ def classification(rows: list[dict[str, Any]]) -> str:
 
 def render_tables(
     out: Path, policies: Sequence[str] = ("mean", "best", "fused"), tolerance_px: float = 15.0, *,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None, others: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``OUT/tables/*.csv`` from the store, then the figures from the tables; returns the files written.
 
@@ -127,6 +127,9 @@ def render_tables(
         settings: Block name -> settings of the blocks the study runs (``StudyConfig.block_settings``).
             Without it: localisation with ``policies`` and ``tolerance_px``, and every other block
             that has rows in the store.
+        others: Settings of blocks that have rows in the store but are not in ``settings`` (a block
+            taken out of ``metrics`` before a ``--resume``: its rows stay and are still tabled); a
+            block in neither gets its default settings.
     """
     from training.study.blocks import BLOCKS
 
@@ -137,6 +140,13 @@ def render_tables(
     chosen: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (settings or {}).items()}
     if settings is None:
         chosen["localisation"] = {"policies": list(policies), "pointing_tolerance_px": float(tolerance_px)}
+    missing = [name for name in by_block if name not in chosen]
+    if missing:
+        from training.study.config import default_block_settings
+
+        defaults = default_block_settings()
+        for name in missing:
+            chosen[name] = dict((others or {}).get(name) or defaults.get(name, {}))
     files: dict[str, str] = {}
     rendered = [name for name in BLOCKS if name in chosen or name in by_block]
     for name in rendered:

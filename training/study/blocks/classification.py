@@ -121,7 +121,8 @@ class ClassificationBlock(Block):
         return settings
 
     def hash_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """The block name only: the bins and split only change the tables, not the stored rows."""
+        """The block name only: the bins only change the tables. Rows store their image's split subset,
+        and a resume under another split file is refused (:func:`training.study.report.check_resume`)."""
         return {"block": self.name}
 
     def subset_of(self, image_path: str, split_file: str) -> str:
