@@ -27,8 +27,12 @@ Conventions, where the MATLAB code is silent or gives NaN:
       github.com/tarunsharma1/saliency_metrics uses ``N``, which changes NSS by a factor
       ``sqrt((N - 1) / N)``.
     * A constant map carries no information: standardised it is the zero map (NSS 0, CC 0), its
-      min-max normalisation is the zero map (SIM 0, like MATLAB's all-zero map), and AUC-Judd
-      is 0.5 (MATLAB gives NaN for these through 0 / 0).
+      min-max normalisation is the zero map (SIM 0, like MATLAB's all-zero map), AUC-Judd is 0.5,
+      and for KL it is the uniform distribution, the all-zero map included (KL = log N - H(Q), the
+      chance level; MATLAB gives NaN for these through 0 / 0). Without that rule an all-zero map
+      (a ReLU'd CAM of an absent class, or any constant map after min-max) would score
+      ``sum(Q log(eps + Q / eps))``, about 26 on a 224 x 224 grid against about 1.6 for chance, and
+      a handful of them would dominate a mean over images.
     * AUC-Judd breaks no ties at random: MATLAB adds ``rand / 1e7`` jitter (non-deterministic);
       here the thresholds are the *distinct* saliency values at fixations and each ROC point
       counts every pixel ``>=`` the threshold, as the Python port does. On maps without ties at
@@ -123,6 +127,8 @@ def kl_divergence(saliency: npt.ArrayLike, density: npt.ArrayLike, eps: float = 
     """
     s, t = _pair(saliency, density, "fixation density")
     p = as_distribution(s, "saliency map")
+    if not p.any():  # the all-zero map predicts no location: the uniform distribution (module docstring)
+        p = np.full_like(p, 1.0 / p.size)
     q = as_distribution(t, "fixation density")
     return float(np.sum(q * np.log(eps + q / (p + eps))))
 

@@ -156,6 +156,10 @@ def test_uniform_map_scores_chance() -> None:
     # KL treats a constant map as the uniform distribution: KL = log(N) - H(Q).
     q = d / d.sum()
     assert sal.kl_divergence(flat, d) == pytest.approx(math.log(d.size) + float(np.sum(q * np.log(q))), rel=1e-9)
+    # the all-zero map (a ReLU'd CAM of an absent class; any constant map after min-max) is constant too
+    zero = np.zeros(d.shape)
+    assert sal.kl_divergence(zero, d) == pytest.approx(sal.kl_divergence(flat, d), rel=1e-12)
+    assert sal.kl_divergence(zero, d) < math.log(d.size)  # not the eps-dominated sum(Q log(eps + Q / eps))
 
 
 def test_fixation_at_the_unique_maximum() -> None:
