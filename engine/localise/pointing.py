@@ -1,8 +1,11 @@
 """Map-level localisation metrics against GT boxes: pointing game, energy, Diff, EHR-AUC.
 
-"Inside" always means the union of the GT boxes rasterised on the map's grid with the pixel
-centre rule of :func:`engine.localise.boxes.boxes_to_mask` (pixel ``(i, j)`` is inside when
-``(j + 0.5, i + 0.5)`` lies in a box). GT boxes of several annotators may be pooled.
+"Inside" means the union of the GT boxes rasterised on the map's grid with the pixel centre rule
+of :func:`engine.localise.boxes.boxes_to_mask` (pixel ``(i, j)`` is inside when ``(j + 0.5, i + 0.5)``
+lies in a box). GT boxes of several annotators may be pooled. Where the ground truth is a
+segmentation (SIIM-ACR's pneumothorax masks), the energy game, Diff and EHR take it as ``mask=``
+instead: a thin crescent fills a small part of its box, so "inside the box" would count lung as
+finding (the research protocol defines Diff and EHR on the mask).
 """
 
 from __future__ import annotations
@@ -12,13 +15,20 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from engine.errors import ShapeError
 from engine.localise.boxes import BoxesLike, boxes_to_mask
 from engine.localise.errors import InvalidPolicyError
 from engine.localise.maps import as_map
 
 
-def _inside(m: npt.NDArray[np.floating], gt_boxes: BoxesLike) -> npt.NDArray[np.bool_]:
-    return boxes_to_mask(gt_boxes, (m.shape[0], m.shape[1]))
+def _inside(m: npt.NDArray[np.floating], gt_boxes: BoxesLike | None,
+            mask: npt.ArrayLike | None = None) -> npt.NDArray[np.bool_]:
+    if mask is None:
+        return boxes_to_mask(gt_boxes if gt_boxes is not None else [], (m.shape[0], m.shape[1]))
+    inside = np.asarray(mask, dtype=bool)
+    if inside.shape != m.shape[:2]:
+        raise ShapeError("GT mask", inside.shape, f"the map's {m.shape[:2]}")
+    return inside
 
 
 def pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, tolerance_px: float = 0) -> bool:
@@ -74,7 +84,8 @@ def pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, tolerance_px: flo
     return bool(np.any(distance[peaks] < tol))
 
 
-def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
+def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike | None,
+                         *, mask: npt.ArrayLike | None = None) -> float:
     """Share of the map's positive energy inside the GT boxes (Score-CAM's energy pointing game).
 
     Wang et al., "Score-CAM" (CVPR-W 2020), Sec. 5.2: the image is binarised with the GT boxes
@@ -86,23 +97,26 @@ def energy_pointing_game(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
     figure when the map's minimum is 0 (every ReLU'd CAM with a zero pixel) and differs otherwise.
 
     ``sum(max(map, 0) inside) / sum(max(map, 0))`` over all pixels; NaN when the map has no
-    positive value (no energy to share).
+    positive value (no energy to share). ``mask``: a boolean GT mask of the map's shape, used
+    instead of the boxes.
     """
     m = as_map(heatmap)
     pos = np.clip(m, 0, None)
     total = float(pos.sum(dtype=np.float64))
     if total <= 0:
         return float("nan")
-    return float(pos[_inside(m, gt_boxes)].sum(dtype=np.float64)) / total
+    return float(pos[_inside(m, gt_boxes, mask)].sum(dtype=np.float64)) / total
 
 
-def diff_inside_outside(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
+def diff_inside_outside(heatmap: npt.ArrayLike, gt_boxes: BoxesLike | None,
+                        *, mask: npt.ArrayLike | None = None) -> float:
     """``mean(map inside GT) - mean(map outside GT)`` on the raw map values.
 
     NaN when either side has no pixel. Normalise the map first (e.g. min-max) to compare images.
+    ``mask``: a boolean GT mask of the map's shape, used instead of the boxes.
     """
     m = as_map(heatmap)
-    inside = _inside(m, gt_boxes)
+    inside = _inside(m, gt_boxes, mask)
     n_in = int(np.count_nonzero(inside))
     n_out = m.size - n_in
     if n_in == 0 or n_out == 0:
@@ -113,7 +127,7 @@ def diff_inside_outside(heatmap: npt.ArrayLike, gt_boxes: BoxesLike) -> float:
 
 
 def ehr_curve(
-    heatmap: npt.ArrayLike, gt_boxes: BoxesLike, n_thresholds: int = 100
+    heatmap: npt.ArrayLike, gt_boxes: BoxesLike | None, n_thresholds: int = 100, *, mask: npt.ArrayLike | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The curve under :func:`ehr_auc`: thresholds and the inside share at each.
 
@@ -128,7 +142,7 @@ def ehr_curve(
     if hi == lo:
         return t, np.full(n_thresholds, np.nan)
     norm = (m.astype(np.float64) - lo) / (hi - lo)
-    inside = _inside(m, gt_boxes)
+    inside = _inside(m, gt_boxes, mask)
     # idx = number of thresholds <= value; a pixel is kept at t[k] iff idx >= k + 1.
     idx = np.searchsorted(t, norm.ravel(), side="right")
     hist_all = np.bincount(idx, minlength=n_thresholds + 1)
@@ -140,7 +154,8 @@ def ehr_curve(
     return t, ratio
 
 
-def ehr_auc(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, n_thresholds: int = 100) -> float:
+def ehr_auc(heatmap: npt.ArrayLike, gt_boxes: BoxesLike | None, n_thresholds: int = 100,
+            *, mask: npt.ArrayLike | None = None) -> float:
     """Area under the inside-share curve over equidistant thresholds (EHR-AUC).
 
     The map is min-max normalised to ``[0, 1]``. At each of ``n_thresholds`` equidistant
@@ -153,8 +168,9 @@ def ehr_auc(heatmap: npt.ArrayLike, gt_boxes: BoxesLike, n_thresholds: int = 100
         heatmap: Finite 2-D map.
         gt_boxes: GT boxes (pooled over annotators).
         n_thresholds: Number of thresholds, at least 2.
+        mask: A boolean GT mask of the map's shape, used instead of the boxes.
     """
-    t, r = ehr_curve(heatmap, gt_boxes, n_thresholds)
+    t, r = ehr_curve(heatmap, gt_boxes, n_thresholds, mask=mask)
     if np.isnan(r).any():
         return float("nan")
     return float(np.trapezoid(r, t))

@@ -21,11 +21,12 @@ import csv
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.annotations import image_key, read_nih, read_siim, read_vinbigdata
+from engine.annotations import image_key, read_nih, read_siim, read_siim_rle, read_vinbigdata
+from engine.annotations.siim import CLASS_NAME as SIIM_CLASS
 from training.config import DataConfig
 from training.datasets import DEFAULT_ANNOTATIONS, IMAGE_EXTENSIONS, TrainDataError, read_labelled_data
 from training.evaluate import detect_format
@@ -51,22 +52,46 @@ class WorkItem:
         path: The file.
         labels: Class -> 0/1 ground-truth label.
         boxes: Ground-truth boxes by class and annotator (image pixels, pixel-edge convention).
+        masks: Ground-truth segmentations by class where the data set has them (SIIM-ACR: the
+            image's relative column-major RLE strings, whose union is the mask; decoded at the
+            image's size by :func:`mask_of`).
     """
 
     image: str
     path: str
     labels: dict[str, int]
     boxes: BoxesByClass
+    masks: dict[str, list[str]] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:
         """A flat row for a Ray Data stream (labels and boxes as JSON text)."""
-        return {"image": self.image, "path": self.path,
-                "labels": json.dumps(self.labels), "boxes": json.dumps(self.boxes)}
+        return {"image": self.image, "path": self.path, "labels": json.dumps(self.labels),
+                "boxes": json.dumps(self.boxes), "masks": json.dumps(self.masks)}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> WorkItem:
         """Inverse of :meth:`to_row`."""
-        return cls(str(row["image"]), str(row["path"]), json.loads(row["labels"]), json.loads(row["boxes"]))
+        return cls(str(row["image"]), str(row["path"]), json.loads(row["labels"]), json.loads(row["boxes"]),
+                   json.loads(row["masks"]) if row.get("masks") else {})
+
+    def mask_of(self, class_name: str, shape: tuple[int, int]) -> Any:
+        """The class's ground-truth mask at ``shape`` (``(H, W)`` bool array), or None without one.
+
+        Raises:
+            AnnotationParseError: An RLE does not fit the image (e.g. masks of 1024-pixel images
+                over a resized copy).
+        """
+        rles = self.masks.get(class_name)
+        if not rles:
+            return None
+        import numpy as np
+
+        from engine.annotations import decode_siim_rle
+
+        mask = np.zeros(shape, dtype=bool)
+        for rle in rles:
+            mask |= decode_siim_rle(rle, int(shape[0]), int(shape[1]))
+        return mask
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,8 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
         examples = examples[: spec.limit]
     ann_path = root / (spec.annotations or DEFAULT_ANNOTATIONS[fmt])
     sets = {image_key(k): v for k, v in _reader(fmt)(ann_path).items()}
+    # SIIM's segmentations: Diff and EHR are defined on the mask, not on its components' boxes
+    rles = {image_key(k): [r for _line, r in v] for k, v in read_siim_rle(ann_path).items()} if fmt == "siim" else {}
     items = []
     for e in examples:
         boxes: BoxesByClass = {}
@@ -140,7 +167,8 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
                     [float(v) for v in b.as_tuple()])
         rel = e.path.resolve().relative_to(root).as_posix() if e.path.resolve().is_relative_to(root) else str(e.path)
         labels = {c: int(v) for c, v in zip(classes, e.labels, strict=True)}
-        items.append(WorkItem(rel, str(e.path.resolve()), labels, boxes))
+        masks = {SIIM_CLASS: rles[e.image_id]} if rles.get(e.image_id) and SIIM_CLASS in classes else {}
+        items.append(WorkItem(rel, str(e.path.resolve()), labels, boxes, masks))
     items.sort(key=lambda it: it.image)
     return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items), split_sha256)
 

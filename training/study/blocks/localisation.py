@@ -47,7 +47,7 @@ class LocalisationBlock(Block):
         ("iou_mean", pa.list_(pa.float64())), ("iou_best", pa.list_(pa.float64())),
         ("iou_fused", pa.list_(pa.float64())), ("n_pred_boxes", pa.list_(pa.int32())), ("pointing", pa.bool_()),
         ("pointing_tolerant", pa.bool_()), ("energy", pa.float64()), ("diff", pa.float64()),
-        ("ehr_auc", pa.float64()),
+        ("ehr_auc", pa.float64()), ("gt_region", pa.string()),
     )
 
     def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -97,15 +97,17 @@ class LocalisationBlock(Block):
                 row.update({"n_gt_boxes": 0, "n_annotators": 0, "thresholds": list(scoring.thresholds),
                             "iou_mean": None, "iou_best": None, "iou_fused": None, "n_pred_boxes": None,
                             "pointing": None, "pointing_tolerant": None, "energy": None, "diff": None,
-                            "ehr_auc": None})
+                            "ehr_auc": None, "gt_region": None})
                 gt = item.boxes.get(c) or {}
                 if result is not None and gt:
                     heat = result.map(c, "image")
                     raw = result.map(c, "image", normalisation="raw")
                     row.update(score_class(heat, raw, gt, scoring))
                     pooled = [b for bs in gt.values() for b in bs]
-                    row["diff"] = _finite(diff_inside_outside(heat, pooled))
-                    row["ehr_auc"] = _finite(ehr_auc(heat, pooled))
+                    mask = item.mask_of(c, heat.shape[:2])  # a segmentation where the data has one (SIIM)
+                    row["diff"] = _finite(diff_inside_outside(heat, pooled, mask=mask))
+                    row["ehr_auc"] = _finite(ehr_auc(heat, pooled, mask=mask))
+                    row["gt_region"] = "boxes" if mask is None else "mask"
                     row["n_gt_boxes"] = sum(len(v) for v in gt.values())
                     row["n_annotators"] = len(gt)
                 rows.append(row)
@@ -136,7 +138,8 @@ def _fmt4(v: float | None) -> str:
 
 
 def diff_ehr(rows: list[dict[str, Any]]) -> str:
-    """``diff_ehr.csv``: Diff and EHR-AUC per explanation x class x subset (mean, sample std, n).
+    """``diff_ehr.csv``: Diff and EHR-AUC per explanation x class x subset (mean, sample std, n), and
+    what "inside" was (``gt_region``: ``boxes``, ``mask`` where the data set has segmentations, or both).
 
     EHR-AUC is written with 4 decimals (Diff with 6, like the other tables): it is a step function of
     the map -- a map change of 1e-7 (float summation order differs between a Ray actor and the driver)
@@ -155,6 +158,8 @@ def diff_ehr(rows: list[dict[str, Any]]) -> str:
             chosen = _subset(group, subset)
             d = mean_std([r.get("diff") for r in chosen])
             e = mean_std([r.get("ehr_auc") for r in chosen])
-            body.append([*key, subset, d[2], fmt(d[0]), fmt(d[1]), e[2], _fmt4(e[0]), _fmt4(e[1])])
-    return csv_text([*GROUP, "subset", "diff_n", "diff_mean", "diff_std", "ehr_auc_n", "ehr_auc_mean", "ehr_auc_std"],
-                body)
+            # rows stored before the column existed were scored on boxes
+            region = "+".join(sorted({str(r.get("gt_region") or "boxes") for r in chosen if r.get("diff") is not None}))
+            body.append([*key, subset, d[2], fmt(d[0]), fmt(d[1]), e[2], _fmt4(e[0]), _fmt4(e[1]), region])
+    return csv_text([*GROUP, "subset", "diff_n", "diff_mean", "diff_std", "ehr_auc_n", "ehr_auc_mean", "ehr_auc_std",
+                     "gt_region"], body)
