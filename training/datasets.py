@@ -70,6 +70,10 @@ class LabelledData:
     examples: tuple[Example, ...]
     classes: tuple[str, ...]
     description: dict[str, object]
+    #: Image files in the folder that the annotation file does not list (image keys), and ids the
+    #: annotation file lists without an image file: left out of the examples.
+    unlabelled_images: tuple[Path, ...] = ()
+    missing_images: tuple[str, ...] = ()
 
     def label_matrix(self) -> np.ndarray:
         """``(n_images, n_classes)`` float32 labels."""
@@ -170,6 +174,13 @@ def read_labelled_data(cfg: DataConfig) -> LabelledData:
         classes = _resolve_classes(cfg, {"Pneumothorax"})
         positives = {image_key(k): ({"Pneumothorax"} if rows else set()) for k, rows in rle.items()}
         ids = sorted(k for k in positives if k in images)
+    listed = set(positives) if cfg.format in ("nih", "siim") else set(sets)
+    if cfg.format == "nih" and not cfg.labels_csv:
+        listed = set(images)  # every image is labelled (those without a box as negatives)
+    elif cfg.format == "nih":
+        listed = set(table)
+    unlabelled = tuple(images[k] for k in sorted(set(images) - listed))
+    missing = tuple(sorted(listed - set(images)))
     if cfg.limit:
         ids = ids[: cfg.limit]
     if not ids:
@@ -188,7 +199,7 @@ def read_labelled_data(cfg: DataConfig) -> LabelledData:
     }
     if note:
         description["note"] = note
-    return LabelledData(examples, classes, description)
+    return LabelledData(examples, classes, description, unlabelled, missing)
 
 
 def _read_data_entry(path: Path) -> Mapping[str, set[str]]:

@@ -143,3 +143,24 @@ def test_signals_wait_while_the_run_writes_its_ending() -> None:
         written = True
     assert written
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_images_without_annotations_and_annotations_without_images_are_listed_not_dropped(
+    tiny_bundle: Path, phantom_set: Path, tmp_path: Path
+) -> None:
+    data = _copy_data(phantom_set, tmp_path)
+    shutil.copy(data / "images" / "phantom_00001.png", data / "images" / "unlisted.png")
+    ann = data / "train.csv"
+    first_row = ann.read_text().splitlines()[1].split(",")
+    with ann.open("a", newline="") as f:
+        csv.writer(f).writerow(["ghost_0001", *first_row[1:]])
+    out = tmp_path / "out"
+    summary = run_study(_cfg(tiny_bundle, data, limit=1), out, workers=0, progress=False)
+    assert summary.left_out == 2 and summary.done == 1
+    failures = read_failures(out)
+    assert failures["images/unlisted.png"].startswith("not studied: train.csv has no row for this image")
+    assert "no image file" in failures["ghost_0001"]
+    # the stray image moved out of the data folder: the next run lists it no more (each run lists afresh)
+    (data / "images" / "unlisted.png").unlink()
+    summary = run_study(_cfg(tiny_bundle, data, limit=1), out, workers=0, progress=False, resume=True)
+    assert summary.left_out == 1 and list(read_failures(out)) == ["ghost_0001"]

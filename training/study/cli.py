@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                             resume=args.resume, progress=not args.quiet, command=command)
     print(f"study {cfg.name}: {summary.done} image(s) done, {summary.failed} failed, {summary.skipped} already "
           f"done, {summary.rows} rows in {summary.seconds:.1f} s -> {summary.out}")
+    if summary.left_out:
+        print(f"  {summary.left_out} image file(s) or annotated id(s) not studied (an image without annotations "
+              f"or an annotation without its image): {summary.out / 'failures.csv'}")
     if summary.failed:
         print(f"  failures: {summary.out / 'failures.csv'}")
     if summary.interrupted:

@@ -105,6 +105,9 @@ class WorkList:
     fingerprint: str
     #: SHA-256 of the split file that chose the images ("" without one).
     split_sha256: str = ""
+    #: (file or id, reason) of what the data set has but cannot study: image files the annotation
+    #: file does not list, ids it lists without an image file (``failures.csv`` lists them).
+    left_out: tuple[tuple[str, str], ...] = ()
 
     @property
     def annotations_sha256(self) -> str:
@@ -170,7 +173,26 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
         masks = {SIIM_CLASS: rles[e.image_id]} if rles.get(e.image_id) and SIIM_CLASS in classes else {}
         items.append(WorkItem(rel, str(e.path.resolve()), labels, boxes, masks))
     items.sort(key=lambda it: it.image)
-    return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items), split_sha256)
+    return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items), split_sha256,
+                    _left_out(root, ann_path, data.unlabelled_images, data.missing_images))
+
+
+#: How the reasons of images left out of a study begin in ``failures.csv`` (each run lists them afresh).
+NOT_STUDIED = "not studied: "
+
+
+def _left_out(root: Path, annotations: Path, unlabelled: tuple[Path, ...], missing: tuple[str, ...]
+              ) -> tuple[tuple[str, str], ...]:
+    out = []
+    for path in unlabelled:
+        resolved = path.resolve()
+        rel = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
+        out.append((rel, f"{NOT_STUDIED}{annotations.name} has no row for this image (add its annotations, "
+                         "or move it out of the data folder)"))
+    for image_id in missing:
+        out.append((image_id, f"{NOT_STUDIED}{annotations.name} lists this image id but the data folder has no "
+                              "image file of that name"))
+    return tuple(out)
 
 
 def file_sha256(path: Path) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from training.study.blocks import BLOCKS
 from training.study.config import StudyConfig
-from training.study.data import WorkList, list_work
+from training.study.data import NOT_STUDIED, WorkList, list_work
 from training.study.errors import StudyError
 from training.study.plan import plan_models
 from training.study.report import STUDY_JSON, check_resume, write_study_json
@@ -76,6 +76,8 @@ class RunSummary:
     seconds: float = 0.0
     interrupted: bool = False
     failures: dict[str, str] = field(default_factory=dict)
+    #: Image files without annotations and annotated ids without an image file (in ``failures.csv``).
+    left_out: int = 0
     mode: str = ""
     nodes: set[str] = field(default_factory=set)
     first_result_s: float | None = None
@@ -334,7 +336,9 @@ def _run_locked(cfg: StudyConfig, out: Path, *, workers: int | None, address: st
     record("running")
     # earlier failures stay listed until this run scores (or fails) that image again: a run stopped
     # before it reaches them must not forget them
-    failures = read_failures(out) if resume else {}
+    failures = {k: v for k, v in (read_failures(out) if resume else {}).items() if not v.startswith(NOT_STUDIED)}
+    failures.update(work.left_out)  # what the data set has but cannot study, listed afresh each run
+    summary.left_out = len(work.left_out)
     started_ray = False
     bar = _progress_bar(len(rows), progress)
     buffer: list[dict[str, Any]] = []
