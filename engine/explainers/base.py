@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import difflib
+import math
 import os
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -237,10 +239,30 @@ def activation_bytes_per_sample(module: nn.Module, x: torch.Tensor) -> int:
     return per_shape[key]
 
 
+_BATCH_SCALE: contextvars.ContextVar[float] = contextvars.ContextVar("radlens_batch_scale", default=1.0)
+
+
+@contextmanager
+def batch_scale(scale: float) -> Iterator[None]:
+    """Within the block, automatic batch sizes (:func:`auto_batch_size`) are multiplied by ``scale``
+    (rounded down, at least 1): a caller that ran out of device memory retries with ``0.5``, ``0.25``...
+    Explicit ``batch_size`` parameters are not changed."""
+    token = _BATCH_SCALE.set(float(scale))
+    try:
+        yield
+    finally:
+        _BATCH_SCALE.reset(token)
+
+
+def current_batch_scale() -> float:
+    """The scale :func:`batch_scale` set (1.0 outside it)."""
+    return _BATCH_SCALE.get()
+
+
 def auto_batch_size(ctx: Context, wanted: int, *, with_grad: bool) -> int:
-    """How many inputs one forward(+backward) may take without exhausting memory."""
+    """How many inputs one forward(+backward) may take without exhausting memory (times :func:`batch_scale`)."""
     per = activation_bytes_per_sample(ctx.module, ctx.x) * (2 if with_grad else 1)
     fit = max(1, memory_budget_bytes(ctx.device) // max(per, 1))
     if ctx.device.type == "cpu":
         fit = min(fit, CPU_BATCH_CAP)  # CPU throughput peaks near 32 and falls with larger batches
-    return int(max(1, min(wanted, fit)))
+    return int(max(1, math.floor(min(wanted, fit) * _BATCH_SCALE.get())))

@@ -89,3 +89,10 @@ def test_cli_reports_config_errors_and_lists_presets(tmp_path: Path, capsys: pyt
     assert "line 9: methods[1].name: unknown method 'gradcum'" in err and not (tmp_path / "out").exists()
     assert main(["study", "presets"]) == 0
     assert "preset:localisation" in capsys.readouterr().out
+
+
+def test_limit_override_zero_means_every_image_and_none_keeps_the_file() -> None:
+    cfg = parse_study("name: x\ndata: {limit: 7}\n")
+    assert cfg.with_overrides().data.limit == 7  # no --limit: the file's
+    assert cfg.with_overrides(limit=3).data.limit == 3
+    assert cfg.with_overrides(limit=0).data.limit == 0  # --limit 0: all, as its help says

@@ -1,5 +1,5 @@
-"""A CUDA out-of-memory halves the scoring batch and tries again; an image that runs out of memory
-alone goes to failures.csv with the reason (injected on CPU from the scoring call)."""
+"""A CUDA out-of-memory retries the image with the explainers' automatic batches halved; an image that
+runs out of memory with batches of one goes to failures.csv with the reason (injected on CPU)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+import training.study.score as score
+from engine.explainers.base import auto_batch_size, batch_scale, current_batch_scale
 from training.study import StudyConfig, run_study
-from training.study.score import Scorer, is_out_of_memory
+from training.study.score import MIN_BATCH_SCALE, is_out_of_memory
 
 
 def _oom() -> torch.OutOfMemoryError:
@@ -24,51 +26,73 @@ def _rows(out: Path, images: set[str]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["image"], r["method"], r["class"]))
 
 
-def test_out_of_memory_above_one_image_halves_the_batch_and_gives_the_same_rows(
+def test_batch_scale_cuts_automatic_batches_and_nothing_else() -> None:
+    from types import SimpleNamespace
+
+    ctx = SimpleNamespace(module=torch.nn.Conv2d(1, 2, 3), x=torch.zeros(1, 1, 16, 16), device=torch.device("cpu"))
+    full = auto_batch_size(ctx, 30, with_grad=True)  # type: ignore[arg-type]
+    assert full == 30
+    with batch_scale(0.25):
+        assert current_batch_scale() == 0.25
+        assert auto_batch_size(ctx, 30, with_grad=True) == 7  # type: ignore[arg-type]
+        with batch_scale(MIN_BATCH_SCALE):
+            assert auto_batch_size(ctx, 30, with_grad=True) == 1  # type: ignore[arg-type]
+    assert current_batch_scale() == 1.0
+
+
+def test_out_of_memory_retries_the_image_with_halved_batches_and_keeps_the_others(
     study_cfg: StudyConfig, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dataclasses import replace
 
-    sizes: list[int] = []
-    real = Scorer.score_batch
+    calls: list[tuple[str, float]] = []
+    real = score.image_rows
+    big = "images/phantom_00001.png"
 
-    def limited(self: Scorer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        sizes.append(len(rows))
-        if len(rows) > 1:
+    def limited(model: Any, plan: Any, item: score.WorkItem, *args: Any, **kwargs: Any) -> Any:
+        calls.append((item.image, current_batch_scale()))
+        if item.image == big and current_batch_scale() > 0.25:
             raise _oom()
-        return real(self, rows)
+        return real(model, plan, item, *args, **kwargs)
 
-    monkeypatch.setattr(Scorer, "score_batch", limited)
+    monkeypatch.setattr(score, "image_rows", limited)
     summary = run_study(replace(study_cfg, batch_size=4).with_overrides(limit=4), tmp_path, workers=0,
                         progress=False)
-    # 4 -> 2 -> 1, then one image at a time (the batch stays halved)
-    assert sizes == [4, 2, 1, 1, 1, 1]
+    # the big image at 1, 1/2, 1/4; the one before it once; the ones after it once, at the cut scale
+    assert calls == [("images/phantom_00000.png", 1.0), (big, 1.0), (big, 0.5), (big, 0.25),
+                     ("images/phantom_00002.png", 0.25), ("images/phantom_00003.png", 0.25)]
     assert summary.done == 4 and summary.failed == 0
     images = {f"images/phantom_{i:05d}.png" for i in range(4)}
-    assert _rows(tmp_path, images) == _rows(reference_run, images)  # as scored without any error
+    got, want = _rows(tmp_path, images), _rows(reference_run, images)
+    assert [(r["image"], r["method"], r["class"]) for r in got] == [(r["image"], r["method"], r["class"]) for r in want]
+    for g, w in zip(got, want, strict=True):  # smaller SmoothGrad batches: the same maps up to float order
+        for k in ("iou_mean", "iou_best", "energy", "diff"):
+            assert (g[k] is None and w[k] is None) or g[k] == pytest.approx(w[k], rel=1e-4, abs=1e-6), (g, w, k)
 
 
-def test_an_image_out_of_memory_alone_is_a_failure_and_the_study_goes_on(
+def test_an_image_out_of_memory_with_batches_of_one_is_a_failure_and_the_study_goes_on(
     study_cfg: StudyConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dataclasses import replace
 
-    real = Scorer.score_batch
+    real = score.image_rows
     big = "images/phantom_00001.png"
 
-    def big_image(self: Scorer, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if any(r["image"] == big for r in rows):
+    def big_image(model: Any, plan: Any, item: score.WorkItem, *args: Any, **kwargs: Any) -> Any:
+        if item.image == big:
             raise _oom()
-        return real(self, rows)
+        return real(model, plan, item, *args, **kwargs)
 
-    monkeypatch.setattr(Scorer, "score_batch", big_image)
+    monkeypatch.setattr(score, "image_rows", big_image)
     summary = run_study(replace(study_cfg, batch_size=4).with_overrides(limit=3), tmp_path, workers=0,
                         progress=False)
     assert summary.done == 2 and summary.failed == 1  # phantom_00000..2
     with (tmp_path / "failures.csv").open(newline="") as handle:
         failures = {r["file"]: r["reason"] for r in csv.DictReader(handle)}
     assert list(failures) == [big]
-    assert failures[big].startswith("model: CUDA out of memory with a batch of 1 image (OutOfMemoryError: CUDA out")
+    assert failures[big].startswith("model: CUDA out of memory with the explainers' batches cut to 0.015625 "
+                                    "(OutOfMemoryError: CUDA out")
+
 
 def test_only_device_memory_errors_count_as_out_of_memory() -> None:
     assert is_out_of_memory(_oom())

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("study", metavar="STUDY", help="a study YAML file or preset:NAME (see `radlens study presets`)")
     run.add_argument("--data", default=None, metavar="DIR", help="data set folder (overrides data.folder)")
     run.add_argument("--out", default="study-out", metavar="DIR", help="output folder (default: study-out)")
-    run.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
+    run.add_argument("--limit", type=int, default=None,
+                     help="only the first N images (0 = all, also when the study file sets data.limit)")
     run.add_argument("--address", default=None, metavar="ADDR",
                      help="join this Ray cluster (auto or ray://HOST:PORT; default: RAY_ADDRESS, else a local Ray)")
     run.add_argument("--workers", type=int, default=None, metavar="N",
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         for path in report_study(args.out):
             print(f"wrote {path}")
         return 0
-    if args.limit < 0:
+    if args.limit is not None and args.limit < 0:
         print("radlens study run: --limit must be >= 0", file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 0:
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace, *, resume: bool | None = None) -> str:
     """The ``radlens study run`` command line of ``args`` (``resume`` overrides ``--resume``)."""
     words = ["radlens", "study", "run", args.study, "--out", str(args.out)]
-    for flag, value in (("--data", args.data), ("--limit", args.limit or None), ("--address", args.address),
+    for flag, value in (("--data", args.data), ("--limit", args.limit), ("--address", args.address),
                         ("--workers", args.workers)):
         if value is not None:
             words += [flag, str(value)]

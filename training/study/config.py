@@ -136,11 +136,12 @@ class StudyConfig:
         return d
 
     def with_overrides(self, *, folder: str | None = None, limit: int | None = None) -> StudyConfig:
-        """The study with ``--data`` / ``--limit`` applied."""
+        """The study with ``--data`` / ``--limit`` applied (``limit=0``: every image, whatever the file
+        says; None: the file's ``data.limit``)."""
         data = self.data
         if folder:
             data = replace(data, folder=str(folder))
-        if limit:
+        if limit is not None:
             data = replace(data, limit=int(limit))
         return replace(self, data=data)
 

@@ -223,6 +223,11 @@ def image_rows(
     return rows
 
 
+#: Smallest factor of the explainers' automatic batches an out-of-memory retry goes down to (1/64: a
+#: batch of 32 becomes 1).
+MIN_BATCH_SCALE = 1 / 64
+
+
 class Scorer:
     """Callable class for ``Dataset.map_batches``: loads the models once, scores each decoded image.
 
@@ -245,6 +250,8 @@ class Scorer:
         self.threads = _use_assigned_cpus()
         self.models = [load_model(p.path, device=device) for p in self.plans]
         self.node = _node_id()
+        #: Factor of the explainers' automatic batch sizes; halved after each out-of-memory error.
+        self.batch_scale = 1.0
 
     def score_one(self, row: dict[str, Any]) -> dict[str, Any]:
         """Score one decoded row (see the class docstring)."""
@@ -259,48 +266,45 @@ class Scorer:
                 rows += image_rows(model, plan, item, image, self.settings, todo)
         except Exception as exc:
             if is_out_of_memory(exc):
-                raise  # score_rows halves the batch and tries again
+                raise  # score_rows halves the explainers' batches and tries again
             return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}",
                     "node": self.node}
         return {"image": item.image, "rows": json.dumps(rows), "error": "", "node": self.node}
 
-    def score_batch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Score decoded rows together (the call a CUDA out-of-memory error is raised from).
-
-        Raises:
-            torch.OutOfMemoryError: The device ran out of memory (:meth:`score_rows` retries).
-        """
-        return [self.score_one(r) for r in rows]
-
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Score decoded rows in batches; a CUDA out-of-memory halves the batch and tries again.
+        """Score decoded rows one image at a time; a CUDA out-of-memory error retries the image with the
+        explainers' automatic batches halved (:func:`engine.explainers.base.batch_scale`).
 
-        The batch starts at ``len(rows)`` and stays halved for the rest of the rows once it had to
-        shrink. An image that runs out of memory alone (batch 1) is a failure with the reason; the
-        study goes on.
+        What runs out of memory is one image's explanation: the SmoothGrad samples, Score-CAM masks or
+        corruptions it pushes through the network together. The scale stays cut for the rest of this
+        scorer's life (the device is no larger for the next image); images scored before are kept. An
+        image that runs out of memory at :data:`MIN_BATCH_SCALE` (batches of one) is a failure with the
+        reason, and the study goes on.
         """
+        from engine.explainers.base import batch_scale
+
         out: list[dict[str, Any]] = []
         started = time.time()
-        size, i = max(1, len(rows)), 0
-        while i < len(rows):
-            chunk = rows[i:i + size]
-            try:
-                out += self.score_batch(chunk)
-                i += len(chunk)
-            except Exception as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                _free_device_memory()
-                if size > 1:
-                    size = max(1, size // 2)
-                    continue
-                image = WorkItem.from_row(chunk[0]).image
-                out.append({"image": image, "rows": "[]", "node": self.node,
-                            "error": f"model: CUDA out of memory with a batch of 1 image "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"})
-                i += 1
-        for res, row in zip(out, rows, strict=True):
+        for row in rows:
+            while True:
+                try:
+                    with batch_scale(self.batch_scale):
+                        res = self.score_one(row)
+                    break
+                except Exception as exc:
+                    if not is_out_of_memory(exc):
+                        raise
+                    _free_device_memory()
+                    if self.batch_scale > MIN_BATCH_SCALE:
+                        self.batch_scale /= 2
+                        continue
+                    res = {"image": WorkItem.from_row(row).image, "rows": "[]", "node": self.node,
+                           "error": f"model: CUDA out of memory with the explainers' batches cut to "
+                           f"{self.batch_scale:g} ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''})"}
+                    break
             res["started"] = float(row.get("started") or started)
+            out.append(res)
         return out
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
