@@ -187,7 +187,7 @@ def _run_robustness(args: argparse.Namespace, model: Any, image: Any) -> None:
             for layer in doc["layers"]:
                 m = e["maps"][layer][c]
                 w.writerow([e["corruption"], e["severity"], c, f"{e['probabilities'][c]:.6f}",
-                            f"{e['delta_p'][c]:.6f}", layer, f"{m['rmse']:.6f}", f"{m['ssim']:.6f}"])
+                            f"{e['delta_p'][c]:.6f}", layer, _cell(m["rmse"]), _cell(m["ssim"])])
     atomic_write_text(args.out / "robustness.csv", buf.getvalue())
     print(f"wrote {args.out / 'robustness.json'} and robustness.csv ({len(doc['results'])} corrupted images)")
 
@@ -241,3 +241,8 @@ def _run_data(args: argparse.Namespace) -> int:
     print(table.to_text())
     print(f"wrote {args.out / 'delta_p_table.json'} and delta_p_table.csv ({len(paths)} images, rows: {rows})")
     return 0
+
+
+def _cell(v: float | None) -> str:
+    """A map movement for the CSV: empty where the clean map was flat."""
+    return "" if v is None else f"{v:.6f}"

@@ -159,11 +159,16 @@ def movement_table(doc: dict[str, Any], target: str, score: str = "p") -> str:
     rows = [f"<tr><td align='center'>0</td><td align='center'>{doc['clean'][target]:.3f}</td><td></td>"
             + "<td align='center'>0 / 1</td>" * len(layers) + "</tr>"]
     for e in doc["results"]:
-        cells = "".join(f"<td align='center'>{e['maps'][layer][target]['rmse']:.3f} / "
-                        f"{e['maps'][layer][target]['ssim']:.3f}</td>" for layer in layers)
+        cells = "".join(f"<td align='center'>{_cell(e['maps'][layer][target]['rmse'])} / "
+                        f"{_cell(e['maps'][layer][target]['ssim'])}</td>" for layer in layers)
         rows.append(f"<tr><td align='center'>{e['severity']}</td><td align='center'>{e['probabilities'][target]:.3f}"
                     f"</td><td align='center'>{e['delta_p'][target]:+.3f}</td>{cells}</tr>")
     corruption = doc["results"][0]["corruption"] if doc["results"] else ""
     return (f"<b>{target}</b>, {corruption.replace('_', ' ')}, {doc['method']}:"
             f"<table cellspacing='0' cellpadding='2'>{head}{''.join(rows)}</table>"
             "<span style='color:gray'>maps on the clean map's min–max scale; SSIM 1 = unmoved.</span>")
+
+
+def _cell(v: float | None) -> str:
+    """A map movement: a dash where the clean map was flat (nothing to move on its scale)."""
+    return "–" if v is None else f"{v:.3f}"

@@ -134,6 +134,19 @@ def test_map_movement_against_skimage() -> None:
     assert map_movement(a, b, "per_map")[0] == pytest.approx(0.0, abs=1e-12)  # same shape, fainter
 
 
+def test_a_flat_clean_map_has_no_movement_on_its_scale() -> None:
+    from training.study.blocks.robustness import _num
+    from training.study.blocks.stats import mean_std
+
+    b = np.random.default_rng(1).random((28, 28))
+    rmse, ssim = map_movement(np.zeros((28, 28)), b, "clean")  # an all-zero CAM: no range to scale by
+    assert np.isnan(rmse) and np.isnan(ssim)
+    bn = (b - b.min()) / np.ptp(b)
+    assert map_movement(np.zeros((28, 28)), b, "per_map")[0] == pytest.approx(np.sqrt(np.mean(bn**2)))
+    # stored as null and left out of the means, not averaged in raw units
+    assert _num(None) is None and mean_std([0.1, _num(None), 0.3])[::2] == (pytest.approx(0.2), 2)
+
+
 def test_robustness_document(tiny_pair, chest_like: np.ndarray) -> None:
     model, _ = tiny_pair
     doc = robustness(model, chest_like, corruptions=("gaussian_noise", "contrast"), severities=(1, 5),

@@ -113,8 +113,8 @@ class RobustnessBlock(Block):
                     row.update({
                         "conditions": conditions, "p_clean": float(doc["clean"][c]),
                         "p_corrupted": [float(e["probabilities"][c]) for e in doc["results"]],
-                        "map_rmse": [float(e["maps"][key][c]["rmse"]) for e in doc["results"]],
-                        "map_ssim": [float(e["maps"][key][c]["ssim"]) for e in doc["results"]],
+                        "map_rmse": [_num(e["maps"][key][c]["rmse"]) for e in doc["results"]],
+                        "map_ssim": [_num(e["maps"][key][c]["ssim"]) for e in doc["results"]],
                     })
                     rows.append(row)
         return rows
@@ -178,3 +178,8 @@ class RobustnessBlock(Block):
 
         figure = robustness_figure(Path(out))
         return [figure] if figure is not None else []
+
+
+def _num(v: Any) -> float | None:
+    """A stored map movement: None where the clean map was flat (no scale to move on)."""
+    return None if v is None else float(v)
