@@ -59,7 +59,9 @@ class DeltaTable:
                 "n": int(stack.shape[0]), "images": self.images[row],
                 "delta_p": {f"{f:g}": {c: float(stack[:, j, i].mean()) for i, c in enumerate(self.class_names)}
                             for j, f in enumerate(self.fractions)},
-                "delta_p_sd": {f"{f:g}": {c: float(stack[:, j, i].std()) for i, c in enumerate(self.class_names)}
+                # sample standard deviation (ddof = 1, as every study table); None for one image
+                "delta_p_sd": {f"{f:g}": {c: float(stack[:, j, i].std(ddof=1)) if stack.shape[0] > 1 else None
+                                          for i, c in enumerate(self.class_names)}
                                for j, f in enumerate(self.fractions)},
                 "random_control": {f"{f:g}": float(ctrl[:, j].mean()) for j, f in enumerate(self.fractions)},
             }

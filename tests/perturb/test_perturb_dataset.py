@@ -48,7 +48,7 @@ def test_rows_are_the_predicted_classes_and_average_over_their_images(table) -> 
         per_image = [sigmoid(2.0 * (0.9 - 0.5) / 0.25) - p_after_zeroing(0.9, k),
                      sigmoid(2.0 * (0.8 - 0.5) / 0.25) - p_after_zeroing(0.8, k)]
         assert d["A"]["delta_p"][key]["A"] == pytest.approx(np.mean(per_image), abs=1e-6)
-        assert d["A"]["delta_p_sd"][key]["A"] == pytest.approx(np.std(per_image), abs=1e-6)
+        assert d["A"]["delta_p_sd"][key]["A"] == pytest.approx(np.std(per_image, ddof=1), abs=1e-6)
         # B does not look at REGION: replacing A's pixels leaves it exactly where it was
         assert d["A"]["delta_p"][key]["B"] == pytest.approx(0.0, abs=1e-7)
         # and the other way round: B's row moves B only
