@@ -58,6 +58,10 @@ ACTOR_START_TIMEOUT_S = 600
 #: Times Ray restarts a scoring actor whose process died (a node lost, the kernel's OOM killer) and retries
 #: its batch. Ray Data's default is for ever: an image that kills the process would hang the study.
 ACTOR_RESTARTS = 2
+#: Seconds Ray Data may see no batch finish before it fails the run. Its default, 30 min, failed a
+#: sanity study on a loaded machine (a batch of 4 images at minutes each, 49 min of scoring lost);
+#: hangs are bounded otherwise (actor start: ACTOR_START_TIMEOUT_S, dead actors: ACTOR_RESTARTS).
+NO_PROGRESS_TIMEOUT_S = 6 * 3600
 #: The lock file a run holds in its output folder (one run per folder at a time).
 LOCK_FILE = ".study.lock"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -178,6 +182,7 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
     # start scoring only when every actor has loaded its models (so the pool shares the work from the
     # first image), and give up with an error instead of waiting forever for resources that never come
     ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+    ctx.execution_no_progress_timeout_s = NO_PROGRESS_TIMEOUT_S
     gpus = ray.cluster_resources().get("GPU", 0)
     if device == "cuda" and gpus < 1:
         raise StudyError("--device cuda was asked for but the Ray cluster has no GPU.",
