@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine.annotations import NO_FINDING, AnnotationSet, image_key, read_nih, read_siim_rle, read_vinbigdata
 from engine.annotations.matching import IMAGE_EXTENSIONS
+from engine.annotations.nih import LABEL_ALIASES as NIH_ALIASES
 from engine.errors import RadLensError
 from training.config import DataConfig
 
@@ -74,6 +75,8 @@ class LabelledData:
     #: annotation file lists without an image file: left out of the examples.
     unlabelled_images: tuple[Path, ...] = ()
     missing_images: tuple[str, ...] = ()
+    #: Image key -> the files sharing it (several files, one id): left out of the examples.
+    ambiguous: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
     def label_matrix(self) -> np.ndarray:
         """``(n_images, n_classes)`` float32 labels."""
@@ -96,17 +99,33 @@ def annotation_file(cfg: DataConfig) -> Path:
 
 
 def scan_images(folder: Path) -> dict[str, Path]:
-    """Image key (stem) -> file for every image file under ``folder`` (recursive)."""
+    """Image key (stem) -> file for every image file under ``folder`` (recursive).
+
+    Annotation files name images by id (the stem), so two files with one stem (``siteA/img1.png``
+    and ``siteB/img1.png``, or ``img1.png`` and ``img1.dcm``) cannot be told apart: the first in
+    sorted order is kept here, and :func:`ambiguous_images` lists the others.
+    """
+    found, _ = _scan(folder)
+    return found
+
+
+def ambiguous_images(folder: Path) -> dict[str, tuple[Path, ...]]:
+    """Image key -> every file under ``folder`` with that key, for keys held by two or more files."""
+    _, clashes = _scan(folder)
+    return clashes
+
+
+def _scan(folder: Path) -> tuple[dict[str, Path], dict[str, tuple[Path, ...]]]:
     if not folder.is_dir():
         raise TrainDataError("image folder not found.", path=folder, fix="check data.root / data.images.")
-    found: dict[str, Path] = {}
+    every: dict[str, list[Path]] = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
-            found.setdefault(image_key(p.name), p)
-    if not found:
+            every.setdefault(image_key(p.name), []).append(p)
+    if not every:
         raise TrainDataError("no image files in the folder.", path=folder,
                              fix=f"put images ({', '.join(IMAGE_EXTENSIONS)}) there.")
-    return found
+    return {k: v[0] for k, v in every.items()}, {k: tuple(v) for k, v in every.items() if len(v) > 1}
 
 
 def _positive_classes(ann: AnnotationSet, min_raters: int) -> set[str]:
@@ -143,7 +162,9 @@ def read_labelled_data(cfg: DataConfig) -> LabelledData:
         TrainDataError: Missing folder or file, or no image matching the annotations.
         AnnotationError: The annotation file is malformed (from the engine readers).
     """
-    images = scan_images(image_folder(cfg))
+    images, ambiguous = _scan(image_folder(cfg))
+    for key in ambiguous:  # one id, several files: which one the annotations mean is unknown
+        del images[key]
     ann_path = annotation_file(cfg)
     if not ann_path.is_file():
         raise TrainDataError("annotation file not found.", path=ann_path,
@@ -158,7 +179,7 @@ def read_labelled_data(cfg: DataConfig) -> LabelledData:
         ids = sorted(k for k in sets if k in images)
     elif cfg.format == "nih":
         sets = {image_key(k): v for k, v in read_nih(ann_path).items()}
-        positives = {k: _positive_classes(s, 1) for k, s in sets.items()}
+        positives = {k: {NIH_ALIASES.get(c, c) for c in _positive_classes(s, 1)} for k, s in sets.items()}
         if cfg.labels_csv:
             table = _read_data_entry(Path(cfg.root) / cfg.labels_csv)
             for k, labels in table.items():
@@ -179,6 +200,7 @@ def read_labelled_data(cfg: DataConfig) -> LabelledData:
         listed = set(images)  # every image is labelled (those without a box as negatives)
     elif cfg.format == "nih":
         listed = set(table)
+    listed -= set(ambiguous)
     unlabelled = tuple(images[k] for k in sorted(set(images) - listed))
     missing = tuple(sorted(listed - set(images)))
     if cfg.limit:
@@ -199,7 +221,7 @@ def read_labelled_data(cfg: DataConfig) -> LabelledData:
     }
     if note:
         description["note"] = note
-    return LabelledData(examples, classes, description, unlabelled, missing)
+    return LabelledData(examples, classes, description, unlabelled, missing, ambiguous)
 
 
 def _read_data_entry(path: Path) -> Mapping[str, set[str]]:

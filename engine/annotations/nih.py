@@ -5,8 +5,9 @@ what are really four columns — so rows are parsed **by position**: 0 image fil
 1 finding, 2..5 ``x, y, w, h`` in pixels of the 1024x1024 PNGs. Rows may carry trailing empty
 columns. Each row becomes the box ``(x, y, x + w, y + h)``, annotator ``"NIH"``.
 
-Note: the bounding-box list spells ``Infiltrate`` where ``Data_Entry_2017.csv`` says
-``Infiltration``; labels are kept as written.
+Note: the bounding-box list spells ``Infiltrate`` where ``Data_Entry_2017.csv`` (and the
+ChestX-ray14 models' class lists) say ``Infiltration``; labels are kept as written here, and
+:data:`LABEL_ALIASES` maps them for readers that match boxes to a model's classes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from engine.annotations._csvutil import open_text, parse_error, parse_float, rea
 from engine.annotations.model import AnnotationSet, BoxAnnotation, SetBuilder, Source, stable_id
 
 FORMAT_NAME = "nih"
+#: Box-list spelling -> the class name of the data set's labels and models.
+LABEL_ALIASES = {"Infiltrate": "Infiltration"}
 ANNOTATOR = "NIH"
 _FIELDS = ("Image Index", "Finding Label", "x", "y", "w", "h")
 

@@ -76,3 +76,19 @@ def test_a_folder_in_no_known_layout_lists_every_format(tmp_path: Path) -> None:
     with pytest.raises(TrainDataError, match=r"labels\.csv") as info:
         list_work(DataSpec(folder=str(tmp_path)), CLASSES)
     assert "DATA/<class>/<image>" in str(info.value)
+
+
+def test_an_image_listed_twice_in_a_classification_csv_is_refused(csv_folder: Path) -> None:
+    with (csv_folder / "labels.csv").open("a") as f:
+        f.write("./a.png,0,1,0\n")
+    with pytest.raises(TrainDataError, match=r"listed more than once \(a\.png\)"):
+        list_work(DataSpec(folder=str(csv_folder)), CLASSES)
+
+
+def test_the_gallery_reads_no_box_file_for_the_classification_layouts(csv_folder: Path) -> None:
+    from training.study.review import StudyReview
+
+    data = {"folder": str(csv_folder), "format": CLASSIFICATION_CSV, "annotations": str(csv_folder / "labels.csv")}
+    assert StudyReview(csv_folder, {"data": data}, []).annotations is None
+    vin = {**data, "format": "vinbigdata", "annotations": str(csv_folder / "labels.csv")}
+    assert StudyReview(csv_folder, {"data": vin}, []).annotations == csv_folder / "labels.csv"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.annotations import image_key, read_nih, read_siim, read_siim_rle, read_vinbigdata
+from engine.annotations.nih import LABEL_ALIASES as NIH_ALIASES
 from engine.annotations.siim import CLASS_NAME as SIIM_CLASS
 from training.config import DataConfig
 from training.datasets import DEFAULT_ANNOTATIONS, IMAGE_EXTENSIONS, TrainDataError, read_labelled_data
@@ -36,6 +37,8 @@ from training.study.errors import StudyError
 #: The classification layouts read here (no boxes), with their default annotation file.
 CLASSIFICATION_CSV, CLASS_FOLDERS = "classification_csv", "class_folders"
 CSV_DEFAULT = "labels.csv"
+#: NIH ChestX-ray14's image-level label file, read when it sits beside BBox_List_2017.csv.
+NIH_LABELS = "Data_Entry_2017.csv"
 IMAGE_COLUMNS = ("image", "path", "file", "filename", "image_path", "Image Index")
 NEGATIVE_FOLDERS = ("normal", "negative", "nofinding", "negatives")
 
@@ -138,21 +141,32 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
     fmt = detect_study_format(root, spec.annotations, classes) if spec.format == "auto" else spec.format
     if fmt in (CLASSIFICATION_CSV, CLASS_FOLDERS):
         return _classification_work(root, fmt, spec, classes)
+    # NIH: the image-level labels are in Data_Entry_2017.csv beside the box list (most images have no box)
+    labels_csv = NIH_LABELS if fmt == "nih" and (root / NIH_LABELS).is_file() else ""
     data = read_labelled_data(DataConfig(format=fmt, root=str(root), annotations=spec.annotations,
-                                         classes=tuple(classes)))
+                                         classes=tuple(classes), labels_csv=labels_csv))
     examples = list(data.examples)
     split_sha256 = ""
+    unmatched_split: tuple[str, ...] = ()
     if spec.split_file:
         split_path = Path(spec.split_file)
         if not split_path.is_absolute():
             split_path = root / split_path
         try:
             split = json.loads(split_path.read_text(encoding="utf-8"))
-            wanted = {i for s in spec.subset.split("+") for i in split[s]}  # "val+test": both subsets
-        except (OSError, ValueError, KeyError) as exc:
+            # "val+test": both subsets; entries may be ids, file names or paths (compared by image key)
+            wanted = {image_key(Path(str(i)).name): str(i) for s in spec.subset.split("+") for i in split[s]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StudyError(f"cannot read split '{spec.subset}' ({exc}).", path=split_path,
                              fix="point data.split.file at the split.json written by radlens train.") from exc
+        known = {e.image_id for e in examples}
+        unmatched_split = tuple(sorted(v for k, v in wanted.items() if k not in known))
         examples = [e for e in examples if e.image_id in wanted]
+        if not examples:
+            raise StudyError(f"no image of split '{spec.subset}' is in the data set ({len(wanted)} entries, none "
+                             "matches an annotated image).", path=split_path,
+                             fix="the split must list image ids (file names without extension) or file names "
+                             "of this data folder.")
         split_sha256 = file_sha256(split_path)
     if spec.limit:
         examples = examples[: spec.limit]
@@ -165,34 +179,60 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
         boxes: BoxesByClass = {}
         ann = sets.get(e.image_id)
         for b in ann.boxes if ann is not None else ():
-            if b.class_name in classes:
-                boxes.setdefault(b.class_name, {}).setdefault(b.annotator or "?", []).append(
+            name = b.class_name if fmt != "nih" or b.class_name in classes else NIH_ALIASES.get(b.class_name, "")
+            if name in classes:
+                boxes.setdefault(name, {}).setdefault(b.annotator or "?", []).append(
                     [float(v) for v in b.as_tuple()])
-        rel = e.path.resolve().relative_to(root).as_posix() if e.path.resolve().is_relative_to(root) else str(e.path)
+        rel = relative_key(e.path, root)
         labels = {c: int(v) for c, v in zip(classes, e.labels, strict=True)}
         masks = {SIIM_CLASS: rles[e.image_id]} if rles.get(e.image_id) and SIIM_CLASS in classes else {}
         items.append(WorkItem(rel, str(e.path.resolve()), labels, boxes, masks))
     items.sort(key=lambda it: it.image)
     return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items), split_sha256,
-                    _left_out(root, ann_path, data.unlabelled_images, data.missing_images))
+                    _left_out(root, ann_path, data.unlabelled_images, data.missing_images, data.ambiguous,
+                              unmatched_split))
 
 
 #: How the reasons of images left out of a study begin in ``failures.csv`` (each run lists them afresh).
 NOT_STUDIED = "not studied: "
 
 
-def _left_out(root: Path, annotations: Path, unlabelled: tuple[Path, ...], missing: tuple[str, ...]
+def _left_out(root: Path, annotations: Path, unlabelled: tuple[Path, ...], missing: tuple[str, ...],
+              ambiguous: dict[str, tuple[Path, ...]], unmatched_split: tuple[str, ...] = ()
               ) -> tuple[tuple[str, str], ...]:
     out = []
     for path in unlabelled:
-        resolved = path.resolve()
-        rel = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
-        out.append((rel, f"{NOT_STUDIED}{annotations.name} has no row for this image (add its annotations, "
-                         "or move it out of the data folder)"))
+        out.append((relative_key(path, root), f"{NOT_STUDIED}{annotations.name} has no row for this image (add its "
+                                              "annotations, or move it out of the data folder)"))
     for image_id in missing:
         out.append((image_id, f"{NOT_STUDIED}{annotations.name} lists this image id but the data folder has no "
                               "image file of that name"))
+    for image_id, files in sorted(ambiguous.items()):
+        names = [relative_key(f, root) for f in files]
+        for name in names:
+            out.append((name, f"{NOT_STUDIED}{len(files)} files share the image id {image_id!r} "
+                              f"({', '.join(names)}): which one {annotations.name} means is unknown (rename or "
+                              "move all but one)"))
+    for entry in unmatched_split:
+        out.append((entry, f"{NOT_STUDIED}the split file lists this image, but the data set has no annotated image "
+                           "with that id"))
     return tuple(out)
+
+
+def relative_key(path: Path, root: Path) -> str:
+    """An image's ``image`` key: its path relative to the (resolved) data folder, POSIX form.
+
+    Taken before symlinks are resolved, so a linked image keeps its place in the data folder;
+    a path outside the folder stays absolute.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        p = Path.cwd() / p
+    for base in (root, root.resolve()):
+        if p.is_relative_to(base):
+            return p.relative_to(base).as_posix()
+    resolved = p.resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
 
 
 def file_sha256(path: Path) -> str:
@@ -273,10 +313,16 @@ def _classification_work(root: Path, fmt: str, spec: DataSpec, classes: tuple[st
         ann = root
         labelled = read_class_folders(root, classes)
     items = []
+    seen: dict[str, int] = {}
     for path, labels in labelled:
-        resolved = path.resolve()
-        rel = resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
-        items.append(WorkItem(rel, str(resolved), labels, {}))
+        rel = relative_key(path, root)
+        seen[rel] = seen.get(rel, 0) + 1
+        items.append(WorkItem(rel, str(path.resolve()), labels, {}))
+    twice = sorted(k for k, n in seen.items() if n > 1)
+    if twice:
+        raise TrainDataError(f"{len(twice)} image(s) are listed more than once ({', '.join(twice[:5])}"
+                             f"{', ...' if len(twice) > 5 else ''}); their labels could disagree.", path=ann,
+                             fix="keep one row per image (one row can mark several classes).")
     items.sort(key=lambda it: it.image)
     if spec.split_file:
         raise StudyError("split files are not supported for the classification layouts.", path=ann,

@@ -181,8 +181,10 @@ class StudyReview:
         data = study.get("data", {})
         self.data_folder = Path(str(data.get("folder", "")))
         ann = data.get("annotations")
-        # the class-folder layout has no annotation file (its "annotations" is the data folder)
-        self.annotations: Path | None = Path(str(ann)) if ann and not Path(str(ann)).is_dir() else None
+        # the classification layouts have no box file the viewer reads: a labels CSV, or (class folders)
+        # the data folder itself
+        boxes = data.get("format") not in ("classification_csv", "class_folders")
+        self.annotations: Path | None = Path(str(ann)) if ann and boxes and not Path(str(ann)).is_dir() else None
         self.models: tuple[StudyModel, ...] = tuple(
             StudyModel(str(m["sha256"]), str(m.get("name", "")), str(m.get("version", "")), str(m.get("path", "")),
                        tuple(m.get("classes", ())), tuple(float(t) for t in m.get("thresholds", ())))
