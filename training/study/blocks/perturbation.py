@@ -199,11 +199,13 @@ def _draw(own: list[dict[str, str]], out: Path) -> Path:
         ax.set_xlabel("replaced fraction of the target's map")
         ax.set_ylabel("Δp of the target")
         ax.axhline(0.0, color="grey", linewidth=0.5)
-    handles = [Line2D([], [], color=colour[t], linewidth=2, label=t) for t in targets]
+    n_of = {t: max(int(r["n"]) for r in own if r["target_class"] == t) for t in targets}
+    handles = [Line2D([], [], color=colour[t], linewidth=2, label=f"{t} (n={n_of[t]})") for t in targets]
     handles += [Line2D([], [], color="black", linestyle=style[m][0], marker=style[m][1], markersize=4,
                        label=f"replaced by {m}") for m in modes]
-    handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1, label="random order"))
-    ncol = min(len(handles), 4)
-    fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=7, frameon=False)
+    handles.append(Line2D([], [], color="black", linestyle=":", linewidth=1, label="random order (mean)"))
+    ncol = min(len(handles), max(2, int(fig.get_figwidth() // 2)))  # ~2 inches per legend column
+    # long handles, so that dashed and solid line styles can be told apart in the legend
+    fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=7, frameon=False, handlelength=4)
     rows = -(-len(handles) // ncol)
     return save_figure(fig, out, "delta_p.png", top=1.0 - 0.055 * rows - 0.02)
