@@ -143,3 +143,17 @@ def test_tables_do_not_depend_on_how_the_parts_were_written(tmp_path: Path) -> N
         render_tables(out, ["mean", "best", "fused"], 15.0)
     for name in ("iou_by_threshold.csv", "pointing.csv", "classification.csv"):
         assert (one / "tables" / name).read_bytes() == (two / "tables" / name).read_bytes()
+
+
+def test_sanity_rows_of_the_explained_classes_only_give_no_classification_table(tmp_path: Path) -> None:
+    # a sanity study with classes: predicted stores the predicted positives alone; an AUC over them means nothing
+    sanity = [{**r, "image": f"s_{r['image']}", "block": "sanity", "cascade": ["fc"], "sanity_ssim": [0.5],
+               "sanity_spearman": [0.1]} for r in ROWS]
+    write_part(tmp_path, [*ROWS, *sanity])
+    render_tables(tmp_path, ["mean"], 8.0)
+    cls = {r["class"]: r for r in _table(tmp_path / "tables" / "classification.csv")}
+    assert cls["Cardiomegaly"]["n"] == "4"  # the localisation rows' images only
+    only = tmp_path / "only"
+    write_part(only, sanity)
+    render_tables(only, ["mean"], 8.0)
+    assert _table(only / "tables" / "classification.csv") == []

@@ -94,12 +94,23 @@ def pointing(rows: list[dict[str, Any]], tolerance_px: float) -> str:
                  "energy_mean", "energy_std", "energy_n"], body)
 
 
+#: The block whose rows cover only the classes it explained (see :func:`classification`).
+PARTIAL_CLASS_BLOCK = "sanity"
+
+
 def classification(rows: list[dict[str, Any]]) -> str:
-    """``classification.csv``: per model x class, images, positives, predicted positives and AUC."""
+    """``classification.csv``: per model x class, images, positives, predicted positives and AUC.
+
+    Every block stores a row per class of each image it scores, except ``sanity``, which keeps the
+    classes it explained (with ``classes: predicted`` a sample of the predicted positives, over which
+    an AUC would mean nothing): its rows are left out, and a sanity study's table is empty.
+    """
     from training.metrics import auc_per_class
 
     per: dict[tuple[str, str, str], dict[str, tuple[float, int, bool]]] = {}
     for r in rows:  # one (probability, label) per image, whatever the method
+        if r.get("block") == PARTIAL_CLASS_BLOCK:
+            continue
         per.setdefault((r["model"], r["model_name"], r["class"]), {}).setdefault(
             r["image"], (r["probability"], r["label"], r["predicted"]))
     body = []
