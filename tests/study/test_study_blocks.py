@@ -356,3 +356,27 @@ def test_an_image_gets_one_forward_shared_by_its_rows_and_blocks(monkeypatch: py
         assert len(rows) == 3 * 3 and [r["probability"] for r in rows] == [float(p) for p in want_p] * 3
         assert [r["logit"] for r in rows[6:]] == [float(v) for v in want_logits]
         assert (rows[1]["iou_mean"] is not None) == bool(boxes)
+
+
+def test_sanity_table_statistics_match_ones_computed_by_hand() -> None:
+    import csv
+    import io
+    import statistics
+
+    from training.study.blocks.sanity import SanityBlock
+
+    base = {"model": "m", "model_name": "M", "method": "gradcam", "layer": "l", "params_hash": "h", "params": "{}",
+            "cascade": ["fc", "layer4"]}
+    rho = {"a": [-0.8, 0.1], "b": [0.6, None], "c": [0.2, 0.3]}  # None: a map made constant
+    rows = [{**base, "image": i, "class": "X" if i != "c" else "Y", "sanity_ssim": [0.5, 0.25],
+             "sanity_spearman": rho[i]} for i in "abc"]
+    table = SanityBlock().tables(rows, {})["sanity.csv"]
+    got = {(r["class"], r["step"]): r for r in csv.DictReader(io.StringIO(table))}
+    fc = got[("all", "1")]
+    assert float(fc["spearman_mean"]) == pytest.approx(statistics.mean([-0.8, 0.6, 0.2]), abs=5e-7)
+    assert float(fc["abs_spearman_mean"]) == pytest.approx(statistics.mean([0.8, 0.6, 0.2]), abs=5e-7)
+    assert float(fc["abs_spearman_std"]) == pytest.approx(statistics.stdev([0.8, 0.6, 0.2]), abs=5e-7)
+    l4 = got[("all", "2")]
+    assert (l4["n"], l4["spearman_n"]) == ("3", "2")  # SSIM over 3 maps, Spearman over the 2 defined
+    assert float(l4["abs_spearman_mean"]) == pytest.approx(0.2, abs=5e-7)
+    assert got[("X", "1")]["spearman_mean"] == "-0.100000"

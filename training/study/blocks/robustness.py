@@ -11,7 +11,8 @@ Tables (from the store alone):
 * ``robustness.csv``: per explanation x class x corruption x severity, the AUC over the data set on
   clean and on corrupted images and ``delta_auc = auc_corrupted - auc_clean``, the map RMSE and SSIM
   (mean, sample std over images). The class ``all`` row: the mean of the classes' AUCs and ΔAUCs
-  (classes with both labels) and the RMSE / SSIM over every map.
+  (classes with both labels) and the RMSE / SSIM over every map. ``n`` counts images, ``n_maps`` the
+  maps the RMSE / SSIM statistics are over (images x classes in the ``all`` row, less flat clean maps).
 * ``robustness_correlation.csv``: per explanation x class, across the corruption x severity
   conditions, the Pearson and Spearman correlation between map change (mean RMSE; mean SSIM) and ΔAUC.
 
@@ -139,7 +140,7 @@ class RobustnessBlock(Block):
                     delta = corrupted - clean if corrupted is not None and clean is not None else None
                     stats[cls].append({"n": len(crs), "auc_clean": clean, "auc_corrupted": corrupted,
                                        "delta_auc": delta, "rmse_mean": rmse[0], "rmse_std": rmse[1],
-                                       "ssim_mean": ssim[0], "ssim_std": ssim[1]})
+                                       "ssim_mean": ssim[0], "ssim_std": ssim[1], "n_maps": rmse[2]})
             every = [r for crs in per_class.values() for r in crs]
             stats[ALL_CLASSES] = []
             for k in range(len(conditions)):
@@ -151,13 +152,15 @@ class RobustnessBlock(Block):
                     "auc_clean": mean_std([s["auc_clean"] for s in defined])[0],
                     "auc_corrupted": mean_std([s["auc_corrupted"] for s in defined])[0],
                     "delta_auc": mean_std([s["delta_auc"] for s in defined])[0],
-                    "rmse_mean": rmse[0], "rmse_std": rmse[1], "ssim_mean": ssim[0], "ssim_std": ssim[1]})
+                    "rmse_mean": rmse[0], "rmse_std": rmse[1], "ssim_mean": ssim[0], "ssim_std": ssim[1],
+                    "n_maps": rmse[2]})
             for cls in [*sorted(per_class), ALL_CLASSES]:
                 for k, cond in enumerate(conditions):
                     s = stats[cls][k]
                     corruption, _, severity = cond.partition(":")
                     body.append([*key, cls, corruption, severity, s["n"], *(fmt(s[f]) for f in (
-                        "auc_clean", "auc_corrupted", "delta_auc", "rmse_mean", "rmse_std", "ssim_mean", "ssim_std"))])
+                        "auc_clean", "auc_corrupted", "delta_auc", "rmse_mean", "rmse_std", "ssim_mean", "ssim_std")),
+                        s["n_maps"]])
                 pairs = [(s["rmse_mean"], s["ssim_mean"], s["delta_auc"]) for s in stats[cls]
                          if s["delta_auc"] is not None and s["rmse_mean"] is not None and s["ssim_mean"] is not None]
                 rm, ss, da = ([p[i] for p in pairs] for i in range(3))
@@ -165,7 +168,8 @@ class RobustnessBlock(Block):
                              fmt(pearson(ss, da)), fmt(spearman(ss, da))])
         return {
             "robustness.csv": csv_text([*EXPLANATION, "class", "corruption", "severity", "n", "auc_clean",
-                                    "auc_corrupted", "delta_auc", "rmse_mean", "rmse_std", "ssim_mean", "ssim_std"],
+                                    "auc_corrupted", "delta_auc", "rmse_mean", "rmse_std", "ssim_mean", "ssim_std",
+                                    "n_maps"],
                                    body),
             "robustness_correlation.csv": csv_text([*EXPLANATION, "class", "n_conditions", "pearson_rmse_delta_auc",
                                                 "spearman_rmse_delta_auc", "pearson_ssim_delta_auc",

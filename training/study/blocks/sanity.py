@@ -23,7 +23,9 @@ five-class phantom model (SmoothGrad's backward passes are per class: 10.8 s for
 for five, 30 samples on one CPU thread).
 
 Table ``sanity.csv``: per explanation x class x step, SSIM and Spearman (mean, sample std over
-images); class ``all`` pools every map. Figure ``sanity.png``.
+images), and the mean and std of |Spearman| (Adebayo et al. also report the absolute rank
+correlation: a map that turns upside down keeps its structure, and signed values of opposite sign
+cancel in a mean over classes); class ``all`` pools every map. Figure ``sanity.png``.
 """
 
 from __future__ import annotations
@@ -223,10 +225,14 @@ class SanityBlock(Block):
                 crs = per_class[cls]
                 for k, name in enumerate(steps):
                     s = mean_std([r["sanity_ssim"][k] for r in crs])
-                    q = mean_std([r["sanity_spearman"][k] for r in crs])
-                    body.append([*key, cls, k + 1, name, s[2], fmt(s[0]), fmt(s[1]), q[2], fmt(q[0]), fmt(q[1])])
+                    rho = [r["sanity_spearman"][k] for r in crs]
+                    q = mean_std(rho)
+                    a = mean_std([abs(v) if v is not None else None for v in rho])
+                    body.append([*key, cls, k + 1, name, s[2], fmt(s[0]), fmt(s[1]), q[2], fmt(q[0]), fmt(q[1]),
+                                 fmt(a[0]), fmt(a[1])])
         return {"sanity.csv": csv_text([*EXPLANATION, "class", "step", "randomised", "n", "ssim_mean", "ssim_std",
-                                    "spearman_n", "spearman_mean", "spearman_std"], body)}
+                                    "spearman_n", "spearman_mean", "spearman_std", "abs_spearman_mean",
+                                    "abs_spearman_std"], body)}
 
     def figures(self, out: Path, settings: dict[str, Any]) -> list[Path]:
         """``sanity.png`` drawn from ``sanity.csv`` (class ``all``)."""
