@@ -37,3 +37,27 @@ def version() -> str:
         return importlib.metadata.version(DIST)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def source_commit() -> str:
+    """The git commit of a source checkout (``<sha>``, ``<sha>-dirty`` with uncommitted changes to
+    tracked files), or ``""`` for an installed RadLens or when git is unavailable.
+
+    The version number does not change with every change of the code; a study records this beside it
+    so that its numbers can be traced to the code that computed them.
+    """
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    git = shutil.which("git")
+    if git is None or not (root / ".git").exists():
+        return ""
+    try:
+        sha = subprocess.run([git, "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run([git, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{sha}-dirty" if dirty else sha

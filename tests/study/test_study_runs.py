@@ -22,6 +22,13 @@ def test_in_process_run_writes_every_output(reference_run: Path) -> None:
     assert {t["method"] for t in study["models"][0]["tasks"]} == {"gradcam", "smoothgrad"}
     assert "ray" in study["versions"] and "torch" in study["versions"]
     assert len(study["data"]["fingerprint_sha256"]) == 64
+    import re
+
+    from engine.version import source_commit, version
+
+    code = study["runs"][-1]["radlens"]  # the code that computed the rows: version and checkout commit
+    assert code["version"] == version() and code["commit"] == source_commit()
+    assert re.fullmatch(r"([0-9a-f]{40}(-dirty)?)?", code["commit"])
     rows = pq.read_table(reference_run / "results").to_pylist()
     # one row per image x model x method x layer x class, for every decodable image
     assert len(rows) == (N_IMAGES - 1) * 2 * 5

@@ -414,6 +414,13 @@ def _title_page(study: dict[str, Any], out: Path, st: dict[str, Any]) -> list[An
     fw = FRAME_WIDTH
     flow.append(table(rrows, [0.17 * fw, 0.1 * fw, 0.09 * fw, 0.08 * fw, 0.1 * fw, 0.07 * fw, 0.07 * fw, 0.07 * fw,
                               0.1 * fw, 0.07 * fw, 0.08 * fw], padding=2))
+    coded = [r for r in study.get("runs", []) if isinstance(r.get("radlens"), dict)]
+    if coded:  # the code that computed each run's rows (runs before RadLens recorded it are not listed)
+        crows = [["started (UTC)", "RadLens", "git commit of the source checkout"]]
+        crows += [[str(r.get("started", "")).replace("+00:00", "").replace("T", " "),
+                   str(r["radlens"].get("version", "")), str(r["radlens"].get("commit", "")) or "(installed)"]
+                  for r in coded]
+        flow.append(table(crows, [0.2 * fw, 0.12 * fw, 0.68 * fw], padding=2))
     versions = study.get("versions", {})
     flow.append(Paragraph("Software", st["h2"]))
     vrows = [[k, str(v)] for k, v in sorted(versions.items())] + [["platform", str(study.get("platform", ""))]]

@@ -43,6 +43,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _code() -> dict[str, str]:
+    """The RadLens version and, in a source checkout, its git commit (see :func:`engine.version.source_commit`)."""
+    from engine.version import source_commit, version
+
+    return {"version": version(), "commit": source_commit()}
+
+
 def stored_images(out: Path) -> int:
     """Distinct images with at least one stored row."""
     images: set[str] = set()
@@ -70,7 +77,7 @@ def write_study_json(
               "images_to_do": summary.total - summary.skipped, "done": summary.done, "failed": summary.failed,
               "seconds": round(summary.seconds, 3),
               "images_per_s": round(summary.done / summary.seconds, 3) if summary.seconds > 0 else None,
-              "nodes_used": len(summary.nodes), "timings": summary.timings()}
+              "nodes_used": len(summary.nodes), "timings": summary.timings(), "radlens": _code()}
     if status == "running":
         if runs and isinstance(runs[-1], dict) and runs[-1].get("status") == "running" and not _alive_here(runs[-1]):
             runs[-1] = {**runs[-1], "status": KILLED, "done": None}  # it never ended: see settle_killed_run
