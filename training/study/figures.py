@@ -9,6 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from engine.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -158,23 +160,37 @@ def sanity_figure(out: Path) -> Path | None:
         return None
     several = len({r["model"] for r in rows}) > 1
     series = sorted({_series(r, several) for r in rows})
-    fig = Figure(figsize=(10, 4.2), dpi=100)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(series)}
+    n_maps = {name: max(int(r["n"]) for r in rows if _series(r, several) == name) for name in series}
+    fig = Figure(figsize=(10, 4.6), dpi=100)
     FigureCanvasAgg(fig)
-    for i, (column, title) in enumerate((("ssim_mean", "SSIM (min-max normalised maps)"),
-                                         ("spearman_mean", "Spearman rank correlation (raw maps)"))):
+    for i, (column, title) in enumerate((("ssim", "SSIM (min-max normalised maps)"),
+                                         ("spearman", "Spearman rank correlation (raw maps)"))):
         ax = fig.add_subplot(1, 2, i + 1)
         ticks: dict[int, str] = {}
         for s in series:
-            pts = sorted((int(r["step"]), float(r[column])) for r in rows if _series(r, several) == s and r[column])
-            ticks.update({int(r["step"]): r["randomised"] for r in rows if _series(r, several) == s})
-            if pts:
-                xs, ys = zip(*[(0, 1.0), *pts], strict=True)  # step 0: the original map, similarity 1
-                ax.plot(xs, ys, marker="o", ms=3, label=s)
+            mine = sorted((r for r in rows if _series(r, several) == s), key=lambda r: int(r["step"]))
+            ticks.update({int(r["step"]): r["randomised"] for r in mine})
+            pts = [(int(r["step"]), float(r[f"{column}_mean"]), float(r[f"{column}_std"] or 0.0))
+                   for r in mine if r[f"{column}_mean"]]
+            if not pts:
+                continue
+            xs, ys, sd = (np.array(v) for v in zip(*[(0, 1.0, 0.0), *pts], strict=True))  # step 0: the original
+            ax.plot(xs, ys, marker="o", ms=3, color=colour[s], label=f"{s} (n={n_maps[s]} maps)")
+            ax.fill_between(xs, ys - sd, ys + sd, color=colour[s], alpha=0.12, linewidth=0)
+            if column == "spearman":
+                absolute = [(int(r["step"]), float(r["abs_spearman_mean"])) for r in mine
+                            if r.get("abs_spearman_mean")]
+                if absolute:
+                    ax_, ay_ = zip(*[(0, 1.0), *absolute], strict=True)
+                    ax.plot(ax_, ay_, linestyle="--", lw=1, color=colour[s])
         ax.set_xticks([0, *sorted(ticks)], ["original", *(ticks[k] for k in sorted(ticks))], rotation=60,
                       fontsize=7, ha="right")
-        ax.set_ylim(-1.05 if column == "spearman_mean" else -0.05, 1.05)
+        ax.set_ylim(-1.05 if column == "spearman" else -0.05, 1.05)
         ax.axhline(0.0, color="grey", lw=0.8)
-        ax.set_title(f"{title}\nafter randomising up to (head first)", fontsize=9)
+        extra = "; dashed: |Spearman|" if column == "spearman" else ""
+        ax.set_title(f"{title}\nmean ± sd over maps{extra}", fontsize=9)
+        ax.set_xlabel("randomised up to this module (cumulative, head first)", fontsize=8)
         ax.set_ylabel("similarity to the original map")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
