@@ -45,8 +45,11 @@ def test_blocks_write_their_rows_tables_and_figures(blocks_run: Path) -> None:
         assert (blocks_run / "figures" / figure).read_bytes().startswith(b"\x89PNG")
     tasks = json.loads((blocks_run / "study.json").read_text())["models"][0]["tasks"]
     assert len(tasks) == 2
-    sanity = [r for r in (blocks_run / "tables" / "sanity.csv").read_text().splitlines()[1:] if ",all," in r]
-    assert [line.split(",")[-7] for line in sanity] == ["classifier.3", "classifier.0"]
+    import csv
+
+    with (blocks_run / "tables" / "sanity.csv").open(newline="") as handle:
+        sanity = [r for r in csv.DictReader(handle) if r["class"] == "all"]
+    assert [r["randomised"] for r in sanity] == ["classifier.3", "classifier.0"]
 
 
 def test_resume_on_ray_and_report_give_the_same_tables(
