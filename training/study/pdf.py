@@ -35,7 +35,7 @@ MAX_ROWS = 400
 MAX_FAILURES_LISTED = 60
 CELL_FONT_SIZE = 7.0
 #: A table (part) up to this many times the page's width is shrunk to fit rather than split.
-SQUEEZE = 1.12
+SQUEEZE = 1.0
 MONO = "RadLensMono"
 
 #: Column names shown shorter in the PDF's headers.
@@ -118,13 +118,16 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 
 def number_text(value: str) -> str:
-    """A CSV number as printed in the report: decimals rounded to 3 places; integers and text unchanged."""
+    """A CSV number as printed in the report: decimals rounded to 3 places, or to 2 significant digits
+    below 0.001 in magnitude (a Brier score of 0.00039 is not "0.000"); integers and text unchanged."""
     if "." not in value and "e" not in value.lower():
         return value
     try:
         v = float(value)
     except ValueError:
         return value
+    if v != 0 and abs(v) < 0.0005:
+        return f"{v:.2g}" if abs(v) >= 1e-4 else f"{v:.1e}"
     return f"{v:.3f}"
 
 
@@ -297,6 +300,10 @@ def _table_flowables(name: str, header: list[str], rows: list[list[str]], st: di
     if name == "iou_by_threshold.csv" and {"threshold", "mean", "n"} <= set(header):
         header, rows = pivot_iou(header, rows)
     header, rows, legend = explanation_labels(header, rows)
+    summary_first = len(rows) > MAX_ROWS and "class" in header
+    if summary_first:  # cut: keep the pooled rows (class "all") of every group, then the per-class ones
+        ci = header.index("class")
+        rows = [r for r in rows if r[ci] == "all"] + [r for r in rows if r[ci] != "all"]
     shown = [[number_text(c) for c in r] for r in rows[:MAX_ROWS]]
     head = [HEADER_NAMES.get(h, h).replace("_", " ") for h in header]
     out: list[Any] = []
@@ -325,7 +332,8 @@ def _table_flowables(name: str, header: list[str], rows: list[list[str]], st: di
         t = _grid([names, *([r[c] for c in cols] for r in shown)], [x * scale for x in w], st)
         out += [t, Spacer(1, 6)]
     if len(rows) > MAX_ROWS:
-        out.append(Paragraph(f"The first {MAX_ROWS} of {len(rows)} rows are shown; the CSV holds them all.",
+        first = " (the rows of class 'all' first)" if summary_first else ""
+        out.append(Paragraph(f"The first {MAX_ROWS} of {len(rows)} rows are shown{first}; the CSV holds them all.",
                              st["small"]))
     if legend and any(legend.values()):
         lines = "<br/>".join(f"<b>{esc(k)}</b>: {esc(v)}" for k, v in sorted(legend.items()))
