@@ -105,7 +105,7 @@ def robustness_figure(out: Path) -> Path | None:
     several = len({r["model"] for r in rows}) > 1
     corruptions = list(dict.fromkeys(r["corruption"] for r in rows))
     series = sorted({_series(r, several) for r in rows})
-    fig = Figure(figsize=(3.2 * (len(corruptions) + 1), 3.6), dpi=100)
+    fig = Figure(figsize=(3.2 * (len(corruptions) + 1), 4.2), dpi=100)
     FigureCanvasAgg(fig)
     cmap = colormaps["viridis"]
     colours = {s: cmap(i / max(1, len(series) - 1)) for i, s in enumerate(series)}
@@ -120,7 +120,7 @@ def robustness_figure(out: Path) -> Path | None:
         ax.set_title(corruption.replace("_", " "), fontsize=9)
         ax.set_xticks(sorted({int(r["severity"]) for r in rows}))
         ax.set_xlabel("severity")
-        ax.set_ylabel("heatmap RMSE vs clean" if i == 0 else "")
+        ax.set_ylabel("heatmap RMSE vs clean\n(on the clean map's min-max scale)" if i == 0 else "", fontsize=8)
         ax.grid(alpha=0.3)
     ax = fig.add_subplot(1, len(corruptions) + 1, len(corruptions) + 1)
     drawn = 0
@@ -137,10 +137,14 @@ def robustness_figure(out: Path) -> Path | None:
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_title("ΔAUC vs heatmap RMSE\n(every corruption x severity)", fontsize=9)
     ax.set_xlabel("heatmap RMSE vs clean")
-    ax.set_ylabel("ΔAUC (corrupted - clean, mean over classes)")
+    ax.set_ylabel("ΔAUC (corrupted - clean, mean over classes)", fontsize=8)
     ax.grid(alpha=0.3)
-    if drawn:
-        ax.legend(fontsize=6, loc="best")
+    # one legend for every panel, above them, so that it covers no line or point
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    if handles:
+        ncol = min(len(handles), 8)
+        fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=7, frameon=False)
+        return save_figure(fig, out, "robustness.png", top=1.0 - 0.06 * -(-len(handles) // ncol) - 0.02)
     return save_figure(fig, out, "robustness.png")
 
 
