@@ -130,9 +130,12 @@ def test_table_aggregates_the_stored_rows(pert_run: Path) -> None:
     assert {r["class"] for r in rows if r["label"] == 1} == {r["class"] for r in targets}
     table = list(csv.DictReader(io.StringIO((pert_run / "tables" / "delta_p.csv").read_text())))
     classes = targets[0]["dp_classes"]
-    assert len(table) == len({r["class"] for r in targets}) * 2 * 2 * len(classes)
+    # subset "correct": the targets (ground-truth positives here) that the model also predicts
+    in_subset = {"all": targets, "correct": [r for r in targets if r["predicted"]]}
+    assert len(table) == sum(len({r["class"] for r in rs}) for rs in in_subset.values()) * 2 * 2 * len(classes)
+    assert {line["subset"] for line in table} == {k for k, rs in in_subset.items() if rs}
     for line in table:
-        trs = [r for r in targets if r["class"] == line["target_class"]]
+        trs = [r for r in in_subset[line["subset"]] if r["class"] == line["target_class"]]
         m = ["mean", "blur"].index(line["mode"])
         j = [0.05, 0.2].index(float(line["fraction"]))
         a = classes.index(line["affected_class"])

@@ -16,11 +16,14 @@ Store columns, on the target class's row (empty on other classes' rows): ``dp_mo
 ``dp_fractions``, ``dp_classes`` (the affected classes), ``dp_delta`` (Δp flattened mode x fraction x
 affected class), ``dp_random`` (the target's random-order Δp, mode x fraction, mean over the seeds).
 
-Table ``delta_p.csv`` (from the store alone): per explanation x target class x mode x fraction x
-affected class, ``n`` (images where the class was a target), ``delta_p_mean`` and ``delta_p_std``
-(sample std), and on the rows where the affected class is the target, the random band
-``random_mean`` / ``random_std`` over the same images. Figure ``delta_p.png``: the target's own Δp
-by fraction against its random band.
+Table ``delta_p.csv`` (from the store alone): per explanation x subset x target class x mode x
+fraction x affected class, ``n`` (images where the class was a target), ``delta_p_mean`` and
+``delta_p_std`` (sample std), and on the rows where the affected class is the target, the random
+band ``random_mean`` / ``random_std`` over the same images. Subsets: ``all`` (every image where the
+class was a target under ``rows``) and ``correct`` (those where it is also labelled positive and
+predicted: with ``rows: predicted`` the false positives are left out, as in the localisation
+block's ``correct`` subset). Figure ``delta_p.png``: subset ``all``, the target's own Δp by fraction
+against its random band.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ DEFAULT_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5)
 DEFAULT_MODES = ("mean", "blur")
 DEFAULT_SEEDS = (0, 1, 2)
 _KEYS = ("fractions", "modes", "rows", "seeds")
-HEADER = (*EXPLANATION, "target_class", "mode", "fraction", "affected_class", "n", "delta_p_mean", "delta_p_std",
-          "random_mean", "random_std")
+HEADER = (*EXPLANATION, "subset", "target_class", "mode", "fraction", "affected_class", "n", "delta_p_mean",
+          "delta_p_std", "random_mean", "random_std")
+#: The subsets of ``delta_p.csv`` (see the module docstring).
+SUBSETS = ("all", "correct")
 
 
 class PerturbationBlock(Block):
@@ -132,8 +137,11 @@ class PerturbationBlock(Block):
             per_class: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for r in targets:
                 per_class[str(r["class"])].append(r)
-            for target in sorted(per_class):
-                trs = per_class[target]
+            for subset, target in ((sub, t) for sub in SUBSETS for t in sorted(per_class)):
+                trs = per_class[target] if subset == "all" else \
+                    [r for r in per_class[target] if int(r["label"]) == 1 and r["predicted"]]
+                if not trs:
+                    continue
                 modes, fractions, affected = trs[0]["dp_modes"], trs[0]["dp_fractions"], trs[0]["dp_classes"]
                 shape = (len(modes), len(fractions), len(affected))
                 delta = np.stack([np.asarray(r["dp_delta"], dtype=np.float64).reshape(shape) for r in trs])
@@ -144,7 +152,7 @@ class PerturbationBlock(Block):
                         for a, cls in enumerate(affected):
                             mean, std, n = mean_std(list(delta[:, m, j, a]))
                             own = cls == target
-                            body.append([*key, target, mode, f"{f:g}", cls, n, fmt(mean), fmt(std),
+                            body.append([*key, subset, target, mode, f"{f:g}", cls, n, fmt(mean), fmt(std),
                                          fmt(band[0]) if own else "", fmt(band[1]) if own else ""])
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -158,7 +166,8 @@ class PerturbationBlock(Block):
         if not table.is_file():
             return []
         with table.open(newline="") as fh:
-            own = [r for r in csv.DictReader(fh) if r["affected_class"] == r["target_class"] and r["delta_p_mean"]]
+            own = [r for r in csv.DictReader(fh) if r["affected_class"] == r["target_class"] and r["delta_p_mean"]
+                   and r.get("subset", "all") == "all"]
         if not own:
             return []
         return [_draw(own, Path(out))]
