@@ -74,6 +74,8 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
     settled = json.loads((out / "study.json").read_text())
     assert settled["status"] == settled["runs"][-1]["status"] == "killed"
     assert settled["counts"]["done"] == killed_at  # one image per part (batch_size 1)
+    # the killed run's own count, from the parts its pid wrote after it started
+    assert settled["runs"][-1]["done"] == killed_at - after_ctrl_c
     assert settle_killed_run(out) is None  # settled once
 
     summary = run_study(study_cfg, out, workers=0, progress=False, resume=True)  # 3. resume to the end

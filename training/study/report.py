@@ -80,7 +80,7 @@ def write_study_json(
               "nodes_used": len(summary.nodes), "timings": summary.timings(), "radlens": _code()}
     if status == "running":
         if runs and isinstance(runs[-1], dict) and runs[-1].get("status") == "running" and not _alive_here(runs[-1]):
-            runs[-1] = {**runs[-1], "status": KILLED, "done": None}  # it never ended: see settle_killed_run
+            runs[-1] = {**runs[-1], "status": KILLED, "done": _done_by(Path(out), runs[-1])}  # see settle_killed_run
         runs.append(record)
     elif runs:
         record["started"] = runs[-1].get("started", record["started"])
@@ -170,6 +170,25 @@ def report_study(out: str | Path) -> list[Path]:
     return [*written, write_report(folder)]
 
 
+def _done_by(folder: Path, run: dict[str, Any]) -> int | None:
+    """Images a run that never ended wrote to the store: parts are named ``part-<time ns>-<pid>``,
+    and the run's are those of its pid written after it started. None when the run record has no
+    pid or start time (written before RadLens recorded them)."""
+    pid, started = run.get("pid"), run.get("started")
+    if not isinstance(pid, int) or not isinstance(started, str):
+        return None
+    try:
+        since = int(datetime.fromisoformat(started).timestamp()) * 1_000_000_000
+    except ValueError:
+        return None
+    images: set[str] = set()
+    for p in part_files(folder):
+        stamp, _, owner = p.stem.removeprefix("part-").partition("-")
+        if owner == str(pid) and stamp.isdigit() and int(stamp) >= since:
+            images.update(pq.read_table(p, columns=["image"]).column("image").to_pylist())
+    return len(images)
+
+
 def settle_killed_run(out: str | Path) -> str | None:
     """Mark runs that were killed as such in ``OUT/study.json``.
 
@@ -192,12 +211,12 @@ def settle_killed_run(out: str | Path) -> str | None:
         return None
     earlier = [r for r in runs[:-1] if isinstance(r, dict) and r.get("status") == "running" and not _alive_here(r)]
     for r in earlier:
-        r.update(status=KILLED, done=None)
+        r.update(status=KILLED, done=_done_by(folder, r))
     last = runs[-1]
     settle_last = doc.get("status") == "running" and isinstance(last, dict) and _process_gone(last)
     if settle_last:
         doc["status"] = last["status"] = KILLED
-        last["done"] = None  # unknown: it was counted when the run ended, and it never did
+        last["done"] = _done_by(folder, last)  # it was to be counted when the run ended, and it never did
         counts = doc.get("counts")
         doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
                          "failed": len(read_failures(folder))}
