@@ -212,6 +212,11 @@ def settle_killed_run(out: str | Path) -> str | None:
     earlier = [r for r in runs[:-1] if isinstance(r, dict) and r.get("status") == "running" and not _alive_here(r)]
     for r in earlier:
         r.update(status=KILLED, done=_done_by(folder, r))
+    # runs recorded as killed before their count was read from the store
+    blank = [r for r in runs if isinstance(r, dict) and r.get("status") == KILLED and r.get("done") is None]
+    for r in blank:
+        r["done"] = _done_by(folder, r)
+    earlier += [r for r in blank if r["done"] is not None]
     last = runs[-1]
     settle_last = doc.get("status") == "running" and isinstance(last, dict) and _process_gone(last)
     if settle_last:
