@@ -92,3 +92,11 @@ def test_the_gallery_reads_no_box_file_for_the_classification_layouts(csv_folder
     assert StudyReview(csv_folder, {"data": data}, []).annotations is None
     vin = {**data, "format": "vinbigdata", "annotations": str(csv_folder / "labels.csv")}
     assert StudyReview(csv_folder, {"data": vin}, []).annotations == csv_folder / "labels.csv"
+
+
+def test_the_image_column_ignores_case_and_an_exact_class_column_wins(tmp_path: Path) -> None:
+    _png(tmp_path / "a.png")
+    # CheXpert-style "Path"; a punctuation-only match (Nodule_Mass) beside the exact class name
+    (tmp_path / "labels.csv").write_text("Path,Nodule_Mass,Nodule/Mass,Pneumothorax\na.png,0,1,0\n")
+    work = list_work(DataSpec(folder=str(tmp_path)), CLASSES)
+    assert [(it.image, it.labels) for it in work.items] == [("a.png", {"Nodule/Mass": 1, "Pneumothorax": 0})]

@@ -355,8 +355,12 @@ def read_classification_csv(path: Path, root: Path, classes: tuple[str, ...]) ->
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise TrainDataError(f"cannot read the classification CSV ({exc}).", path=path,
                              fix="save it as UTF-8 CSV with a header row.") from exc
-    image_col = next((c for c in IMAGE_COLUMNS if c in header), None)
-    by_norm = {_norm(h): h for h in header}
+    # the image column by name, ignoring case (CheXpert's "Path"); an exact class name wins over a
+    # spelling that only matches ignoring punctuation (Nodule/Mass over Nodule_Mass)
+    lower = {h.lower(): h for h in reversed(header)}
+    image_col = next((lower[c.lower()] for c in IMAGE_COLUMNS if c.lower() in lower), None)
+    by_norm = {_norm(h): h for h in reversed(header)}
+    by_norm.update({_norm(h): h for h in header if h in classes})
     missing = [c for c in classes if _norm(c) not in by_norm]
     problems = []
     if image_col is None:
