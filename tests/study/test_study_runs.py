@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -158,3 +159,44 @@ def test_a_model_error_on_one_image_is_a_failure_not_a_crash(
     assert summary.done == 3
     images = set(pq.read_table(tmp_path / "results", columns=["image"]).column("image").to_pylist())
     assert images == {f"images/phantom_{i:05d}.png" for i in (0, 1, 3)}
+
+
+def test_one_models_error_keeps_the_other_models_rows_and_resume_scores_only_its_tasks(
+    tiny_bundle: Path, phantom_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    import torchvision
+
+    import training.study.score as score
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+    from training.phantom import CLASSES
+    from training.study import parse_study
+
+    torch.manual_seed(1)
+    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=len(CLASSES))
+    net.features[0][0] = torch.nn.Conv2d(1, 16, 3, 2, 1, bias=False)
+    second = save_bundle(tmp_path / "second", net, ModelManifest(
+        name="second", version="0.1", architecture="mobilenet_v3_small", class_names=tuple(CLASSES),
+        input_size=(64, 64), in_channels=1, mean=(0.5,), std=(0.25,)))
+    cfg = parse_study(f'name: two\nmodels: ["{tiny_bundle}", "{second}"]\nmethods: [{{name: gradcam}}]\n')
+    cfg = cfg.with_overrides(folder=str(phantom_set), limit=3)
+    real = score.image_rows
+    bad = "images/phantom_00001.png"
+
+    def flaky(model: Any, plan: Any, item: score.WorkItem, *args: Any, **kwargs: Any) -> Any:
+        if item.image == bad and plan.name == "second":
+            raise RuntimeError("an error of the second model only")
+        return real(model, plan, item, *args, **kwargs)
+
+    monkeypatch.setattr(score, "image_rows", flaky)
+    out = tmp_path / "out"
+    summary = run_study(cfg, out, workers=0, progress=False)
+    assert summary.failures == {bad: "model second: RuntimeError: an error of the second model only"}
+    rows = pq.read_table(out / "results", columns=["image", "model_name"]).to_pylist()
+    assert {r["model_name"] for r in rows if r["image"] == bad} == {"tiny-study"}  # the first model's rows kept
+    monkeypatch.setattr(score, "image_rows", real)
+    summary = run_study(cfg, out, workers=0, progress=False, resume=True)
+    assert summary.done == 1 and summary.failures == {}
+    rows = pq.read_table(out / "results", columns=["image", "model_name"]).to_pylist()
+    assert sorted(r["model_name"] for r in rows if r["image"] == bad) == ["second"] * 5 + ["tiny-study"] * 5

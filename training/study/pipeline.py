@@ -363,11 +363,11 @@ def _run_locked(cfg: StudyConfig, out: Path, *, workers: int | None, address: st
         pending = 0
         began = time.time()
         for res in stream:
+            buffer.extend(json.loads(res["rows"]))  # a model that failed leaves the others' rows
             if res["error"]:
                 failures[res["image"]] = res["error"]
                 summary.failed += 1
             else:
-                buffer.extend(json.loads(res["rows"]))
                 failures.pop(res["image"], None)
                 summary.done += 1
             summary.nodes.add(res["node"])

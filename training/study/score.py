@@ -261,15 +261,20 @@ class Scorer:
         todo = set(json.loads(row["todo"])) if row.get("todo") else None
         try:
             image = pixels_of(row)
-            rows = []
-            for model, plan in zip(self.models, self.plans, strict=True):
-                rows += image_rows(model, plan, item, image, self.settings, todo)
         except Exception as exc:
-            if is_out_of_memory(exc):
-                raise  # score_rows halves the explainers' batches and tries again
             return {"image": item.image, "rows": "[]", "error": f"model: {type(exc).__name__}: {exc}",
                     "node": self.node}
-        return {"image": item.image, "rows": json.dumps(rows), "error": "", "node": self.node}
+        rows: list[dict[str, Any]] = []
+        errors = []
+        for model, plan in zip(self.models, self.plans, strict=True):
+            try:  # one model's error keeps the other models' rows (its own tasks stay to do on --resume)
+                rows += image_rows(model, plan, item, image, self.settings, todo)
+            except Exception as exc:
+                if is_out_of_memory(exc):
+                    raise  # score_rows halves the explainers' batches and tries again
+                errors.append(f"model: {type(exc).__name__}: {exc}" if len(self.plans) == 1 else
+                              f"model {plan.name}: {type(exc).__name__}: {exc}")
+        return {"image": item.image, "rows": json.dumps(rows), "error": "; ".join(errors), "node": self.node}
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Score decoded rows one image at a time; a CUDA out-of-memory error retries the image with the
