@@ -209,7 +209,8 @@ def _on_ray(rows: list[dict[str, Any]], scorer_args: dict[str, Any], workers: in
             for i in range(len(batch["image"])):
                 yield {**{k: str(batch[k][i]) for k in ("image", "rows", "error", "node")},
                        "started": float(batch["started"][i])}
-    except ray.exceptions.RayError as exc:  # e.g. an actor could not load a model on its node
+    except (ray.exceptions.RayError, ray.data.exceptions.ExecutionTimeoutError) as exc:  # e.g. an actor could not
+        # load a model on its node; the no-progress guard's error is not a RayError
         raise StudyError(f"the Ray stream failed ({type(exc).__name__}: {str(exc).splitlines()[0]}).",
                          fix="fix the cause and run again with --resume (what is stored is kept); --workers 0 "
                          "runs in this process and shows the full error. A scoring process that died on the "

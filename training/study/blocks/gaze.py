@@ -42,6 +42,11 @@ class GazeBlock(Block):
         ("has_gaze", pa.bool_()), *((col, pa.float64()) for col in METRICS.values()),
     )
 
+    def hash_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The block name, and KL's rule for an all-zero map (the uniform distribution, as every constant
+        map): rows scored under the older rule have another parameters hash, so a resume never mixes them."""
+        return {"block": self.name, **settings, "kl_zero_map": "uniform"}
+
     def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
         """The block has no settings of its own (it scores the study's methods x layers)."""
         return {}

@@ -65,6 +65,12 @@ class PerturbationBlock(Block):
         ("dp_random", pa.list_(pa.float64())),
     )
 
+    def hash_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The block name and settings, and the ranking's tie rule (pixels of equal relevance in one fixed
+        pseudo-random order): rows scored under the older row-major rule have another parameters hash,
+        so a resume never mixes the two."""
+        return {"block": self.name, **settings, "ranking_ties": "fixed-pseudo-random"}
+
     def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
         """Validate ``perturbation: {fractions, modes, rows, seeds}`` (see ``docs/studies.md``)."""
         from engine.perturb import MODES

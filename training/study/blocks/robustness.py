@@ -60,6 +60,12 @@ class RobustnessBlock(Block):
         ("map_rmse", pa.list_(pa.float64())), ("map_ssim", pa.list_(pa.float64())),
     )
 
+    def hash_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The block name and settings, and the flat-clean-map rule (no movement, null, rather than RMSE /
+        SSIM on a unit range): rows scored under the older rule have another parameters hash, so a
+        resume never mixes the two."""
+        return {"block": self.name, **settings, "flat_clean_map": "no-movement"}
+
     def validate(self, v: Any, doc: dict[str, Any]) -> dict[str, Any]:
         """Validate ``robustness: {corruptions, severities, seed, scale}``."""
         from engine.perturb.corruptions import CORRUPTIONS, SEVERITIES
