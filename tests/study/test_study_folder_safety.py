@@ -164,3 +164,45 @@ def test_images_without_annotations_and_annotations_without_images_are_listed_no
     (data / "images" / "unlisted.png").unlink()
     summary = run_study(_cfg(tiny_bundle, data, limit=1), out, workers=0, progress=False, resume=True)
     assert summary.left_out == 1 and list(read_failures(out)) == ["ghost_0001"]
+
+
+def test_resume_also_refuses_a_file_a_foreign_folder_and_an_unreadable_study_json(
+    study_cfg: StudyConfig, tmp_path: Path
+) -> None:
+    one = study_cfg.with_overrides(limit=1)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(StudyError, match="is a file"):
+        run_study(one, tmp_path / "a-file", workers=0, progress=False, resume=True)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(StudyError, match="not empty"):
+        run_study(one, mine, workers=0, progress=False, resume=True)
+    assert sorted(p.name for p in mine.iterdir() if p.name != LOCK_FILE) == ["notes.txt"]
+    out = tmp_path / "out"
+    run_study(one, out, workers=0, progress=False)
+    (out / "study.json").write_text('{"data": [1], "trunc')
+    with pytest.raises(StudyError, match=r"study\.json is unreadable") as err:
+        run_study(one, out, workers=0, progress=False, resume=True)
+    assert "new --out" in str(err.value)
+
+
+def test_a_killed_runs_count_stops_at_the_next_run_of_the_same_pid(tmp_path: Path) -> None:
+    from training.study.report import _done_by
+    from training.study.store import write_part
+
+    base = {"model": "m", "model_name": "M", "model_version": "1", "method": "gradcam", "layer": "l",
+            "params_hash": "h", "params": "{}", "class": "c", "probability": 0.5, "label": 0, "predicted": False}
+    runs = [{"started": "2026-01-01T00:00:00+00:00", "pid": 4242}, {"started": "2026-01-01T01:00:00+00:00",
+                                                                    "pid": 4242}]
+    import time
+    import unittest.mock as mock
+
+    for image, when in (("a", "2026-01-01T00:10:00+00:00"), ("b", "2026-01-01T00:20:00+00:00"),
+                        ("c", "2026-01-01T01:10:00+00:00")):  # c: the second run's, same pid
+        from datetime import datetime
+
+        ns = int(datetime.fromisoformat(when).timestamp() * 1e9)
+        with mock.patch.object(time, "time_ns", return_value=ns), mock.patch("os.getpid", return_value=4242):
+            write_part(tmp_path, [{**base, "image": image}])
+    assert _done_by(tmp_path, runs[0], runs) == 2 and _done_by(tmp_path, runs[1], runs) == 1

@@ -278,23 +278,30 @@ def run_study(
         StudyConfigError: A layer does not exist in a model.
     """
     out = Path(out)
-    _check_out(out, resume)
+    if out.exists() and not out.is_dir():
+        raise StudyError("the output folder is a file.", path=out, fix="choose a folder with --out.")
     out.mkdir(parents=True, exist_ok=True)
+    had_lock_file = (out / LOCK_FILE).exists()
     with _only_run(out):
+        try:
+            _check_out(out, resume)  # under the lock: no run can start or end between the check and this run
+        except StudyError:
+            if not had_lock_file:  # leave a refused folder as it was (Windows keeps an open file: then it stays)
+                with contextlib.suppress(OSError):
+                    (out / LOCK_FILE).unlink(missing_ok=True)
+            raise
         return _run_locked(cfg, out, workers=workers, address=address, device=device, resume=resume,
                            progress=progress, command=command, on_progress=on_progress, cancel=cancel)
 
 
 def _check_out(out: Path, resume: bool) -> None:
-    """Without ``resume`` the output folder must be new or empty: nothing the user keeps there is overwritten."""
-    if resume or not out.exists():
-        return
-    if not out.is_dir():
-        raise StudyError("the output folder is a file.", path=out, fix="choose a folder with --out.")
-    if part_files(out) or (out / STUDY_JSON).is_file():
+    """The output folder is empty, or holds a study and ``resume`` is on: nothing else kept there is
+    overwritten (with ``resume`` too: a mistyped ``--out`` must not fill someone's folder)."""
+    study = bool(part_files(out)) or (out / STUDY_JSON).is_file()
+    if study and not resume:
         raise StudyError("the output folder already holds a study.", path=out,
                          fix="pass --resume to continue that study, or choose another --out.")
-    if any(p.name != LOCK_FILE for p in out.iterdir()):
+    if not study and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise StudyError("the output folder is not empty (and holds no study).", path=out,
                          fix="choose a new or empty folder with --out: a study writes study.json, results/, "
                          "tables/, figures/, failures.csv and report.pdf there.")
@@ -403,8 +410,9 @@ def _run_locked(cfg: StudyConfig, out: Path, *, workers: int | None, address: st
         if started_ray:
             import ray
 
-            ray.shutdown()
-    with _signals_wait():  # a few seconds: the run ends with its tables, study.json and report written
+            with _signals_wait():
+                ray.shutdown()
+    with _signals_wait():  # seconds (minutes for a large study): the run ends with its tables, study.json, report
         summary.failures = dict(failures)
         summary.seconds = time.time() - start
         render_tables(out, settings=settings, others={n: b.settings_of(cfg) for n, b in BLOCKS.items()})
@@ -418,9 +426,10 @@ def _run_locked(cfg: StudyConfig, out: Path, *, workers: int | None, address: st
 @contextlib.contextmanager
 def _signals_wait() -> Iterator[None]:
     """Hold SIGINT and SIGTERM off while the run writes what it has (a part, the tables, ``study.json``,
-    the report: seconds), so a second Ctrl-C or a SIGTERM then cannot leave ``study.json`` saying
-    ``running`` over a half-written ending. A signal that came in the meantime is ignored: the run is
-    ending anyway. Only the main thread can set signal handlers; elsewhere this does nothing."""
+    the report: seconds, minutes for a large study), so a second Ctrl-C or a SIGTERM then cannot leave
+    ``study.json`` saying ``running`` over a half-written ending. A signal that came in the meantime is
+    ignored: the run is ending anyway. Only the main thread can set signal handlers; elsewhere this
+    does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -80,7 +80,7 @@ def write_study_json(
               "nodes_used": len(summary.nodes), "timings": summary.timings(), "radlens": _code()}
     if status == "running":
         if runs and isinstance(runs[-1], dict) and runs[-1].get("status") == "running" and not _alive_here(runs[-1]):
-            runs[-1] = {**runs[-1], "status": KILLED, "done": _done_by(Path(out), runs[-1])}  # see settle_killed_run
+            runs[-1] = {**runs[-1], "status": KILLED, "done": _done_by(Path(out), runs[-1], runs)}  # settle_killed_run
         runs.append(record)
     elif runs:
         record["started"] = runs[-1].get("started", record["started"])
@@ -120,9 +120,16 @@ def check_resume(out: Path, plans: list[ModelPlan], work: WorkList) -> None:
     path = Path(out) / STUDY_JSON
     if not path.is_file():
         return
-    previous = read_study_json(out)
+    try:
+        previous = read_study_json(out)
+    except StudyError:
+        raise StudyError("cannot resume: study.json is unreadable, so whether the stored rows were scored on this "
+                         "data cannot be checked.", path=path,
+                         fix="run the study into a new --out folder; or, if the data has not changed, delete "
+                         "study.json and resume without the check.") from None
     problems = []
-    data = previous.get("data") or {}
+    raw_data = previous.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     then, now = str(data.get("annotations_sha256") or ""), work.annotations_sha256
     if then and now and then != now:
         problems.append(f"the annotation file {work.annotations} has changed (SHA-256 {then[:12]}... when the "
@@ -134,7 +141,9 @@ def check_resume(out: Path, plans: list[ModelPlan], work: WorkList) -> None:
                         "their image's split subset)")
     if data.get("format") and data["format"] != work.format:
         problems.append(f"the data format is {work.format}, the stored rows were scored as {data['format']}")
-    for old in previous.get("models") or []:
+    raw_models = previous.get("models")
+    models: list[Any] = raw_models if isinstance(raw_models, list) else []
+    for old in (m for m in models if isinstance(m, dict)):
         for plan in plans:
             if plan.sha256 == old.get("sha256") and list(old.get("thresholds") or []) != list(plan.thresholds):
                 problems.append(f"model {plan.name} has other thresholds than when the stored rows were scored "
@@ -170,23 +179,32 @@ def report_study(out: str | Path) -> list[Path]:
     return [*written, write_report(folder)]
 
 
-def _done_by(folder: Path, run: dict[str, Any]) -> int | None:
+def _done_by(folder: Path, run: dict[str, Any], runs: list[Any]) -> int | None:
     """Images a run that never ended wrote to the store: parts are named ``part-<time ns>-<pid>``,
-    and the run's are those of its pid written after it started. None when the run record has no
-    pid or start time (written before RadLens recorded them)."""
-    pid, started = run.get("pid"), run.get("started")
-    if not isinstance(pid, int) or not isinstance(started, str):
+    and the run's are those of its pid written after it started and before the next run started (a
+    pid comes back, in a container often the same one). None when the run record has no pid or start
+    time (written before RadLens recorded them)."""
+    pid = run.get("pid")
+    since, until = _start_ns(run), None
+    if not isinstance(pid, int) or since is None:
         return None
-    try:
-        since = int(datetime.fromisoformat(started).timestamp()) * 1_000_000_000
-    except ValueError:
-        return None
+    later = [t for r in runs if isinstance(r, dict) and (t := _start_ns(r)) is not None and t > since]
+    until = min(later) if later else None
     images: set[str] = set()
     for p in part_files(folder):
         stamp, _, owner = p.stem.removeprefix("part-").partition("-")
-        if owner == str(pid) and stamp.isdigit() and int(stamp) >= since:
+        if owner == str(pid) and stamp.isdigit() and int(stamp) >= since and (until is None or int(stamp) < until):
             images.update(pq.read_table(p, columns=["image"]).column("image").to_pylist())
     return len(images)
+
+
+def _start_ns(run: dict[str, Any]) -> int | None:
+    """A run record's start as ns since the epoch (records keep whole seconds), or None."""
+    started = run.get("started")
+    try:
+        return int(datetime.fromisoformat(started).timestamp()) * 1_000_000_000 if isinstance(started, str) else None
+    except ValueError:
+        return None
 
 
 def settle_killed_run(out: str | Path) -> str | None:
@@ -211,17 +229,17 @@ def settle_killed_run(out: str | Path) -> str | None:
         return None
     earlier = [r for r in runs[:-1] if isinstance(r, dict) and r.get("status") == "running" and not _alive_here(r)]
     for r in earlier:
-        r.update(status=KILLED, done=_done_by(folder, r))
+        r.update(status=KILLED, done=_done_by(folder, r, runs))
     # runs recorded as killed before their count was read from the store
     blank = [r for r in runs if isinstance(r, dict) and r.get("status") == KILLED and r.get("done") is None]
     for r in blank:
-        r["done"] = _done_by(folder, r)
+        r["done"] = _done_by(folder, r, runs)
     earlier += [r for r in blank if r["done"] is not None]
     last = runs[-1]
     settle_last = doc.get("status") == "running" and isinstance(last, dict) and _process_gone(last)
     if settle_last:
         doc["status"] = last["status"] = KILLED
-        last["done"] = _done_by(folder, last)  # it was to be counted when the run ended, and it never did
+        last["done"] = _done_by(folder, last, runs)  # it was to be counted when the run ended, and it never did
         counts = doc.get("counts")
         doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
                          "failed": len(read_failures(folder))}
