@@ -112,3 +112,7 @@ def test_nih_labels_come_from_data_entry_and_infiltrate_boxes_count_for_infiltra
                    "images/00000002_000.png": {"Infiltration": 0, "Nodule": 1, "Mass": 1},  # no box, still positive
                    "images/00000003_000.png": {"Infiltration": 0, "Nodule": 0, "Mass": 0}}
     assert work.items[0].boxes == {"Infiltration": {"NIH": [[10.0, 20.0, 40.0, 60.0]]}}
+    # the label file is part of what a resume checks: an edited Data_Entry changes the annotations' hash
+    (tmp_path / "Data_Entry_2017.csv").write_text(NIH_LABELS.replace("Nodule|Mass", "Mass"))
+    again = list_work(DataSpec(folder=str(tmp_path)), ("Infiltration", "Nodule", "Mass"))
+    assert again.annotations_sha256 != work.annotations_sha256 and again.fingerprint != work.fingerprint

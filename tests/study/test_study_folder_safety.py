@@ -160,6 +160,8 @@ def test_images_without_annotations_and_annotations_without_images_are_listed_no
     failures = read_failures(out)
     assert failures["images/unlisted.png"].startswith("not studied: train.csv has no row for this image")
     assert "no image file" in failures["ghost_0001"]
+    counts = json.loads((out / "study.json").read_text())["counts"]
+    assert (counts["failed"], counts["not_studied"]) == (0, 2)  # not studied is not failed
     # the stray image moved out of the data folder: the next run lists it no more (each run lists afresh)
     (data / "images" / "unlisted.png").unlink()
     summary = run_study(_cfg(tiny_bundle, data, limit=1), out, workers=0, progress=False, resume=True)
@@ -206,3 +208,15 @@ def test_a_killed_runs_count_stops_at_the_next_run_of_the_same_pid(tmp_path: Pat
         with mock.patch.object(time, "time_ns", return_value=ns), mock.patch("os.getpid", return_value=4242):
             write_part(tmp_path, [{**base, "image": image}])
     assert _done_by(tmp_path, runs[0], runs) == 2 and _done_by(tmp_path, runs[1], runs) == 1
+
+
+def test_long_lists_of_not_studied_entries_are_capped_with_a_count() -> None:
+    from training.study.data import LISTED_BEFORE_COUNT, MAX_LISTED, _capped
+
+    few = [(f"id{i}", "not studied: x") for i in range(MAX_LISTED)]
+    assert _capped(few, "ids") == few
+    many = [(f"id{i}", "not studied: x") for i in range(100_000)]
+    capped = _capped(many, "ids of Data_Entry_2017.csv without an image file")
+    assert capped[:LISTED_BEFORE_COUNT] == many[:LISTED_BEFORE_COUNT] and len(capped) == LISTED_BEFORE_COUNT + 1
+    assert capped[-1] == ("(99980 more)", "not studied: 99980 more ids of Data_Entry_2017.csv without an image "
+                                          "file (the first 20 are listed)")

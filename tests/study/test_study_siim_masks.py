@@ -100,6 +100,8 @@ def test_the_work_list_carries_the_masks(siim_set: Path) -> None:
     assert len(pos.masks["Pneumothorax"]) == 2 and neg.masks == {}
     assert np.array_equal(pos.mask_of("Pneumothorax", (SIDE, SIDE)), _crescent((SIDE, SIDE)))
     assert pos.mask_of("Cardiomegaly", (SIDE, SIDE)) is None
+    # a copy resized to 512 px: the 1024-px mask sampled at the new pixel centres (every second pixel)
+    assert np.array_equal(pos.mask_of("Pneumothorax", (SIDE // 2, SIDE // 2)), _crescent((SIDE, SIDE))[1::2, 1::2])
     assert type(pos).from_row(pos.to_row()) == pos  # through a Ray Data row and back
 
 

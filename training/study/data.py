@@ -80,9 +80,12 @@ class WorkItem:
     def mask_of(self, class_name: str, shape: tuple[int, int]) -> Any:
         """The class's ground-truth mask at ``shape`` (``(H, W)`` bool array), or None without one.
 
+        SIIM's RLE offsets count the pixels of the 1024 x 1024 challenge images: the mask is decoded
+        there and sampled (nearest pixel centre) onto ``shape``, so a resized copy of the data set
+        gets its mask resized with it.
+
         Raises:
-            AnnotationParseError: An RLE does not fit the image (e.g. masks of 1024-pixel images
-                over a resized copy).
+            AnnotationParseError: An RLE does not fit a 1024 x 1024 image.
         """
         rles = self.masks.get(class_name)
         if not rles:
@@ -90,11 +93,17 @@ class WorkItem:
         import numpy as np
 
         from engine.annotations import decode_siim_rle
+        from engine.annotations.siim import DEFAULT_SIZE
 
-        mask = np.zeros(shape, dtype=bool)
+        mask = np.zeros((DEFAULT_SIZE, DEFAULT_SIZE), dtype=bool)
         for rle in rles:
-            mask |= decode_siim_rle(rle, int(shape[0]), int(shape[1]))
-        return mask
+            mask |= decode_siim_rle(rle, DEFAULT_SIZE, DEFAULT_SIZE)
+        h, w = int(shape[0]), int(shape[1])
+        if (h, w) == mask.shape:
+            return mask
+        rows = np.minimum(((np.arange(h) + 0.5) * DEFAULT_SIZE / h).astype(int), DEFAULT_SIZE - 1)
+        cols = np.minimum(((np.arange(w) + 0.5) * DEFAULT_SIZE / w).astype(int), DEFAULT_SIZE - 1)
+        return mask[np.ix_(rows, cols)]
 
 
 @dataclass(frozen=True)
@@ -111,11 +120,20 @@ class WorkList:
     #: (file or id, reason) of what the data set has but cannot study: image files the annotation
     #: file does not list, ids it lists without an image file (``failures.csv`` lists them).
     left_out: tuple[tuple[str, str], ...] = ()
+    #: A label file read beside the annotation file (NIH's ``Data_Entry_2017.csv``), or None.
+    labels_file: Path | None = None
+    #: SHA-256 of the annotation file as listed ("" for the folder-per-class layout, whose labels are the
+    #: paths); with a label file beside it, of both files' SHA-256s. Taken when the list is made.
+    annotations_sha256: str = field(init=False, default="")
 
-    @property
-    def annotations_sha256(self) -> str:
-        """SHA-256 of the annotation file ("" for the folder-per-class layout, whose labels are the paths)."""
-        return file_sha256(self.annotations) if self.annotations.is_file() else ""
+    def __post_init__(self) -> None:
+        digest = ""
+        if self.annotations.is_file():
+            digest = file_sha256(self.annotations)
+            if self.labels_file is not None:
+                both = f"{digest}\n{file_sha256(self.labels_file)}"
+                digest = hashlib.sha256(both.encode()).hexdigest()
+        object.__setattr__(self, "annotations_sha256", digest)
 
 
 def _reader(fmt: str) -> Any:
@@ -188,35 +206,66 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
         masks = {SIIM_CLASS: rles[e.image_id]} if rles.get(e.image_id) and SIIM_CLASS in classes else {}
         items.append(WorkItem(rel, str(e.path.resolve()), labels, boxes, masks))
     items.sort(key=lambda it: it.image)
-    return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items), split_sha256,
+    labels_path = root / labels_csv if labels_csv else None
+    return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items, labels_path), split_sha256,
                     _left_out(root, ann_path, data.unlabelled_images, data.missing_images, data.ambiguous,
-                              unmatched_split))
+                              unmatched_split), labels_path)
 
 
 #: How the reasons of images left out of a study begin in ``failures.csv`` (each run lists them afresh).
 NOT_STUDIED = "not studied: "
 
 
+#: Entries of one kind listed one by one in ``failures.csv``; beyond, the first ones and a count (an NIH
+#: ``Data_Entry_2017.csv`` beside a few hundred of its 112,120 images must not add 100k lines).
+MAX_LISTED = 200
+LISTED_BEFORE_COUNT = 20
+
+
+def _capped(entries: list[tuple[str, str]], what: str) -> list[tuple[str, str]]:
+    if len(entries) <= MAX_LISTED:
+        return entries
+    rest = len(entries) - LISTED_BEFORE_COUNT
+    return [*entries[:LISTED_BEFORE_COUNT],
+            (f"({rest} more)", f"{NOT_STUDIED}{rest} more {what} (the first {LISTED_BEFORE_COUNT} are listed)")]
+
+
 def _left_out(root: Path, annotations: Path, unlabelled: tuple[Path, ...], missing: tuple[str, ...],
               ambiguous: dict[str, tuple[Path, ...]], unmatched_split: tuple[str, ...] = ()
               ) -> tuple[tuple[str, str], ...]:
+    return (*_capped(_unlabelled(root, annotations, unlabelled), f"image files without a row in {annotations.name}"),
+            *_capped(_missing(annotations, missing), f"ids of {annotations.name} without an image file"),
+            *_ambiguous(root, annotations, ambiguous),
+            *_capped(_unmatched(unmatched_split), "split entries matching no image"))
+
+
+def _unlabelled(root: Path, annotations: Path, unlabelled: tuple[Path, ...]) -> list[tuple[str, str]]:
     out = []
     for path in unlabelled:
         out.append((relative_key(path, root), f"{NOT_STUDIED}{annotations.name} has no row for this image (add its "
                                               "annotations, or move it out of the data folder)"))
-    for image_id in missing:
-        out.append((image_id, f"{NOT_STUDIED}{annotations.name} lists this image id but the data folder has no "
-                              "image file of that name"))
+    return out
+
+
+def _missing(annotations: Path, missing: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(image_id, f"{NOT_STUDIED}{annotations.name} lists this image id but the data folder has no image "
+                       "file of that name") for image_id in missing]
+
+
+def _ambiguous(root: Path, annotations: Path, ambiguous: dict[str, tuple[Path, ...]]) -> list[tuple[str, str]]:
+    out = []
     for image_id, files in sorted(ambiguous.items()):
         names = [relative_key(f, root) for f in files]
         for name in names:
             out.append((name, f"{NOT_STUDIED}{len(files)} files share the image id {image_id!r} "
                               f"({', '.join(names)}): which one {annotations.name} means is unknown (rename or "
                               "move all but one)"))
-    for entry in unmatched_split:
-        out.append((entry, f"{NOT_STUDIED}the split file lists this image, but the data set has no annotated image "
-                           "with that id"))
-    return tuple(out)
+    return out
+
+
+def _unmatched(unmatched_split: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(entry, f"{NOT_STUDIED}the split file lists this image, but the data set has no annotated image with "
+                    "that id") for entry in unmatched_split]
 
 
 def relative_key(path: Path, root: Path) -> str:
@@ -244,14 +293,16 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(root: Path, annotations: Path, items: list[WorkItem]) -> str:
-    """SHA-256 of the annotation file and of every listed image's relative path and size (and of its
-    labels when the annotations are the folder layout itself)."""
+def fingerprint(root: Path, annotations: Path, items: list[WorkItem], labels: Path | None = None) -> str:
+    """SHA-256 of the annotation file (and of a label file beside it) and of every listed image's
+    relative path and size (and of its labels when the annotations are the folder layout itself)."""
     h = hashlib.sha256()
     if annotations.is_dir():
         h.update(json.dumps([[it.image, it.labels] for it in items], sort_keys=True).encode())
     else:
         h.update(file_sha256(annotations).encode())
+        if labels is not None:
+            h.update(file_sha256(labels).encode())
     for it in items:
         try:
             size = (root / it.image).stat().st_size

@@ -475,19 +475,28 @@ def _failures(out: Path, st: dict[str, Any]) -> list[Any]:
     from reportlab.platypus import Paragraph
 
     from engine.report.layout import FRAME_WIDTH, esc, table
+    from training.study.data import NOT_STUDIED
     from training.study.store import read_failures
 
-    failures = read_failures(out)
+    listed = read_failures(out)
+    failures = {f: r for f, r in listed.items() if not r.startswith(NOT_STUDIED)}
+    not_studied = len(listed) - len(failures)
     flow: list[Any] = [Paragraph("Failures", st["h1"])]
+    if not_studied:
+        flow.append(Paragraph(f"{not_studied} entr{'y' if not_studied == 1 else 'ies'} of the data set could not be "
+                              "studied (an image without annotations, an annotated id without an image, files "
+                              "sharing one id, a split entry matching no image): OUT/failures.csv, reason "
+                              "'not studied: ...'.", st["body"]))
     if not failures:
         return [*flow, Paragraph("No image failed.", st["body"])]
     by_kind: dict[str, int] = {}
     for reason in failures.values():
         kind = reason.split(":", 1)[0] if ":" in reason else reason
         by_kind[kind] = by_kind.get(kind, 0) + 1
-    flow.append(Paragraph(f"{len(failures)} image(s) failed and are left out of every table (OUT/failures.csv; "
-                          f"{', '.join(f'{k}: {n}' for k, n in sorted(by_kind.items()))}). They are tried again "
-                          "with --resume.", st["body"]))
+    flow.append(Paragraph(f"{len(failures)} image(s) failed (OUT/failures.csv; "
+                          f"{', '.join(f'{k}: {n}' for k, n in sorted(by_kind.items()))}): an image that failed "
+                          "is left out of every table, except, with several models, the rows of the models that "
+                          "did not fail. They are tried again with --resume.", st["body"]))
     rows = [["file", "reason"]] + [[f, r] for f, r in sorted(failures.items())[:MAX_FAILURES_LISTED]]
     flow.append(table(rows, [0.35 * FRAME_WIDTH, 0.65 * FRAME_WIDTH], padding=2.5))
     if len(failures) > MAX_FAILURES_LISTED:

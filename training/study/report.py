@@ -50,6 +50,16 @@ def _code() -> dict[str, str]:
     return {"version": version(), "commit": source_commit()}
 
 
+def failure_counts(out: Path) -> dict[str, int]:
+    """``failed``: images that failed (tried again on ``--resume``); ``not_studied``: what the data set
+    has but cannot study (``failures.csv`` rows whose reason starts "not studied: ")."""
+    from training.study.data import NOT_STUDIED
+
+    reasons = read_failures(out).values()
+    not_studied = sum(1 for r in reasons if r.startswith(NOT_STUDIED))
+    return {"failed": len(reasons) - not_studied, "not_studied": not_studied}
+
+
 def stored_images(out: Path) -> int:
     """Distinct images with at least one stored row."""
     images: set[str] = set()
@@ -97,7 +107,7 @@ def write_study_json(
                  "annotations_sha256": work.annotations_sha256, "split_sha256": work.split_sha256,
                  "images": len(work.items),
                  "fingerprint_sha256": work.fingerprint},
-        "counts": {"images": len(work.items), "done": stored_images(out), "failed": len(read_failures(out))},
+        "counts": {"images": len(work.items), "done": stored_images(out), **failure_counts(out)},
         "runs": runs,
         "versions": _versions(),
         "platform": platform.platform(),
@@ -242,7 +252,7 @@ def settle_killed_run(out: str | Path) -> str | None:
         last["done"] = _done_by(folder, last, runs)  # it was to be counted when the run ended, and it never did
         counts = doc.get("counts")
         doc["counts"] = {**(counts if isinstance(counts, dict) else {}), "done": stored_images(folder),
-                         "failed": len(read_failures(folder))}
+                         **failure_counts(folder)}
     if earlier or settle_last:
         _write_study_json(folder, doc)
     if not settle_last:

@@ -82,6 +82,7 @@ class LocalisationBlock(Block):
 
     def image_rows(self, job: ImageJob, tasks: Sequence[Task], settings: dict[str, Any]) -> list[dict[str, Any]]:
         """One row per task x class; classes with ground-truth boxes are explained and scored."""
+        from engine.errors import AnnotationParseError
         from engine.localise import diff_inside_outside, ehr_auc
         from training.study.score import Scoring, score_class
 
@@ -104,10 +105,13 @@ class LocalisationBlock(Block):
                     raw = result.map(c, "image", normalisation="raw")
                     row.update(score_class(heat, raw, gt, scoring))
                     pooled = [b for bs in gt.values() for b in bs]
-                    mask = item.mask_of(c, heat.shape[:2])  # a segmentation where the data has one (SIIM)
+                    try:  # a segmentation where the data has one (SIIM)
+                        mask, region = item.mask_of(c, heat.shape[:2]), "mask"
+                    except AnnotationParseError:  # an RLE that fits no 1024-px image: the boxes, and say so
+                        mask, region = None, "boxes (mask unreadable)"
                     row["diff"] = _finite(diff_inside_outside(heat, pooled, mask=mask))
                     row["ehr_auc"] = _finite(ehr_auc(heat, pooled, mask=mask))
-                    row["gt_region"] = "boxes" if mask is None else "mask"
+                    row["gt_region"] = "boxes" if mask is None and region == "mask" else region
                     row["n_gt_boxes"] = sum(len(v) for v in gt.values())
                     row["n_annotators"] = len(gt)
                 rows.append(row)
