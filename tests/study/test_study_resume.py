@@ -85,7 +85,7 @@ def test_ctrl_c_then_sigkill_then_resume_gives_the_uninterrupted_tables(
     study_json = json.loads((out / "study.json").read_text())
     assert study_json["status"] == "complete" and len(study_json["runs"]) == 3
     assert [r["status"] for r in study_json["runs"]] == ["interrupted", "killed", "complete"]
-    assert study_json["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1}
+    assert study_json["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1, "not_studied": 0}
 
 
 def test_sigterm_stops_like_ctrl_c_and_resume_completes(

@@ -18,7 +18,7 @@ from training.study.store import part_files
 def test_in_process_run_writes_every_output(reference_run: Path) -> None:
     study = json.loads((reference_run / "study.json").read_text())
     assert study["status"] == "complete"
-    assert study["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1}
+    assert study["counts"] == {"images": N_IMAGES, "done": N_IMAGES - 1, "failed": 1, "not_studied": 0}
     assert study["models"][0]["name"] == "tiny-study" and len(study["models"][0]["sha256"]) == 64
     assert {t["method"] for t in study["models"][0]["tasks"]} == {"gradcam", "smoothgrad"}
     assert "ray" in study["versions"] and "torch" in study["versions"]

@@ -119,7 +119,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 def number_text(value: str) -> str:
     """A CSV number as printed in the report: decimals rounded to 3 places, or to 2 significant digits
-    below 0.001 in magnitude (a Brier score of 0.00039 is not "0.000"); integers and text unchanged."""
+    below 0.0005 in magnitude, where 3 places would print 0.000 (a Brier score of 0.00039 is not
+    "0.000"); integers and text unchanged."""
     if "." not in value and "e" not in value.lower():
         return value
     try:
