@@ -32,13 +32,16 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
     # panel (model name, method, layer, params) -> class -> [(fraction, mean IoU)]
     panels: dict[tuple[str, str, str, str], dict[str, list[tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(list))
+    n_of: dict[str, int] = {}
     with table.open(newline="", encoding="utf-8") as handle:
         for r in csv.DictReader(handle):
             if r["policy"] == "mean" and r["subset"] == "all" and r["threshold"].startswith("top:") and r["mean"]:
                 panels[(r["model_name"], r["method"], r["layer"], r["params"])][r["class"]].append(
                     (float(r["threshold"][4:]), float(r["mean"])))
+                n_of[r["class"]] = max(n_of.get(r["class"], 0), int(r["n"] or 0))
     if not panels:
         return None
+    colour = {c: f"C{i % 10}" for i, c in enumerate(sorted(n_of))}  # one colour per class in every panel
     # at most three panels a row: a methods x layers study (15 panels) reads as one row per method
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
@@ -48,7 +51,7 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
         ax = fig.add_subplot(nrows, ncols, i + 1)
         for cls, points in sorted(per_class.items()):
             xs, ys = zip(*sorted(points), strict=True)
-            ax.plot(xs, ys, marker="o", label=cls)
+            ax.plot(xs, ys, marker="o", ms=4, color=colour[cls], label=f"{cls} (n={n_of[cls]})")
         name, method, layer, params = key
         # every parameter is shown (wrapped): two panels of one method differ only there
         shown = textwrap.fill(params, 62, break_on_hyphens=False)
@@ -57,8 +60,14 @@ def iou_by_threshold_figure(out: Path) -> Path | None:
         ax.set_ylabel("mean IoU (all GT-positive images)")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return save_figure(fig, out, "iou_by_threshold.png")
+    # one legend above the panels (inside them it covered curves); n = GT-positive images per class
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colour[c], marker="o", ms=4, label=f"{c} (n={n_of[c]})") for c in sorted(n_of)]
+    ncol = min(len(handles), max(2, int(fig.get_figwidth() // 2.2)))
+    fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=7, frameon=False)
+    rows = -(-len(handles) // ncol)
+    return save_figure(fig, out, "iou_by_threshold.png", top=1.0 - (0.05 * rows + 0.01) * 3.4 / fig.get_figheight())
 
 
 def _read(out: Path, name: str) -> list[dict[str, str]]:
