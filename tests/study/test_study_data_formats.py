@@ -100,3 +100,17 @@ def test_the_image_column_ignores_case_and_an_exact_class_column_wins(tmp_path: 
     (tmp_path / "labels.csv").write_text("Path,Nodule_Mass,Nodule/Mass,Pneumothorax\na.png,0,1,0\n")
     work = list_work(DataSpec(folder=str(tmp_path)), CLASSES)
     assert [(it.image, it.labels) for it in work.items] == [("a.png", {"Nodule/Mass": 1, "Pneumothorax": 0})]
+
+
+def test_images_the_classification_layouts_do_not_label_are_listed(
+    csv_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _png(csv_folder / "extra" / "d.png")  # in the folder, not in labels.csv
+    work = list_work(DataSpec(folder=str(csv_folder)), CLASSES)
+    assert dict(work.left_out)["extra/d.png"].startswith("not studied: labels.csv has no row for this image")
+    folders = tmp_path_factory.mktemp("folders")
+    _png(folders / "Pneumothorax" / "a.png")
+    _png(folders / "stray.png")  # at the top, in no class folder
+    work = list_work(DataSpec(folder=str(folders)), CLASSES)
+    assert [it.image for it in work.items] == ["Pneumothorax/a.png"]
+    assert dict(work.left_out)["stray.png"].startswith("not studied: it is in no class folder")

@@ -239,12 +239,10 @@ def _left_out(root: Path, annotations: Path, unlabelled: tuple[Path, ...], missi
             *_capped(_unmatched(unmatched_split), "split entries matching no image"))
 
 
-def _unlabelled(root: Path, annotations: Path, unlabelled: tuple[Path, ...]) -> list[tuple[str, str]]:
-    out = []
-    for path in unlabelled:
-        out.append((relative_key(path, root), f"{NOT_STUDIED}{annotations.name} has no row for this image (add its "
-                                              "annotations, or move it out of the data folder)"))
-    return out
+def _unlabelled(root: Path, annotations: Path, unlabelled: tuple[Path, ...], why: str = "") -> list[tuple[str, str]]:
+    why = why or (f"{annotations.name} has no row for this image (add its annotations, or move it out of the data "
+                  "folder)")
+    return [(relative_key(path, root), f"{NOT_STUDIED}{why}") for path in unlabelled]
 
 
 def _missing(annotations: Path, missing: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -378,9 +376,15 @@ def _classification_work(root: Path, fmt: str, spec: DataSpec, classes: tuple[st
     if spec.split_file:
         raise StudyError("split files are not supported for the classification layouts.", path=ann,
                          fix="use data.split: all, or list only the images of the subset in the CSV.")
+    # image files in the data folder that the layout does not label (the CSV lists no row for them; a
+    # file at the top of a class-folder layout or in a folder it skips)
+    unlabelled = tuple(p for p in _image_files(root) if relative_key(p, root) not in seen)
     if spec.limit:
         items = items[: spec.limit]
-    return WorkList(root, fmt, ann, tuple(items), fingerprint(root, ann, items))
+    why = "" if fmt == CLASSIFICATION_CSV else ("it is in no class folder (DATA/<class>/ or a negatives folder): "
+                                                "move it into one, or out of the data folder")
+    left_out = _capped(_unlabelled(root, ann, unlabelled, why), "image files the layout does not label")
+    return WorkList(root, fmt, ann, tuple(items), fingerprint(root, ann, items), left_out=tuple(left_out))
 
 
 def read_classification_csv(path: Path, root: Path, classes: tuple[str, ...]) -> list[tuple[Path, dict[str, int]]]:
