@@ -28,6 +28,7 @@ from typing import Any
 from engine.annotations import image_key, read_nih, read_siim, read_siim_rle, read_vinbigdata
 from engine.annotations.nih import LABEL_ALIASES as NIH_ALIASES
 from engine.annotations.siim import CLASS_NAME as SIIM_CLASS
+from engine.models.bundle import file_sha256
 from training.config import DataConfig
 from training.datasets import DEFAULT_ANNOTATIONS, IMAGE_EXTENSIONS, TrainDataError, read_labelled_data
 from training.evaluate import detect_format
@@ -280,15 +281,6 @@ def relative_key(path: Path, root: Path) -> str:
             return p.relative_to(base).as_posix()
     resolved = p.resolve()
     return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(resolved)
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fingerprint(root: Path, annotations: Path, items: list[WorkItem], labels: Path | None = None) -> str:
