@@ -99,3 +99,45 @@ def test_only_device_memory_errors_count_as_out_of_memory() -> None:
     assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB"))
     assert not is_out_of_memory(RuntimeError("CUDA error: an illegal memory access was encountered"))
     assert not is_out_of_memory(MemoryError())
+
+
+def test_one_models_out_of_memory_keeps_the_other_models_rows(
+    tiny_bundle: Path, phantom_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision
+
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+    from training.phantom import CLASSES
+    from training.study import parse_study
+
+    torch.manual_seed(1)
+    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=len(CLASSES))
+    net.features[0][0] = torch.nn.Conv2d(1, 16, 3, 2, 1, bias=False)
+    big_model = save_bundle(tmp_path / "big", net, ModelManifest(
+        name="big", version="0.1", architecture="mobilenet_v3_small", class_names=tuple(CLASSES),
+        input_size=(64, 64), in_channels=1, mean=(0.5,), std=(0.25,)))
+    cfg = parse_study(f'name: two\nmodels: ["{tiny_bundle}", "{big_model}"]\nmethods: [{{name: gradcam}}]\n')
+    cfg = cfg.with_overrides(folder=str(phantom_set), limit=2)
+    calls: list[tuple[str, str, float]] = []
+    real = score.image_rows
+    bad = "images/phantom_00001.png"
+
+    def big_on_one_image(model: Any, plan: Any, item: score.WorkItem, *args: Any, **kwargs: Any) -> Any:
+        calls.append((item.image, plan.name, current_batch_scale()))
+        if item.image == bad and plan.name == "big":
+            raise _oom()
+        return real(model, plan, item, *args, **kwargs)
+
+    monkeypatch.setattr(score, "image_rows", big_on_one_image)
+    summary = run_study(cfg, tmp_path / "out", workers=0, progress=False)
+    # the first model once per image; only the big model retried, down to batches of one
+    retries = [s for image, name, s in calls if image == bad and name == "big"]
+    assert retries == [1.0 / 2**k for k in range(7)] and retries[-1] == MIN_BATCH_SCALE
+    assert [(i, n) for i, n, _ in calls if n != "big"] == [("images/phantom_00000.png", "tiny-study"),
+                                                          (bad, "tiny-study")]
+    assert summary.failures == {bad: "model big: CUDA out of memory with the explainers' batches cut to 0.015625 "
+                                     "(OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
+                                     "(GPU 0; 7.79 GiB total))"}
+    rows = pq.read_table(tmp_path / "out" / "results", columns=["image", "model_name"]).to_pylist()
+    assert {r["model_name"] for r in rows if r["image"] == bad} == {"tiny-study"}  # the other model's rows kept

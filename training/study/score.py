@@ -268,46 +268,47 @@ class Scorer:
         errors = []
         for model, plan in zip(self.models, self.plans, strict=True):
             try:  # one model's error keeps the other models' rows (its own tasks stay to do on --resume)
-                rows += image_rows(model, plan, item, image, self.settings, todo)
+                rows += self._model_rows(model, plan, item, image, todo)
             except Exception as exc:
-                if is_out_of_memory(exc):
-                    raise  # score_rows halves the explainers' batches and tries again
-                errors.append(f"model: {type(exc).__name__}: {exc}" if len(self.plans) == 1 else
-                              f"model {plan.name}: {type(exc).__name__}: {exc}")
+                reason = (f"CUDA out of memory with the explainers' batches cut to {self.batch_scale:g} "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                          if is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}")
+                errors.append(f"model: {reason}" if len(self.plans) == 1 else f"model {plan.name}: {reason}")
         return {"image": item.image, "rows": json.dumps(rows), "error": "; ".join(errors), "node": self.node}
 
-    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Score decoded rows one image at a time; a CUDA out-of-memory error retries the image with the
-        explainers' automatic batches halved (:func:`engine.explainers.base.batch_scale`).
+    def _model_rows(self, model: Any, plan: ModelPlan, item: WorkItem, image: Any,
+                    todo: set[str] | None) -> list[dict[str, Any]]:
+        """One model's rows for one image; a CUDA out-of-memory error retries them with the explainers'
+        automatic batches halved (:func:`engine.explainers.base.batch_scale`), down to
+        :data:`MIN_BATCH_SCALE` (batches of one), where the error is raised to :meth:`score_one`.
 
         What runs out of memory is one image's explanation: the SmoothGrad samples, Score-CAM masks or
         corruptions it pushes through the network together. The scale stays cut for the rest of this
-        scorer's life (the device is no larger for the next image); images scored before are kept. An
-        image that runs out of memory at :data:`MIN_BATCH_SCALE` (batches of one) is a failure with the
-        reason, and the study goes on.
+        scorer's life (the device is no larger for the next image); rows scored before, of this image's
+        other models too, are kept.
         """
         from engine.explainers.base import batch_scale
 
+        while True:
+            try:
+                with batch_scale(self.batch_scale):
+                    return image_rows(model, plan, item, image, self.settings, todo)
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                _free_device_memory()
+                if self.batch_scale <= MIN_BATCH_SCALE:
+                    raise
+                self.batch_scale /= 2
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Score decoded rows one image at a time (:meth:`score_one`; out-of-memory retries in
+        :meth:`_model_rows`). An image whose model runs out of memory with batches of one is a failure
+        with the reason, and the study goes on."""
         out: list[dict[str, Any]] = []
         started = time.time()
         for row in rows:
-            while True:
-                try:
-                    with batch_scale(self.batch_scale):
-                        res = self.score_one(row)
-                    break
-                except Exception as exc:
-                    if not is_out_of_memory(exc):
-                        raise
-                    _free_device_memory()
-                    if self.batch_scale > MIN_BATCH_SCALE:
-                        self.batch_scale /= 2
-                        continue
-                    res = {"image": WorkItem.from_row(row).image, "rows": "[]", "node": self.node,
-                           "error": f"model: CUDA out of memory with the explainers' batches cut to "
-                           f"{self.batch_scale:g} ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})"}
-                    break
+            res = self.score_one(row)
             res["started"] = float(row.get("started") or started)
             out.append(res)
         return out
