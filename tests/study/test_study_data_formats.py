@@ -114,3 +114,28 @@ def test_images_the_classification_layouts_do_not_label_are_listed(
     work = list_work(DataSpec(folder=str(folders)), CLASSES)
     assert [it.image for it in work.items] == ["Pneumothorax/a.png"]
     assert dict(work.left_out)["stray.png"].startswith("not studied: it is in no class folder")
+
+
+def test_the_classification_layouts_take_a_split_file(
+    csv_folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import json
+
+    from training.study.errors import StudyError
+
+    (csv_folder / "split.json").write_text(json.dumps({"val": ["a"], "test": ["sub/b.png", "c.png", "gone"]}))
+    work = list_work(DataSpec(folder=str(csv_folder), split_file="split.json", subset="test"), CLASSES)
+    assert [it.image for it in work.items] == ["c.png", "sub/b.png"]
+    assert len(work.split_sha256) == 64
+    assert dict(work.left_out)["gone"].startswith("not studied: the split file lists this image")
+    both = list_work(DataSpec(folder=str(csv_folder), split_file="split.json", subset="val+test"), CLASSES)
+    assert [it.image for it in both.items] == ["a.png", "c.png", "sub/b.png"]
+    (csv_folder / "split.json").write_text(json.dumps({"test": ["x", "y"]}))
+    with pytest.raises(StudyError, match="no image of split 'test'"):
+        list_work(DataSpec(folder=str(csv_folder), split_file="split.json", subset="test"), CLASSES)
+    folders = tmp_path_factory.mktemp("folders")
+    for name in ("Pneumothorax/p1.png", "Pneumothorax/p2.png", "normal/z.png"):
+        _png(folders / name)
+    (folders / "split.json").write_text(json.dumps({"val": ["p1", "z"], "test": ["p2"]}))
+    work = list_work(DataSpec(folder=str(folders), split_file="split.json", subset="val"), CLASSES)
+    assert [it.image for it in work.items] == ["Pneumothorax/p1.png", "normal/z.png"] and work.left_out == ()

@@ -168,25 +168,8 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
     split_sha256 = ""
     unmatched_split: tuple[str, ...] = ()
     if spec.split_file:
-        split_path = Path(spec.split_file)
-        if not split_path.is_absolute():
-            split_path = root / split_path
-        try:
-            split = json.loads(split_path.read_text(encoding="utf-8"))
-            # "val+test": both subsets; entries may be ids, file names or paths (compared by image key)
-            wanted = {image_key(Path(str(i)).name): str(i) for s in spec.subset.split("+") for i in split[s]}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StudyError(f"cannot read split '{spec.subset}' ({exc}).", path=split_path,
-                             fix="point data.split.file at the split.json written by radlens train.") from exc
-        known = {e.image_id for e in examples}
-        unmatched_split = tuple(sorted(v for k, v in wanted.items() if k not in known))
+        wanted, split_sha256, unmatched_split = _read_split(spec, root, {e.image_id for e in examples})
         examples = [e for e in examples if e.image_id in wanted]
-        if not examples:
-            raise StudyError(f"no image of split '{spec.subset}' is in the data set ({len(wanted)} entries, none "
-                             "matches an annotated image).", path=split_path,
-                             fix="the split must list image ids (file names without extension) or file names "
-                             "of this data folder.")
-        split_sha256 = file_sha256(split_path)
     if spec.limit:
         examples = examples[: spec.limit]
     ann_path = root / (spec.annotations or DEFAULT_ANNOTATIONS[fmt])
@@ -211,6 +194,35 @@ def list_work(spec: DataSpec, classes: tuple[str, ...]) -> WorkList:
     return WorkList(root, fmt, ann_path, tuple(items), fingerprint(root, ann_path, items, labels_path), split_sha256,
                     _left_out(root, ann_path, data.unlabelled_images, data.missing_images, data.ambiguous,
                               unmatched_split), labels_path)
+
+
+def _read_split(spec: DataSpec, root: Path, known: set[str]) -> tuple[set[str], str, tuple[str, ...]]:
+    """The image keys of ``spec.subset`` in the split file, its SHA-256, and its entries that match
+    none of the ``known`` image keys.
+
+    Entries may be ids, file names or paths, compared by image key (file name without extension);
+    ``val+test`` takes both subsets.
+
+    Raises:
+        StudyError: The split file or subset cannot be read, or no entry matches an image.
+    """
+    split_path = Path(spec.split_file)
+    if not split_path.is_absolute():
+        split_path = root / split_path
+    try:
+        split = json.loads(split_path.read_text(encoding="utf-8"))
+        wanted = {image_key(Path(str(i)).name): str(i) for s in spec.subset.split("+") for i in split[s]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StudyError(f"cannot read split '{spec.subset}' ({exc}).", path=split_path,
+                         fix="point data.split.file at the split.json written by radlens train (or a JSON "
+                         'object {"val": [...], "test": [...]} of image ids or file names).') from exc
+    if not known & wanted.keys():
+        raise StudyError(f"no image of split '{spec.subset}' is in the data set ({len(wanted)} entries, none "
+                         "matches a labelled image).", path=split_path,
+                         fix="the split must list image ids (file names without extension) or file names "
+                         "of this data folder.")
+    unmatched = tuple(sorted(v for k, v in wanted.items() if k not in known))
+    return set(wanted), file_sha256(split_path), unmatched
 
 
 #: How the reasons of images left out of a study begin in ``failures.csv`` (each run lists them afresh).
@@ -263,7 +275,7 @@ def _ambiguous(root: Path, annotations: Path, ambiguous: dict[str, tuple[Path, .
 
 
 def _unmatched(unmatched_split: tuple[str, ...]) -> list[tuple[str, str]]:
-    return [(entry, f"{NOT_STUDIED}the split file lists this image, but the data set has no annotated image with "
+    return [(entry, f"{NOT_STUDIED}the split file lists this image, but the data set has no labelled image with "
                     "that id") for entry in unmatched_split]
 
 
@@ -365,9 +377,11 @@ def _classification_work(root: Path, fmt: str, spec: DataSpec, classes: tuple[st
                              f"{', ...' if len(twice) > 5 else ''}); their labels could disagree.", path=ann,
                              fix="keep one row per image (one row can mark several classes).")
     items.sort(key=lambda it: it.image)
-    if spec.split_file:
-        raise StudyError("split files are not supported for the classification layouts.", path=ann,
-                         fix="use data.split: all, or list only the images of the subset in the CSV.")
+    split_sha256 = ""
+    unmatched_split: tuple[str, ...] = ()
+    if spec.split_file:  # matched by file name without extension, as the classification block's subsets
+        wanted, split_sha256, unmatched_split = _read_split(spec, root, {image_key(it.image) for it in items})
+        items = [it for it in items if image_key(it.image) in wanted]
     # image files in the data folder that the layout does not label (the CSV lists no row for them; a
     # file at the top of a class-folder layout or in a folder it skips)
     unlabelled = tuple(p for p in _image_files(root) if relative_key(p, root) not in seen)
@@ -375,8 +389,9 @@ def _classification_work(root: Path, fmt: str, spec: DataSpec, classes: tuple[st
         items = items[: spec.limit]
     why = "" if fmt == CLASSIFICATION_CSV else ("it is in no class folder (DATA/<class>/ or a negatives folder): "
                                                 "move it into one, or out of the data folder")
-    left_out = _capped(_unlabelled(root, ann, unlabelled, why), "image files the layout does not label")
-    return WorkList(root, fmt, ann, tuple(items), fingerprint(root, ann, items), left_out=tuple(left_out))
+    left_out = [*_capped(_unlabelled(root, ann, unlabelled, why), "image files the layout does not label"),
+                *_capped(_unmatched(unmatched_split), "split entries matching no image")]
+    return WorkList(root, fmt, ann, tuple(items), fingerprint(root, ann, items), split_sha256, tuple(left_out))
 
 
 def read_classification_csv(path: Path, root: Path, classes: tuple[str, ...]) -> list[tuple[Path, dict[str, int]]]:
