@@ -99,3 +99,21 @@ def tiny_resnet(n_classes: int = 3, seed: int = 0) -> Any:
                              class_names=tuple("abcdefgh"[:n_classes]), input_size=(32, 32), in_channels=1,
                              mean=(0.5,), std=(0.25,))
     return LoadedModel(module=net, manifest=manifest, weights_sha256="0" * 64)
+
+
+def mobilenet_bundle(folder: Path, name: str) -> Path:
+    """A second phantom-class bundle (MobileNetV3-small, one input channel, 64 px, seed 1) for the
+    tests that run two models side by side."""
+    import torch
+    import torchvision
+
+    from engine.models.bundle import save_bundle
+    from engine.models.manifest import ModelManifest
+    from training.phantom import CLASSES
+
+    torch.manual_seed(1)
+    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=len(CLASSES))
+    net.features[0][0] = torch.nn.Conv2d(1, 16, 3, 2, 1, bias=False)
+    return save_bundle(folder, net, ModelManifest(
+        name=name, version="0.1", architecture="mobilenet_v3_small", class_names=tuple(CLASSES),
+        input_size=(64, 64), in_channels=1, mean=(0.5,), std=(0.25,)))

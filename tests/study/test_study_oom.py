@@ -104,19 +104,11 @@ def test_only_device_memory_errors_count_as_out_of_memory() -> None:
 def test_one_models_out_of_memory_keeps_the_other_models_rows(
     tiny_bundle: Path, phantom_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torchvision
+    from study_helpers import mobilenet_bundle
 
-    from engine.models.bundle import save_bundle
-    from engine.models.manifest import ModelManifest
-    from training.phantom import CLASSES
     from training.study import parse_study
 
-    torch.manual_seed(1)
-    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=len(CLASSES))
-    net.features[0][0] = torch.nn.Conv2d(1, 16, 3, 2, 1, bias=False)
-    big_model = save_bundle(tmp_path / "big", net, ModelManifest(
-        name="big", version="0.1", architecture="mobilenet_v3_small", class_names=tuple(CLASSES),
-        input_size=(64, 64), in_channels=1, mean=(0.5,), std=(0.25,)))
+    big_model = mobilenet_bundle(tmp_path / "big", "big")
     cfg = parse_study(f'name: two\nmodels: ["{tiny_bundle}", "{big_model}"]\nmethods: [{{name: gradcam}}]\n')
     cfg = cfg.with_overrides(folder=str(phantom_set), limit=2)
     calls: list[tuple[str, str, float]] = []

@@ -164,21 +164,12 @@ def test_a_model_error_on_one_image_is_a_failure_not_a_crash(
 def test_one_models_error_keeps_the_other_models_rows_and_resume_scores_only_its_tasks(
     tiny_bundle: Path, phantom_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import torch
-    import torchvision
+    from study_helpers import mobilenet_bundle
 
     import training.study.score as score
-    from engine.models.bundle import save_bundle
-    from engine.models.manifest import ModelManifest
-    from training.phantom import CLASSES
     from training.study import parse_study
 
-    torch.manual_seed(1)
-    net = torchvision.models.mobilenet_v3_small(weights=None, num_classes=len(CLASSES))
-    net.features[0][0] = torch.nn.Conv2d(1, 16, 3, 2, 1, bias=False)
-    second = save_bundle(tmp_path / "second", net, ModelManifest(
-        name="second", version="0.1", architecture="mobilenet_v3_small", class_names=tuple(CLASSES),
-        input_size=(64, 64), in_channels=1, mean=(0.5,), std=(0.25,)))
+    second = mobilenet_bundle(tmp_path / "second", "second")
     cfg = parse_study(f'name: two\nmodels: ["{tiny_bundle}", "{second}"]\nmethods: [{{name: gradcam}}]\n')
     cfg = cfg.with_overrides(folder=str(phantom_set), limit=3)
     real = score.image_rows
